@@ -1,0 +1,194 @@
+//! The command line: `serve` (default), `migrate`, `openapi`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::error::ErrorKind;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{AppState, build_app, store_options};
+use crate::config::Config;
+use crate::http::auth::AuthMode;
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "assessment-service",
+    version,
+    about = "Shiksha assessment service"
+)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document (JSON) and exit.
+    Openapi {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Parses the command line and runs the chosen command.
+pub fn main() -> ExitCode {
+    let started = Instant::now();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::InvalidValue | ErrorKind::ValueValidation
+            ) =>
+        {
+            // One line naming the variable (clap names it as `--flag <VARIABLE>`).
+            let rendered = e.render().to_string();
+            let line = rendered.lines().next().unwrap_or("invalid configuration");
+            eprintln!(
+                "assessment-service: invalid configuration: {}",
+                line.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
+    if let Err(e) = cli.config.validate() {
+        eprintln!("assessment-service: {e}");
+        return ExitCode::from(2);
+    }
+    crate::telemetry::init(&cli.config);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("assessment-service: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(cli.config, started).await,
+            Command::Migrate => migrate(cli.config).await,
+            Command::Openapi { output } => openapi(&cli.config, output),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "stopped");
+            eprintln!("assessment-service: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let url = config.database()?;
+    let store = Store::connect(&url, store_options(&config))
+        .await
+        .with_context(|| format!("connecting to {}", url.redacted()))?;
+    store.migrate().await?;
+    tracing::info!(database = %url.redacted(), "migrations applied");
+    store.close().await;
+    Ok(())
+}
+
+fn openapi(config: &Config, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let text = crate::http::openapi::document_json(&config.prefix()?);
+    match output {
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
+    let addr = SocketAddr::new(config.host, config.port);
+    let database = config.database()?.redacted();
+    let shutdown_timeout = config.shutdown_timeout();
+    let state = AppState::connect(config).await?;
+    if state.auth.mode() == AuthMode::Headers && !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "serving on a non-loopback address in header mode: anyone who can reach this port \
+             can act as any tenant and user; set JWT_SECRET or JWT_PUBLIC_KEY, or keep the \
+             service behind an authenticating gateway"
+        );
+    }
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let store = state.store.clone();
+    let app = build_app(state);
+    tracing::info!(
+        %addr,
+        database = %database,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "listening"
+    );
+
+    let token = CancellationToken::new();
+    let signal_token = token.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested; finishing in-flight requests");
+        signal_token.cancel();
+    });
+    let graceful_token = token.clone();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { graceful_token.cancelled().await });
+    let server = tokio::spawn(async move { server.await });
+
+    token.cancelled().await;
+    match tokio::time::timeout(shutdown_timeout, server).await {
+        Ok(joined) => joined.context("server task")?.context("serving")?,
+        Err(_) => tracing::warn!(
+            seconds = shutdown_timeout.as_secs(),
+            "in-flight requests did not finish in time; stopping anyway"
+        ),
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,437 @@
+//! Settings, read from environment variables or the flags of the same name
+//! (`PORT` is `--port`, `DATABASE_URL` is `--database-url`, ...).
+//!
+//! Every value is checked at start-up; a bad one stops the process with one line naming the
+//! variable (see [`ConfigError`]).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+pub const DEFAULT_PORT: u16 = 8080;
+pub const DEFAULT_PREFIX: &str = "assessment/v1";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/assessment.db";
+pub const DEFAULT_POOL_SIZE: u32 = 10;
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 20;
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+pub const DEFAULT_CORS_ORIGINS: &str = "*";
+pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 30;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// SQLite `synchronous` pragma. `full` makes every acknowledged commit survive power loss;
+/// `normal` survives a process crash only, and is faster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
+}
+
+/// All settings of the service. Field names are the environment variable names in lower case.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = DEFAULT_HOST, global = true)]
+    pub host: IpAddr,
+
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = DEFAULT_PORT, global = true)]
+    pub port: u16,
+
+    /// Global route prefix, without leading or trailing slash.
+    #[arg(long, env = "ASSESSMENT_PREFIX", default_value = DEFAULT_PREFIX, global = true)]
+    pub assessment_prefix: String,
+
+    /// `sqlite://path` (embedded, the default) or `postgres://...`.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Upstream-style PostgreSQL settings, used when `DATABASE_URL` is unset and `DB_HOST` is set.
+    #[arg(long, env = "DB_HOST", global = true)]
+    pub db_host: Option<String>,
+    /// PostgreSQL port (with `DB_HOST`), default 5432.
+    #[arg(long, env = "DB_PORT", global = true)]
+    pub db_port: Option<u16>,
+    /// PostgreSQL user (with `DB_HOST`), default `postgres`.
+    #[arg(long, env = "DB_USERNAME", global = true)]
+    pub db_username: Option<String>,
+    /// PostgreSQL password (with `DB_HOST`).
+    #[arg(long, env = "DB_PASSWORD", global = true, hide_env_values = true)]
+    pub db_password: Option<String>,
+    /// PostgreSQL database (with `DB_HOST`), default `assessment_db`.
+    #[arg(long, env = "DB_DATABASE", global = true)]
+    pub db_database: Option<String>,
+
+    /// Maximum database connections (PostgreSQL pool; SQLite reader pool).
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_pool_size: u32,
+
+    /// SQLite durability: `full` (default) or `normal`.
+    #[arg(
+        long,
+        env = "SQLITE_SYNCHRONOUS",
+        value_enum,
+        default_value = "full",
+        global = true
+    )]
+    pub sqlite_synchronous: SqliteSynchronous,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = DEFAULT_BODY_LIMIT, global = true,
+          value_parser = parse_body_limit)]
+    pub body_limit_bytes: usize,
+
+    /// A request still running after this many seconds is abandoned (its transaction rolls back)
+    /// and answered 503.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS,
+          global = true, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_secs: u64,
+
+    /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT_SECS,
+          global = true, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_timeout_secs: u64,
+
+    /// `text` (default) or `json`.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// Log filter: a level (`info`, `debug`, ...) or `tracing` directives. `RUST_LOG` wins when set.
+    #[arg(long, env = "LOG_LEVEL", default_value = DEFAULT_LOG_LEVEL, global = true)]
+    pub log_level: String,
+
+    /// Comma-separated origins allowed by CORS, or `*` for any.
+    #[arg(long, env = "CORS_ORIGINS", default_value = DEFAULT_CORS_ORIGINS, global = true)]
+    pub cors_origins: String,
+
+    /// HS256 secret. Setting it (or `JWT_PUBLIC_KEY`) turns on JWT mode.
+    #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// RS256 or ES256 public key: PEM text, or the path of a PEM file.
+    #[arg(long, env = "JWT_PUBLIC_KEY", global = true, hide_env_values = true)]
+    pub jwt_public_key: Option<String>,
+
+    /// When set, tokens must carry this `iss`.
+    #[arg(long, env = "JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+
+    /// When set, tokens must carry this `aud`.
+    #[arg(long, env = "JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    #[arg(long, env = "JWT_LEEWAY_SECS", default_value_t = DEFAULT_JWT_LEEWAY_SECS, global = true,
+          value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub jwt_leeway_secs: u64,
+}
+
+fn parse_body_limit(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    if !(1024..=256 * 1024 * 1024).contains(&n) {
+        return Err("must be between 1024 and 268435456 bytes".into());
+    }
+    Ok(n)
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: DEFAULT_HOST.parse().expect("default host is an IP address"),
+            port: DEFAULT_PORT,
+            assessment_prefix: DEFAULT_PREFIX.into(),
+            database_url: None,
+            db_host: None,
+            db_port: None,
+            db_username: None,
+            db_password: None,
+            db_database: None,
+            database_pool_size: DEFAULT_POOL_SIZE,
+            sqlite_synchronous: SqliteSynchronous::Full,
+            body_limit_bytes: DEFAULT_BODY_LIMIT,
+            request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
+            shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
+            log_format: LogFormat::Text,
+            log_level: DEFAULT_LOG_LEVEL.into(),
+            cors_origins: DEFAULT_CORS_ORIGINS.into(),
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_leeway_secs: DEFAULT_JWT_LEEWAY_SECS,
+        }
+    }
+}
+
+/// A configuration value that cannot be used. Displayed as one line naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(var: &'static str, message: impl Into<String>) -> Self {
+        ConfigError {
+            var,
+            message: message.into(),
+        }
+    }
+}
+
+/// Which database the service runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// The URL with any password replaced, for logs.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(u) => u.clone(),
+            DatabaseUrl::Postgres(u) => match url::Url::parse(u) {
+                Ok(mut parsed) => {
+                    if parsed.password().is_some() {
+                        let _ = parsed.set_password(Some("***"));
+                    }
+                    parsed.to_string()
+                }
+                Err(_) => "postgres://(unparsable)".into(),
+            },
+        }
+    }
+}
+
+impl Config {
+    /// A configuration with every default and the given database.
+    pub fn with_database(url: impl Into<String>) -> Self {
+        Config {
+            database_url: Some(url.into()),
+            ..Config::default()
+        }
+    }
+
+    /// The global prefix without surrounding slashes, checked.
+    pub fn prefix(&self) -> Result<String, ConfigError> {
+        let p = self.assessment_prefix.trim_matches('/');
+        let ok = !p.is_empty()
+            && !p.contains("//")
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
+        if ok {
+            Ok(p.to_string())
+        } else {
+            Err(ConfigError::new(
+                "ASSESSMENT_PREFIX",
+                format!(
+                    "{:?} is not a path prefix like `assessment/v1`",
+                    self.assessment_prefix
+                ),
+            ))
+        }
+    }
+
+    /// The database to use: `DATABASE_URL`, else the upstream `DB_*` variables, else SQLite.
+    pub fn database(&self) -> Result<DatabaseUrl, ConfigError> {
+        if let Some(url) = self
+            .database_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
+            let url = url.trim();
+            return if url.starts_with("sqlite:") {
+                Ok(DatabaseUrl::Sqlite(url.to_string()))
+            } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                url::Url::parse(url)
+                    .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string()))?;
+                Ok(DatabaseUrl::Postgres(url.to_string()))
+            } else {
+                Err(ConfigError::new(
+                    "DATABASE_URL",
+                    "must start with sqlite: or postgres:// (or postgresql://)",
+                ))
+            };
+        }
+        if let Some(host) = self.db_host.as_deref().filter(|h| !h.trim().is_empty()) {
+            let mut url = url::Url::parse("postgres://localhost/")
+                .map_err(|e| ConfigError::new("DB_HOST", e.to_string()))?;
+            url.set_host(Some(host.trim()))
+                .map_err(|e| ConfigError::new("DB_HOST", format!("{host:?}: {e}")))?;
+            url.set_port(Some(self.db_port.unwrap_or(5432)))
+                .map_err(|_| ConfigError::new("DB_PORT", "cannot be used with this host"))?;
+            url.set_username(self.db_username.as_deref().unwrap_or("postgres"))
+                .map_err(|_| ConfigError::new("DB_USERNAME", "cannot be used in a URL"))?;
+            if let Some(pw) = self.db_password.as_deref() {
+                url.set_password(Some(pw))
+                    .map_err(|_| ConfigError::new("DB_PASSWORD", "cannot be used in a URL"))?;
+            }
+            url.set_path(self.db_database.as_deref().unwrap_or("assessment_db"));
+            return Ok(DatabaseUrl::Postgres(url.to_string()));
+        }
+        Ok(DatabaseUrl::Sqlite(DEFAULT_DATABASE_URL.to_string()))
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    /// Allowed CORS origins; `None` means any.
+    pub fn cors_origin_list(&self) -> Result<Option<Vec<http::HeaderValue>>, ConfigError> {
+        let raw = self.cors_origins.trim();
+        if raw == "*" {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            let parsed = url::Url::parse(origin)
+                .map_err(|e| ConfigError::new("CORS_ORIGINS", format!("{origin:?}: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                return Err(ConfigError::new(
+                    "CORS_ORIGINS",
+                    format!("{origin:?} is not an http(s) origin"),
+                ));
+            }
+            let value = http::HeaderValue::from_str(origin.trim_end_matches('/'))
+                .map_err(|e| ConfigError::new("CORS_ORIGINS", format!("{origin:?}: {e}")))?;
+            out.push(value);
+        }
+        if out.is_empty() {
+            return Err(ConfigError::new(
+                "CORS_ORIGINS",
+                "give `*` or a comma-separated list of origins",
+            ));
+        }
+        Ok(Some(out))
+    }
+
+    /// Checks every value that clap cannot check alone.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.prefix()?;
+        self.database()?;
+        self.cors_origin_list()?;
+        tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .map_err(|e| ConfigError::new("LOG_LEVEL", e.to_string()))?;
+        crate::http::auth::Authenticator::from_config(self)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_defaults_to_embedded_sqlite() {
+        assert_eq!(
+            Config::default().database().unwrap(),
+            DatabaseUrl::Sqlite(DEFAULT_DATABASE_URL.into())
+        );
+    }
+
+    #[test]
+    fn upstream_db_variables_build_a_postgres_url() {
+        let cfg = Config {
+            db_host: Some("db.internal".into()),
+            db_port: Some(6543),
+            db_username: Some("svc".into()),
+            db_password: Some("p@ss/word".into()),
+            db_database: Some("assess".into()),
+            ..Config::default()
+        };
+        let DatabaseUrl::Postgres(url) = cfg.database().unwrap() else {
+            panic!("expected postgres")
+        };
+        assert_eq!(url, "postgres://svc:p%40ss%2Fword@db.internal:6543/assess");
+        let parsed = url::Url::parse(&url).unwrap();
+        assert_eq!(
+            percent_decode(parsed.password().unwrap()),
+            "p@ss/word",
+            "password survives the round trip"
+        );
+    }
+
+    fn percent_decode(s: &str) -> String {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .unwrap()
+            .1
+            .into_owned()
+    }
+
+    #[test]
+    fn database_url_wins_over_db_variables() {
+        let cfg = Config {
+            database_url: Some("postgres://a@b/c".into()),
+            db_host: Some("ignored".into()),
+            ..Config::default()
+        };
+        assert_eq!(
+            cfg.database().unwrap(),
+            DatabaseUrl::Postgres("postgres://a@b/c".into())
+        );
+    }
+
+    #[test]
+    fn unknown_database_scheme_names_the_variable() {
+        let err = Config::with_database("mysql://x").database().unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+    }
+
+    #[test]
+    fn prefix_is_normalised_and_checked() {
+        let cfg = Config {
+            assessment_prefix: "/api/v2/".into(),
+            ..Config::default()
+        };
+        assert_eq!(cfg.prefix().unwrap(), "api/v2");
+        let bad = Config {
+            assessment_prefix: "a b".into(),
+            ..Config::default()
+        };
+        assert_eq!(bad.prefix().unwrap_err().var, "ASSESSMENT_PREFIX");
+    }
+
+    #[test]
+    fn cors_origins_parse() {
+        assert!(Config::default().cors_origin_list().unwrap().is_none());
+        let cfg = Config {
+            cors_origins: "https://a.example, http://localhost:3000".into(),
+            ..Config::default()
+        };
+        assert_eq!(cfg.cors_origin_list().unwrap().unwrap().len(), 2);
+        let bad = Config {
+            cors_origins: "ftp://x".into(),
+            ..Config::default()
+        };
+        assert_eq!(bad.cors_origin_list().unwrap_err().var, "CORS_ORIGINS");
+    }
+
+    #[test]
+    fn redacted_url_hides_password() {
+        let u = DatabaseUrl::Postgres("postgres://u:secret@h:5432/d".into());
+        assert!(!u.redacted().contains("secret"));
+    }
+}

@@ -1,0 +1,5 @@
+//! Pure domain logic: no I/O, no clock, no database. Values here are valid once built.
+
+pub mod event;
+pub mod ids;
+pub mod marks;

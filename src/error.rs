@@ -1,0 +1,147 @@
+//! One error type for the whole service. Every variant becomes the standard envelope with a
+//! stable machine code (`params.err`); internal causes are logged with the request id and never
+//! sent to the client.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+
+use crate::http::envelope;
+
+/// Everything a use case or extractor can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 400: the request is malformed or a value is invalid.
+    #[error("{0}")]
+    Validation(String),
+    /// 401: no or bad credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: authenticated but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: no such thing visible to this caller.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405: the route exists with other methods.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// 409: conflicts with the current state (duplicate, already done).
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: body over the configured limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 415: body not JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422: well-formed, but a business rule refuses it.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 503: the request ran past the configured timeout.
+    #[error("{0}")]
+    Timeout(String),
+    /// 503: a dependency (the database) is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a bug or an unexpected failure. The cause is logged, not sent.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn validation(msg: impl Into<String>) -> Self {
+        AppError::Validation(msg.into())
+    }
+    pub fn not_found(msg: impl Into<String>) -> Self {
+        AppError::NotFound(msg.into())
+    }
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        AppError::Conflict(msg.into())
+    }
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        AppError::Forbidden(msg.into())
+    }
+    pub fn unauthorized(msg: impl Into<String>) -> Self {
+        AppError::Unauthorized(msg.into())
+    }
+    pub fn unprocessable(msg: impl Into<String>) -> Self {
+        AppError::Unprocessable(msg.into())
+    }
+
+    /// HTTP status, `params.err` and `responseCode` of this error.
+    pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use AppError::*;
+        match self {
+            Validation(_) => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "CLIENT_ERROR"),
+            Unauthorized(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "UNAUTHORIZED"),
+            Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN", "FORBIDDEN"),
+            NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND", "NOT_FOUND"),
+            MethodNotAllowed(_) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "CLIENT_ERROR",
+            ),
+            Conflict(_) => (StatusCode::CONFLICT, "CONFLICT", "CONFLICT"),
+            PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "CLIENT_ERROR",
+            ),
+            UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "CLIENT_ERROR",
+            ),
+            Unprocessable(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "UNPROCESSABLE_ENTITY",
+                "CLIENT_ERROR",
+            ),
+            Timeout(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "REQUEST_TIMEOUT",
+                "SERVER_ERROR",
+            ),
+            Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "SERVER_ERROR",
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                "SERVER_ERROR",
+            ),
+        }
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut => {
+                AppError::Unavailable("The database is busy; try again shortly".into())
+            }
+            other => AppError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, err, code) = self.parts();
+        let message = match &self {
+            AppError::Internal(cause) => {
+                let request_id = envelope::current_request_id();
+                tracing::error!(request_id = %request_id, error = ?cause, "internal error");
+                format!("Internal server error (request id {request_id})")
+            }
+            other => other.to_string(),
+        };
+        (status, Json(envelope::failure(err, code, message))).into_response()
+    }
+}
+
+/// Result of a handler or use case.
+pub type AppResult<T> = Result<T, AppError>;

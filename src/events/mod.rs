@@ -1,0 +1,6 @@
+//! Events: appending to the outbox (here) and, later, the dispatcher that delivers them.
+//!
+//! The outbox is written only through [`append`], inside the caller's transaction.
+
+pub use crate::domain::event::{EventContext, EventName, NewEvent};
+pub use crate::store::outbox::{StoredEvent, append, find};

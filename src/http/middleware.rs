@@ -1,0 +1,91 @@
+//! The per-request middleware: request id, envelope metadata, timeout, metrics and the
+//! access log, in one pass.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::HeaderValue;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::envelope::RequestMeta;
+use crate::AppState;
+use crate::error::AppError;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// A client-supplied request id is kept when it is short, visible ASCII.
+fn acceptable_request_id(v: &HeaderValue) -> Option<&str> {
+    let s = v.to_str().ok()?.trim();
+    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())).then_some(s)
+}
+
+pub async fn per_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id: Arc<str> = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(acceptable_request_id)
+        .map(Arc::from)
+        .unwrap_or_else(|| Arc::from(Uuid::new_v4().to_string()));
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let meta = RequestMeta {
+        request_id: request_id.clone(),
+        method: method.clone(),
+        path: path.clone(),
+        prefix: state.prefix.clone(),
+    };
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let timeout = state.config.request_timeout();
+
+    let mut response = async {
+        match tokio::time::timeout(timeout, meta.clone().scope(next.run(req))).await {
+            Ok(response) => response,
+            // The handler future is dropped here: an open transaction rolls back.
+            Err(_) => {
+                meta.scope(async {
+                    AppError::Timeout(format!(
+                        "The request did not complete within {} s",
+                        timeout.as_secs()
+                    ))
+                    .into_response()
+                })
+                .await
+            }
+        }
+    }
+    .instrument(span.clone())
+    .await;
+
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+
+    let status = response.status();
+    let elapsed = started.elapsed();
+    let labels = [
+        ("method", method.to_string()),
+        ("route", route),
+        ("status", status.as_u16().to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+
+    let _entered = span.enter();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if status.is_server_error() {
+        tracing::warn!(%method, %path, status = status.as_u16(), latency_ms, "request");
+    } else {
+        tracing::info!(%method, %path, status = status.as_u16(), latency_ms, "request");
+    }
+    response
+}

@@ -1,0 +1,74 @@
+//! The OpenAPI 3.1 document, generated from the route handlers (utoipa), served at
+//! `/api-json`, with a documentation page at `/api-docs` (`/api` redirects there).
+//! A committed copy (`docs/openapi.json`) is checked for drift by a test.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::envelope::EnvelopeParams;
+use super::health;
+use crate::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Shiksha Assessment Service",
+        description = "Multi-tenant assessments: question bank, tests, attempts, scoring, \
+                       reviews, and reliable event delivery. Wire-compatible with the NestJS \
+                       Shiksha Assessment Service.",
+        license(name = "MIT"),
+    ),
+    modifiers(&Security),
+    components(schemas(EnvelopeParams)),
+    tags(
+        (name = "health", description = "Liveness and readiness"),
+    ),
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearerAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "Required when the service runs with JWT_SECRET or JWT_PUBLIC_KEY",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every documented route, with its OpenAPI description. `prefix` is the global prefix
+/// (`assessment/v1`) under which the resource routes are nested.
+pub fn api_router(_prefix: &str) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::live))
+}
+
+/// The OpenAPI document for a given prefix.
+pub fn document(prefix: &str) -> utoipa::openapi::OpenApi {
+    let mut doc = api_router(prefix).into_openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc
+}
+
+/// The document as pretty JSON with a trailing newline (the committed form).
+pub fn document_json(prefix: &str) -> String {
+    let mut text = document(prefix)
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,5 @@
+//! Entry point: parse the command line and hand over to the library.
+
+fn main() -> std::process::ExitCode {
+    assessment_service::cli::main()
+}

@@ -1,0 +1,282 @@
+//! Storage on SQLite (embedded default) or PostgreSQL, with one SQL text where the dialects
+//! agree (`$1` placeholders, `RETURNING`, `ON CONFLICT`) and the backend-specific parts kept
+//! in the function that needs them.
+//!
+//! Queries run through [`on_tx!`](crate::on_tx) and [`on_reader!`](crate::on_reader), which
+//! expand the same body once per driver, so each body is type-checked against both.
+//!
+//! SQLite runs with one writer connection and a pool of read-only connections: SQLite allows
+//! one writer at a time anyway, and queuing writers in the pool (instead of letting them race
+//! for the file lock) means no `SQLITE_BUSY` under load.
+
+pub mod outbox;
+pub mod types;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Postgres, Sqlite, Transaction};
+
+pub use types::{Id, Ts};
+
+use crate::config::{self, DatabaseUrl};
+
+/// Embedded migrations, one folder per dialect with the same version numbers.
+pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+pub static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    pub pool_size: u32,
+    pub sqlite_synchronous: config::SqliteSynchronous,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            pool_size: config::DEFAULT_POOL_SIZE,
+            sqlite_synchronous: config::SqliteSynchronous::Full,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The database handle. Cheap to clone (pools are reference-counted).
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite {
+        /// The single connection that writes.
+        writer: SqlitePool,
+        /// Read-only connections.
+        reader: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// A transaction on either database. Dropped without `commit`, it rolls back.
+#[derive(Debug)]
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection, once per driver.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+            $crate::store::Tx::Postgres(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$pool` bound to a pool that may serve reads, once per driver.
+#[macro_export]
+macro_rules! on_reader {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite { reader: $pool, .. } => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Pool occupancy, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub name: &'static str,
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl Store {
+    /// Connects (creating the SQLite file and its folder when missing). Does not migrate.
+    pub async fn connect(url: &DatabaseUrl, opts: StoreOptions) -> anyhow::Result<Store> {
+        match url {
+            DatabaseUrl::Sqlite(u) => {
+                let options = SqliteConnectOptions::from_str(u)
+                    .with_context(|| format!("parsing DATABASE_URL {u:?}"))?;
+                Store::connect_sqlite(options, opts).await
+            }
+            DatabaseUrl::Postgres(u) => {
+                let options = PgConnectOptions::from_str(u).context("parsing DATABASE_URL")?;
+                Store::connect_postgres(options, opts).await
+            }
+        }
+    }
+
+    pub async fn connect_sqlite(
+        options: SqliteConnectOptions,
+        opts: StoreOptions,
+    ) -> anyhow::Result<Store> {
+        let file = options.get_filename().to_path_buf();
+        let name = file.to_string_lossy();
+        if name.is_empty() || name == ":memory:" || name.starts_with("file::memory:") {
+            bail!(
+                "an in-memory SQLite database is not supported (the service keeps a writer and \
+                 reader pools); give a file path such as sqlite://./data/assessment.db"
+            );
+        }
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the database folder {}", dir.display()))?;
+        }
+        let synchronous = match opts.sqlite_synchronous {
+            config::SqliteSynchronous::Full => SqliteSynchronous::Full,
+            config::SqliteSynchronous::Normal => SqliteSynchronous::Normal,
+        };
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5))
+            .synchronous(synchronous);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_with(options.clone())
+            .await
+            .with_context(|| format!("opening SQLite database {}", file.display()))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(opts.pool_size)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_with(options.read_only(true))
+            .await
+            .with_context(|| format!("opening SQLite database {} for reading", file.display()))?;
+        Ok(Store::Sqlite { writer, reader })
+    }
+
+    pub async fn connect_postgres(
+        options: PgConnectOptions,
+        opts: StoreOptions,
+    ) -> anyhow::Result<Store> {
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.pool_size)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_with(options)
+            .await
+            .context("connecting to PostgreSQL")?;
+        Ok(Store::Postgres(pool))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Sqlite { .. } => Backend::Sqlite,
+            Store::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies every pending migration of this backend's folder.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Store::Sqlite { writer, .. } => SQLITE_MIGRATOR.run(writer).await,
+            Store::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await,
+        }
+        .context("running database migrations")
+    }
+
+    /// Starts a read-write transaction.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Store::Sqlite { writer, .. } => Tx::Sqlite(writer.begin().await?),
+            Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// A round trip to the database (readiness).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Store::Sqlite { writer, reader } => {
+                sqlx::query("SELECT 1").execute(reader).await?;
+                // The writer is the connection every write waits for: check it too.
+                sqlx::query("SELECT 1").execute(writer).await?;
+            }
+            Store::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        fn stats<DB: sqlx::Database>(name: &'static str, p: &sqlx::Pool<DB>) -> PoolStats {
+            PoolStats {
+                name,
+                size: p.size(),
+                idle: p.num_idle() as u32,
+                max: p.options().get_max_connections(),
+            }
+        }
+        match self {
+            Store::Sqlite { writer, reader } => {
+                vec![stats("writer", writer), stats("reader", reader)]
+            }
+            Store::Postgres(pool) => vec![stats("primary", pool)],
+        }
+    }
+
+    /// Closes every connection (graceful shutdown).
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Store::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await,
+            Tx::Postgres(t) => t.rollback().await,
+        }
+    }
+}
+
+/// True when the error is a unique-constraint violation (both drivers).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}

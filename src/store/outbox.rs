@@ -1,0 +1,79 @@
+//! The transactional outbox: events are appended inside the caller's transaction, so an event
+//! exists if and only if the change it describes committed.
+
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Id, Store, Ts, Tx};
+use crate::domain::event::NewEvent;
+use crate::{on_reader, on_tx};
+
+/// An event as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+#[sqlx(rename_all = "camelCase")]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub event_id: Id,
+    pub name: String,
+    pub tenant_id: Option<Id>,
+    pub organisation_id: Option<Id>,
+    pub user_id: Option<Id>,
+    pub ordering_key: Option<String>,
+    pub payload: Json<Value>,
+    pub created_at: Ts,
+}
+
+const INSERT: &str = r#"
+INSERT INTO "events"
+    ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload", "createdAt")
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING "seq""#;
+
+const SELECT_BY_ID: &str = r#"
+SELECT "seq", "eventId", "name", "tenantId", "organisationId", "userId", "orderingKey",
+       "payload", "createdAt"
+FROM "events" WHERE "eventId" = $1"#;
+
+/// Appends `event` in `tx`; returns its sequence number. Nothing is visible to the dispatcher
+/// until `tx` commits, and nothing remains if it rolls back.
+pub async fn append(tx: &mut Tx, event: &NewEvent) -> Result<i64, sqlx::Error> {
+    let payload = Json(event.payload());
+    let tenant = event.context.tenant_id.map(|t| Id(t.as_uuid()));
+    let organisation = event.context.organisation_id.map(|o| Id(o.as_uuid()));
+    let user = event.context.user_id.map(|u| Id(u.as_uuid()));
+    let created = Ts::new(event.timestamp);
+    on_tx!(tx, conn => {
+        sqlx::query_scalar::<_, i64>(INSERT)
+            .bind(Id(event.id))
+            .bind(event.name.as_str())
+            .bind(tenant)
+            .bind(organisation)
+            .bind(user)
+            .bind(event.ordering_key.as_deref())
+            .bind(&payload)
+            .bind(created)
+            .fetch_one(conn)
+            .await
+    })
+}
+
+/// The committed event with this id, if any.
+pub async fn find(store: &Store, event_id: Uuid) -> Result<Option<StoredEvent>, sqlx::Error> {
+    on_reader!(store, pool => {
+        sqlx::query_as::<_, StoredEvent>(SELECT_BY_ID)
+            .bind(Id(event_id))
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// The event with this id as seen inside `tx` (including its own uncommitted writes).
+pub async fn find_in(tx: &mut Tx, event_id: Uuid) -> Result<Option<StoredEvent>, sqlx::Error> {
+    on_tx!(tx, conn => {
+        sqlx::query_as::<_, StoredEvent>(SELECT_BY_ID)
+            .bind(Id(event_id))
+            .fetch_optional(conn)
+            .await
+    })
+}
