@@ -136,6 +136,7 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
+    let addr = listener.local_addr().unwrap_or(addr);
     let store = state.store.clone();
     let app = build_app(state);
     tracing::info!(

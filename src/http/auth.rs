@@ -61,13 +61,15 @@ impl Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Roles(u8);
 
+impl FromIterator<Role> for Roles {
+    fn from_iter<I: IntoIterator<Item = Role>>(roles: I) -> Roles {
+        Roles(roles.into_iter().fold(0, |acc, r| acc | r.bit()))
+    }
+}
+
 impl Roles {
     pub const NONE: Roles = Roles(0);
     pub const ALL: Roles = Roles(0b1111);
-
-    pub fn from_iter<I: IntoIterator<Item = Role>>(roles: I) -> Roles {
-        Roles(roles.into_iter().fold(0, |acc, r| acc | r.bit()))
-    }
 
     pub fn contains(self, role: Role) -> bool {
         self.0 & role.bit() != 0
@@ -403,8 +405,8 @@ fn from_token(
 
     let roles = match claims.roles {
         None => Roles::NONE,
-        Some(RolesClaim::One(r)) => Roles::from_iter(Role::parse(&r)),
-        Some(RolesClaim::Many(rs)) => Roles::from_iter(rs.iter().filter_map(|r| Role::parse(r))),
+        Some(RolesClaim::One(r)) => Role::parse(&r).into_iter().collect(),
+        Some(RolesClaim::Many(rs)) => rs.iter().filter_map(|r| Role::parse(r)).collect(),
     };
     Ok(RequestContext {
         tenant_id,
@@ -518,7 +520,7 @@ mod tests {
 
     #[test]
     fn roles_parse_and_check() {
-        let roles = Roles::from_iter([Role::Learner]);
+        let roles: Roles = [Role::Learner].into_iter().collect();
         let ctx = RequestContext {
             tenant_id: TenantId::parse(T).unwrap(),
             organisation_id: OrganisationId::parse(O).unwrap(),

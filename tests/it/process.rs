@@ -1,0 +1,163 @@
+//! The binary itself: serve, graceful shutdown, migrate, openapi, configuration errors.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_assessment-service");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A minimal HTTP/1.1 GET; returns the status code, or `None` when nothing listens.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+fn base_command(db: &TestDb) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", db.url())
+        .env("LOG_LEVEL", "warn");
+    cmd
+}
+
+#[tokio::test]
+async fn serve_answers_ready_and_stops_cleanly_on_sigterm() {
+    let db = TestDb::fresh().await;
+    let port = free_port();
+    let mut child = base_command(&db)
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        if let Some((status, body)) = http_get(port, "/health/ready") {
+            break (status, body);
+        }
+        assert!(Instant::now() < deadline, "the service did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(ready.0, 200, "{}", ready.1);
+    let (status, body) = http_get(port, "/api-json").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("\"openapi\""));
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the service ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(exit.success(), "exit {exit:?}; stderr:\n{stderr}");
+    assert!(
+        http_get(port, "/health/live").is_none(),
+        "no longer listening"
+    );
+}
+
+#[tokio::test]
+async fn migrate_command_migrates_an_empty_database() {
+    let db = TestDb::fresh().await;
+    let out = base_command(&db).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = db.connect().await;
+    let applied: i64 = assessment_service::on_reader!(&store, pool => {
+        sqlx::query_scalar(r#"SELECT COUNT(*) FROM "_sqlx_migrations" WHERE "success""#)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        applied as usize,
+        assessment_service::store::SQLITE_MIGRATOR.iter().count()
+    );
+    // The schema is there.
+    let tests: i64 = assessment_service::on_reader!(&store, pool => {
+        sqlx::query_scalar(r#"SELECT COUNT(*) FROM "tests""#).fetch_one(pool).await.unwrap()
+    });
+    assert_eq!(tests, 0);
+}
+
+#[test]
+fn a_bad_configuration_value_stops_with_one_line_naming_it() {
+    for (var, value) in [
+        ("PORT", "eighty"),
+        ("DATABASE_URL", "mysql://localhost/x"),
+        ("LOG_FORMAT", "xml"),
+        ("DATABASE_POOL_SIZE", "0"),
+        ("CORS_ORIGINS", "not a url"),
+        ("JWT_SECRET", "short"),
+    ] {
+        let out = Command::new(BIN)
+            .env_clear()
+            .env(var, value)
+            .arg("serve")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{var}: {stderr}");
+        assert!(lines[0].contains(var), "{var}: {stderr}");
+    }
+}
+
+#[test]
+fn openapi_command_prints_the_committed_document() {
+    let out = Command::new(BIN)
+        .env_clear()
+        .arg("openapi")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json"),
+    )
+    .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), committed);
+}
