@@ -125,7 +125,7 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     let database = config.database()?.redacted();
     let shutdown_timeout = config.shutdown_timeout();
     let state = AppState::connect(config).await?;
-    if state.auth.mode() == AuthMode::Headers && !addr.ip().is_loopback() {
+    if exposed_in_header_mode(state.auth.mode(), addr) {
         tracing::warn!(
             %addr,
             "serving on a non-loopback address in header mode: anyone who can reach this port \
@@ -171,6 +171,12 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Header mode trusts whoever can reach the port; that is only safe on loopback (or behind a
+/// gateway, which the operator must know about: hence the warning).
+fn exposed_in_header_mode(mode: AuthMode, addr: SocketAddr) -> bool {
+    mode == AuthMode::Headers && !addr.ip().is_loopback()
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
@@ -191,5 +197,32 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_only_for_header_mode_off_loopback() {
+        let public: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let v6_any: SocketAddr = "[::]:8080".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let v6_local: SocketAddr = "[::1]:8080".parse().unwrap();
+        assert!(exposed_in_header_mode(AuthMode::Headers, public));
+        assert!(exposed_in_header_mode(AuthMode::Headers, v6_any));
+        assert!(!exposed_in_header_mode(AuthMode::Headers, local));
+        assert!(!exposed_in_header_mode(AuthMode::Headers, v6_local));
+        assert!(!exposed_in_header_mode(AuthMode::Jwt, public));
+    }
+
+    #[test]
+    fn cli_parses_subcommands_and_flags() {
+        let cli = Cli::try_parse_from(["assessment-service", "migrate", "--port", "9000"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Migrate)));
+        assert_eq!(cli.config.port, 9000);
+        let cli = Cli::try_parse_from(["assessment-service"]).unwrap();
+        assert!(cli.command.is_none(), "no subcommand means serve");
     }
 }
