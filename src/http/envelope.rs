@@ -140,9 +140,14 @@ fn api_id_for_current(success: bool) -> (String, String) {
     }
 }
 
-/// Builds a success envelope for the current request.
-pub fn success<T>(result: T) -> Envelope<T> {
-    let (id, msgid) = api_id_for_current(true);
+fn envelope<T>(
+    success: bool,
+    err: Option<&'static str>,
+    errmsg: Option<String>,
+    response_code: &'static str,
+    result: T,
+) -> Envelope<T> {
+    let (id, msgid) = api_id_for_current(success);
     Envelope {
         id,
         ver: "1.0",
@@ -150,13 +155,18 @@ pub fn success<T>(result: T) -> Envelope<T> {
         params: EnvelopeParams {
             resmsgid: message_id(),
             msgid,
-            status: "successful",
-            err: None,
-            errmsg: None,
+            status: if success { "successful" } else { "failed" },
+            err,
+            errmsg,
         },
-        response_code: "OK",
+        response_code,
         result,
     }
+}
+
+/// Builds a success envelope for the current request.
+pub fn success<T>(result: T) -> Envelope<T> {
+    envelope(true, None, None, "OK", result)
 }
 
 /// Builds a failure envelope for the current request.
@@ -165,21 +175,7 @@ pub fn failure(
     response_code: &'static str,
     errmsg: String,
 ) -> Envelope<Option<()>> {
-    let (id, msgid) = api_id_for_current(false);
-    Envelope {
-        id,
-        ver: "1.0",
-        ts: now_ts(),
-        params: EnvelopeParams {
-            resmsgid: message_id(),
-            msgid,
-            status: "failed",
-            err: Some(err),
-            errmsg: Some(errmsg),
-        },
-        response_code,
-        result: None,
-    }
+    envelope(false, Some(err), Some(errmsg), response_code, None)
 }
 
 /// A successful handler result: the status code and the `result` of the envelope.

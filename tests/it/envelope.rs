@@ -1,8 +1,7 @@
 //! The response envelope, API ids, error classes, request ids, body handling.
 
 use assessment_service::config::Config;
-use axum::body::Body;
-use http::{Method, Request};
+use http::Method;
 use serde_json::json;
 
 use crate::harness::*;
@@ -219,14 +218,14 @@ async fn body_shape_errors_are_400_with_a_message() {
     assert_eq!(r.status, 400);
     assert_eq!(r.errmsg(), "marks: must have at most two decimal places");
 
-    let mut req = Request::builder()
-        .method(Method::POST)
-        .uri("/assessment/v1/probe/write")
-        .header("content-type", "application/json");
-    for (k, v) in tenancy() {
-        req = req.header(k, v);
-    }
-    let r = app.send(req.body(Body::from("{\"title\":")).unwrap()).await;
+    let r = app
+        .raw(
+            Method::POST,
+            "/assessment/v1/probe/write",
+            "application/json",
+            "{\"title\":",
+        )
+        .await;
     assert_eq!(r.status, 400);
     assert!(
         r.errmsg().starts_with("Request body is not valid JSON"),
@@ -238,14 +237,14 @@ async fn body_shape_errors_are_400_with_a_message() {
 #[tokio::test]
 async fn non_json_bodies_are_415() {
     let app = TestApp::spawn().await;
-    let mut req = Request::builder()
-        .method(Method::POST)
-        .uri("/assessment/v1/probe/write")
-        .header("content-type", "text/plain");
-    for (k, v) in tenancy() {
-        req = req.header(k, v);
-    }
-    let r = app.send(req.body(Body::from("hello")).unwrap()).await;
+    let r = app
+        .raw(
+            Method::POST,
+            "/assessment/v1/probe/write",
+            "text/plain",
+            "hello",
+        )
+        .await;
     assert_failure(
         &r,
         415,

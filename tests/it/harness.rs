@@ -177,6 +177,25 @@ impl TestApp {
         self.send(req).await
     }
 
+    /// A request with the default tenancy headers and a body sent as is.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> TestResponse {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", content_type);
+        for (k, v) in tenancy() {
+            req = req.header(k, v);
+        }
+        self.send(req.body(Body::from(body.to_string())).unwrap())
+            .await
+    }
+
     pub async fn get(&self, path: &str) -> TestResponse {
         self.call_with(Method::GET, path, None, &[]).await
     }
