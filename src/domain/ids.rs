@@ -112,3 +112,10 @@ mod tests {
         assert_eq!(t.to_string(), "0f3d1c9e-6a1b-4b2c-9d3e-1f2a3b4c5d6e");
     }
 }
+
+/// The tenant and organisation every read and write is confined to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub tenant: TenantId,
+    pub organisation: OrganisationId,
+}

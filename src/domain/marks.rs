@@ -117,6 +117,14 @@ impl Marks {
     }
 }
 
+impl TryFrom<i64> for Marks {
+    type Error = MarksError;
+    /// From the stored form (hundredths).
+    fn try_from(h: i64) -> Result<Marks, MarksError> {
+        Marks::from_hundredths(h)
+    }
+}
+
 impl Add for Marks {
     type Output = Marks;
     /// Saturates at [`Marks::MAX`].

@@ -1,5 +1,7 @@
 //! Pure domain logic: no I/O, no clock, no database. Values here are valid once built.
 
+pub mod enums;
 pub mod event;
 pub mod ids;
 pub mod marks;
+pub mod question;

@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::config::{Config, ConfigError};
-use crate::domain::ids::{OrganisationId, TenantId, UserId, is_uuid};
+use crate::domain::ids::{OrganisationId, Scope, TenantId, UserId, is_uuid};
 use crate::error::AppError;
 
 /// A role carried by a JWT.
@@ -98,6 +98,14 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
+    /// The tenant and organisation this request is confined to.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            tenant: self.tenant_id,
+            organisation: self.organisation_id,
+        }
+    }
+
     /// The acting user, required by every write that records who did it.
     pub fn user(&self) -> Result<UserId, AppError> {
         self.user_id

@@ -12,6 +12,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use http::request::Parts;
 use http::{StatusCode, header};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::domain::ids::parse_uuid;
@@ -131,12 +132,61 @@ where
 }
 
 /// Deserialises a query string into `T` with the messages of [`parse_json`].
+///
+/// The pairs become a JSON object first: a repeated key (`tags=a&tags=b`) or `key[]` makes an
+/// array, `key[sub]=v` a nested object (`startDate[gte]=...`), so list and range filters work
+/// in the forms upstream's clients send. Values stay text; DTOs read numbers and booleans
+/// through [`crate::http::de`].
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, AppError> {
-    let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = query_to_json(query);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         AppError::validation(describe(&path, &e.into_inner().to_string()))
     })
+}
+
+fn insert_query_value(
+    map: &mut serde_json::Map<String, Value>,
+    key: &str,
+    value: Value,
+    force_array: bool,
+) {
+    match map.get_mut(key) {
+        Some(Value::Array(items)) => items.push(value),
+        Some(existing) => {
+            let first = existing.take();
+            *existing = Value::Array(vec![first, value]);
+        }
+        None => {
+            let v = if force_array {
+                Value::Array(vec![value])
+            } else {
+                value
+            };
+            map.insert(key.to_string(), v);
+        }
+    }
+}
+
+fn query_to_json(query: &str) -> Value {
+    let mut map = serde_json::Map::new();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        let value = Value::String(v.into_owned());
+        if let Some(base) = k.strip_suffix("[]") {
+            insert_query_value(&mut map, base, value, true);
+        } else if let (Some(open), true) = (k.find('['), k.ends_with(']')) {
+            let (base, sub) = (&k[..open], &k[open + 1..k.len() - 1]);
+            let entry = map
+                .entry(base.to_string())
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Value::Object(inner) = entry {
+                insert_query_value(inner, sub, value, false);
+            }
+        } else {
+            insert_query_value(&mut map, &k, value, false);
+        }
+    }
+    Value::Object(map)
 }
 
 /// A UUID path parameter, or upstream's `ParseUUIDPipe` message.
@@ -203,8 +253,20 @@ mod tests {
         #[serde(deny_unknown_fields)]
         #[allow(dead_code)]
         struct Q {
+            #[serde(default, deserialize_with = "crate::http::de::opt_num")]
             limit: Option<u32>,
+            #[serde(default, deserialize_with = "crate::http::de::list")]
+            tags: Vec<String>,
+            #[serde(default)]
+            start: Option<std::collections::BTreeMap<String, String>>,
         }
+        let q: Q = parse_query("tags=a&tags=b&start[gte]=2026-01-01").unwrap();
+        assert_eq!(q.tags, vec!["a", "b"]);
+        let q: Q = parse_query("tags=b,c").unwrap();
+        assert_eq!(q.tags, vec!["b", "c"]);
+        assert_eq!(q.start.unwrap()["gte"], "2026-01-01");
+        let q: Q = parse_query("tags[]=x").unwrap();
+        assert_eq!(q.tags, vec!["x"]);
         assert!(parse_query::<Q>("limit=5").is_ok());
         assert_eq!(
             parse_query::<Q>("limit=5&x=1").unwrap_err().to_string(),

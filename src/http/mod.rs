@@ -1,6 +1,7 @@
 //! The HTTP layer: routes, extractors, the envelope, and the middleware stack.
 
 pub mod auth;
+pub mod de;
 pub mod envelope;
 pub mod extract;
 pub mod health;

@@ -10,6 +10,8 @@
 //! for the file lock) means no `SQLITE_BUSY` under load.
 
 pub mod outbox;
+pub mod questions;
+pub mod sql;
 pub mod types;
 
 use std::str::FromStr;
@@ -261,6 +263,13 @@ impl Store {
 }
 
 impl Tx {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres(_) => Backend::Postgres,
+        }
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(t) => t.commit().await,

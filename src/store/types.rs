@@ -19,6 +19,12 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Id(pub Uuid);
 
+impl serde::Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0.hyphenated())
+    }
+}
+
 impl From<Uuid> for Id {
     fn from(u: Uuid) -> Self {
         Id(u)
@@ -86,6 +92,13 @@ impl Ts {
     /// The SQLite text form.
     pub fn to_text(self) -> String {
         self.0.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+}
+
+impl serde::Serialize for Ts {
+    /// ISO 8601 with milliseconds and `Z`, as JavaScript's `toISOString`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_text())
     }
 }
 

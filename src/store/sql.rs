@@ -1,0 +1,118 @@
+//! A small portable query builder: SQL text with `$n` placeholders plus the values to bind,
+//! so a filter built once runs on both drivers (see [`bind_args!`](crate::bind_args)).
+
+use super::{Backend, Id, Ts};
+
+/// A value to bind.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+    Id(Id),
+    Ts(Ts),
+}
+
+/// SQL text and its arguments, built in order.
+#[derive(Debug, Clone)]
+pub struct Sql {
+    pub text: String,
+    pub args: Vec<Arg>,
+    pub backend: Backend,
+}
+
+impl Sql {
+    pub fn new(backend: Backend, text: impl Into<String>) -> Self {
+        Sql {
+            text: text.into(),
+            args: Vec::new(),
+            backend,
+        }
+    }
+
+    /// Appends raw SQL (never user input).
+    pub fn push(&mut self, sql: &str) -> &mut Self {
+        self.text.push_str(sql);
+        self
+    }
+
+    /// Appends a placeholder bound to `arg`.
+    pub fn bind(&mut self, arg: Arg) -> &mut Self {
+        self.args.push(arg);
+        let n = self.args.len();
+        self.text.push('$');
+        self.text.push_str(&n.to_string());
+        self
+    }
+
+    /// Appends `(p1, p2, ...)` bound to `args` (at least one).
+    pub fn bind_list(&mut self, args: impl IntoIterator<Item = Arg>) -> &mut Self {
+        self.text.push('(');
+        for (i, a) in args.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.bind(a);
+        }
+        self.text.push(')');
+        self
+    }
+
+    /// The set-returning call that yields the text elements of a JSON array column as `value`.
+    pub fn json_array_elements(&self, column: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("json_each({column})"),
+            Backend::Postgres => format!("jsonb_array_elements_text({column}) AS value"),
+        }
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+pub fn like_contains(s: &str) -> String {
+    let mut out = String::from("%");
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Binds every [`Arg`] of `$args` to the sqlx query `$q`, once per driver arm.
+#[macro_export]
+macro_rules! bind_args {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                $crate::store::sql::Arg::Text(v) => q.bind(v.clone()),
+                $crate::store::sql::Arg::Int(v) => q.bind(*v),
+                $crate::store::sql::Arg::Bool(v) => q.bind(*v),
+                $crate::store::sql::Arg::Id(v) => q.bind(*v),
+                $crate::store::sql::Arg::Ts(v) => q.bind(*v),
+            };
+        }
+        q
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_order() {
+        let mut s = Sql::new(Backend::Sqlite, "SELECT 1 WHERE a = ");
+        s.bind(Arg::Int(1)).push(" AND b IN ");
+        s.bind_list([Arg::Text("x".into()), Arg::Text("y".into())]);
+        assert_eq!(s.text, "SELECT 1 WHERE a = $1 AND b IN ($2, $3)");
+        assert_eq!(s.args.len(), 3);
+    }
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(like_contains("50%_a\\"), "%50\\%\\_a\\\\%");
+    }
+}
