@@ -112,6 +112,19 @@ impl RequestContext {
             .ok_or_else(|| AppError::validation("userId header is required for this operation"))
     }
 
+    /// The caller as the author of a write (400 without a user).
+    pub fn actor(&self) -> Result<crate::service::Actor, AppError> {
+        Ok(crate::service::Actor {
+            scope: self.scope(),
+            user: self.user()?,
+        })
+    }
+
+    /// Authoring routes: instructors and admins only (403 otherwise).
+    pub fn require_author(&self) -> Result<(), AppError> {
+        self.require_any_role(&[Role::Instructor, Role::Admin])
+    }
+
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(role)
     }

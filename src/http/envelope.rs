@@ -169,13 +169,32 @@ pub fn success<T>(result: T) -> Envelope<T> {
     envelope(true, None, None, "OK", result)
 }
 
+/// The `result` of a failure: always `null`.
+#[derive(Debug, Clone, Copy)]
+pub struct NoResult;
+
+impl Serialize for NoResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_none()
+    }
+}
+
+impl utoipa::PartialSchema for NoResult {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Null)
+            .into()
+    }
+}
+
+impl ToSchema for NoResult {}
+
+/// The failure envelope: `result` is always null.
+pub type ErrorEnvelope = Envelope<NoResult>;
+
 /// Builds a failure envelope for the current request.
-pub fn failure(
-    err: &'static str,
-    response_code: &'static str,
-    errmsg: String,
-) -> Envelope<Option<()>> {
-    envelope(false, Some(err), Some(errmsg), response_code, None)
+pub fn failure(err: &'static str, response_code: &'static str, errmsg: String) -> ErrorEnvelope {
+    envelope(false, Some(err), Some(errmsg), response_code, NoResult)
 }
 
 /// A successful handler result: the status code and the `result` of the envelope.

@@ -8,6 +8,8 @@ pub mod health;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod params;
+pub mod questions;
 
 use std::sync::Arc;
 

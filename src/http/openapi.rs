@@ -24,6 +24,7 @@ use crate::AppState;
     components(schemas(EnvelopeParams)),
     tags(
         (name = "health", description = "Liveness and readiness"),
+        (name = "questions", description = "The question bank (authors)"),
     ),
 )]
 struct ApiDoc;
@@ -50,11 +51,13 @@ impl Modify for Security {
 
 /// Every documented route, with its OpenAPI description. `prefix` is the global prefix
 /// (`assessment/v1`) under which the resource routes are nested.
-pub fn api_router(_prefix: &str) -> OpenApiRouter<AppState> {
+pub fn api_router(prefix: &str) -> OpenApiRouter<AppState> {
+    let resources = OpenApiRouter::new().merge(super::questions::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
         .routes(routes!(health::live))
+        .nest(&format!("/{prefix}"), resources)
 }
 
 /// The OpenAPI document for a given prefix.

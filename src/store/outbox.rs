@@ -77,3 +77,17 @@ pub async fn find_in(tx: &mut Tx, event_id: Uuid) -> Result<Option<StoredEvent>,
             .await
     })
 }
+
+/// Committed events with this name, oldest first (delivery log and tests).
+pub async fn with_name(store: &Store, name: &str) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    on_reader!(store, pool => {
+        sqlx::query_as::<_, StoredEvent>(
+            r#"SELECT "seq", "eventId", "name", "tenantId", "organisationId", "userId",
+                      "orderingKey", "payload", "createdAt"
+               FROM "events" WHERE "name" = $1 ORDER BY "seq""#,
+        )
+        .bind(name)
+        .fetch_all(pool)
+        .await
+    })
+}

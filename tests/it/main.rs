@@ -14,3 +14,4 @@ mod migrations;
 mod openapi;
 mod outbox;
 mod process;
+mod questions;

@@ -1,0 +1,96 @@
+//! Use cases: each is one database transaction that loads, decides (in `domain`), writes,
+//! appends its events to the outbox, and commits.
+
+pub mod questions;
+
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::event::{EventContext, EventName, NewEvent};
+use crate::domain::ids::{Scope, UserId};
+use crate::error::AppError;
+use crate::store::{Ts, Tx};
+
+/// Who performs a write: the scope it is confined to and the user recorded as author.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub scope: Scope,
+    pub user: UserId,
+}
+
+impl Actor {
+    pub fn user_uuid(&self) -> Uuid {
+        self.user.as_uuid()
+    }
+
+    fn event_context(&self) -> EventContext {
+        EventContext {
+            tenant_id: Some(self.scope.tenant),
+            organisation_id: Some(self.scope.organisation),
+            user_id: Some(self.user),
+        }
+    }
+}
+
+/// Appends one event about this actor's change to the outbox, inside `tx`.
+pub async fn emit(
+    tx: &mut Tx,
+    actor: &Actor,
+    name: EventName,
+    data: Value,
+    now: Ts,
+    ordering_key: Option<String>,
+) -> Result<(), AppError> {
+    let mut event = NewEvent::new(Uuid::now_v7(), name, actor.event_context(), data, now.0);
+    event.ordering_key = ordering_key;
+    crate::store::outbox::append(tx, &event).await?;
+    Ok(())
+}
+
+/// A page of results, upstream's pagination shape.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub content: Vec<T>,
+    pub total_elements: i64,
+    pub total_pages: i64,
+    pub current_page: i64,
+    pub size: i64,
+}
+
+impl<T> Page<T> {
+    pub fn new(content: Vec<T>, total: i64, limit: i64, offset: i64) -> Self {
+        let limit = limit.max(1);
+        Page {
+            content,
+            total_elements: total,
+            total_pages: (total + limit - 1) / limit,
+            current_page: offset / limit + 1,
+            size: limit,
+        }
+    }
+}
+
+/// `limit` (1..=100, default 10) and `offset` (default 0) as upstream pages.
+pub fn page_window(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), AppError> {
+    let limit = limit.unwrap_or(10);
+    let offset = offset.unwrap_or(0);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::validation("limit must be between 1 and 1000"));
+    }
+    if offset < 0 {
+        return Err(AppError::validation("offset must not be negative"));
+    }
+    Ok((limit, offset))
+}
+
+/// Maps a unique violation to a 409 with `message`; other errors pass through.
+pub fn conflict_on_unique(e: sqlx::Error, message: &str) -> AppError {
+    if crate::store::is_unique_violation(&e) {
+        AppError::conflict(message)
+    } else {
+        e.into()
+    }
+}
