@@ -5,3 +5,4 @@ pub mod event;
 pub mod ids;
 pub mod marks;
 pub mod question;
+pub mod test;

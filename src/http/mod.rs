@@ -10,6 +10,9 @@ pub mod middleware;
 pub mod openapi;
 pub mod params;
 pub mod questions;
+pub mod rules;
+pub mod sections;
+pub mod tests;
 
 use std::sync::Arc;
 

@@ -25,6 +25,9 @@ use crate::AppState;
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "questions", description = "The question bank (authors)"),
+        (name = "tests", description = "Tests, their questions, publishing, hierarchies"),
+        (name = "sections", description = "Sections of tests (authors)"),
+        (name = "rules", description = "Selection rules of rule-based tests (authors)"),
     ),
 )]
 struct ApiDoc;
@@ -52,7 +55,11 @@ impl Modify for Security {
 /// Every documented route, with its OpenAPI description. `prefix` is the global prefix
 /// (`assessment/v1`) under which the resource routes are nested.
 pub fn api_router(prefix: &str) -> OpenApiRouter<AppState> {
-    let resources = OpenApiRouter::new().merge(super::questions::router());
+    let resources = OpenApiRouter::new()
+        .merge(super::questions::router())
+        .merge(super::tests::router())
+        .merge(super::sections::router())
+        .merge(super::rules::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::ready))

@@ -1,7 +1,11 @@
 //! Use cases: each is one database transaction that loads, decides (in `domain`), writes,
 //! appends its events to the outbox, and commits.
 
+pub mod hierarchy;
 pub mod questions;
+pub mod rules;
+pub mod sections;
+pub mod tests;
 
 use serde::Serialize;
 use serde_json::Value;

@@ -125,6 +125,15 @@ pub struct QuestionIn {
     pub tags: Option<Vec<String>>,
     #[serde(default)]
     pub ordering: Option<i32>,
+    /// Also link the new question to this test (with `sectionId`).
+    #[serde(default)]
+    pub test_id: Option<Uuid>,
+    /// The section of `testId` to place the question in.
+    #[serde(default)]
+    pub section_id: Option<Uuid>,
+    /// For the test link: must the learner answer it?
+    #[serde(default)]
+    pub is_compulsory: Option<bool>,
     /// The parent of a conditional (child) question.
     #[serde(default)]
     pub parent_id: Option<Uuid>,
@@ -342,8 +351,21 @@ pub async fn create(store: &Store, actor: &Actor, input: QuestionIn) -> AppResul
             "parentQuestionId is required when optionId is provided",
         ));
     }
+    match (input.test_id, input.section_id) {
+        (Some(_), None) => {
+            return Err(AppError::validation(
+                "sectionId is required when testId is provided",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(AppError::validation(
+                "testId is required when sectionId is provided",
+            ));
+        }
+        _ => {}
+    }
     let params = normalised_params(input.qtype, input.params)?;
-    let q = Question {
+    let mut q = Question {
         question_id: Id(id),
         tenant_id: Id(scope.tenant.as_uuid()),
         organisation_id: Id(scope.organisation.as_uuid()),
@@ -385,9 +407,18 @@ pub async fn create(store: &Store, actor: &Actor, input: QuestionIn) -> AppResul
             build_option(&scope, id, i, o, Uuid::new_v4(), now, now)
         })
         .collect::<AppResult<Vec<_>>>()?;
-    check(&q, &options)?;
-
     let mut tx = store.begin().await?;
+    let test = match (input.test_id, input.section_id) {
+        (Some(test_id), Some(section_id)) => {
+            let t = super::tests::lock_editable(&mut tx, &scope, test_id, "questions").await?;
+            super::tests::check_section(&mut tx, &scope, test_id, section_id).await?;
+            // A question written inside a test takes the test's grading type (upstream).
+            q.grading_type = t.grading_type;
+            Some((t, section_id))
+        }
+        _ => None,
+    };
+    check(&q, &options)?;
     if let Some(parent) = input.parent_id {
         if repo::get_in(&mut tx, &scope, parent).await?.is_none() {
             return Err(AppError::not_found("Parent question not found"));
@@ -408,6 +439,34 @@ pub async fn create(store: &Store, actor: &Actor, input: QuestionIn) -> AppResul
             ));
         }
         repo::link_option(&mut tx, &scope, option, id, now).await?;
+    }
+    if let Some((t, section_id)) = &test {
+        use crate::store::tests as test_repo;
+        let ordering =
+            test_repo::max_ordering(&mut tx, &scope, t.test_id.0, Some(*section_id)).await? + 1;
+        let link = test_repo::TestQuestion {
+            test_question_id: Id(Uuid::new_v4()),
+            tenant_id: q.tenant_id,
+            organisation_id: q.organisation_id,
+            test_id: t.test_id,
+            question_id: q.question_id,
+            ordering,
+            section_id: Some(Id(*section_id)),
+            rule_id: None,
+            is_compulsory: input.is_compulsory.unwrap_or(false),
+            is_conditional: q.parent_id.is_some(),
+        };
+        test_repo::insert_link(&mut tx, &link).await?;
+        super::tests::refresh_derived(&mut tx, &scope, t.test_id.0).await?;
+        emit(
+            &mut tx,
+            actor,
+            EventName::TestUpdated,
+            super::tests::test_summary(t),
+            now,
+            None,
+        )
+        .await?;
     }
     emit(
         &mut tx,

@@ -11,7 +11,9 @@
 
 pub mod outbox;
 pub mod questions;
+pub mod rules;
 pub mod sql;
+pub mod tests;
 pub mod types;
 
 use std::str::FromStr;

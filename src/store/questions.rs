@@ -577,3 +577,27 @@ pub async fn set_status(
     })?;
     Ok(done > 0)
 }
+
+/// The questions with these ids (any status).
+pub async fn by_ids(
+    store: &Store,
+    scope: &Scope,
+    ids: &[Uuid],
+) -> Result<Vec<Question>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (t, o) = sid(scope);
+    let mut sql = Sql::new(
+        store.backend(),
+        format!(r#"SELECT {QUESTION_COLUMNS} FROM "questions" WHERE "tenantId" = "#),
+    );
+    sql.bind(Arg::Id(t))
+        .push(r#" AND "organisationId" = "#)
+        .bind(Arg::Id(o))
+        .push(r#" AND "questionId" IN "#)
+        .bind_list(ids.iter().map(|i| Arg::Id(Id(*i))));
+    on_reader!(store, p => {
+        bind_args!(sqlx::query_as::<_, Question>(&sql.text), &sql.args).fetch_all(p).await
+    })
+}

@@ -1,0 +1,264 @@
+//! The structured view of a test: sections, their questions in order, options, and the child
+//! questions options reveal. Two audiences:
+//! - learners (`/hierarchy`): published tests only; no answer keys (no `isCorrect`, no option
+//!   marks, no `blankIndex`/`matchWith` on options) and match targets in alphabetical order,
+//!   never in pairing order;
+//! - authors (`/test-hierarchy`): everything, with the questions each option reveals.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::domain::enums::{QuestionStatus, QuestionType, SectionStatus, TestStatus};
+use crate::domain::ids::Scope;
+use crate::error::{AppError, AppResult};
+use crate::store::Store;
+use crate::store::questions::{self as question_repo, OptionQuestion, Question, QuestionOption};
+use crate::store::tests::{self as repo, TestQuestion};
+
+/// Who the hierarchy is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Learner,
+    Author,
+}
+
+struct Paper {
+    questions: HashMap<Uuid, Question>,
+    options: HashMap<Uuid, Vec<QuestionOption>>,
+    links: HashMap<Uuid, TestQuestion>,
+    /// option id -> child question ids (linked to this test), ordered.
+    reveals: HashMap<Uuid, Vec<Uuid>>,
+    audience: Audience,
+}
+
+impl Paper {
+    fn option_json(&self, o: &QuestionOption, visited: &mut HashSet<Uuid>) -> Value {
+        let children = self
+            .reveals
+            .get(&o.question_option_id.0)
+            .cloned()
+            .unwrap_or_default();
+        let mut v = json!({
+            "questionOptionId": o.question_option_id,
+            "text": o.text,
+            "media": o.media,
+            "ordering": o.ordering,
+            "caseSensitive": o.case_sensitive,
+            "createdAt": o.created_at,
+            "hasChildQuestion": !children.is_empty(),
+        });
+        match self.audience {
+            Audience::Learner => {
+                if !children.is_empty() {
+                    v["childQuestion"] = Value::Array(
+                        children
+                            .iter()
+                            .filter_map(|c| self.question_json(*c, visited))
+                            .collect(),
+                    );
+                }
+            }
+            Audience::Author => {
+                v["isCorrect"] = json!(o.is_correct);
+                v["marks"] = json!(o.marks);
+                v["blankIndex"] = json!(o.blank_index);
+                v["matchWith"] = json!(o.match_with);
+                v["matchWithMedia"] = json!(o.match_with_media);
+                v["AssociatedQuestion"] = Value::Array(
+                    children
+                        .iter()
+                        .filter_map(|c| self.questions.get(c))
+                        .map(|q| {
+                            json!({
+                                "questionId": q.question_id,
+                                "text": q.text,
+                                "type": q.qtype,
+                                "marks": q.marks,
+                                "params": q.params,
+                                "status": q.status,
+                                "ordering": self.links.get(&q.question_id.0).map(|l| l.ordering),
+                                "createdAt": q.created_at,
+                                "updatedAt": q.updated_at,
+                                "isCompulsory": self.links.get(&q.question_id.0).map(|l| l.is_compulsory),
+                            })
+                        })
+                        .collect(),
+                );
+            }
+        }
+        v
+    }
+
+    fn question_json(&self, id: Uuid, visited: &mut HashSet<Uuid>) -> Option<Value> {
+        if !visited.insert(id) {
+            return None; // a cycle of conditional links: show each question once
+        }
+        let q = self.questions.get(&id)?;
+        if q.status == QuestionStatus::Archived {
+            return None;
+        }
+        let link = self.links.get(&id)?;
+        let options = self.options.get(&id).cloned().unwrap_or_default();
+        let mut v = json!({
+            "testQuestionId": link.test_question_id,
+            "tenantId": link.tenant_id,
+            "organisationId": link.organisation_id,
+            "testId": link.test_id,
+            "questionId": q.question_id,
+            "sectionId": link.section_id,
+            "ruleId": link.rule_id,
+            "isCompulsory": link.is_compulsory,
+            "isConditional": link.is_conditional,
+            "text": q.text,
+            "description": q.description,
+            "media": q.media,
+            "type": q.qtype,
+            "level": q.level,
+            "marks": q.marks,
+            "params": q.params,
+            "status": q.status,
+            "ordering": link.ordering,
+            "createdAt": q.created_at,
+            "updatedAt": q.updated_at,
+        });
+        v["options"] = Value::Array(
+            options
+                .iter()
+                .map(|o| self.option_json(o, visited))
+                .collect(),
+        );
+        if q.qtype == QuestionType::Match {
+            let mut targets: Vec<&QuestionOption> =
+                options.iter().filter(|o| o.match_with.is_some()).collect();
+            match self.audience {
+                // Alphabetical: the order carries no information about the pairs.
+                Audience::Learner => targets
+                    .sort_by_key(|o| o.match_with.as_deref().unwrap_or_default().to_lowercase()),
+                Audience::Author => targets.sort_by_key(|o| o.ordering),
+            }
+            v["matchWithOptions"] = Value::Array(
+                targets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| {
+                        json!({"matchWith": o.match_with, "matchWithMedia": o.match_with_media, "ordering": i})
+                    })
+                    .collect(),
+            );
+        }
+        if self.audience == Audience::Author {
+            let mut children: Vec<&Question> = self
+                .questions
+                .values()
+                .filter(|c| c.parent_id.map(|p| p.0) == Some(id))
+                .filter(|c| {
+                    self.links
+                        .get(&c.question_id.0)
+                        .is_some_and(|l| l.is_conditional)
+                })
+                .collect();
+            children.sort_by_key(|c| {
+                (
+                    self.links
+                        .get(&c.question_id.0)
+                        .map(|l| l.ordering)
+                        .unwrap_or(i32::MAX),
+                    c.question_id.0,
+                )
+            });
+            let ids: Vec<Uuid> = children.iter().map(|c| c.question_id.0).collect();
+            v["childQuestion"] = Value::Array(
+                ids.into_iter()
+                    .filter_map(|c| self.question_json(c, visited))
+                    .collect(),
+            );
+        }
+        visited.remove(&id);
+        Some(v)
+    }
+}
+
+/// The hierarchy of a test for `audience`.
+pub async fn hierarchy(
+    store: &Store,
+    scope: &Scope,
+    test_id: Uuid,
+    audience: Audience,
+) -> AppResult<Value> {
+    let test = repo::get(store, scope, test_id)
+        .await?
+        .filter(|t| match audience {
+            Audience::Learner => t.status == TestStatus::Published,
+            Audience::Author => t.status != TestStatus::Archived,
+        })
+        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    let sections: Vec<_> = repo::sections_of(store, scope, test_id)
+        .await?
+        .into_iter()
+        .filter(|s| s.status != SectionStatus::Archived)
+        .collect();
+    let links = repo::links_of(store, scope, test_id).await?;
+    let ids: Vec<Uuid> = links.iter().map(|l| l.question_id.0).collect();
+    let questions: HashMap<Uuid, Question> = question_repo::by_ids(store, scope, &ids)
+        .await?
+        .into_iter()
+        .map(|q| (q.question_id.0, q))
+        .collect();
+    let mut options: HashMap<Uuid, Vec<QuestionOption>> = HashMap::new();
+    for o in question_repo::options_of(store, scope, &ids).await? {
+        options.entry(o.question_id.0).or_default().push(o);
+    }
+    for list in options.values_mut() {
+        list.sort_by_key(|o| (o.ordering, o.created_at, o.question_option_id.0));
+    }
+    let option_links: Vec<OptionQuestion> = question_repo::links_to(store, scope, &ids).await?;
+    let link_map: HashMap<Uuid, TestQuestion> =
+        links.iter().map(|l| (l.question_id.0, l.clone())).collect();
+    let mut reveals: HashMap<Uuid, Vec<(i32, i32, Uuid)>> = HashMap::new();
+    for ol in option_links.iter().filter(|l| l.is_active) {
+        if let Some(child_link) = link_map.get(&ol.question_id.0) {
+            reveals.entry(ol.option_id.0).or_default().push((
+                child_link.ordering,
+                ol.ordering,
+                ol.question_id.0,
+            ));
+        }
+    }
+    let reveals = reveals
+        .into_iter()
+        .map(|(k, mut v)| {
+            v.sort();
+            (k, v.into_iter().map(|(_, _, id)| id).collect())
+        })
+        .collect();
+    let paper = Paper {
+        questions,
+        options,
+        links: link_map,
+        reveals,
+        audience,
+    };
+    let mut out = serde_json::to_value(&test).map_err(anyhow::Error::from)?;
+    let mut section_values = Vec::new();
+    for s in &sections {
+        let mut sv = serde_json::to_value(s).map_err(anyhow::Error::from)?;
+        let mut visited = HashSet::new();
+        let qs: Vec<Value> = links
+            .iter()
+            .filter(|l| l.section_id == Some(s.section_id) && !l.is_conditional)
+            .filter(|l| {
+                paper
+                    .questions
+                    .get(&l.question_id.0)
+                    .is_some_and(|q| q.parent_id.is_none())
+            })
+            .filter_map(|l| paper.question_json(l.question_id.0, &mut visited))
+            .collect();
+        sv["questions"] = Value::Array(qs);
+        section_values.push(sv);
+    }
+    out["sections"] = Value::Array(section_values);
+    Ok(out)
+}

@@ -1,0 +1,291 @@
+//! Sections of a test: create, list, read, update, delete.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Actor, emit};
+use crate::domain::enums::{SectionStatus, TestStatus, TestType};
+use crate::domain::event::EventName;
+use crate::domain::ids::Scope;
+use crate::error::{AppError, AppResult};
+use crate::http::de;
+use crate::store::tests::{self as repo, Section, TestQuestion};
+use crate::store::{Id, Store, Ts, Tx};
+
+/// Body of `POST /sections`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SectionIn {
+    pub title: String,
+    pub test_id: Uuid,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub ordering: Option<i32>,
+    #[serde(default)]
+    pub status: Option<SectionStatus>,
+    #[serde(default)]
+    pub min_questions: Option<u32>,
+    #[serde(default)]
+    pub max_questions: Option<u32>,
+}
+
+/// Body of `PATCH /sections/{id}`: only the fields sent change.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SectionPatch {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "de::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default)]
+    pub ordering: Option<i32>,
+    #[serde(default)]
+    pub status: Option<SectionStatus>,
+    #[serde(default, deserialize_with = "de::nullable")]
+    #[schema(value_type = Option<u32>)]
+    pub min_questions: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "de::nullable")]
+    #[schema(value_type = Option<u32>)]
+    pub max_questions: Option<Option<u32>>,
+}
+
+/// A section with the question links it holds.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SectionOut {
+    #[serde(flatten)]
+    pub section: Section,
+    pub questions: Vec<TestQuestion>,
+}
+
+fn int(v: u32, field: &str) -> AppResult<i32> {
+    i32::try_from(v).map_err(|_| AppError::validation(format!("{field} is too large")))
+}
+
+fn check_counts(min: Option<i32>, max: Option<i32>) -> AppResult<()> {
+    if let (Some(a), Some(b)) = (min, max) {
+        if a > b {
+            return Err(AppError::validation(
+                "minQuestions cannot exceed maxQuestions",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Locks the section's test for a structural change.
+async fn lock_test_for(
+    tx: &mut Tx,
+    scope: &Scope,
+    test_id: Uuid,
+) -> AppResult<crate::store::tests::Test> {
+    let t = repo::lock(tx, scope, test_id)
+        .await?
+        .filter(|t| t.status != TestStatus::Archived)
+        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    if t.status == TestStatus::Published {
+        return Err(AppError::unprocessable(
+            "Cannot modify sections of a published test; unpublish it first",
+        ));
+    }
+    if t.test_type == TestType::Generated {
+        return Err(AppError::validation(
+            "Cannot manually create sections for generated tests. They are created automatically during test attempts.",
+        ));
+    }
+    Ok(t)
+}
+
+fn summary(s: &Section) -> serde_json::Value {
+    json!({"testId": s.test_id, "sectionId": s.section_id, "title": s.title})
+}
+
+/// `POST /sections`.
+pub async fn create(store: &Store, actor: &Actor, input: SectionIn) -> AppResult<Uuid> {
+    let now = Ts::now();
+    let scope = actor.scope;
+    if input.title.trim().is_empty() {
+        return Err(AppError::validation("title should not be empty"));
+    }
+    let min = input
+        .min_questions
+        .map(|v| int(v, "minQuestions"))
+        .transpose()?;
+    let max = input
+        .max_questions
+        .map(|v| int(v, "maxQuestions"))
+        .transpose()?;
+    check_counts(min, max)?;
+    let mut tx = store.begin().await?;
+    lock_test_for(&mut tx, &scope, input.test_id).await?;
+    let ordering = match input.ordering {
+        Some(o) => o,
+        None => repo::max_section_ordering(&mut tx, &scope, input.test_id).await? + 1,
+    };
+    let s = Section {
+        section_id: Id(Uuid::new_v4()),
+        tenant_id: Id(scope.tenant.as_uuid()),
+        organisation_id: Id(scope.organisation.as_uuid()),
+        title: input.title.trim().to_string(),
+        description: input.description,
+        test_id: Id(input.test_id),
+        ordering,
+        status: input.status.unwrap_or(SectionStatus::Active),
+        min_questions: min,
+        max_questions: max,
+        created_by: Id(actor.user_uuid()),
+        created_at: now,
+        updated_by: None,
+        updated_at: now,
+    };
+    repo::insert_section(&mut tx, &s).await?;
+    emit(
+        &mut tx,
+        actor,
+        EventName::TestUpdated,
+        summary(&s),
+        now,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(s.section_id.0)
+}
+
+async fn with_links(
+    store: &Store,
+    scope: &Scope,
+    sections: Vec<Section>,
+) -> AppResult<Vec<SectionOut>> {
+    let ids: Vec<Uuid> = sections.iter().map(|s| s.section_id.0).collect();
+    let links = repo::links_of_sections(store, scope, &ids).await?;
+    Ok(sections
+        .into_iter()
+        .map(|s| {
+            let questions = links
+                .iter()
+                .filter(|l| l.section_id == Some(s.section_id))
+                .cloned()
+                .collect();
+            SectionOut {
+                section: s,
+                questions,
+            }
+        })
+        .collect())
+}
+
+/// `GET /sections`: every section of the scope.
+pub async fn list(store: &Store, scope: &Scope) -> AppResult<Vec<SectionOut>> {
+    let sections = repo::all_sections(store, scope).await?;
+    with_links(store, scope, sections).await
+}
+
+/// `GET /sections/test/{testId}`.
+pub async fn of_test(store: &Store, scope: &Scope, test_id: Uuid) -> AppResult<Vec<SectionOut>> {
+    let sections = repo::sections_of(store, scope, test_id).await?;
+    with_links(store, scope, sections).await
+}
+
+/// `GET /sections/{id}`.
+pub async fn get(store: &Store, scope: &Scope, id: Uuid) -> AppResult<SectionOut> {
+    let s = repo::section(store, scope, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Section not found"))?;
+    with_links(store, scope, vec![s])
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::not_found("Section not found"))
+}
+
+/// `PATCH /sections/{id}`.
+pub async fn update(
+    store: &Store,
+    actor: &Actor,
+    id: Uuid,
+    patch: SectionPatch,
+) -> AppResult<Uuid> {
+    let now = Ts::now();
+    let scope = actor.scope;
+    let mut tx = store.begin().await?;
+    let mut s = repo::section_in(&mut tx, &scope, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Section not found"))?;
+    lock_test_for(&mut tx, &scope, s.test_id.0).await?;
+    if let Some(t) = patch.title {
+        if t.trim().is_empty() {
+            return Err(AppError::validation("title should not be empty"));
+        }
+        s.title = t.trim().to_string();
+    }
+    if let Some(d) = patch.description {
+        s.description = d;
+    }
+    if let Some(o) = patch.ordering {
+        s.ordering = o;
+    }
+    if let Some(st) = patch.status {
+        s.status = st;
+    }
+    if let Some(v) = patch.min_questions {
+        s.min_questions = v.map(|v| int(v, "minQuestions")).transpose()?;
+    }
+    if let Some(v) = patch.max_questions {
+        s.max_questions = v.map(|v| int(v, "maxQuestions")).transpose()?;
+    }
+    check_counts(s.min_questions, s.max_questions)?;
+    s.updated_by = Some(Id(actor.user_uuid()));
+    s.updated_at = now;
+    repo::update_section(&mut tx, &s).await?;
+    emit(
+        &mut tx,
+        actor,
+        EventName::TestUpdated,
+        summary(&s),
+        now,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// `DELETE /sections/{id}[?hard=true]`: removes the section's question links; archives it
+/// (or deletes it with `hard`).
+pub async fn delete(store: &Store, actor: &Actor, id: Uuid, hard: bool) -> AppResult<()> {
+    let now = Ts::now();
+    let scope = actor.scope;
+    let mut tx = store.begin().await?;
+    let mut s = repo::section_in(&mut tx, &scope, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Section not found"))?;
+    lock_test_for(&mut tx, &scope, s.test_id.0).await?;
+    if repo::attempt_count(&mut tx, &scope, s.test_id.0).await? > 0 {
+        return Err(AppError::validation(
+            "Cannot delete section from test that has attempts. Archive the section instead.",
+        ));
+    }
+    repo::delete_section_links(&mut tx, &scope, id).await?;
+    if hard {
+        repo::delete_section(&mut tx, &scope, id).await?;
+    } else {
+        s.status = SectionStatus::Archived;
+        s.updated_by = Some(Id(actor.user_uuid()));
+        s.updated_at = now;
+        repo::update_section(&mut tx, &s).await?;
+    }
+    emit(
+        &mut tx,
+        actor,
+        EventName::TestUpdated,
+        summary(&s),
+        now,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
