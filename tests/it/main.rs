@@ -15,3 +15,4 @@ mod openapi;
 mod outbox;
 mod process;
 mod questions;
+mod tests_api;
