@@ -15,4 +15,5 @@ mod openapi;
 mod outbox;
 mod process;
 mod questions;
+mod rules_sections;
 mod tests_api;

@@ -1,0 +1,380 @@
+//! `/sections` and `/rules`, and publishing rule-based tests.
+
+use http::Method;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+use crate::questions::{OTHER_ORG, create as create_question, mcq};
+use crate::tests_api::{create_section, create_test};
+
+const S: &str = "/assessment/v1/sections";
+const R: &str = "/assessment/v1/rules";
+
+async fn events(app: &TestApp, name: &str) -> Vec<Value> {
+    assessment_service::store::outbox::with_name(&app.state.store, name)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.payload.0)
+        .collect()
+}
+
+#[tokio::test]
+async fn sections_crud() {
+    let app = TestApp::spawn().await;
+    let test = create_test(&app, json!({"title": "T", "type": "plain"})).await;
+    let a = create_section(&app, &test, "A").await;
+    let b = create_section(&app, &test, "B").await;
+    let r = app
+        .call(Method::GET, &format!("{S}/test/{test}"), None)
+        .await;
+    let list = r.json()["result"].clone();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[0]["ordering"], 1);
+    assert_eq!(list[1]["ordering"], 2);
+    assert_eq!(list[0]["status"], "active");
+    assert_eq!(list[0]["questions"], json!([]));
+
+    let q = create_question(&app, mcq("Q")).await;
+    app.call(
+        Method::POST,
+        &format!("/assessment/v1/tests/{test}/questions"),
+        Some(json!({"sectionId": a, "questionId": q["questionId"]})),
+    )
+    .await;
+    let r = app.call(Method::GET, &format!("{S}/{a}"), None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["result"]["questions"].as_array().unwrap().len(), 1);
+
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("{S}/{b}"),
+            Some(json!({"title": "Beta", "minQuestions": 1})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["result"]["sectionId"], b.as_str());
+    let r = app.call(Method::GET, &format!("{S}/{b}"), None).await;
+    assert_eq!(r.json()["result"]["title"], "Beta");
+    assert_eq!(r.json()["result"]["ordering"], 2, "unsent fields unchanged");
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("{S}/{b}"),
+            Some(json!({"minQuestions": 5, "maxQuestions": 2})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+
+    let r = app.call(Method::DELETE, &format!("{S}/{a}"), None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["result"]["message"],
+        "Section deleted successfully"
+    );
+    let r = app.call(Method::GET, &format!("{S}/{a}"), None).await;
+    assert_eq!(r.json()["result"]["status"], "archived");
+    assert_eq!(
+        r.json()["result"]["questions"],
+        json!([]),
+        "its links are removed"
+    );
+    let r = app
+        .call(Method::DELETE, &format!("{S}/{b}?hard=true"), None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        app.call(Method::GET, &format!("{S}/{b}"), None)
+            .await
+            .status,
+        404
+    );
+
+    let r = app
+        .call(
+            Method::POST,
+            S,
+            Some(json!({"title": "X", "testId": TENANT})),
+        )
+        .await;
+    assert_failure(
+        &r,
+        404,
+        "api.sections.create",
+        "NOT_FOUND",
+        "NOT_FOUND",
+        "Test not found",
+    );
+    let r = app
+        .call(Method::POST, S, Some(json!({"testId": test})))
+        .await;
+    assert_eq!(r.errmsg(), "title should not be empty");
+    let r = app
+        .call(
+            Method::POST,
+            S,
+            Some(json!({"title": "X", "testId": test, "name": "y"})),
+        )
+        .await;
+    assert_eq!(r.errmsg(), "property name should not exist");
+}
+
+async fn published(app: &TestApp, text: &str, marks: u32, tags: &[&str]) -> Value {
+    let mut body = mcq(text);
+    body["status"] = json!("published");
+    body["marks"] = json!(marks);
+    body["tags"] = json!(tags);
+    create_question(app, body).await
+}
+
+#[tokio::test]
+async fn rules_crud_preview_and_rule_based_publishing() {
+    let app = TestApp::spawn().await;
+    for i in 0..3 {
+        published(&app, &format!("geo {i}"), 2, &["geo"]).await;
+    }
+    published(&app, "hist", 4, &["hist"]).await;
+    let plain = create_test(&app, json!({"title": "Plain", "type": "plain"})).await;
+    let rb = create_test(
+        &app,
+        json!({"title": "Rules", "type": "rule_based", "passingMarks": 2}),
+    )
+    .await;
+    let section = create_section(&app, &rb, "S").await;
+
+    let rule = json!({"name": "Geography", "ruleType": "category_based", "testId": rb, "sectionId": section,
+                      "numberOfQuestions": 2, "poolSize": 3, "criteria": {"tags": ["geo"]}});
+    let r = app.call(Method::POST, R, Some(json!({"name": "x", "ruleType": "mixed", "testId": plain, "numberOfQuestions": 1, "poolSize": 1, "criteria": {}}))).await;
+    assert_failure(
+        &r,
+        400,
+        "api.rules.create",
+        "VALIDATION_ERROR",
+        "CLIENT_ERROR",
+        "Plain tests should not have rules. Please add questions directly to sections.",
+    );
+    let mut bad = rule.clone();
+    bad["poolSize"] = json!(1);
+    let r = app.call(Method::POST, R, Some(bad)).await;
+    assert_eq!(r.errmsg(), "poolSize must be at least numberOfQuestions");
+    let mut bad = rule.clone();
+    bad["criteria"] = json!({"colour": ["red"]});
+    let r = app.call(Method::POST, R, Some(bad)).await;
+    assert_eq!(r.errmsg(), "property criteria.colour should not exist");
+
+    // A rule-based test without rules cannot be published.
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/assessment/v1/tests/{rb}/publish"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.errmsg(),
+        "Cannot publish a rule-based test without active rules"
+    );
+
+    let r = app.call(Method::POST, R, Some(rule.clone())).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let rule_id = r.json()["result"]["ruleId"].as_str().unwrap().to_string();
+    assert_eq!(events(&app, "rule.created").await.len(), 1);
+
+    let r = app
+        .call(Method::GET, &format!("{R}/{rule_id}/preview"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let meta = &r.json()["result"]["metadata"];
+    assert_eq!(meta["totalQuestionsMatching"], 3, "tags criterion honoured");
+    assert_eq!(meta["canGeneratePool"], true);
+    assert_eq!(meta["canCreateTest"], true);
+    let r = app
+        .call(Method::POST, &format!("{R}/{rule_id}/questions"), None)
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json()["result"]["totalCount"], 3);
+    assert_eq!(r.json()["result"]["questions"].as_array().unwrap().len(), 3);
+
+    for path in [
+        format!("{R}?testId={rb}"),
+        format!("{R}/test/{rb}"),
+        format!("{R}/section/{section}"),
+    ] {
+        let r = app.call(Method::GET, &path, None).await;
+        assert_eq!(r.json()["result"].as_array().unwrap().len(), 1, "{path}");
+    }
+
+    // An unsatisfiable rule blocks publishing; fixing it allows it.
+    let r = app.call(Method::PATCH, &format!("{R}/{rule_id}"), Some(json!({"numberOfQuestions": 3, "poolSize": 3, "criteria": {"tags": ["geo"], "marks": [4]}}))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/assessment/v1/tests/{rb}/publish"),
+            None,
+        )
+        .await;
+    assert_failure(
+        &r,
+        422,
+        "api.tests.create",
+        "UNPROCESSABLE_ENTITY",
+        "CLIENT_ERROR",
+        "Rule \"Geography\" needs 3 questions but its pool has only 0",
+    );
+    app.call(
+        Method::PATCH,
+        &format!("{R}/{rule_id}"),
+        Some(json!({"numberOfQuestions": 2, "criteria": {"tags": ["geo"]}})),
+    )
+    .await;
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/assessment/v1/tests/{rb}/publish"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let ev = events(&app, "test.published").await;
+    assert_eq!(ev[0]["data"]["questionCount"], 2);
+    assert_eq!(ev[0]["data"]["totalMarks"], 4, "two questions of 2 marks");
+    assert_eq!(ev[0]["data"]["testType"], "rule_based");
+
+    // Rules of a published test are frozen.
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("{R}/{rule_id}"),
+            Some(json!({"priority": 3})),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let r = app
+        .call(Method::DELETE, &format!("{R}/{rule_id}"), None)
+        .await;
+    assert_eq!(r.status, 422);
+    app.call(
+        Method::POST,
+        &format!("/assessment/v1/tests/{rb}/unpublish"),
+        None,
+    )
+    .await;
+    let r = app
+        .call(Method::DELETE, &format!("{R}/{rule_id}"), None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["result"]["message"], "Rule deleted successfully");
+    assert_eq!(
+        app.call(Method::GET, &format!("{R}/{rule_id}"), None)
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn preselected_rules_draw_from_linked_questions() {
+    let app = TestApp::spawn().await;
+    let a = published(&app, "a", 1, &[]).await;
+    let b = published(&app, "b", 1, &[]).await;
+    published(&app, "c", 1, &[]).await;
+    let rb = create_test(&app, json!({"title": "Pre", "type": "rule_based"})).await;
+    let section = create_section(&app, &rb, "S").await;
+    let r = app
+        .call(
+            Method::POST,
+            R,
+            Some(
+                json!({"name": "pre", "ruleType": "mixed", "testId": rb, "numberOfQuestions": 2,
+            "poolSize": 2, "criteria": {}, "selectionMode": "PRESELECTED"}),
+            ),
+        )
+        .await;
+    let rule_id = r.json()["result"]["ruleId"].as_str().unwrap().to_string();
+    for q in [&a, &b] {
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/assessment/v1/tests/{rb}/questions"),
+                Some(
+                    json!({"sectionId": section, "questionId": q["questionId"], "ruleId": rule_id}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let r = app
+        .call(Method::GET, &format!("{R}/{rule_id}/preview"), None)
+        .await;
+    assert_eq!(r.json()["result"]["metadata"]["totalQuestionsMatching"], 2);
+    let detail = app
+        .call(Method::GET, &format!("/assessment/v1/tests/{rb}"), None)
+        .await
+        .json()["result"]
+        .clone();
+    assert!(
+        detail["questions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["ruleId"] == rule_id.as_str())
+    );
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/assessment/v1/tests/{rb}/publish"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+}
+
+#[tokio::test]
+async fn rules_are_invisible_from_other_scopes() {
+    let app = TestApp::spawn().await;
+    let rb = create_test(&app, json!({"title": "Rules", "type": "rule_based"})).await;
+    let r = app
+        .call(Method::POST, R, Some(json!({"name": "r", "ruleType": "mixed", "testId": rb, "numberOfQuestions": 1, "poolSize": 1, "criteria": {}})))
+        .await;
+    let rule_id = r.json()["result"]["ruleId"].as_str().unwrap().to_string();
+    for headers in [
+        vec![
+            ("tenantid", TENANT),
+            ("organisationid", OTHER_ORG),
+            ("userid", USER),
+        ],
+        vec![
+            ("tenantid", OTHER_TENANT),
+            ("organisationid", ORG),
+            ("userid", USER),
+        ],
+    ] {
+        for (m, p, b) in [
+            (Method::GET, format!("{R}/{rule_id}"), None),
+            (
+                Method::PATCH,
+                format!("{R}/{rule_id}"),
+                Some(json!({"priority": 9})),
+            ),
+            (Method::DELETE, format!("{R}/{rule_id}"), None),
+            (Method::GET, format!("{R}/{rule_id}/preview"), None),
+            (Method::POST, format!("{R}/{rule_id}/questions"), None),
+            (
+                Method::POST,
+                R.to_string(),
+                Some(
+                    json!({"name": "r", "ruleType": "mixed", "testId": rb, "numberOfQuestions": 1, "poolSize": 1, "criteria": {}}),
+                ),
+            ),
+        ] {
+            let r = app.call_with(m.clone(), &p, b, &headers).await;
+            assert_eq!(r.status, 404, "{m} {p}: {}", r.text());
+        }
+        let r = app.call_with(Method::GET, R, None, &headers).await;
+        assert_eq!(r.json()["result"], json!([]));
+    }
+    let r = app.call(Method::GET, &format!("{R}/{rule_id}"), None).await;
+    assert_eq!(r.json()["result"]["priority"], 0);
+}
