@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::error::ErrorKind;
@@ -91,7 +91,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "stopped");
+            // One line on stderr, whatever the log level.
             eprintln!("assessment-service: {e:#}");
             ExitCode::FAILURE
         }
@@ -156,17 +156,33 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     let graceful_token = token.clone();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move { graceful_token.cancelled().await });
-    let server = tokio::spawn(async move { server.await });
+    let mut server = tokio::spawn(async move { server.await });
 
-    token.cancelled().await;
-    match tokio::time::timeout(shutdown_timeout, server).await {
-        Ok(joined) => joined.context("server task")?.context("serving")?,
-        Err(_) => tracing::warn!(
-            seconds = shutdown_timeout.as_secs(),
-            "in-flight requests did not finish in time; stopping anyway"
-        ),
+    tokio::select! {
+        // The server stopped on its own (an accept error): report it.
+        joined = &mut server => {
+            joined.context("server task")?.context("serving")?;
+        }
+        _ = token.cancelled() => {
+            match tokio::time::timeout(shutdown_timeout, &mut server).await {
+                Ok(joined) => joined.context("server task")?.context("serving")?,
+                Err(_) => {
+                    tracing::warn!(
+                        seconds = shutdown_timeout.as_secs(),
+                        "in-flight requests did not finish in time; abandoning them"
+                    );
+                    // Dropping their futures rolls their transactions back.
+                    server.abort();
+                }
+            }
+        }
     }
-    store.close().await;
+    if tokio::time::timeout(Duration::from_secs(5), store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("database connections did not close within 5 s");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -119,10 +119,25 @@ impl AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
+        use sqlx::error::ErrorKind;
         match e {
             sqlx::Error::PoolTimedOut => {
                 AppError::Unavailable("The database is busy; try again shortly".into())
             }
+            // Constraint violations are refusals of the change, not bugs: a use case that has
+            // a better message maps them itself first.
+            sqlx::Error::Database(ref d) => match d.kind() {
+                ErrorKind::UniqueViolation => {
+                    AppError::Conflict("The change conflicts with existing data".into())
+                }
+                ErrorKind::ForeignKeyViolation => AppError::Conflict(
+                    "The change refers to, or is still referred to by, other data".into(),
+                ),
+                ErrorKind::CheckViolation | ErrorKind::NotNullViolation => {
+                    AppError::Validation("A value is outside what the field accepts".into())
+                }
+                _ => AppError::Internal(anyhow::Error::new(e)),
+            },
             other => AppError::Internal(anyhow::Error::new(other)),
         }
     }

@@ -181,6 +181,7 @@ CREATE TABLE "testRules" (
 );
 
 CREATE INDEX "idx_test_rules_test_priority" ON "testRules" ("testId", "priority");
+CREATE INDEX "idx_test_rules_tenant" ON "testRules" ("tenantId", "organisationId", "priority");
 CREATE INDEX "idx_test_rules_section" ON "testRules" ("sectionId");
 
 -- ---------------------------------------------------------------------------------------------

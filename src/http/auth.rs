@@ -239,12 +239,19 @@ impl Authenticator {
         let mut validation = Validation::new(algorithm);
         validation.leeway = cfg.jwt_leeway_secs;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        match cfg.jwt_issuer.as_deref().filter(|s| !s.is_empty()) {
+        let issuer = cfg.jwt_issuer.as_deref().filter(|s| !s.is_empty());
+        let audience = cfg.jwt_audience.as_deref().filter(|s| !s.is_empty());
+        // A configured issuer or audience must be present in the token, not merely match
+        // when present.
+        let mut required = vec!["exp", "sub"];
+        required.extend(issuer.map(|_| "iss"));
+        required.extend(audience.map(|_| "aud"));
+        validation.set_required_spec_claims(&required);
+        match issuer {
             Some(iss) => validation.set_issuer(&[iss]),
             None => validation.iss = None,
         }
-        match cfg.jwt_audience.as_deref().filter(|s| !s.is_empty()) {
+        match audience {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
@@ -274,11 +281,14 @@ impl Authenticator {
     }
 }
 
+/// The first non-empty header among `names` (an empty one falls through to the next
+/// spelling, as upstream's `a || b` does).
 fn header<'a>(headers: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
     names
         .iter()
-        .find_map(|n| headers.get(*n))
+        .filter_map(|n| headers.get(*n))
         .map(|v| v.to_str().unwrap_or("\u{fffd}").trim())
+        .find(|v| !v.is_empty())
 }
 
 fn tenant_header(h: &HeaderMap) -> Option<&str> {
@@ -292,14 +302,18 @@ fn organisation_header(h: &HeaderMap) -> Option<&str> {
     )
 }
 
+/// The user named by the headers or the query. Upstream's placeholder `system` means "no
+/// user" (reads work; writes that need a user are refused).
 fn user_header<'a>(h: &'a HeaderMap, query: Option<&'a str>) -> Option<String> {
-    if let Some(u) = header(h, &["userid", "user-id", "x-user-id"]) {
-        return Some(u.to_string());
-    }
-    let query = query?;
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "userId" || k == "userid")
-        .map(|(_, v)| v.trim().to_string())
+    let found = match header(h, &["userid", "user-id", "x-user-id"]) {
+        Some(u) => Some(u.to_string()),
+        None => query.and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, v)| (k == "userId" || k == "userid") && !v.trim().is_empty())
+                .map(|(_, v)| v.trim().to_string())
+        }),
+    };
+    found.filter(|u| u != "system")
 }
 
 /// Upstream's checks, in upstream's order and words.
@@ -496,10 +510,28 @@ mod tests {
         );
         assert_eq!(
             msg(a.authenticate(
-                &headers(&[("tenantid", T), ("organisationid", O), ("userid", "system")]),
+                &headers(&[("tenantid", T), ("organisationid", O), ("userid", "bob")]),
                 None
             )),
             "userId must be a valid UUID format"
+        );
+        let ctx = a
+            .authenticate(
+                &headers(&[("tenantid", T), ("organisationid", O), ("userid", "system")]),
+                None,
+            )
+            .unwrap();
+        assert_eq!(ctx.user_id, None, "upstream's placeholder means no user");
+        let ctx = a
+            .authenticate(
+                &headers(&[("tenantid", ""), ("tenant-id", T), ("organisationid", O)]),
+                None,
+            )
+            .unwrap();
+        assert_eq!(
+            ctx.tenant_id.to_string(),
+            T,
+            "an empty header falls through"
         );
     }
 

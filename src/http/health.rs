@@ -52,9 +52,16 @@ pub struct Liveness {
 
 const DB_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
-async fn check_database(state: &AppState) -> Indicator {
+async fn check_database(state: &AppState, writer_too: bool) -> Indicator {
     let started = Instant::now();
-    match tokio::time::timeout(DB_CHECK_TIMEOUT, state.store.ping()).await {
+    let ping = async {
+        if writer_too {
+            state.store.ping().await
+        } else {
+            state.store.ping_reader().await
+        }
+    };
+    match tokio::time::timeout(DB_CHECK_TIMEOUT, ping).await {
         Ok(Ok(())) => Indicator {
             status: "up",
             response_time: Some(format!("{}ms", started.elapsed().as_millis())),
@@ -107,8 +114,8 @@ fn report(checks: Vec<(&str, Indicator)>) -> (StatusCode, Json<HealthReport>) {
         (status = 503, description = "A dependency is down", body = HealthReport),
     ))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthReport>) {
-    // Every dependency the service has; today the database is the only one.
-    ready(State(state)).await
+    // Every dependency the service has; today the database (every pool) is the only one.
+    report(vec![("database", check_database(&state, true).await)])
 }
 
 /// Readiness: the database answers.
@@ -118,7 +125,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
         (status = 503, description = "The database is down", body = HealthReport),
     ))]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<HealthReport>) {
-    report(vec![("database", check_database(&state).await)])
+    report(vec![("database", check_database(&state, false).await)])
 }
 
 /// Liveness, in the standard envelope.

@@ -220,7 +220,14 @@ impl Store {
         })
     }
 
-    /// A round trip to the database (readiness).
+    /// A round trip on a read connection: the service can answer (readiness). On SQLite this
+    /// does not wait for the writer, so a long write does not make the instance unready.
+    pub async fn ping_reader(&self) -> Result<(), sqlx::Error> {
+        crate::on_reader!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// A round trip on every pool, the writer included (overall health).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         match self {
             Store::Sqlite { writer, reader } => {

@@ -28,7 +28,7 @@ async fn header_checks_return_upstream_messages_in_order() {
             vec![
                 ("tenantid", TENANT),
                 ("organisationid", ORG),
-                ("userid", "system"),
+                ("userid", "alice"),
             ],
             "userId must be a valid UUID format",
         ),
@@ -113,4 +113,27 @@ async fn a_write_without_a_user_is_400_not_a_system_user() {
         .await;
     assert_eq!(r.status, 200);
     assert!(r.json()["result"]["userId"].is_null());
+}
+
+#[tokio::test]
+async fn upstreams_system_placeholder_means_no_user() {
+    let app = TestApp::spawn().await;
+    let headers = [
+        ("tenantid", TENANT),
+        ("organisationid", ORG),
+        ("userid", "system"),
+    ];
+    let r = app.call_with(Method::GET, CTX, None, &headers).await;
+    assert_eq!(r.status, 200);
+    assert!(r.json()["result"]["userId"].is_null());
+    let r = app
+        .call_with(
+            Method::POST,
+            "/assessment/v1/probe/write",
+            Some(json!({"title": "T", "marks": 1})),
+            &headers,
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.errmsg(), "userId header is required for this operation");
 }

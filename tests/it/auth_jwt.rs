@@ -311,4 +311,13 @@ async fn issuer_and_audience_are_checked_when_configured() {
     let r = call(&app, Some(&bad), &tenant_headers()).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.errmsg(), "Invalid token: the issuer is not accepted");
+    // A configured issuer and audience must be present, not merely right when present.
+    let bare = hs256(&claims(json!({})), SECRET);
+    let r = call(&app, Some(&bare), &tenant_headers()).await;
+    assert_eq!(r.status, 401);
+    assert!(r.errmsg().contains("claim is missing"), "{}", r.errmsg());
+    let no_aud = hs256(&claims(json!({"iss": "https://id.example"})), SECRET);
+    let r = call(&app, Some(&no_aud), &tenant_headers()).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.errmsg(), "Invalid token: the aud claim is missing");
 }

@@ -426,3 +426,30 @@ async fn cors_allows_only_configured_origins() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
 }
+
+#[tokio::test]
+async fn framework_rejections_are_enveloped_too() {
+    let app = TestApp::spawn().await;
+    // Not valid UTF-8 in a path parameter: axum rejects it before the handler runs.
+    let r = app
+        .call(Method::GET, "/assessment/v1/questions/%FF", None)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let v = r.json();
+    assert_envelope_keys(&v);
+    assert_eq!(v["params"]["err"], "VALIDATION_ERROR");
+    assert_eq!(v["id"], "api.questions.get");
+}
+
+#[tokio::test]
+async fn unknown_methods_do_not_mint_metric_series() {
+    let app = TestApp::spawn().await;
+    for i in 0..3 {
+        let m = Method::from_bytes(format!("BREW{i}").as_bytes()).unwrap();
+        let r = app.call_with(m, "/health/live", None, &[]).await;
+        assert_eq!(r.status, 405);
+    }
+    let text = app.get("/metrics").await.text();
+    assert!(!text.contains("BREW"), "made-up methods are labelled OTHER");
+    assert!(text.contains(r#"method="OTHER""#));
+}

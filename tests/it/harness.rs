@@ -72,6 +72,11 @@ impl TestDb {
 
     /// Connects (not migrated).
     pub async fn connect(&self) -> Store {
+        self.connect_with(5).await
+    }
+
+    /// Connects with at most `pool_size` connections (PostgreSQL; SQLite has one writer).
+    pub async fn connect_with(&self, pool_size: u32) -> Store {
         match self {
             TestDb::Sqlite { url, .. } => {
                 let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url).unwrap();
@@ -84,7 +89,7 @@ impl TestDb {
                     .unwrap()
                     .options([("search_path", schema.as_str())]);
                 let store_opts = StoreOptions {
-                    pool_size: 5,
+                    pool_size,
                     ..StoreOptions::default()
                 };
                 Store::connect_postgres(opts, store_opts)

@@ -47,7 +47,10 @@ async fn an_event_in_a_rolled_back_transaction_does_not_exist() {
 #[tokio::test]
 async fn an_event_in_a_dropped_transaction_does_not_exist() {
     let db = TestDb::fresh().await;
-    let store = db.store().await;
+    // One connection: the next transaction can only start once the dropped one is rolled
+    // back, so "not found" below means rolled back, not merely still uncommitted.
+    let store = db.connect_with(1).await;
+    store.migrate().await.unwrap();
     let e = event();
     {
         let mut tx = store.begin().await.unwrap();
