@@ -648,3 +648,70 @@ async fn learners_cannot_author_in_jwt_mode() {
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["result"]["createdBy"], USER);
 }
+
+#[tokio::test]
+async fn option_links_previews_and_children_are_scoped() {
+    let app = TestApp::spawn().await;
+    let mut parent_body = mcq("Parent");
+    parent_body["status"] = json!("published");
+    let parent = create(&app, parent_body).await;
+    let pid = parent["questionId"].as_str().unwrap().to_string();
+    let opt = parent["options"][0]["questionOptionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let child = create(
+        &app,
+        json!({"text": "c", "type": "essay", "parentId": pid, "optionId": opt}),
+    )
+    .await;
+    let cid = child["questionId"].as_str().unwrap().to_string();
+    for headers in [other_org(), other_tenant()] {
+        let r = app
+            .call_with(
+                Method::GET,
+                &format!("{Q}/{pid}/child-questions"),
+                None,
+                &headers,
+            )
+            .await;
+        assert_eq!(r.status, 404);
+        for route in ["associate-option", "disassociate-option"] {
+            let r = app
+                .call_with(
+                    Method::POST,
+                    &format!("{Q}/{route}"),
+                    Some(json!({"questionId": cid, "optionId": opt})),
+                    &headers,
+                )
+                .await;
+            assert_eq!(r.status, 404, "{route}: {}", r.text());
+        }
+        let r = app
+            .call_with(
+                Method::POST,
+                &format!("{Q}/rule-preview"),
+                Some(json!({})),
+                &headers,
+            )
+            .await;
+        assert_eq!(r.json()["result"]["metadata"]["totalQuestions"], 0);
+        // A child cannot hang off another scope's question.
+        let r = app
+            .call_with(
+                Method::POST,
+                Q,
+                Some(json!({"text": "x", "type": "essay", "parentId": pid, "optionId": opt})),
+                &headers,
+            )
+            .await;
+        assert_eq!(r.status, 404);
+    }
+    let r = app
+        .call(Method::GET, &format!("{Q}/{pid}/child-questions"), None)
+        .await;
+    assert_eq!(
+        r.json()["result"]["data"][0]["associatedOptionIds"],
+        json!([opt])
+    );
+}

@@ -378,3 +378,131 @@ async fn rules_are_invisible_from_other_scopes() {
     let r = app.call(Method::GET, &format!("{R}/{rule_id}"), None).await;
     assert_eq!(r.json()["result"]["priority"], 0);
 }
+
+#[tokio::test]
+async fn learners_cannot_author_tests_sections_or_rules_but_can_read_hierarchies() {
+    use assessment_service::config::Config;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    let secret = "a-test-secret-that-is-long-enough-for-hs256";
+    let app = TestApp::with_config(Config {
+        jwt_secret: Some(secret.into()),
+        ..Config::default()
+    })
+    .await;
+    let bearer = |roles: Value| {
+        let token = encode(
+            &Header::default(),
+            &json!({"sub": USER, "tenantId": TENANT, "organisationId": ORG, "roles": roles,
+                    "exp": chrono::Utc::now().timestamp() + 600}),
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap();
+        format!("Bearer {token}")
+    };
+    let author = bearer(json!(["admin"]));
+    let learner = bearer(json!(["learner"]));
+    let a = [("authorization", author.as_str())];
+    let l = [("authorization", learner.as_str())];
+    let r = app
+        .call_with(
+            Method::POST,
+            "/assessment/v1/tests",
+            Some(json!({"title": "T", "type": "plain"})),
+            &a,
+        )
+        .await;
+    let test = r.json()["result"]["testId"].as_str().unwrap().to_string();
+    let r = app
+        .call_with(
+            Method::POST,
+            S,
+            Some(json!({"title": "S", "testId": test})),
+            &a,
+        )
+        .await;
+    let section = r.json()["result"]["sectionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .call_with(Method::POST, "/assessment/v1/questions", Some(mcq("Q")), &a)
+        .await;
+    let q = r.json()["result"]["questionId"].clone();
+    app.call_with(
+        Method::POST,
+        &format!("/assessment/v1/tests/{test}/questions"),
+        Some(json!({"sectionId": section, "questionId": q})),
+        &a,
+    )
+    .await;
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("/assessment/v1/tests/{test}/publish"),
+            None,
+            &a,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    for (m, p, b) in [
+        (
+            Method::POST,
+            "/assessment/v1/tests".to_string(),
+            Some(json!({"title": "T", "type": "plain"})),
+        ),
+        (Method::GET, "/assessment/v1/tests".to_string(), None),
+        (
+            Method::GET,
+            format!("/assessment/v1/tests/{test}/test-hierarchy"),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/assessment/v1/tests/{test}"),
+            Some(json!({"title": "x"})),
+        ),
+        (
+            Method::POST,
+            format!("/assessment/v1/tests/{test}/unpublish"),
+            None,
+        ),
+        (
+            Method::POST,
+            S.to_string(),
+            Some(json!({"title": "S", "testId": test})),
+        ),
+        (Method::GET, S.to_string(), None),
+        (
+            Method::POST,
+            R.to_string(),
+            Some(
+                json!({"name": "r", "ruleType": "mixed", "numberOfQuestions": 1, "poolSize": 1, "criteria": {}}),
+            ),
+        ),
+        (Method::GET, R.to_string(), None),
+    ] {
+        let r = app.call_with(m.clone(), &p, b, &l).await;
+        assert_eq!(r.status, 403, "{m} {p}: {}", r.text());
+    }
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("/assessment/v1/tests/{test}/hierarchy"),
+            None,
+            &l,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        200,
+        "learners read the published hierarchy: {}",
+        r.text()
+    );
+    let r = app.call_with(Method::GET, S, None, &a).await;
+    assert_eq!(
+        r.json()["result"][0]["questions"].as_array().unwrap().len(),
+        1,
+        "GET /sections lists links"
+    );
+}
