@@ -5,4 +5,5 @@ pub mod event;
 pub mod ids;
 pub mod marks;
 pub mod question;
+pub mod scoring;
 pub mod test;

@@ -1,0 +1,865 @@
+//! The scoring engine: from a question's key and a learner's answer to an exact score
+//! (CONTRACT.md, "Scoring"). Pure: no I/O, no clock. Never panics on any input and never
+//! returns a score outside `0..=marks`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::enums::{GradingType, QuestionType};
+use super::marks::Marks;
+
+/// One option of a question, as scoring sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyOption {
+    pub id: Uuid,
+    /// The option's text: the accepted answer of a `fill_blank` blank.
+    pub text: String,
+    pub is_correct: bool,
+    pub marks: Marks,
+    pub blank_index: Option<u32>,
+    pub match_with: Option<String>,
+    pub case_sensitive: bool,
+}
+
+/// A question with its key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuestionKey {
+    pub qtype: QuestionType,
+    pub grading_type: GradingType,
+    pub marks: Marks,
+    pub partial: bool,
+    /// `dropdown` with `params.dropdownConfig.allowMultiple`.
+    pub multi_select: bool,
+    /// `params.caseSensitive` (fill_blank).
+    pub case_sensitive: bool,
+    pub min_length: Option<u32>,
+    pub max_length: Option<u32>,
+    pub word_limit: Option<u32>,
+    pub options: Vec<KeyOption>,
+}
+
+/// A blank's answer: upstream sends plain strings (position = blank index); the object form
+/// names the blank.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum BlankAnswer {
+    Text(String),
+    Indexed {
+        #[serde(rename = "blankIndex")]
+        blank_index: u32,
+        text: String,
+    },
+}
+
+/// A pair of a `match` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MatchPair {
+    pub option_id: Uuid,
+    pub match_with: String,
+}
+
+/// A learner's answer (upstream's answer JSON keys; other keys are refused).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Answer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_option_ids: Option<Vec<Uuid>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blanks: Option<Vec<BlankAnswer>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<Vec<MatchPair>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// What scoring decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Scored automatically.
+    Scored(Marks),
+    /// Scored by a reviewer later (`subjective`, `essay`, `file` under a graded test).
+    NeedsReview,
+    /// Not scored at all (`rating`, surveys, feedback and reflection prompts): counts 0.
+    Unscored,
+}
+
+impl Outcome {
+    /// The score this outcome contributes now.
+    pub fn score(self) -> Marks {
+        match self {
+            Outcome::Scored(m) => m,
+            _ => Marks::ZERO,
+        }
+    }
+}
+
+fn selection_types(q: &QuestionKey) -> bool {
+    matches!(
+        q.qtype,
+        QuestionType::Mcq
+            | QuestionType::TrueFalse
+            | QuestionType::MultipleAnswer
+            | QuestionType::Dropdown
+            | QuestionType::Checkbox
+            | QuestionType::Rating
+    )
+}
+
+fn single_choice(q: &QuestionKey) -> bool {
+    matches!(q.qtype, QuestionType::Mcq | QuestionType::TrueFalse)
+        || (q.qtype == QuestionType::Dropdown && !q.multi_select)
+}
+
+/// The blanks of an answer keyed by blank index (strings take their position).
+pub fn blanks_by_index(blanks: &[BlankAnswer]) -> BTreeMap<u32, &str> {
+    let mut out = BTreeMap::new();
+    for (i, b) in blanks.iter().enumerate() {
+        match b {
+            BlankAnswer::Text(t) => {
+                out.entry(i as u32).or_insert(t.as_str());
+            }
+            BlankAnswer::Indexed { blank_index, text } => {
+                out.entry(*blank_index).or_insert(text.as_str());
+            }
+        }
+    }
+    out
+}
+
+/// Checks that `answer` has the shape `q` takes. The error is the client-facing message.
+pub fn validate(q: &QuestionKey, a: &Answer) -> Result<(), String> {
+    use QuestionType::*;
+    let t = q.qtype;
+    let wrong = |key: &str| {
+        Err(format!(
+            "Answer field \"{key}\" is not used by {t} questions."
+        ))
+    };
+    if a.file.as_deref().is_some_and(|f| !f.trim().is_empty()) && t != File {
+        return Err("Answer field \"file\" is only allowed for questions of type \"file\".".into());
+    }
+    if a.selected_option_ids.is_some() && !selection_types(q) {
+        return wrong("selectedOptionIds");
+    }
+    if a.text.is_some() && !matches!(t, Subjective | Essay) {
+        return wrong("text");
+    }
+    if a.blanks.is_some() && t != FillBlank {
+        return wrong("blanks");
+    }
+    if a.matches.is_some() && t != Match {
+        return wrong("matches");
+    }
+    if a.rating.is_some() && t != Rating {
+        return wrong("rating");
+    }
+    if let Some(ids) = &a.selected_option_ids {
+        let known: BTreeSet<Uuid> = q.options.iter().map(|o| o.id).collect();
+        if let Some(bad) = ids.iter().find(|id| !known.contains(id)) {
+            return Err(format!("Option {bad} does not belong to this question."));
+        }
+        let distinct: BTreeSet<&Uuid> = ids.iter().collect();
+        if single_choice(q) && distinct.len() > 1 {
+            return Err(format!("{t} questions take at most one selected option."));
+        }
+    }
+    if let Some(text) = &a.text {
+        let chars = text.trim().chars().count() as u32;
+        if let Some(max) = q.max_length {
+            if chars > max {
+                return Err(format!("The answer is longer than {max} characters."));
+            }
+        }
+        if let Some(min) = q.min_length {
+            if chars > 0 && chars < min {
+                return Err(format!("The answer is shorter than {min} characters."));
+            }
+        }
+        if let Some(limit) = q.word_limit {
+            let words = text.split_whitespace().count() as u32;
+            if words > limit {
+                return Err(format!("The answer is longer than {limit} words."));
+            }
+        }
+    }
+    if let Some(blanks) = &a.blanks {
+        let n = q
+            .options
+            .iter()
+            .filter_map(|o| o.blank_index)
+            .max()
+            .map_or(0, |m| m + 1);
+        let mut seen = BTreeSet::new();
+        for (i, b) in blanks.iter().enumerate() {
+            let idx = match b {
+                BlankAnswer::Text(_) => i as u32,
+                BlankAnswer::Indexed { blank_index, .. } => *blank_index,
+            };
+            if idx >= n {
+                return Err(format!(
+                    "Blank {idx} does not exist (the question has {n})."
+                ));
+            }
+            if !seen.insert(idx) {
+                return Err(format!("Blank {idx} is answered twice."));
+            }
+        }
+    }
+    if let Some(pairs) = &a.matches {
+        let known: BTreeSet<Uuid> = q.options.iter().map(|o| o.id).collect();
+        let mut seen = BTreeSet::new();
+        for p in pairs {
+            if !known.contains(&p.option_id) {
+                return Err(format!(
+                    "Option {} does not belong to this question.",
+                    p.option_id
+                ));
+            }
+            if !seen.insert(p.option_id) {
+                return Err(format!("Option {} is matched twice.", p.option_id));
+            }
+        }
+    }
+    if let Some(r) = a.rating {
+        if !r.is_finite() || r < 0.0 {
+            return Err("rating must be a non-negative number.".into());
+        }
+    }
+    Ok(())
+}
+
+fn clamp(q: &QuestionKey, m: i64) -> Marks {
+    Marks::from_hundredths(m.clamp(0, q.marks.hundredths())).unwrap_or(Marks::ZERO)
+}
+
+fn text_eq(a: &str, b: &str, case_sensitive: bool) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    if case_sensitive {
+        a == b
+    } else {
+        a.to_lowercase() == b.to_lowercase()
+    }
+}
+
+/// Scores `a` against `q`. Total: any input gives a score within `0..=marks`.
+pub fn score(q: &QuestionKey, a: &Answer) -> Outcome {
+    use QuestionType::*;
+    if !q.grading_type.has_answer_key() {
+        return Outcome::Unscored;
+    }
+    match q.qtype {
+        Subjective | Essay | File => Outcome::NeedsReview,
+        Rating => Outcome::Unscored,
+        Mcq | TrueFalse => Outcome::Scored(single(q, a)),
+        Dropdown if !q.multi_select => Outcome::Scored(single(q, a)),
+        Checkbox if !q.options.iter().any(|o| o.is_correct) => Outcome::Unscored,
+        MultipleAnswer | Dropdown | Checkbox => Outcome::Scored(multiple(q, a)),
+        FillBlank => Outcome::Scored(fill_blank(q, a)),
+        Match => Outcome::Scored(match_pairs(q, a)),
+    }
+}
+
+fn selected(a: &Answer) -> BTreeSet<Uuid> {
+    a.selected_option_ids
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .copied()
+        .collect()
+}
+
+fn single(q: &QuestionKey, a: &Answer) -> Marks {
+    let chosen = selected(a);
+    let correct = chosen.len() == 1
+        && q.options
+            .iter()
+            .any(|o| o.is_correct && chosen.contains(&o.id));
+    if correct { q.marks } else { Marks::ZERO }
+}
+
+fn multiple(q: &QuestionKey, a: &Answer) -> Marks {
+    let chosen = selected(a);
+    let correct: BTreeSet<Uuid> = q
+        .options
+        .iter()
+        .filter(|o| o.is_correct)
+        .map(|o| o.id)
+        .collect();
+    if correct.is_empty() || chosen.is_empty() {
+        return Marks::ZERO;
+    }
+    if !q.partial {
+        return if chosen == correct {
+            q.marks
+        } else {
+            Marks::ZERO
+        };
+    }
+    // Each correct pick earns its option's marks; each wrong pick (an option of the question
+    // that is not correct) costs the marks of one correct option (the smallest).
+    let penalty = q
+        .options
+        .iter()
+        .filter(|o| o.is_correct)
+        .map(|o| o.marks.hundredths())
+        .filter(|m| *m > 0)
+        .min()
+        .unwrap_or(0);
+    let mut total: i64 = 0;
+    for o in &q.options {
+        if chosen.contains(&o.id) {
+            if o.is_correct {
+                total += o.marks.hundredths();
+            } else {
+                total -= penalty;
+            }
+        }
+    }
+    clamp(q, total)
+}
+
+fn fill_blank(q: &QuestionKey, a: &Answer) -> Marks {
+    let given = blanks_by_index(a.blanks.as_deref().unwrap_or_default());
+    let mut by_blank: BTreeMap<u32, Vec<&KeyOption>> = BTreeMap::new();
+    for o in &q.options {
+        if let Some(b) = o.blank_index {
+            by_blank.entry(b).or_default().push(o);
+        }
+    }
+    if by_blank.is_empty() {
+        return Marks::ZERO;
+    }
+    let mut right = 0usize;
+    let mut earned: i64 = 0;
+    for (b, options) in &by_blank {
+        let Some(text) = given.get(b) else { continue };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let hit = options
+            .iter()
+            .find(|o| o.is_correct && text_eq(text, &o.text, o.case_sensitive || q.case_sensitive));
+        if let Some(o) = hit {
+            right += 1;
+            earned += o.marks.hundredths();
+        }
+    }
+    if q.partial {
+        clamp(q, earned)
+    } else if right == by_blank.len() {
+        q.marks
+    } else {
+        Marks::ZERO
+    }
+}
+
+fn match_pairs(q: &QuestionKey, a: &Answer) -> Marks {
+    let key: HashMap<Uuid, &KeyOption> = q
+        .options
+        .iter()
+        .filter(|o| o.is_correct && o.match_with.is_some())
+        .map(|o| (o.id, o))
+        .collect();
+    if key.is_empty() {
+        return Marks::ZERO;
+    }
+    // Each option counts once: the first pair given for it.
+    let mut pairs: HashMap<Uuid, &str> = HashMap::new();
+    for p in a.matches.as_deref().unwrap_or_default() {
+        pairs.entry(p.option_id).or_insert(p.match_with.as_str());
+    }
+    let mut right = 0usize;
+    let mut wrong = 0usize;
+    let mut earned: i64 = 0;
+    for (id, given) in &pairs {
+        match key.get(id) {
+            Some(o)
+                if text_eq(
+                    given,
+                    o.match_with.as_deref().unwrap_or(""),
+                    o.case_sensitive,
+                ) =>
+            {
+                right += 1;
+                earned += o.marks.hundredths();
+            }
+            _ => wrong += 1,
+        }
+    }
+    if q.partial {
+        clamp(q, earned)
+    } else if right == key.len() && wrong == 0 {
+        q.marks
+    } else {
+        Marks::ZERO
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn id(n: u8) -> Uuid {
+        Uuid::from_bytes([n; 16])
+    }
+
+    fn opt(n: u8, correct: bool, marks: i64) -> KeyOption {
+        KeyOption {
+            id: id(n),
+            text: format!("opt{n}"),
+            is_correct: correct,
+            marks: Marks::from_hundredths(marks).unwrap(),
+            blank_index: None,
+            match_with: None,
+            case_sensitive: false,
+        }
+    }
+
+    fn key(qtype: QuestionType, marks: i64, partial: bool, options: Vec<KeyOption>) -> QuestionKey {
+        QuestionKey {
+            qtype,
+            grading_type: GradingType::Quiz,
+            marks: Marks::from_hundredths(marks).unwrap(),
+            partial,
+            multi_select: false,
+            case_sensitive: false,
+            min_length: None,
+            max_length: None,
+            word_limit: None,
+            options,
+        }
+    }
+
+    fn pick(ids: &[u8]) -> Answer {
+        Answer {
+            selected_option_ids: Some(ids.iter().map(|n| id(*n)).collect()),
+            ..Answer::default()
+        }
+    }
+
+    fn h(o: Outcome) -> i64 {
+        o.score().hundredths()
+    }
+
+    #[test]
+    fn mcq_full_marks_only_for_the_one_correct_option() {
+        let q = key(
+            QuestionType::Mcq,
+            250,
+            false,
+            vec![opt(1, true, 0), opt(2, false, 0)],
+        );
+        assert_eq!(score(&q, &pick(&[1])), Outcome::Scored(q.marks));
+        assert_eq!(h(score(&q, &pick(&[2]))), 0);
+        assert_eq!(h(score(&q, &pick(&[1, 2]))), 0);
+        assert_eq!(
+            h(score(&q, &pick(&[1, 1]))),
+            250,
+            "a duplicate is one selection"
+        );
+        assert_eq!(h(score(&q, &pick(&[]))), 0);
+        assert!(validate(&q, &pick(&[1, 2])).is_err());
+        assert!(validate(&q, &pick(&[9])).is_err());
+    }
+
+    #[test]
+    fn multiple_answer_exact_set_without_partial() {
+        let q = key(
+            QuestionType::MultipleAnswer,
+            200,
+            false,
+            vec![opt(1, true, 100), opt(2, true, 100), opt(3, false, 0)],
+        );
+        assert_eq!(h(score(&q, &pick(&[2, 1]))), 200);
+        assert_eq!(h(score(&q, &pick(&[1]))), 0);
+        assert_eq!(h(score(&q, &pick(&[1, 2, 3]))), 0);
+    }
+
+    #[test]
+    fn multiple_answer_partial_penalises_wrong_picks() {
+        let q = key(
+            QuestionType::MultipleAnswer,
+            200,
+            true,
+            vec![opt(1, true, 100), opt(2, true, 100), opt(3, false, 0)],
+        );
+        assert_eq!(h(score(&q, &pick(&[1]))), 100);
+        assert_eq!(h(score(&q, &pick(&[1, 2]))), 200);
+        assert_eq!(
+            h(score(&q, &pick(&[1, 2, 3]))),
+            100,
+            "select-all is not full marks"
+        );
+        assert_eq!(h(score(&q, &pick(&[1, 3]))), 0);
+        assert_eq!(h(score(&q, &pick(&[3]))), 0, "never below zero");
+    }
+
+    #[test]
+    fn dropdowns_single_and_multi() {
+        let mut q = key(
+            QuestionType::Dropdown,
+            100,
+            false,
+            vec![opt(1, true, 50), opt(2, true, 50), opt(3, false, 0)],
+        );
+        q.multi_select = true;
+        assert_eq!(
+            h(score(&q, &pick(&[1, 2]))),
+            100,
+            "multi-select dropdown can score"
+        );
+        q.multi_select = false;
+        q.options[1].is_correct = false;
+        assert_eq!(h(score(&q, &pick(&[1]))), 100);
+    }
+
+    #[test]
+    fn checkbox_scores_only_with_correct_options() {
+        let q = key(
+            QuestionType::Checkbox,
+            100,
+            false,
+            vec![opt(1, false, 0), opt(2, false, 0)],
+        );
+        assert_eq!(score(&q, &pick(&[1])), Outcome::Unscored);
+        let q = key(
+            QuestionType::Checkbox,
+            100,
+            false,
+            vec![opt(1, true, 0), opt(2, false, 0)],
+        );
+        assert_eq!(h(score(&q, &pick(&[1]))), 100);
+    }
+
+    fn blank(n: u8, b: u32, text: &str, marks: i64) -> KeyOption {
+        KeyOption {
+            text: text.into(),
+            blank_index: Some(b),
+            ..opt(n, true, marks)
+        }
+    }
+
+    fn blanks(texts: &[&str]) -> Answer {
+        Answer {
+            blanks: Some(
+                texts
+                    .iter()
+                    .map(|t| BlankAnswer::Text(t.to_string()))
+                    .collect(),
+            ),
+            ..Answer::default()
+        }
+    }
+
+    #[test]
+    fn fill_blank_matches_by_index_with_synonyms() {
+        let q = key(
+            QuestionType::FillBlank,
+            200,
+            false,
+            vec![
+                blank(1, 0, "Paris", 100),
+                blank(2, 0, "paris city", 100),
+                blank(3, 1, "Seine", 100),
+            ],
+        );
+        assert_eq!(h(score(&q, &blanks(&[" paris ", "SEINE"]))), 200);
+        assert_eq!(h(score(&q, &blanks(&["Paris City", "seine"]))), 200);
+        assert_eq!(
+            h(score(&q, &blanks(&["Paris"]))),
+            0,
+            "one of two blanks is not full marks"
+        );
+        let indexed = Answer {
+            blanks: Some(vec![
+                BlankAnswer::Indexed {
+                    blank_index: 1,
+                    text: "seine".into(),
+                },
+                BlankAnswer::Indexed {
+                    blank_index: 0,
+                    text: "paris".into(),
+                },
+            ]),
+            ..Answer::default()
+        };
+        assert_eq!(
+            h(score(&q, &indexed)),
+            200,
+            "order of blanks does not matter"
+        );
+        let mut partial = q.clone();
+        partial.partial = true;
+        assert_eq!(h(score(&partial, &blanks(&["Paris", "Thames"]))), 100);
+        let mut sensitive = q.clone();
+        sensitive.case_sensitive = true;
+        assert_eq!(h(score(&sensitive, &blanks(&["paris", "Seine"]))), 0);
+        assert!(
+            validate(&q, &blanks(&["a", "b", "c"])).is_err(),
+            "blank 2 does not exist"
+        );
+    }
+
+    fn pair_opt(n: u8, with: &str, marks: i64) -> KeyOption {
+        KeyOption {
+            match_with: Some(with.into()),
+            ..opt(n, true, marks)
+        }
+    }
+
+    fn pairs(p: &[(u8, &str)]) -> Answer {
+        Answer {
+            matches: Some(
+                p.iter()
+                    .map(|(n, w)| MatchPair {
+                        option_id: id(*n),
+                        match_with: w.to_string(),
+                    })
+                    .collect(),
+            ),
+            ..Answer::default()
+        }
+    }
+
+    #[test]
+    fn match_counts_each_pair_once() {
+        let q = key(
+            QuestionType::Match,
+            200,
+            true,
+            vec![pair_opt(1, "one", 100), pair_opt(2, "two", 100)],
+        );
+        assert_eq!(h(score(&q, &pairs(&[(1, " ONE "), (2, "two")]))), 200);
+        assert_eq!(
+            h(score(&q, &pairs(&[(1, "one"), (1, "one")]))),
+            100,
+            "a duplicate pair counts once"
+        );
+        let strict = QuestionKey {
+            partial: false,
+            ..q.clone()
+        };
+        assert_eq!(h(score(&strict, &pairs(&[(1, "one")]))), 0);
+        assert_eq!(h(score(&strict, &pairs(&[(2, "two"), (1, "one")]))), 200);
+        assert!(validate(&q, &pairs(&[(1, "one"), (1, "two")])).is_err());
+    }
+
+    #[test]
+    fn review_and_unscored_types() {
+        let q = key(QuestionType::Essay, 500, false, vec![]);
+        assert_eq!(
+            score(
+                &q,
+                &Answer {
+                    text: Some("x".into()),
+                    ..Answer::default()
+                }
+            ),
+            Outcome::NeedsReview
+        );
+        let q = key(QuestionType::Rating, 0, false, vec![]);
+        assert_eq!(
+            score(
+                &q,
+                &Answer {
+                    rating: Some(4.0),
+                    ..Answer::default()
+                }
+            ),
+            Outcome::Unscored
+        );
+        let mut q = key(QuestionType::Mcq, 100, false, vec![opt(1, true, 0)]);
+        q.grading_type = GradingType::Feedback;
+        assert_eq!(score(&q, &pick(&[1])), Outcome::Unscored);
+    }
+
+    #[test]
+    fn answer_shape_is_checked() {
+        let q = key(QuestionType::Essay, 100, false, vec![]);
+        let mut q2 = q.clone();
+        q2.max_length = Some(5);
+        q2.word_limit = Some(1);
+        assert!(
+            validate(
+                &q2,
+                &Answer {
+                    text: Some("abcdef".into()),
+                    ..Answer::default()
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            validate(
+                &q2,
+                &Answer {
+                    text: Some("ab cd".into()),
+                    ..Answer::default()
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            validate(&q, &pick(&[1])).is_err(),
+            "essays take no selections"
+        );
+        assert_eq!(
+            validate(
+                &q,
+                &Answer {
+                    file: Some("https://x/y.pdf".into()),
+                    ..Answer::default()
+                }
+            )
+            .unwrap_err(),
+            "Answer field \"file\" is only allowed for questions of type \"file\"."
+        );
+    }
+
+    fn arb_key() -> impl Strategy<Value = QuestionKey> {
+        let types = prop::sample::select(vec![
+            QuestionType::Mcq,
+            QuestionType::TrueFalse,
+            QuestionType::MultipleAnswer,
+            QuestionType::Dropdown,
+            QuestionType::Checkbox,
+            QuestionType::FillBlank,
+            QuestionType::Match,
+        ]);
+        (
+            types,
+            0i64..2000,
+            any::<bool>(),
+            any::<bool>(),
+            prop::collection::vec(
+                (
+                    any::<bool>(),
+                    0i64..800,
+                    prop::option::of(0u32..3),
+                    prop::option::of("[a-c]{1,2}"),
+                    any::<bool>(),
+                ),
+                0..6,
+            ),
+        )
+            .prop_map(|(qtype, marks, partial, multi, opts)| QuestionKey {
+                qtype,
+                grading_type: GradingType::Quiz,
+                marks: Marks::from_hundredths(marks).unwrap(),
+                partial,
+                multi_select: multi,
+                case_sensitive: false,
+                min_length: None,
+                max_length: None,
+                word_limit: None,
+                options: opts
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (c, m, b, w, cs))| KeyOption {
+                        id: id(i as u8 + 1),
+                        text: format!("t{}", i % 3),
+                        is_correct: c,
+                        marks: Marks::from_hundredths(m).unwrap(),
+                        blank_index: b,
+                        match_with: w,
+                        case_sensitive: cs,
+                    })
+                    .collect(),
+            })
+    }
+
+    fn arb_answer() -> impl Strategy<Value = Answer> {
+        (
+            prop::option::of(prop::collection::vec(0u8..8, 0..8)),
+            prop::option::of(prop::collection::vec("[a-cT0-2 ]{0,4}", 0..4)),
+            prop::option::of(prop::collection::vec((0u8..8, "[a-cA-C ]{0,3}"), 0..6)),
+        )
+            .prop_map(|(sel, bl, mt)| Answer {
+                selected_option_ids: sel.map(|v| v.into_iter().map(id).collect()),
+                blanks: bl.map(|v| v.into_iter().map(BlankAnswer::Text).collect()),
+                matches: mt.map(|v| {
+                    v.into_iter()
+                        .map(|(n, w)| MatchPair {
+                            option_id: id(n),
+                            match_with: w,
+                        })
+                        .collect()
+                }),
+                ..Answer::default()
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn score_is_within_bounds_and_total(q in arb_key(), a in arb_answer()) {
+            let _ = validate(&q, &a);
+            let s = score(&q, &a).score();
+            prop_assert!(s >= Marks::ZERO && s <= q.marks);
+        }
+
+        #[test]
+        fn order_of_selections_and_pairs_does_not_matter(q in arb_key(), a in arb_answer()) {
+            let mut b = a.clone();
+            if let Some(v) = b.selected_option_ids.as_mut() { v.reverse(); }
+            if let Some(v) = b.matches.as_mut() {
+                // Reversing may change which duplicate comes first; compare only unique ones.
+                let mut seen = BTreeSet::new();
+                v.retain(|p| seen.insert(p.option_id));
+                v.reverse();
+            }
+            let mut a2 = a.clone();
+            if let Some(v) = a2.matches.as_mut() {
+                let mut seen = BTreeSet::new();
+                v.retain(|p| seen.insert(p.option_id));
+            }
+            prop_assert_eq!(score(&q, &a2), score(&q, &b));
+        }
+
+        #[test]
+        fn duplicates_never_count_twice(q in arb_key(), a in arb_answer()) {
+            let mut doubled = a.clone();
+            if let Some(v) = doubled.selected_option_ids.as_mut() {
+                let copy = v.clone();
+                v.extend(copy);
+            }
+            if let Some(v) = doubled.matches.as_mut() {
+                let copy = v.clone();
+                v.extend(copy);
+            }
+            prop_assert_eq!(score(&q, &a), score(&q, &doubled));
+        }
+
+        #[test]
+        fn selecting_every_option_never_earns_full_marks_under_partial(q in arb_key()) {
+            let mut q = q;
+            q.partial = true;
+            q.multi_select = true;
+            if !matches!(q.qtype, QuestionType::MultipleAnswer | QuestionType::Dropdown | QuestionType::Checkbox) {
+                return Ok(());
+            }
+            // A valid partial-scoring key: correct options carry marks adding up to the
+            // question's marks (authoring enforces it).
+            for o in q.options.iter_mut().filter(|o| o.is_correct && o.marks == Marks::ZERO) {
+                o.marks = Marks::from_hundredths(1).unwrap();
+            }
+            q.marks = q.options.iter().filter(|o| o.is_correct).map(|o| o.marks).sum();
+            let has_wrong = q.options.iter().any(|o| !o.is_correct);
+            let has_right = q.options.iter().any(|o| o.is_correct);
+            prop_assume!(has_wrong && has_right);
+            let all = Answer {
+                selected_option_ids: Some(q.options.iter().map(|o| o.id).collect()),
+                ..Answer::default()
+            };
+            prop_assert!(score(&q, &all).score() < q.marks);
+        }
+    }
+}
