@@ -147,6 +147,7 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     );
 
     let token = CancellationToken::new();
+    spawn_sweeper(store.clone(), token.clone());
     let signal_token = token.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -185,6 +186,26 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Submits attempts whose deadline has passed, once a second, until shutdown.
+fn spawn_sweeper(store: Store, token: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => break,
+                _ = tick.tick() => {
+                    match crate::service::attempts::sweep_once(&store, crate::store::Ts::now(), 100).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(submitted = n, "deadline sweeper submitted attempts"),
+                        Err(e) => tracing::warn!(error = %e, "deadline sweeper step failed"),
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// Header mode trusts whoever can reach the port; that is only safe on loopback (or behind a

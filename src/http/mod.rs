@@ -1,5 +1,6 @@
 //! The HTTP layer: routes, extractors, the envelope, and the middleware stack.
 
+pub mod attempts;
 pub mod auth;
 pub mod de;
 pub mod envelope;

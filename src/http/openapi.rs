@@ -28,6 +28,7 @@ use crate::AppState;
         (name = "tests", description = "Tests, their questions, publishing, hierarchies"),
         (name = "sections", description = "Sections of tests (authors)"),
         (name = "rules", description = "Selection rules of rule-based tests (authors)"),
+        (name = "attempts", description = "Taking tests: start, answer, submit, resume"),
     ),
 )]
 struct ApiDoc;
@@ -59,7 +60,8 @@ pub fn api_router(prefix: &str) -> OpenApiRouter<AppState> {
         .merge(super::questions::router())
         .merge(super::tests::router())
         .merge(super::sections::router())
-        .merge(super::rules::router());
+        .merge(super::rules::router())
+        .merge(super::attempts::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::ready))

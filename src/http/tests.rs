@@ -37,6 +37,28 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(clone_test))
         .routes(routes!(publish))
         .routes(routes!(unpublish))
+        .routes(routes!(user_status))
+}
+
+/// A learner's standing on a test: attempts made and allowed, the graded attempt, whether
+/// they can start or resume. Learners see their own; reviewers, instructors and admins anyone's.
+#[utoipa::path(get, path = "/tests/{id}/users/{userId}/status", tag = "tests",
+    params(Tenancy, ("id" = String, Path, format = Uuid), ("userId" = String, Path, format = Uuid)),
+    responses((status = 200, body = Envelope<Object>), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+async fn user_status(
+    State(s): State<AppState>,
+    ctx: RequestContext,
+    Path((id, user_id)): Path<(String, String)>,
+) -> AppResult<ApiOk<Value>> {
+    use crate::http::auth::Role;
+    let (id, user_id) = (path_uuid(&id)?, path_uuid(&user_id)?);
+    let own = ctx.user_id.map(|u| u.as_uuid()) == Some(user_id);
+    if !own {
+        ctx.require_any_role(&[Role::Reviewer, Role::Instructor, Role::Admin])?;
+    }
+    Ok(ApiOk::ok(
+        crate::service::attempts::user_status(&s.store, &ctx.scope(), id, user_id).await?,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -1,6 +1,7 @@
 //! Use cases: each is one database transaction that loads, decides (in `domain`), writes,
 //! appends its events to the outbox, and commits.
 
+pub mod attempts;
 pub mod hierarchy;
 pub mod questions;
 pub mod rules;

@@ -9,6 +9,7 @@
 //! one writer at a time anyway, and queuing writers in the pool (instead of letting them race
 //! for the file lock) means no `SQLITE_BUSY` under load.
 
+pub mod attempts;
 pub mod outbox;
 pub mod questions;
 pub mod rules;

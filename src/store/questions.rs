@@ -434,7 +434,8 @@ pub async fn list(
     push_filter(&mut page, scope, filter);
     let dir = if descending { "DESC" } else { "ASC" };
     page.push(&format!(
-        r#" ORDER BY {order_by} {dir}, "questionId" {dir} LIMIT "#
+        // NULLs last on both databases (their defaults disagree).
+        r#" ORDER BY ({order_by} IS NULL), {order_by} {dir}, "questionId" {dir} LIMIT "#
     ))
     .bind(Arg::Int(limit))
     .push(" OFFSET ")

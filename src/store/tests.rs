@@ -367,7 +367,8 @@ pub async fn list(
     push_test_filter(&mut page, scope, filter);
     let dir = if descending { "DESC" } else { "ASC" };
     page.push(&format!(
-        r#" ORDER BY {order_by} {dir}, "testId" {dir} LIMIT "#
+        // NULLs last on both databases (their defaults disagree).
+        r#" ORDER BY ({order_by} IS NULL), {order_by} {dir}, "testId" {dir} LIMIT "#
     ))
     .bind(Arg::Int(limit))
     .push(" OFFSET ")
@@ -739,4 +740,13 @@ pub async fn set_derived(
             .bind(is_objective).bind(Id(test_id)).bind(t).bind(o).execute(c).await.map(|r| r.rows_affected())
     })?;
     Ok(())
+}
+
+/// The test (any status), read within `tx` without locking it.
+pub async fn get_in(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<Option<Test>, sqlx::Error> {
+    let (t, o) = sid(scope);
+    let sql = select_test(tx.backend(), false);
+    on_tx!(tx, c => {
+        sqlx::query_as::<_, Test>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(c).await
+    })
 }

@@ -1,0 +1,862 @@
+//! Taking a test: start, answer, submit (by the learner or by the deadline sweeper), resume,
+//! and the learner's status across attempts. Every use case locks the attempt row, so answers
+//! and submission never interleave.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::types::Json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Actor, emit};
+use crate::domain::attempt::{self as rules, ScoredAttempt, SeededRng};
+use crate::domain::enums::{
+    GradingType, QuestionStatus, QuestionType, SectionStatus, TestStatus, TestType,
+};
+use crate::domain::event::EventName;
+use crate::domain::ids::{Scope, UserId};
+use crate::domain::marks::Marks;
+use crate::domain::question::QuestionParams;
+use crate::domain::scoring::{self, Answer, KeyOption, Outcome, QuestionKey};
+use crate::error::{AppError, AppResult};
+use crate::store::attempts::{self as repo, Attempt, PaperItem};
+use crate::store::questions::{self as question_repo, Question, QuestionOption};
+use crate::store::rules::{self as rule_repo, RuleFilter};
+use crate::store::tests::{self as test_repo, Test};
+use crate::store::{Id, Store, Ts, Tx};
+
+fn ordering_key(attempt_id: Uuid) -> Option<String> {
+    Some(format!("attempt:{attempt_id}"))
+}
+
+fn marks_of(h: Option<i64>) -> Option<Marks> {
+    h.and_then(|v| Marks::from_hundredths(v).ok())
+}
+
+/// The key of a question as the test grades it.
+pub fn key_of(q: &Question, options: &[QuestionOption], grading: GradingType) -> QuestionKey {
+    let params: QuestionParams = q
+        .params
+        .as_ref()
+        .and_then(|p| serde_json::from_value(p.0.clone()).ok())
+        .unwrap_or_default();
+    QuestionKey {
+        qtype: q.qtype,
+        grading_type: grading,
+        marks: q.marks,
+        partial: q.allow_partial_scoring,
+        multi_select: params.allows_multiple(),
+        case_sensitive: params.case_sensitive.unwrap_or(false),
+        min_length: params.min_length,
+        max_length: params.max_length,
+        word_limit: params.word_limit,
+        options: options
+            .iter()
+            .map(|o| KeyOption {
+                id: o.question_option_id.0,
+                text: o.text.clone(),
+                is_correct: o.is_correct,
+                marks: o.marks,
+                blank_index: o.blank_index.and_then(|b| u32::try_from(b).ok()),
+                match_with: o.match_with.clone(),
+                case_sensitive: o.case_sensitive,
+            })
+            .collect(),
+    }
+}
+
+async fn questions_with_options(
+    store: &Store,
+    scope: &Scope,
+    ids: &[Uuid],
+) -> AppResult<(HashMap<Uuid, Question>, HashMap<Uuid, Vec<QuestionOption>>)> {
+    let questions = question_repo::by_ids(store, scope, ids)
+        .await?
+        .into_iter()
+        .map(|q| (q.question_id.0, q))
+        .collect();
+    let mut options: HashMap<Uuid, Vec<QuestionOption>> = HashMap::new();
+    for o in question_repo::options_of(store, scope, ids).await? {
+        options.entry(o.question_id.0).or_default().push(o);
+    }
+    for list in options.values_mut() {
+        list.sort_by_key(|o| (o.ordering, o.created_at, o.question_option_id.0));
+    }
+    Ok((questions, options))
+}
+
+/// Builds the paper of a new attempt from the test (plain) or its rules (rule-based).
+async fn build_paper(
+    store: &Store,
+    tx: &mut Tx,
+    scope: &Scope,
+    test: &Test,
+    rng: &mut SeededRng,
+) -> AppResult<Vec<PaperItem>> {
+    let mut items: Vec<PaperItem> = Vec::new();
+    if test.test_type == TestType::RuleBased {
+        let rules = rule_repo::list_in(
+            tx,
+            scope,
+            RuleFilter {
+                test_id: Some(test.test_id.0),
+                active_only: true,
+                ..RuleFilter::default()
+            },
+        )
+        .await?;
+        let mut chosen = BTreeSet::new();
+        for rule in &rules {
+            let pool: Vec<(Uuid, Marks)> = super::tests::rule_pool(store, tx, scope, rule)
+                .await?
+                .into_iter()
+                .filter(|q| !chosen.contains(&q.question_id.0))
+                .map(|q| (q.question_id.0, q.marks))
+                .collect();
+            let n = rule.number_of_questions.max(0) as usize;
+            let picked =
+                rules::select(&pool, n, rule.selection_strategy, rng).ok_or_else(|| {
+                    AppError::unprocessable(format!(
+                        "Not enough questions available for rule \"{}\": found {}, required {n}",
+                        rule.name,
+                        pool.len()
+                    ))
+                })?;
+            for id in picked {
+                chosen.insert(id);
+                items.push(PaperItem {
+                    question_id: id,
+                    section_id: rule.section_id.map(|s| s.0),
+                    rule_id: Some(rule.rule_id.0),
+                    is_compulsory: false,
+                    is_conditional: false,
+                    option_order: Vec::new(),
+                });
+            }
+        }
+    } else {
+        let sections: Vec<_> = test_repo::sections_in(tx, scope, test.test_id.0)
+            .await?
+            .into_iter()
+            .filter(|s| s.status != SectionStatus::Archived)
+            .collect();
+        let links = test_repo::links_in(tx, scope, test.test_id.0).await?;
+        let ids: Vec<Uuid> = links.iter().map(|l| l.question_id.0).collect();
+        let live: BTreeSet<Uuid> = question_repo::by_ids(store, scope, &ids)
+            .await?
+            .into_iter()
+            .filter(|q| q.status != QuestionStatus::Archived)
+            .map(|q| q.question_id.0)
+            .collect();
+        for s in &sections {
+            let mut section_items: Vec<PaperItem> = links
+                .iter()
+                .filter(|l| l.section_id == Some(s.section_id) && live.contains(&l.question_id.0))
+                .map(|l| PaperItem {
+                    question_id: l.question_id.0,
+                    section_id: Some(s.section_id.0),
+                    rule_id: l.rule_id.map(|r| r.0),
+                    is_compulsory: l.is_compulsory,
+                    is_conditional: l.is_conditional,
+                    option_order: Vec::new(),
+                })
+                .collect();
+            if test.questions_shuffle {
+                // Shuffle the top-level questions; conditional ones keep their places after.
+                let (mut top, rest): (Vec<_>, Vec<_>) =
+                    section_items.into_iter().partition(|i| !i.is_conditional);
+                rules::shuffle(&mut top, rng);
+                top.extend(rest);
+                section_items = top;
+            }
+            items.extend(section_items);
+        }
+    }
+    if items.iter().all(|i| i.is_conditional) {
+        return Err(AppError::unprocessable(
+            "This test has no questions to attempt",
+        ));
+    }
+    let ids: Vec<Uuid> = items.iter().map(|i| i.question_id).collect();
+    let (_, options) = questions_with_options(store, scope, &ids).await?;
+    for item in &mut items {
+        let mut order: Vec<Uuid> = options
+            .get(&item.question_id)
+            .map(|o| o.iter().map(|o| o.question_option_id.0).collect())
+            .unwrap_or_default();
+        if test.answers_shuffle {
+            rules::shuffle(&mut order, rng);
+        }
+        item.option_order = order;
+    }
+    Ok(items)
+}
+
+/// Result of `POST /attempts/start/{testId}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Started {
+    #[schema(value_type = String, format = Uuid)]
+    pub attempt_id: Uuid,
+}
+
+/// Starts an attempt (or, with `allowResubmission`, returns the learner's existing one).
+pub async fn start(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Started> {
+    let now = Ts::now();
+    let scope = actor.scope;
+    let user = actor.user_uuid();
+    let mut tx = store.begin().await?;
+    let test = test_repo::get_in(&mut tx, &scope, test_id)
+        .await?
+        .filter(|t| t.status != TestStatus::Archived)
+        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    if test.status != TestStatus::Published {
+        return Err(AppError::unprocessable(
+            "Test is not available for attempts",
+        ));
+    }
+    if test.start_date.is_some_and(|s| now < s) {
+        return Err(AppError::unprocessable(
+            "Test is not yet available for attempts",
+        ));
+    }
+    if test.end_date.is_some_and(|e| now > e) {
+        return Err(AppError::unprocessable(
+            "Test is no longer available for attempts",
+        ));
+    }
+    let attempts = repo::of_user_in(&mut tx, &scope, test_id, user).await?;
+    if test.allow_resubmission {
+        if let Some(existing) = attempts
+            .iter()
+            .rev()
+            .find(|a| a.status == "I" || a.status == "S")
+        {
+            return Ok(Started {
+                attempt_id: existing.attempt_id.0,
+            });
+        }
+    } else {
+        if attempts.iter().any(|a| a.status == "I") {
+            return Err(AppError::conflict(
+                "You have an incomplete attempt. Please complete it before starting a new attempt.",
+            ));
+        }
+        if attempts
+            .iter()
+            .any(|a| a.status == "S" && a.review_status == "P")
+        {
+            return Err(AppError::conflict(
+                "Your last attempt is currently under review. Please wait for the review to finish before starting a new one.",
+            ));
+        }
+    }
+    if attempts.len() as i64 >= i64::from(test.attempts) {
+        return Err(AppError::conflict(format!(
+            "Maximum attempts ({}) reached for this test. You cannot start a new attempt.",
+            test.attempts
+        )));
+    }
+    let seed = rand::random::<u64>();
+    let mut rng = SeededRng::new(seed);
+    let paper = build_paper(store, &mut tx, &scope, &test, &mut rng).await?;
+    let total = if test.total_marks > Marks::ZERO {
+        test.total_marks
+    } else {
+        let ids: Vec<Uuid> = paper
+            .iter()
+            .filter(|i| !i.is_conditional)
+            .map(|i| i.question_id)
+            .collect();
+        let (questions, _) = questions_with_options(store, &scope, &ids).await?;
+        questions.values().map(|q| q.marks).sum()
+    };
+    let number = attempts.len() as i32 + 1;
+    let attempt = Attempt {
+        attempt_id: Id(Uuid::new_v4()),
+        tenant_id: Id(scope.tenant.as_uuid()),
+        organisation_id: Id(scope.organisation.as_uuid()),
+        test_id: Id(test_id),
+        resolved_test_id: None,
+        user_id: Id(user),
+        attempt: number,
+        started_at: now,
+        submitted_at: None,
+        status: "I".into(),
+        review_status: "P".into(),
+        score: None,
+        submission_type: "self".into(),
+        result: None,
+        current_position: None,
+        time_spent: Some(0),
+        updated_by: Some(Id(user)),
+        updated_at: now,
+        seed: Some(seed as i64),
+        deadline_at: rules::deadline(now.0, test.time_duration, test.end_date.map(|e| e.0))
+            .map(Ts::new),
+        paper: Some(Json(paper)),
+        total_marks: Some(total.hundredths()),
+    };
+    if !repo::insert(&mut tx, &attempt).await? {
+        // Another start by the same learner won the race for this attempt number.
+        return Err(AppError::conflict(
+            "You have an incomplete attempt. Please complete it before starting a new attempt.",
+        ));
+    }
+    emit(
+        &mut tx,
+        actor,
+        EventName::AttemptStarted,
+        json!({"attemptId": attempt.attempt_id, "testId": test_id, "attemptNumber": number}),
+        now,
+        ordering_key(attempt.attempt_id.0),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Started {
+        attempt_id: attempt.attempt_id.0,
+    })
+}
+
+/// One answer in `POST /attempts/{id}/answers`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AnswerIn {
+    pub question_id: Uuid,
+    pub answer: Answer,
+}
+
+/// Body of `POST /attempts/{id}/answers`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AnswersIn {
+    pub answers: Vec<AnswerIn>,
+    /// Accepted for compatibility and ignored: time spent comes from the server clock.
+    #[serde(default)]
+    pub time_spent: Option<f64>,
+}
+
+/// Locks the caller's own attempt (404 for anyone else's).
+async fn lock_own(tx: &mut Tx, actor: &Actor, attempt_id: Uuid) -> AppResult<Attempt> {
+    repo::lock(tx, &actor.scope, attempt_id)
+        .await?
+        .filter(|a| a.user_id.0 == actor.user_uuid())
+        .ok_or_else(|| AppError::not_found("Attempt not found"))
+}
+
+fn paper_of(a: &Attempt) -> Vec<PaperItem> {
+    a.paper.as_ref().map(|p| p.0.clone()).unwrap_or_default()
+}
+
+fn elapsed_secs(a: &Attempt, now: Ts, test: &Test) -> i32 {
+    let secs = (now.0 - a.started_at.0).num_seconds().max(0);
+    let capped = match test.time_duration.filter(|d| *d > 0) {
+        Some(d) => secs.min(i64::from(d)),
+        None => secs,
+    };
+    i32::try_from(capped).unwrap_or(i32::MAX)
+}
+
+/// Saves answers: one row per question, the last write wins; refused after the deadline.
+pub async fn save_answers(
+    store: &Store,
+    actor: &Actor,
+    attempt_id: Uuid,
+    body: AnswersIn,
+) -> AppResult<&'static str> {
+    if body.answers.is_empty() {
+        return Ok("No answers provided to submit");
+    }
+    let now = Ts::now();
+    let scope = actor.scope;
+    let mut tx = store.begin().await?;
+    let mut attempt = lock_own(&mut tx, actor, attempt_id).await?;
+    let test = test_repo::get_in(&mut tx, &scope, attempt.test_id.0)
+        .await?
+        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    if attempt.status == "S" && !test.allow_resubmission {
+        return Err(AppError::conflict(
+            "Cannot submit answer to completed attempt",
+        ));
+    }
+    if attempt.deadline_at.is_some_and(|d| now > d) {
+        return Err(AppError::unprocessable(
+            "The time allowed for this attempt is over",
+        ));
+    }
+    if test.end_date.is_some_and(|e| now > e) {
+        return Err(AppError::unprocessable(
+            "Test is no longer available for attempts",
+        ));
+    }
+    let paper = paper_of(&attempt);
+    let position: HashMap<Uuid, usize> = paper
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.question_id, i))
+        .collect();
+    for (i, a) in body.answers.iter().enumerate() {
+        if !position.contains_key(&a.question_id) {
+            return Err(AppError::validation(format!(
+                "answers[{i}]: question {} is not part of this attempt",
+                a.question_id
+            )));
+        }
+    }
+    let ids: Vec<Uuid> = body.answers.iter().map(|a| a.question_id).collect();
+    let (questions, options) = questions_with_options(store, &scope, &ids).await?;
+    let mut last = None;
+    for (i, a) in body.answers.iter().enumerate() {
+        let q = questions
+            .get(&a.question_id)
+            .ok_or_else(|| AppError::not_found("Question not found"))?;
+        let key = key_of(
+            q,
+            options
+                .get(&a.question_id)
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+            test.grading_type,
+        );
+        scoring::validate(&key, &a.answer)
+            .map_err(|m| AppError::validation(format!("answers[{i}]: {m}")))?;
+        let outcome = scoring::score(&key, &a.answer);
+        let (score, review) = match outcome {
+            Outcome::Scored(m) => (Some(m.hundredths()), "R"),
+            Outcome::Unscored => (Some(0), "R"),
+            Outcome::NeedsReview => (None, "P"),
+        };
+        let stored = Json(serde_json::to_value(&a.answer).map_err(anyhow::Error::from)?);
+        repo::upsert_answer(
+            &mut tx,
+            &scope,
+            attempt_id,
+            a.question_id,
+            &stored,
+            score,
+            review,
+            actor.user_uuid(),
+            now,
+        )
+        .await?;
+        emit(
+            &mut tx,
+            actor,
+            EventName::AnswerSubmitted,
+            json!({"attemptId": attempt_id, "testId": attempt.test_id, "questionId": a.question_id}),
+            now,
+            ordering_key(attempt_id),
+        )
+        .await?;
+        last = position.get(&a.question_id).copied();
+    }
+    attempt.current_position = last.map(|p| p as i32 + 1);
+    attempt.time_spent = Some(elapsed_secs(&attempt, now, &test));
+    attempt.updated_by = Some(Id(actor.user_uuid()));
+    attempt.updated_at = now;
+    repo::update(&mut tx, &attempt).await?;
+    tx.commit().await?;
+    Ok("Answers submitted successfully")
+}
+
+/// Result of a submission.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Submitted {
+    #[schema(value_type = String, format = Uuid)]
+    pub attempt_id: Uuid,
+    #[schema(value_type = Option<f64>)]
+    pub score: Option<Marks>,
+    pub review_status: String,
+    pub result: Option<String>,
+    #[schema(value_type = f64)]
+    pub total_marks: Marks,
+    pub percentage: Option<f64>,
+    pub time_spent: i32,
+    pub submission_type: String,
+}
+
+/// Which compulsory questions still lack an answer (conditional ones only when revealed).
+async fn unanswered_compulsory(
+    store: &Store,
+    scope: &Scope,
+    paper: &[PaperItem],
+    answers: &HashMap<Uuid, Value>,
+) -> AppResult<Vec<Uuid>> {
+    let conditional: Vec<Uuid> = paper
+        .iter()
+        .filter(|p| p.is_conditional && p.is_compulsory)
+        .map(|p| p.question_id)
+        .collect();
+    let links = question_repo::links_to(store, scope, &conditional).await?;
+    let selected: BTreeSet<Uuid> = answers
+        .values()
+        .filter_map(|a| a.get("selectedOptionIds"))
+        .filter_map(|v| v.as_array())
+        .flatten()
+        .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
+        .collect();
+    Ok(paper
+        .iter()
+        .filter(|p| p.is_compulsory && !answers.contains_key(&p.question_id))
+        .filter(|p| {
+            !p.is_conditional
+                || links.iter().any(|l| {
+                    l.is_active
+                        && l.question_id.0 == p.question_id
+                        && selected.contains(&l.option_id.0)
+                })
+        })
+        .map(|p| p.question_id)
+        .collect())
+}
+
+/// Scores and closes an attempt inside `tx` (the attempt row is locked by the caller).
+async fn finalize(
+    store: &Store,
+    tx: &mut Tx,
+    actor: &Actor,
+    mut attempt: Attempt,
+    test: &Test,
+    now: Ts,
+    submission_type: &str,
+) -> AppResult<Submitted> {
+    let scope = actor.scope;
+    let paper = paper_of(&attempt);
+    let in_paper: BTreeSet<Uuid> = paper.iter().map(|p| p.question_id).collect();
+    let answers: Vec<_> = repo::answers_in(tx, &scope, attempt.attempt_id.0)
+        .await?
+        .into_iter()
+        .filter(|a| in_paper.contains(&a.question_id.0))
+        .collect();
+    if submission_type == "self" {
+        let given: HashMap<Uuid, Value> = answers
+            .iter()
+            .map(|a| (a.question_id.0, a.answer.0.clone()))
+            .collect();
+        if !unanswered_compulsory(store, &scope, &paper, &given)
+            .await?
+            .is_empty()
+        {
+            return Err(AppError::validation(
+                "You need to answer all the required questions before submitting your attempt.",
+            ));
+        }
+    }
+    let total = marks_of(attempt.total_marks).unwrap_or(Marks::ZERO);
+    let (score, review, result) = if test.grading_type.has_answer_key() {
+        let sum: i64 = answers.iter().filter_map(|a| a.score).sum();
+        let score = Marks::from_hundredths(sum.max(0)).unwrap_or(Marks::MAX);
+        if answers.iter().any(|a| a.review_status == "P") {
+            (Some(score), "P", None)
+        } else {
+            let r = if rules::passed(score, test.passing_marks) {
+                "P"
+            } else {
+                "F"
+            };
+            (Some(score), "R", Some(r.to_string()))
+        }
+    } else {
+        // Feedback and reflection prompts are not graded: nothing to review, no result.
+        (None, "N", None)
+    };
+    attempt.status = "S".into();
+    attempt.submitted_at = Some(now);
+    attempt.submission_type = submission_type.into();
+    attempt.score = score.map(Marks::hundredths);
+    attempt.review_status = review.into();
+    attempt.result = result.clone();
+    attempt.time_spent = Some(elapsed_secs(&attempt, now, test));
+    attempt.updated_by = Some(Id(actor.user_uuid()));
+    attempt.updated_at = now;
+    repo::update(tx, &attempt).await?;
+    let time_spent = attempt.time_spent.unwrap_or(0);
+    emit(
+        tx,
+        actor,
+        EventName::AttemptSubmitted,
+        json!({
+            "attemptId": attempt.attempt_id,
+            "testId": attempt.test_id,
+            "score": score,
+            "result": result,
+            "timeSpent": time_spent,
+            "reviewStatus": review,
+            "isObjective": test.is_objective,
+            "submissionType": submission_type,
+        }),
+        now,
+        ordering_key(attempt.attempt_id.0),
+    )
+    .await?;
+    Ok(Submitted {
+        attempt_id: attempt.attempt_id.0,
+        score,
+        review_status: review.into(),
+        result,
+        total_marks: total,
+        percentage: score.map(|s| rules::percentage(s, total)),
+        time_spent,
+        submission_type: submission_type.into(),
+    })
+}
+
+/// `POST /attempts/{id}/submit`.
+pub async fn submit(store: &Store, actor: &Actor, attempt_id: Uuid) -> AppResult<Submitted> {
+    let now = Ts::now();
+    let mut tx = store.begin().await?;
+    let attempt = lock_own(&mut tx, actor, attempt_id).await?;
+    let test = test_repo::get_in(&mut tx, &actor.scope, attempt.test_id.0)
+        .await?
+        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    if attempt.status == "S" && !test.allow_resubmission {
+        return Err(AppError::conflict("Attempt is already submitted"));
+    }
+    let out = finalize(store, &mut tx, actor, attempt, &test, now, "self").await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// One step of the deadline sweeper: submits (as `auto`) every in-progress attempt whose
+/// deadline has passed at `now`, up to `limit`. Returns how many it submitted.
+pub async fn sweep_once(store: &Store, now: Ts, limit: i64) -> AppResult<usize> {
+    let mut done = 0;
+    for candidate in repo::expired(store, now, limit).await? {
+        let scope = Scope {
+            tenant: crate::domain::ids::TenantId::from_uuid(candidate.tenant_id.0),
+            organisation: crate::domain::ids::OrganisationId::from_uuid(
+                candidate.organisation_id.0,
+            ),
+        };
+        let actor = Actor {
+            scope,
+            user: UserId::from_uuid(candidate.user_id.0),
+        };
+        let mut tx = store.begin().await?;
+        let Some(attempt) = repo::lock(&mut tx, &scope, candidate.attempt_id.0).await? else {
+            continue;
+        };
+        // Re-checked under the lock: a learner's own submit may have won.
+        if attempt.status != "I" || attempt.deadline_at.is_none_or(|d| d > now) {
+            continue;
+        }
+        let Some(test) = test_repo::get_in(&mut tx, &scope, attempt.test_id.0).await? else {
+            continue;
+        };
+        finalize(store, &mut tx, &actor, attempt, &test, now, "auto").await?;
+        tx.commit().await?;
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// Result of `GET /attempts/{id}/resume/{userId}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Resumed {
+    #[schema(value_type = Object)]
+    pub attempt: Value,
+    #[schema(value_type = Vec<Object>)]
+    pub answers: Vec<Value>,
+}
+
+fn own_path_user(actor_user: Uuid, path_user: Uuid) -> AppResult<()> {
+    if actor_user != path_user {
+        return Err(AppError::forbidden("You can only open your own attempts"));
+    }
+    Ok(())
+}
+
+async fn own_attempt(
+    store: &Store,
+    scope: &Scope,
+    user: Uuid,
+    attempt_id: Uuid,
+) -> AppResult<Attempt> {
+    repo::get(store, scope, attempt_id)
+        .await?
+        .filter(|a| a.user_id.0 == user)
+        .ok_or_else(|| AppError::not_found("Attempt not found"))
+}
+
+/// The attempt with its answers and the time left.
+pub async fn resume(
+    store: &Store,
+    scope: &Scope,
+    user: Uuid,
+    path_user: Uuid,
+    attempt_id: Uuid,
+) -> AppResult<Resumed> {
+    own_path_user(user, path_user)?;
+    let a = own_attempt(store, scope, user, attempt_id).await?;
+    let now = Ts::now();
+    let remaining = a.deadline_at.map(|d| rules::seconds_remaining(now.0, d.0));
+    let answers = repo::answers(store, scope, attempt_id)
+        .await?
+        .into_iter()
+        .map(
+            |s| json!({"questionId": s.question_id, "answer": s.answer, "updatedAt": s.updated_at}),
+        )
+        .collect();
+    Ok(Resumed {
+        attempt: json!({
+            "attemptId": a.attempt_id,
+            "testId": a.test_id,
+            "userId": a.user_id,
+            "attempt": a.attempt,
+            "status": a.status,
+            "startedAt": a.started_at,
+            "currentPosition": a.current_position,
+            "timeSpent": if a.status == "I" { (now.0 - a.started_at.0).num_seconds().max(0) } else { i64::from(a.time_spent.unwrap_or(0)) },
+            "deadlineAt": a.deadline_at,
+            "timeRemaining": remaining,
+            "updatedAt": a.updated_at,
+        }),
+        answers,
+    })
+}
+
+/// The questions of the attempt's paper, in order, with options in the paper's order and no
+/// answer keys.
+pub async fn questions(
+    store: &Store,
+    scope: &Scope,
+    user: Uuid,
+    path_user: Uuid,
+    attempt_id: Uuid,
+) -> AppResult<Vec<Value>> {
+    own_path_user(user, path_user)?;
+    let a = own_attempt(store, scope, user, attempt_id).await?;
+    let paper = paper_of(&a);
+    let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
+    let (questions, options) = questions_with_options(store, scope, &ids).await?;
+    let links = question_repo::links_to(store, scope, &ids).await?;
+    let mut out = Vec::new();
+    for (i, item) in paper.iter().enumerate() {
+        let Some(q) = questions.get(&item.question_id) else {
+            continue;
+        };
+        let by_id: HashMap<Uuid, &QuestionOption> = options
+            .get(&item.question_id)
+            .map(|os| os.iter().map(|o| (o.question_option_id.0, o)).collect())
+            .unwrap_or_default();
+        let shown: Vec<&QuestionOption> = item
+            .option_order
+            .iter()
+            .filter_map(|id| by_id.get(id).copied())
+            .collect();
+        let mut v = json!({
+            "questionId": q.question_id,
+            "sectionId": item.section_id,
+            "ruleId": item.rule_id,
+            "ordering": i + 1,
+            "isCompulsory": item.is_compulsory,
+            "isConditional": item.is_conditional,
+            "parentId": q.parent_id,
+            "revealedByOptionIds": links.iter().filter(|l| l.is_active && l.question_id == q.question_id).map(|l| l.option_id).collect::<Vec<_>>(),
+            "text": q.text,
+            "description": q.description,
+            "media": q.media,
+            "type": q.qtype,
+            "level": q.level,
+            "marks": q.marks,
+            "params": q.params,
+            "options": shown.iter().enumerate().map(|(n, o)| json!({
+                "questionOptionId": o.question_option_id,
+                "text": if q.qtype == QuestionType::FillBlank { Value::Null } else { json!(o.text) },
+                "media": o.media,
+                "ordering": n,
+            })).collect::<Vec<_>>(),
+        });
+        if q.qtype == QuestionType::FillBlank {
+            // The blanks, not the accepted answers.
+            let blanks: BTreeSet<i32> = shown.iter().filter_map(|o| o.blank_index).collect();
+            v["options"] = json!([]);
+            v["blanks"] = json!(blanks.into_iter().collect::<Vec<_>>());
+        }
+        if q.qtype == QuestionType::Match {
+            let mut targets: Vec<&str> = shown
+                .iter()
+                .filter_map(|o| o.match_with.as_deref())
+                .collect();
+            targets.sort_by_key(|t| t.to_lowercase());
+            v["matchWithOptions"] = json!(
+                targets
+                    .iter()
+                    .enumerate()
+                    .map(|(n, t)| json!({"matchWith": t, "ordering": n}))
+                    .collect::<Vec<_>>()
+            );
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// `GET /tests/{testId}/users/{userId}/status`.
+pub async fn user_status(
+    store: &Store,
+    scope: &Scope,
+    test_id: Uuid,
+    user_id: Uuid,
+) -> AppResult<Value> {
+    let test = test_repo::get(store, scope, test_id)
+        .await?
+        .filter(|t| t.status != TestStatus::Archived)
+        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    let attempts = repo::of_user(store, scope, test_id, user_id).await?;
+    let scored: Vec<ScoredAttempt<usize>> = attempts
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.status == "S" && a.review_status == "R")
+        .filter_map(|(i, a)| {
+            marks_of(a.score).map(|s| ScoredAttempt {
+                id: i,
+                number: a.attempt,
+                score: s,
+            })
+        })
+        .collect();
+    let graded = rules::grade(test.attempts_grading, &scored).map(|(i, score)| {
+        let a = &attempts[i];
+        let result = if test.attempts_grading == crate::domain::enums::AttemptsGrading::Average {
+            Some(if rules::passed(score, test.passing_marks) { "P".to_string() } else { "F".to_string() })
+        } else {
+            a.result.clone()
+        };
+        json!({"attemptId": a.attempt_id, "status": a.status, "score": score, "result": result, "submittedAt": a.submitted_at})
+    });
+    let made = attempts.len() as i64;
+    let latest = attempts.last();
+    let (can_attempt, last, can_resume) = if test.allow_resubmission {
+        let last = latest;
+        (made == 0, last, last.is_some())
+    } else {
+        let in_progress = attempts.iter().rev().find(|a| a.status == "I");
+        let pending = attempts
+            .iter()
+            .any(|a| a.status == "S" && a.review_status == "P");
+        (
+            made < i64::from(test.attempts) && in_progress.is_none() && !pending,
+            in_progress,
+            in_progress.is_some(),
+        )
+    };
+    Ok(json!({
+        "testId": test_id,
+        "totalAttemptsAllowed": test.attempts,
+        "maxAttempts": test.attempts,
+        "attemptsMade": made,
+        "canAttempt": can_attempt,
+        "canReattempt": can_attempt && made > 0,
+        "canResume": can_resume,
+        "attemptGrading": test.attempts_grading,
+        "gradedAttempt": graded,
+        "lastAttempt": last.map(|a| json!({"attemptId": a.attempt_id, "status": a.status, "resumeAllowed": a.status == "I" || test.allow_resubmission})),
+        "lastAttemptId": latest.map(|a| a.attempt_id),
+        "lastAttemptStatus": latest.map(|a| a.status.clone()),
+        "showCorrectAnswers": test.show_correct_answer,
+    }))
+}

@@ -1,0 +1,286 @@
+//! SQL for attempts and their answers. Confined to a scope, except the sweeper's lookup of
+//! expired attempts, which spans tenants by design.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::FromRow;
+use sqlx::types::Json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Backend, Id, Store, Ts, Tx};
+use crate::domain::ids::Scope;
+use crate::{on_reader, on_tx};
+
+/// One question of an attempt's paper.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaperItem {
+    pub question_id: Uuid,
+    pub section_id: Option<Uuid>,
+    pub rule_id: Option<Uuid>,
+    pub is_compulsory: bool,
+    pub is_conditional: bool,
+    /// The order options are shown in (shuffled when the test says so).
+    pub option_order: Vec<Uuid>,
+}
+
+/// An attempt as stored and returned.
+#[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[sqlx(rename_all = "camelCase")]
+pub struct Attempt {
+    #[schema(value_type = String, format = Uuid)]
+    pub attempt_id: Id,
+    #[schema(value_type = String, format = Uuid)]
+    pub tenant_id: Id,
+    #[schema(value_type = String, format = Uuid)]
+    pub organisation_id: Id,
+    #[schema(value_type = String, format = Uuid)]
+    pub test_id: Id,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub resolved_test_id: Option<Id>,
+    #[schema(value_type = String, format = Uuid)]
+    pub user_id: Id,
+    pub attempt: i32,
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: Ts,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub submitted_at: Option<Ts>,
+    /// `I` in progress, `S` submitted.
+    pub status: String,
+    /// `P` pending, `U` under review, `R` reviewed, `N` not applicable.
+    pub review_status: String,
+    /// Hundredths (see [`Attempt::score_marks`]).
+    #[serde(skip)]
+    pub score: Option<i64>,
+    /// `self` or `auto`.
+    pub submission_type: String,
+    /// `P` or `F`.
+    pub result: Option<String>,
+    pub current_position: Option<i32>,
+    /// Seconds, from the server clock.
+    pub time_spent: Option<i32>,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub updated_by: Option<Id>,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Ts,
+    #[serde(skip)]
+    pub seed: Option<i64>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deadline_at: Option<Ts>,
+    #[serde(skip)]
+    pub paper: Option<Json<Vec<PaperItem>>>,
+    #[serde(skip)]
+    pub total_marks: Option<i64>,
+}
+
+const ATTEMPT_COLUMNS: &str = r#""attemptId", "tenantId", "organisationId", "testId",
+    "resolvedTestId", "userId", "attempt", "startedAt", "submittedAt", "status", "reviewStatus",
+    "score", "submissionType", "result", "currentPosition", "timeSpent", "updatedBy",
+    "updatedAt", "seed", "deadlineAt", "paper", "totalMarks""#;
+
+fn sid(scope: &Scope) -> (Id, Id) {
+    (Id(scope.tenant.as_uuid()), Id(scope.organisation.as_uuid()))
+}
+
+/// Inserts an attempt unless its number is taken for this learner and test (`Ok(false)`):
+/// the unique constraint settles concurrent starts.
+pub async fn insert(tx: &mut Tx, a: &Attempt) -> Result<bool, sqlx::Error> {
+    let params = (1..=22)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        r#"INSERT INTO "testAttempts" ({ATTEMPT_COLUMNS}) VALUES ({params})
+           ON CONFLICT ("testId", "userId", "attempt") DO NOTHING"#
+    );
+    let n = on_tx!(tx, c => {
+        sqlx::query(&sql)
+            .bind(a.attempt_id).bind(a.tenant_id).bind(a.organisation_id).bind(a.test_id)
+            .bind(a.resolved_test_id).bind(a.user_id).bind(a.attempt).bind(a.started_at)
+            .bind(a.submitted_at).bind(&a.status).bind(&a.review_status).bind(a.score)
+            .bind(&a.submission_type).bind(&a.result).bind(a.current_position).bind(a.time_spent)
+            .bind(a.updated_by).bind(a.updated_at).bind(a.seed).bind(a.deadline_at).bind(&a.paper)
+            .bind(a.total_marks)
+            .execute(c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(n == 1)
+}
+
+/// Writes the mutable state of an attempt.
+pub async fn update(tx: &mut Tx, a: &Attempt) -> Result<(), sqlx::Error> {
+    const SQL: &str = r#"UPDATE "testAttempts" SET "submittedAt" = $2, "status" = $3,
+        "reviewStatus" = $4, "score" = $5, "submissionType" = $6, "result" = $7,
+        "currentPosition" = $8, "timeSpent" = $9, "updatedBy" = $10, "updatedAt" = $11
+        WHERE "attemptId" = $1 AND "tenantId" = $12 AND "organisationId" = $13"#;
+    on_tx!(tx, c => {
+        sqlx::query(SQL)
+            .bind(a.attempt_id).bind(a.submitted_at).bind(&a.status).bind(&a.review_status)
+            .bind(a.score).bind(&a.submission_type).bind(&a.result).bind(a.current_position)
+            .bind(a.time_spent).bind(a.updated_by).bind(a.updated_at).bind(a.tenant_id)
+            .bind(a.organisation_id)
+            .execute(c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+fn lock_clause(backend: Backend) -> &'static str {
+    if backend == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    }
+}
+
+/// The attempt, locked for the rest of `tx` (PostgreSQL; SQLite has one writer).
+pub async fn lock(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<Option<Attempt>, sqlx::Error> {
+    let (t, o) = sid(scope);
+    let sql = format!(
+        r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "attemptId" = $1 AND "tenantId" = $2
+           AND "organisationId" = $3{}"#,
+        lock_clause(tx.backend())
+    );
+    on_tx!(tx, c => sqlx::query_as::<_, Attempt>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(c).await)
+}
+
+/// The attempt.
+pub async fn get(store: &Store, scope: &Scope, id: Uuid) -> Result<Option<Attempt>, sqlx::Error> {
+    let (t, o) = sid(scope);
+    let sql = format!(
+        r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "attemptId" = $1 AND "tenantId" = $2
+           AND "organisationId" = $3"#
+    );
+    on_reader!(store, p => sqlx::query_as::<_, Attempt>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(p).await)
+}
+
+/// A learner's attempts on a test, oldest first.
+pub async fn of_user_in(
+    tx: &mut Tx,
+    scope: &Scope,
+    test_id: Uuid,
+    user_id: Uuid,
+) -> Result<Vec<Attempt>, sqlx::Error> {
+    let (t, o) = sid(scope);
+    let sql = format!(
+        r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "testId" = $1 AND "userId" = $2
+           AND "tenantId" = $3 AND "organisationId" = $4 ORDER BY "attempt""#
+    );
+    on_tx!(tx, c => sqlx::query_as::<_, Attempt>(&sql).bind(Id(test_id)).bind(Id(user_id)).bind(t).bind(o).fetch_all(c).await)
+}
+
+/// A learner's attempts on a test, oldest first.
+pub async fn of_user(
+    store: &Store,
+    scope: &Scope,
+    test_id: Uuid,
+    user_id: Uuid,
+) -> Result<Vec<Attempt>, sqlx::Error> {
+    let (t, o) = sid(scope);
+    let sql = format!(
+        r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "testId" = $1 AND "userId" = $2
+           AND "tenantId" = $3 AND "organisationId" = $4 ORDER BY "attempt""#
+    );
+    on_reader!(store, p => sqlx::query_as::<_, Attempt>(&sql).bind(Id(test_id)).bind(Id(user_id)).bind(t).bind(o).fetch_all(p).await)
+}
+
+/// In-progress attempts whose deadline has passed, any tenant, oldest deadline first.
+pub async fn expired(store: &Store, now: Ts, limit: i64) -> Result<Vec<Attempt>, sqlx::Error> {
+    let sql = format!(
+        r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "status" = 'I'
+           AND "deadlineAt" IS NOT NULL AND "deadlineAt" <= $1
+           ORDER BY "deadlineAt", "attemptId" LIMIT $2"#
+    );
+    on_reader!(store, p => sqlx::query_as::<_, Attempt>(&sql).bind(now).bind(limit).fetch_all(p).await)
+}
+
+/// A stored answer.
+#[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[sqlx(rename_all = "camelCase")]
+pub struct StoredAnswer {
+    #[schema(value_type = String, format = Uuid)]
+    pub attempt_ans_id: Id,
+    #[schema(value_type = String, format = Uuid)]
+    pub attempt_id: Id,
+    #[schema(value_type = String, format = Uuid)]
+    pub question_id: Id,
+    #[schema(value_type = Object)]
+    pub answer: Json<Value>,
+    #[serde(skip)]
+    pub score: Option<i64>,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub reviewed_by: Option<Id>,
+    pub review_status: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub reviewed_at: Option<Ts>,
+    pub remarks: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Ts,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Ts,
+}
+
+const ANSWER_COLUMNS: &str = r#""attemptAnsId", "attemptId", "questionId", "answer", "score",
+    "reviewedBy", "reviewStatus", "reviewedAt", "remarks", "createdAt", "updatedAt""#;
+
+/// Saves an answer: one row per (attempt, question); a repeat replaces the previous answer.
+#[allow(clippy::too_many_arguments)]
+pub async fn upsert_answer(
+    tx: &mut Tx,
+    scope: &Scope,
+    attempt_id: Uuid,
+    question_id: Uuid,
+    answer: &Json<Value>,
+    score: Option<i64>,
+    review_status: &str,
+    user: Uuid,
+    now: Ts,
+) -> Result<(), sqlx::Error> {
+    let (t, o) = sid(scope);
+    const SQL: &str = r#"INSERT INTO "testUserAnswers"
+        ("attemptAnsId", "tenantId", "organisationId", "attemptId", "questionId", "answer",
+         "score", "reviewStatus", "anssOrder", "createdAt", "updatedBy", "updatedAt")
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '1', $9, $10, $9)
+        ON CONFLICT ("attemptId", "questionId") DO UPDATE SET
+            "answer" = excluded."answer", "score" = excluded."score",
+            "reviewStatus" = excluded."reviewStatus", "reviewedBy" = NULL,
+            "reviewedAt" = NULL, "updatedBy" = excluded."updatedBy",
+            "updatedAt" = excluded."updatedAt""#;
+    on_tx!(tx, c => {
+        sqlx::query(SQL)
+            .bind(Id(Uuid::new_v4())).bind(t).bind(o).bind(Id(attempt_id)).bind(Id(question_id))
+            .bind(answer).bind(score).bind(review_status).bind(now).bind(Id(user))
+            .execute(c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+fn answers_sql() -> String {
+    format!(
+        r#"SELECT {ANSWER_COLUMNS} FROM "testUserAnswers" WHERE "attemptId" = $1
+           AND "tenantId" = $2 AND "organisationId" = $3 ORDER BY "createdAt", "attemptAnsId""#
+    )
+}
+
+/// The answers of an attempt, in the order they were first given.
+pub async fn answers(
+    store: &Store,
+    scope: &Scope,
+    attempt_id: Uuid,
+) -> Result<Vec<StoredAnswer>, sqlx::Error> {
+    let (t, o) = sid(scope);
+    let sql = answers_sql();
+    on_reader!(store, p => sqlx::query_as::<_, StoredAnswer>(&sql).bind(Id(attempt_id)).bind(t).bind(o).fetch_all(p).await)
+}
+
+/// The answers of an attempt, read within `tx`.
+pub async fn answers_in(
+    tx: &mut Tx,
+    scope: &Scope,
+    attempt_id: Uuid,
+) -> Result<Vec<StoredAnswer>, sqlx::Error> {
+    let (t, o) = sid(scope);
+    let sql = answers_sql();
+    on_tx!(tx, c => sqlx::query_as::<_, StoredAnswer>(&sql).bind(Id(attempt_id)).bind(t).bind(o).fetch_all(c).await)
+}
