@@ -67,20 +67,35 @@ pub fn key_of(q: &Question, options: &[QuestionOption], grading: GradingType) ->
     }
 }
 
-async fn questions_with_options(
-    store: &Store,
-    scope: &Scope,
-    ids: &[Uuid],
-) -> AppResult<(HashMap<Uuid, Question>, HashMap<Uuid, Vec<QuestionOption>>)> {
-    let questions = question_repo::by_ids(store, scope, ids)
-        .await?
+type Bank = (HashMap<Uuid, Question>, HashMap<Uuid, Vec<QuestionOption>>);
+
+fn bank(questions: Vec<Question>, all_options: Vec<QuestionOption>) -> Bank {
+    let questions = questions
         .into_iter()
         .map(|q| (q.question_id.0, q))
         .collect();
     let mut options: HashMap<Uuid, Vec<QuestionOption>> = HashMap::new();
-    for o in question_repo::options_of(store, scope, ids).await? {
+    for o in all_options {
         options.entry(o.question_id.0).or_default().push(o);
     }
+    for list in options.values_mut() {
+        list.sort_by_key(|o| (o.ordering, o.created_at, o.question_option_id.0));
+    }
+    (questions, options)
+}
+
+/// Questions and options read within `tx`: a transaction must never wait for a second
+/// pooled connection (under load that deadlocks the pool).
+async fn questions_with_options_in(tx: &mut Tx, scope: &Scope, ids: &[Uuid]) -> AppResult<Bank> {
+    let questions = question_repo::by_ids_in(tx, scope, ids).await?;
+    let options = question_repo::options_in(tx, scope, ids).await?;
+    Ok(bank(questions, options))
+}
+
+async fn questions_with_options(store: &Store, scope: &Scope, ids: &[Uuid]) -> AppResult<Bank> {
+    let questions = question_repo::by_ids(store, scope, ids).await?;
+    let options = question_repo::options_of(store, scope, ids).await?;
+    let (questions, mut options) = bank(questions, options);
     for list in options.values_mut() {
         list.sort_by_key(|o| (o.ordering, o.created_at, o.question_option_id.0));
     }
@@ -89,7 +104,6 @@ async fn questions_with_options(
 
 /// Builds the paper of a new attempt from the test (plain) or its rules (rule-based).
 async fn build_paper(
-    store: &Store,
     tx: &mut Tx,
     scope: &Scope,
     test: &Test,
@@ -109,7 +123,7 @@ async fn build_paper(
         .await?;
         let mut chosen = BTreeSet::new();
         for rule in &rules {
-            let pool: Vec<(Uuid, Marks)> = super::tests::rule_pool(store, tx, scope, rule)
+            let pool: Vec<(Uuid, Marks)> = super::tests::rule_pool(tx, scope, rule)
                 .await?
                 .into_iter()
                 .filter(|q| !chosen.contains(&q.question_id.0))
@@ -144,7 +158,7 @@ async fn build_paper(
             .collect();
         let links = test_repo::links_in(tx, scope, test.test_id.0).await?;
         let ids: Vec<Uuid> = links.iter().map(|l| l.question_id.0).collect();
-        let live: BTreeSet<Uuid> = question_repo::by_ids(store, scope, &ids)
+        let live: BTreeSet<Uuid> = question_repo::by_ids_in(tx, scope, &ids)
             .await?
             .into_iter()
             .filter(|q| q.status != QuestionStatus::Archived)
@@ -180,7 +194,7 @@ async fn build_paper(
         ));
     }
     let ids: Vec<Uuid> = items.iter().map(|i| i.question_id).collect();
-    let (_, options) = questions_with_options(store, scope, &ids).await?;
+    let (_, options) = questions_with_options_in(tx, scope, &ids).await?;
     for item in &mut items {
         let mut order: Vec<Uuid> = options
             .get(&item.question_id)
@@ -261,7 +275,7 @@ pub async fn start(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Sta
     }
     let seed = rand::random::<u64>();
     let mut rng = SeededRng::new(seed);
-    let paper = build_paper(store, &mut tx, &scope, &test, &mut rng).await?;
+    let paper = build_paper(&mut tx, &scope, &test, &mut rng).await?;
     let total = if test.total_marks > Marks::ZERO {
         test.total_marks
     } else {
@@ -270,7 +284,7 @@ pub async fn start(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Sta
             .filter(|i| !i.is_conditional)
             .map(|i| i.question_id)
             .collect();
-        let (questions, _) = questions_with_options(store, &scope, &ids).await?;
+        let (questions, _) = questions_with_options_in(&mut tx, &scope, &ids).await?;
         questions.values().map(|q| q.marks).sum()
     };
     let number = attempts.len() as i32 + 1;
@@ -406,7 +420,7 @@ pub async fn save_answers(
         }
     }
     let ids: Vec<Uuid> = body.answers.iter().map(|a| a.question_id).collect();
-    let (questions, options) = questions_with_options(store, &scope, &ids).await?;
+    let (questions, options) = questions_with_options_in(&mut tx, &scope, &ids).await?;
     let mut last = None;
     for (i, a) in body.answers.iter().enumerate() {
         let q = questions
@@ -480,7 +494,7 @@ pub struct Submitted {
 
 /// Which compulsory questions still lack an answer (conditional ones only when revealed).
 async fn unanswered_compulsory(
-    store: &Store,
+    tx: &mut Tx,
     scope: &Scope,
     paper: &[PaperItem],
     answers: &HashMap<Uuid, Value>,
@@ -490,7 +504,7 @@ async fn unanswered_compulsory(
         .filter(|p| p.is_conditional && p.is_compulsory)
         .map(|p| p.question_id)
         .collect();
-    let links = question_repo::links_to(store, scope, &conditional).await?;
+    let links = question_repo::links_to_in(tx, scope, &conditional).await?;
     let selected: BTreeSet<Uuid> = answers
         .values()
         .filter_map(|a| a.get("selectedOptionIds"))
@@ -515,7 +529,6 @@ async fn unanswered_compulsory(
 
 /// Scores and closes an attempt inside `tx` (the attempt row is locked by the caller).
 async fn finalize(
-    store: &Store,
     tx: &mut Tx,
     actor: &Actor,
     mut attempt: Attempt,
@@ -536,7 +549,7 @@ async fn finalize(
             .iter()
             .map(|a| (a.question_id.0, a.answer.0.clone()))
             .collect();
-        if !unanswered_compulsory(store, &scope, &paper, &given)
+        if !unanswered_compulsory(tx, &scope, &paper, &given)
             .await?
             .is_empty()
         {
@@ -615,7 +628,7 @@ pub async fn submit(store: &Store, actor: &Actor, attempt_id: Uuid) -> AppResult
     if attempt.status == "S" && !test.allow_resubmission {
         return Err(AppError::conflict("Attempt is already submitted"));
     }
-    let out = finalize(store, &mut tx, actor, attempt, &test, now, "self").await?;
+    let out = finalize(&mut tx, actor, attempt, &test, now, "self").await?;
     tx.commit().await?;
     Ok(out)
 }
@@ -646,7 +659,7 @@ pub async fn sweep_once(store: &Store, now: Ts, limit: i64) -> AppResult<usize> 
         let Some(test) = test_repo::get_in(&mut tx, &scope, attempt.test_id.0).await? else {
             continue;
         };
-        finalize(store, &mut tx, &actor, attempt, &test, now, "auto").await?;
+        finalize(&mut tx, &actor, attempt, &test, now, "auto").await?;
         tx.commit().await?;
         done += 1;
     }

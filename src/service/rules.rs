@@ -330,7 +330,7 @@ pub struct RulePool {
 pub async fn pool(store: &Store, scope: &Scope, id: Uuid) -> AppResult<RulePool> {
     let rule = get(store, scope, id).await?;
     let mut tx = store.begin().await?;
-    let questions = super::tests::rule_pool(store, &mut tx, scope, &rule).await?;
+    let questions = super::tests::rule_pool(&mut tx, scope, &rule).await?;
     tx.rollback().await?;
     let total = questions.len();
     let ids: Vec<Uuid> = questions.iter().map(|q| q.question_id.0).collect();

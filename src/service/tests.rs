@@ -344,7 +344,7 @@ pub async fn create(store: &Store, actor: &Actor, input: TestIn) -> AppResult<Uu
     )
     .await?;
     if target != TestStatus::Draft {
-        change_status(store, &mut tx, actor, &mut t, target, now).await?;
+        change_status(&mut tx, actor, &mut t, target, now).await?;
     }
     tx.commit().await?;
     Ok(t.test_id.0)
@@ -352,7 +352,6 @@ pub async fn create(store: &Store, actor: &Actor, input: TestIn) -> AppResult<Uu
 
 /// Moves a test to `target` with the checks and events of publish / unpublish.
 async fn change_status(
-    store: &Store,
     tx: &mut Tx,
     actor: &Actor,
     t: &mut Test,
@@ -364,7 +363,7 @@ async fn change_status(
     }
     match target {
         TestStatus::Published => {
-            let facts = publish_facts(store, tx, &actor.scope, t).await?;
+            let facts = publish_facts(tx, &actor.scope, t).await?;
             let publication = rules_of::check_publish(&facts).map_err(AppError::Unprocessable)?;
             t.total_marks = publication.total_marks;
             t.status = TestStatus::Published;
@@ -449,7 +448,6 @@ async fn question_count(tx: &mut Tx, scope: &Scope, t: &Test) -> AppResult<u32> 
 
 /// What a rule's pool holds, for publishing and previews.
 pub async fn rule_pool(
-    store: &Store,
     tx: &mut Tx,
     scope: &Scope,
     rule: &Rule,
@@ -459,7 +457,7 @@ pub async fn rule_pool(
     filter.min_marks = rule.min_marks();
     filter.max_marks = rule.max_marks();
     match rule.selection_mode {
-        SelectionMode::Dynamic => Ok(question_repo::matching(store, scope, &filter).await?),
+        SelectionMode::Dynamic => Ok(question_repo::matching_in(tx, scope, &filter).await?),
         SelectionMode::Preselected => {
             let Some(test_id) = rule.test_id else {
                 return Ok(Vec::new());
@@ -474,17 +472,12 @@ pub async fn rule_pool(
                 return Ok(Vec::new());
             }
             filter.include_ids = ids;
-            Ok(question_repo::matching(store, scope, &filter).await?)
+            Ok(question_repo::matching_in(tx, scope, &filter).await?)
         }
     }
 }
 
-async fn publish_facts(
-    store: &Store,
-    tx: &mut Tx,
-    scope: &Scope,
-    t: &Test,
-) -> AppResult<PublishFacts> {
+async fn publish_facts(tx: &mut Tx, scope: &Scope, t: &Test) -> AppResult<PublishFacts> {
     let question_marks = repo::linked_question_facts(tx, scope, t.test_id.0)
         .await?
         .into_iter()
@@ -504,7 +497,7 @@ async fn publish_facts(
         )
         .await?;
         for rule in &rules {
-            let pool = rule_pool(store, tx, scope, rule).await?;
+            let pool = rule_pool(tx, scope, rule).await?;
             let first = pool.first().map(|q| q.marks);
             let uniform = first.filter(|m| pool.iter().all(|q| q.marks == *m));
             supplies.push(RuleSupply {
@@ -564,7 +557,7 @@ pub async fn update(store: &Store, actor: &Actor, id: Uuid, input: TestIn) -> Ap
     )
     .await?;
     if let Some(target) = input.status {
-        change_status(store, &mut tx, actor, &mut t, target, now).await?;
+        change_status(&mut tx, actor, &mut t, target, now).await?;
     }
     tx.commit().await?;
     Ok(id)
@@ -620,7 +613,7 @@ async fn set_status(store: &Store, actor: &Actor, id: Uuid, target: TestStatus) 
     if target == TestStatus::Unpublished && t.status != TestStatus::Published {
         return Err(AppError::conflict("Test is not published"));
     }
-    change_status(store, &mut tx, actor, &mut t, target, now).await?;
+    change_status(&mut tx, actor, &mut t, target, now).await?;
     tx.commit().await?;
     Ok(t)
 }

@@ -602,3 +602,70 @@ pub async fn by_ids(
         bind_args!(sqlx::query_as::<_, Question>(&sql.text), &sql.args).fetch_all(p).await
     })
 }
+
+/// [`matching`] within `tx` (so a transaction never waits for a second pooled connection).
+pub async fn matching_in(
+    tx: &mut Tx,
+    scope: &Scope,
+    filter: &QuestionFilter,
+) -> Result<Vec<Question>, sqlx::Error> {
+    let mut sql = Sql::new(
+        tx.backend(),
+        format!(r#"SELECT {QUESTION_COLUMNS} FROM "questions""#),
+    );
+    push_filter(&mut sql, scope, filter);
+    sql.push(r#" ORDER BY "createdAt", "questionId""#);
+    on_tx!(tx, c => {
+        bind_args!(sqlx::query_as::<_, Question>(&sql.text), &sql.args).fetch_all(c).await
+    })
+}
+
+/// [`by_ids`] within `tx`.
+pub async fn by_ids_in(
+    tx: &mut Tx,
+    scope: &Scope,
+    ids: &[Uuid],
+) -> Result<Vec<Question>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (t, o) = sid(scope);
+    let mut sql = Sql::new(
+        tx.backend(),
+        format!(r#"SELECT {QUESTION_COLUMNS} FROM "questions" WHERE "tenantId" = "#),
+    );
+    sql.bind(Arg::Id(t))
+        .push(r#" AND "organisationId" = "#)
+        .bind(Arg::Id(o))
+        .push(r#" AND "questionId" IN "#)
+        .bind_list(ids.iter().map(|i| Arg::Id(Id(*i))));
+    on_tx!(tx, c => {
+        bind_args!(sqlx::query_as::<_, Question>(&sql.text), &sql.args).fetch_all(c).await
+    })
+}
+
+/// [`links_to`] within `tx`.
+pub async fn links_to_in(
+    tx: &mut Tx,
+    scope: &Scope,
+    question_ids: &[Uuid],
+) -> Result<Vec<OptionQuestion>, sqlx::Error> {
+    if question_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (t, o) = sid(scope);
+    let mut sql = Sql::new(
+        tx.backend(),
+        r#"SELECT "id", "optionId", "questionId", "ordering", "isActive" FROM "optionQuestions"
+           WHERE "tenantId" = "#,
+    );
+    sql.bind(Arg::Id(t))
+        .push(r#" AND "organisationId" = "#)
+        .bind(Arg::Id(o))
+        .push(r#" AND "questionId" IN "#)
+        .bind_list(question_ids.iter().map(|i| Arg::Id(Id(*i))))
+        .push(r#" ORDER BY "ordering", "createdAt""#);
+    on_tx!(tx, c => {
+        bind_args!(sqlx::query_as::<_, OptionQuestion>(&sql.text), &sql.args).fetch_all(c).await
+    })
+}

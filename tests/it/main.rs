@@ -5,6 +5,7 @@
 mod harness;
 mod probe;
 
+mod attempts;
 mod auth_headers;
 mod auth_jwt;
 mod envelope;

@@ -1,0 +1,759 @@
+//! Taking tests: the learner journey, scoring per type, concurrency, deadlines, ownership.
+
+use std::collections::HashSet;
+
+use http::Method;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+use crate::questions::{OTHER_ORG, create as create_question};
+use crate::tests_api::{create_section, create_test};
+
+const A: &str = "/assessment/v1/attempts";
+const LEARNER: &str = "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d";
+const OTHER_LEARNER: &str = "7b8c9d0e-1f2a-4b3c-9d4e-5f6a7b8c9d0e";
+
+fn as_learner(user: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("tenantid", TENANT),
+        ("organisationid", ORG),
+        ("userid", user),
+    ]
+}
+
+async fn events(app: &TestApp, name: &str) -> Vec<Value> {
+    assessment_service::store::outbox::with_name(&app.state.store, name)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.payload.0)
+        .collect()
+}
+
+/// A published test holding `questions` (bodies for POST /questions) in one section.
+async fn published_test(
+    app: &TestApp,
+    settings: Value,
+    questions: Vec<Value>,
+) -> (String, Vec<Value>) {
+    let mut body = json!({"title": "Journey", "type": "plain", "questionsShuffle": false, "answersShuffle": false});
+    for (k, v) in settings.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let test = create_test(app, body).await;
+    let section = create_section(app, &test, "S").await;
+    let mut created = Vec::new();
+    for mut q in questions {
+        q["testId"] = json!(test);
+        q["sectionId"] = json!(section);
+        created.push(create_question(app, q).await);
+    }
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/assessment/v1/tests/{test}/publish"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    (test, created)
+}
+
+async fn start(app: &TestApp, test: &str, user: &'static str) -> String {
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/start/{test}"),
+            None,
+            &as_learner(user),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["result"]["attemptId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn answer(app: &TestApp, attempt: &str, user: &'static str, answers: Value) -> TestResponse {
+    app.call_with(
+        Method::POST,
+        &format!("{A}/{attempt}/answers"),
+        Some(json!({"answers": answers})),
+        &as_learner(user),
+    )
+    .await
+}
+
+fn opt(q: &Value, i: usize) -> Value {
+    q["options"][i]["questionOptionId"].clone()
+}
+
+#[tokio::test]
+async fn a_full_journey_scores_every_type_exactly() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(
+        &app,
+        json!({"passingMarks": 10}),
+        vec![
+            json!({"text": "mcq", "type": "mcq", "marks": 2, "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+            json!({"text": "tf", "type": "true_false", "marks": 1, "options": [{"text": "T"}, {"text": "F", "isCorrect": true}]}),
+            json!({"text": "ma", "type": "multiple_answer", "marks": 3, "allowPartialScoring": true,
+                   "options": [{"text": "x", "isCorrect": true, "marks": 1.5}, {"text": "y", "isCorrect": true, "marks": 1.5}, {"text": "z"}]}),
+            json!({"text": "fb", "type": "fill_blank", "marks": 2, "options": [
+                {"text": "Paris", "isCorrect": true, "blankIndex": 0}, {"text": "Seine", "isCorrect": true, "blankIndex": 1}]}),
+            json!({"text": "m", "type": "match", "marks": 2, "options": [
+                {"text": "1", "matchWith": "one", "isCorrect": true}, {"text": "2", "matchWith": "two", "isCorrect": true}]}),
+            json!({"text": "dd", "type": "dropdown", "marks": 1, "options": [{"text": "p", "isCorrect": true}, {"text": "q"}]}),
+            json!({"text": "cb", "type": "checkbox", "marks": 1.25, "options": [{"text": "c1", "isCorrect": true}, {"text": "c2"}]}),
+            json!({"text": "rate", "type": "rating", "marks": 0}),
+        ],
+    )
+    .await;
+    let attempt = start(&app, &test, LEARNER).await;
+    let started = events(&app, "attempt.started").await;
+    assert_eq!(started.len(), 1);
+    assert_eq!(
+        started[0]["data"],
+        json!({"attemptId": attempt, "testId": test, "attemptNumber": 1})
+    );
+
+    let r = answer(&app, &attempt, LEARNER, json!([
+        {"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}},
+        {"questionId": qs[1]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[1], 0)]}},
+        {"questionId": qs[2]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[2], 0), opt(&qs[2], 2)]}},
+        {"questionId": qs[3]["questionId"], "answer": {"blanks": [" paris ", "SEINE"]}},
+        {"questionId": qs[4]["questionId"], "answer": {"matches": [
+            {"optionId": opt(&qs[4], 0), "matchWith": "One"}, {"optionId": opt(&qs[4], 1), "matchWith": "two"}]}},
+        {"questionId": qs[5]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[5], 0)]}},
+        {"questionId": qs[6]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[6], 0)]}},
+        {"questionId": qs[7]["questionId"], "answer": {"rating": 4}},
+    ]))
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        r.json()["result"]["message"],
+        "Answers submitted successfully"
+    );
+    assert_eq!(events(&app, "answer.submitted").await.len(), 8);
+
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/{attempt}/submit"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let res = r.json()["result"].clone();
+    // mcq 2 + tf 0 + ma (1.5 - 1.5 penalty = 0) + fb 2 + match 2 + dropdown 1 + checkbox 1.25 + rating 0
+    assert_eq!(res["score"], 8.25);
+    assert_eq!(res["totalMarks"], 12.25);
+    assert_eq!(res["result"], "F");
+    assert_eq!(res["reviewStatus"], "R");
+    assert_eq!(res["percentage"], 67.35);
+    assert_eq!(res["submissionType"], "self");
+    let submitted = events(&app, "attempt.submitted").await;
+    assert_eq!(submitted.len(), 1);
+    let data = &submitted[0]["data"];
+    assert_eq!(data["attemptId"], attempt.as_str());
+    assert_eq!(data["score"], 8.25);
+    assert_eq!(data["result"], "F");
+    assert!(data["timeSpent"].as_i64().unwrap() >= 0);
+    assert_eq!(data["reviewStatus"], "R");
+
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/{attempt}/submit"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_failure(
+        &r,
+        409,
+        "api.attempts.create",
+        "CONFLICT",
+        "CONFLICT",
+        "Attempt is already submitted",
+    );
+    assert_eq!(
+        events(&app, "attempt.submitted").await.len(),
+        1,
+        "no second event"
+    );
+    let r = answer(
+        &app,
+        &attempt,
+        LEARNER,
+        json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": []}}]),
+    )
+    .await;
+    assert_eq!(r.status, 409);
+
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("/assessment/v1/tests/{test}/users/{LEARNER}/status"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let st = r.json()["result"].clone();
+    assert_eq!(st["attemptsMade"], 1);
+    assert_eq!(st["canAttempt"], false);
+    assert_eq!(st["gradedAttempt"]["score"], 8.25);
+    assert_eq!(st["lastAttemptId"], attempt.as_str());
+    assert_eq!(st["lastAttemptStatus"], "S");
+}
+
+#[tokio::test]
+async fn essays_leave_the_attempt_pending_review() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(&app, json!({}), vec![
+        json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+        json!({"text": "Why?", "type": "essay", "marks": 5, "params": {"maxLength": 20}}),
+    ]).await;
+    let attempt = start(&app, &test, LEARNER).await;
+    let r = answer(
+        &app,
+        &attempt,
+        LEARNER,
+        json!([{"questionId": qs[1]["questionId"], "answer": {"text": "x".repeat(30)}}]),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.errmsg(),
+        "answers[0]: The answer is longer than 20 characters."
+    );
+    let r = answer(
+        &app,
+        &attempt,
+        LEARNER,
+        json!([
+            {"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}},
+            {"questionId": qs[1]["questionId"], "answer": {"text": "Because."}},
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/{attempt}/submit"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    let res = r.json()["result"].clone();
+    assert_eq!(res["score"], 1);
+    assert_eq!(res["reviewStatus"], "P");
+    assert!(res["result"].is_null(), "no result until reviewed");
+}
+
+#[tokio::test]
+async fn answers_are_validated_against_the_attempt() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(&app, json!({}), vec![
+        json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+    ]).await;
+    let stranger = create_question(&app, json!({"text": "elsewhere", "type": "essay"})).await;
+    let attempt = start(&app, &test, LEARNER).await;
+    let cases = [
+        (
+            json!([{"questionId": stranger["questionId"], "answer": {"text": "x"}}]),
+            format!(
+                "answers[0]: question {} is not part of this attempt",
+                stranger["questionId"].as_str().unwrap()
+            ),
+        ),
+        (
+            json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [TENANT]}}]),
+            format!("answers[0]: Option {TENANT} does not belong to this question."),
+        ),
+        (
+            json!([{"questionId": qs[0]["questionId"], "answer": {"text": "a"}}]),
+            "answers[0]: Answer field \"text\" is not used by mcq questions.".to_string(),
+        ),
+        (
+            json!([{"questionId": qs[0]["questionId"], "answer": {"colour": "red"}}]),
+            "property answers[0].answer.colour should not exist".to_string(),
+        ),
+        (
+            json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0), opt(&qs[0], 1)]}}]),
+            "answers[0]: mcq questions take at most one selected option.".to_string(),
+        ),
+    ];
+    for (answers, msg) in cases {
+        let r = answer(&app, &attempt, LEARNER, answers).await;
+        assert_failure(
+            &r,
+            400,
+            "api.attempts.create",
+            "VALIDATION_ERROR",
+            "CLIENT_ERROR",
+            &msg,
+        );
+    }
+    assert!(events(&app, "answer.submitted").await.is_empty());
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/{attempt}/answers"),
+            Some(json!({"answers": []})),
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(
+        r.json()["result"]["message"],
+        "No answers provided to submit"
+    );
+}
+
+#[tokio::test]
+async fn start_checks() {
+    let app = TestApp::spawn().await;
+    let draft = create_test(&app, json!({"title": "Draft", "type": "plain"})).await;
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/start/{draft}"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_failure(
+        &r,
+        422,
+        "api.attempts.create",
+        "UNPROCESSABLE_ENTITY",
+        "CLIENT_ERROR",
+        "Test is not available for attempts",
+    );
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/start/{TENANT}"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_failure(
+        &r,
+        404,
+        "api.attempts.create",
+        "NOT_FOUND",
+        "NOT_FOUND",
+        "Test not found",
+    );
+    let (test, _) = published_test(&app, json!({"attempts": 2, "startDate": "2020-01-01T00:00:00Z"}), vec![
+        json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+    ]).await;
+    let a1 = start(&app, &test, LEARNER).await;
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/start/{test}"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        r.errmsg(),
+        "You have an incomplete attempt. Please complete it before starting a new attempt."
+    );
+    app.call_with(
+        Method::POST,
+        &format!("{A}/{a1}/submit"),
+        None,
+        &as_learner(LEARNER),
+    )
+    .await;
+    let a2 = start(&app, &test, LEARNER).await;
+    assert_ne!(a1, a2);
+    app.call_with(
+        Method::POST,
+        &format!("{A}/{a2}/submit"),
+        None,
+        &as_learner(LEARNER),
+    )
+    .await;
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/start/{test}"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(
+        r.errmsg(),
+        "Maximum attempts (2) reached for this test. You cannot start a new attempt."
+    );
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/start/{test}"),
+            None,
+            &[("tenantid", TENANT), ("organisationid", ORG)],
+        )
+        .await;
+    assert_eq!(r.status, 400, "a learner is needed");
+    let started = events(&app, "attempt.started").await;
+    assert_eq!(started.len(), 2);
+    assert_eq!(started[1]["data"]["attemptNumber"], 2);
+}
+
+async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if done[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => done[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    done.into_iter().map(|d| d.unwrap()).collect()
+}
+
+#[tokio::test]
+async fn fifty_concurrent_starts_create_one_attempt() {
+    let app = TestApp::spawn().await;
+    let (test, _) = published_test(&app, json!({"attempts": 1}), vec![
+        json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+    ]).await;
+    let path = format!("{A}/start/{test}");
+    let headers = as_learner(LEARNER);
+    let calls: Vec<_> = (0..50)
+        .map(|_| app.call_with(Method::POST, &path, None, &headers))
+        .collect();
+    let results = join_all(calls).await;
+    let created: HashSet<String> = results
+        .iter()
+        .filter(|r| r.status == 201)
+        .map(|r| {
+            r.json()["result"]["attemptId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(created.len(), 1, "exactly one attempt");
+    assert!(
+        results.iter().all(|r| r.status == 201 || r.status == 409),
+        "only 201 and 409"
+    );
+    assert_eq!(events(&app, "attempt.started").await.len(), 1);
+}
+
+#[tokio::test]
+async fn parallel_saves_keep_one_row_and_submit_counts_nothing_after_it() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(&app, json!({}), vec![
+        json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+    ]).await;
+    let attempt = start(&app, &test, LEARNER).await;
+    let q = qs[0]["questionId"].clone();
+    let path = format!("{A}/{attempt}/answers");
+    let headers = as_learner(LEARNER);
+    let bodies: Vec<Value> = (0..20)
+        .map(|i| json!({"answers": [{"questionId": q, "answer": {"selectedOptionIds": [opt(&qs[0], i % 2)]}}]}))
+        .collect();
+    let calls: Vec<_> = bodies
+        .iter()
+        .map(|b| app.call_with(Method::POST, &path, Some(b.clone()), &headers))
+        .collect();
+    assert!(join_all(calls).await.iter().all(|r| r.status == 201));
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/resume/{LEARNER}"),
+            None,
+            &headers,
+        )
+        .await;
+    assert_eq!(
+        r.json()["result"]["answers"].as_array().unwrap().len(),
+        1,
+        "one row per question"
+    );
+
+    // Submit racing more saves: every save either lands before the submission or is refused.
+    let submit_path = format!("{A}/{attempt}/submit");
+    let mut calls = Vec::new();
+    for i in 0..10 {
+        let body = json!({"answers": [{"questionId": q, "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]});
+        calls.push(
+            Box::pin(app.call_with(Method::POST, &path, Some(body), &headers))
+                as std::pin::Pin<Box<dyn std::future::Future<Output = TestResponse> + '_>>,
+        );
+        if i == 5 {
+            calls.push(Box::pin(app.call_with(
+                Method::POST,
+                &submit_path,
+                None,
+                &headers,
+            )));
+        }
+    }
+    let results = join_all(calls).await;
+    let submitted = results
+        .iter()
+        .find(|r| r.json()["result"].get("reviewStatus").is_some())
+        .expect("the submit");
+    assert_eq!(submitted.status, 201);
+    let final_score = submitted.json()["result"]["score"].clone();
+    let answers = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/resume/{LEARNER}"),
+            None,
+            &headers,
+        )
+        .await
+        .json()["result"]["answers"]
+        .clone();
+    let stored_correct = answers[0]["answer"]["selectedOptionIds"][0] == opt(&qs[0], 0);
+    assert_eq!(
+        final_score,
+        if stored_correct { json!(1) } else { json!(0) },
+        "the score is that of the answer stored at submission"
+    );
+    assert_eq!(events(&app, "attempt.submitted").await.len(), 1);
+}
+
+#[tokio::test]
+async fn deadlines_refuse_answers_and_the_sweeper_submits_once() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(&app, json!({"timeDuration": 600}), vec![
+        json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+    ]).await;
+    let attempt = start(&app, &test, LEARNER).await;
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/resume/{LEARNER}"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    let remaining = r.json()["result"]["attempt"]["timeRemaining"]
+        .as_i64()
+        .unwrap();
+    assert!((590..=600).contains(&remaining), "{remaining}");
+    answer(&app, &attempt, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}])).await;
+
+    let store = &app.state.store;
+    // Nothing is due yet.
+    let now = assessment_service::store::Ts::now();
+    assert_eq!(
+        assessment_service::service::attempts::sweep_once(store, now, 100)
+            .await
+            .unwrap(),
+        0
+    );
+    // Move the deadline into the past, as time passing would.
+    let past = assessment_service::store::Ts::new(now.0 - chrono::Duration::seconds(5));
+    let mut tx = store.begin().await.unwrap();
+    let id = assessment_service::store::Id(uuid::Uuid::parse_str(&attempt).unwrap());
+    assessment_service::on_tx!(&mut tx, c => {
+        sqlx::query(r#"UPDATE "testAttempts" SET "deadlineAt" = $1 WHERE "attemptId" = $2"#)
+            .bind(past).bind(id).execute(c).await.map(|r| r.rows_affected()).unwrap()
+    });
+    tx.commit().await.unwrap();
+
+    let r = answer(&app, &attempt, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}])).await;
+    assert_failure(
+        &r,
+        422,
+        "api.attempts.create",
+        "UNPROCESSABLE_ENTITY",
+        "CLIENT_ERROR",
+        "The time allowed for this attempt is over",
+    );
+    assert_eq!(
+        assessment_service::service::attempts::sweep_once(store, now, 100)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        assessment_service::service::attempts::sweep_once(store, now, 100)
+            .await
+            .unwrap(),
+        0
+    );
+    let ev = events(&app, "attempt.submitted").await;
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0]["data"]["submissionType"], "auto");
+    assert_eq!(
+        ev[0]["data"]["score"], 1,
+        "the answer saved before the deadline counts"
+    );
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/{attempt}/submit"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+}
+
+#[tokio::test]
+async fn resume_and_questions_keep_the_shuffled_paper_and_hide_keys() {
+    let app = TestApp::spawn().await;
+    let mut questions = Vec::new();
+    for i in 0..8 {
+        questions.push(json!({"text": format!("q{i}"), "type": "mcq", "options": [
+            {"text": "a", "isCorrect": true}, {"text": "b"}, {"text": "c"}, {"text": "d"}]}));
+    }
+    questions.push(json!({"text": "blank", "type": "fill_blank", "options": [{"text": "Paris", "isCorrect": true, "blankIndex": 0}]}));
+    let (test, _) = published_test(
+        &app,
+        json!({"questionsShuffle": true, "answersShuffle": true}),
+        questions,
+    )
+    .await;
+    let attempt = start(&app, &test, LEARNER).await;
+    let path = format!("{A}/{attempt}/questions/{LEARNER}");
+    let first = app
+        .call_with(Method::GET, &path, None, &as_learner(LEARNER))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let second = app
+        .call_with(Method::GET, &path, None, &as_learner(LEARNER))
+        .await;
+    assert_eq!(
+        first.json()["result"],
+        second.json()["result"],
+        "the same paper every time"
+    );
+    let text = first.text();
+    assert!(
+        !text.contains("isCorrect") && !text.contains("Paris"),
+        "no keys: {text}"
+    );
+    let order: Vec<String> = first.json()["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(order.len(), 9);
+    let blank = first.json()["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["type"] == "fill_blank")
+        .unwrap()
+        .clone();
+    assert_eq!(blank["blanks"], json!([0]));
+}
+
+#[tokio::test]
+async fn attempts_belong_to_their_learner_and_scope() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(&app, json!({}), vec![
+        json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+    ]).await;
+    let attempt = start(&app, &test, LEARNER).await;
+    let body = json!({"answers": [{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]});
+    let elsewhere = [
+        as_learner(OTHER_LEARNER),
+        vec![
+            ("tenantid", TENANT),
+            ("organisationid", OTHER_ORG),
+            ("userid", LEARNER),
+        ],
+        vec![
+            ("tenantid", OTHER_TENANT),
+            ("organisationid", ORG),
+            ("userid", LEARNER),
+        ],
+    ];
+    for headers in &elsewhere {
+        let r = app
+            .call_with(
+                Method::POST,
+                &format!("{A}/{attempt}/answers"),
+                Some(body.clone()),
+                headers,
+            )
+            .await;
+        assert_eq!(r.status, 404, "{headers:?}");
+        let r = app
+            .call_with(
+                Method::POST,
+                &format!("{A}/{attempt}/submit"),
+                None,
+                headers,
+            )
+            .await;
+        assert_eq!(r.status, 404);
+        let user = headers.iter().find(|(k, _)| *k == "userid").unwrap().1;
+        for route in ["resume", "questions"] {
+            let r = app
+                .call_with(
+                    Method::GET,
+                    &format!("{A}/{attempt}/{route}/{user}"),
+                    None,
+                    headers,
+                )
+                .await;
+            assert_eq!(r.status, 404, "{route} {headers:?}");
+        }
+    }
+    // Naming another learner in the path is refused outright.
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/resume/{LEARNER}"),
+            None,
+            &as_learner(OTHER_LEARNER),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/start/{test}"),
+            None,
+            &elsewhere[1],
+        )
+        .await;
+    assert_eq!(
+        r.status, 404,
+        "the test is invisible from another organisation"
+    );
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/resume/{LEARNER}"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.json()["result"]["answers"].as_array().unwrap().is_empty(),
+        "nothing was saved by others"
+    );
+}
