@@ -136,6 +136,11 @@ impl From<sqlx::Error> for AppError {
                 ErrorKind::CheckViolation | ErrorKind::NotNullViolation => {
                     AppError::Validation("A value is outside what the field accepts".into())
                 }
+                // SQLSTATE class 22 (PostgreSQL): a value the column cannot hold, such as a
+                // NUL character in text or a number out of range.
+                _ if d.code().is_some_and(|c| c.starts_with("22")) => AppError::Validation(
+                    "A value cannot be stored: invalid characters or out of range".into(),
+                ),
                 _ => AppError::Internal(anyhow::Error::new(e)),
             },
             other => AppError::Internal(anyhow::Error::new(other)),

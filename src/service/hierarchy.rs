@@ -129,6 +129,20 @@ impl Paper {
                 .map(|o| self.option_json(o, visited))
                 .collect(),
         );
+        if self.audience == Audience::Learner {
+            match q.qtype {
+                // The options of a blank are its accepted answers: learners get the blanks.
+                QuestionType::FillBlank => {
+                    let blanks: std::collections::BTreeSet<i32> =
+                        options.iter().filter_map(|o| o.blank_index).collect();
+                    v["options"] = json!([]);
+                    v["blanks"] = json!(blanks.into_iter().collect::<Vec<_>>());
+                }
+                // Options of free-text questions are reference answers.
+                QuestionType::Subjective | QuestionType::Essay => v["options"] = json!([]),
+                _ => {}
+            }
+        }
         if q.qtype == QuestionType::Match {
             let mut targets: Vec<&QuestionOption> =
                 options.iter().filter(|o| o.match_with.is_some()).collect();

@@ -91,6 +91,13 @@ pub fn page_window(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64)
     Ok((limit, offset))
 }
 
+/// The ordering after `max` (422 when the orderings are exhausted).
+pub fn next_ordering(max: i32) -> Result<i32, AppError> {
+    max.checked_add(1).ok_or_else(|| {
+        AppError::unprocessable("ordering is at its maximum; renumber with PUT /structure")
+    })
+}
+
 /// Maps a unique violation to a 409 with `message`; other errors pass through.
 pub fn conflict_on_unique(e: sqlx::Error, message: &str) -> AppError {
     if crate::store::is_unique_violation(&e) {

@@ -442,8 +442,9 @@ pub async fn create(store: &Store, actor: &Actor, input: QuestionIn) -> AppResul
     }
     if let Some((t, section_id)) = &test {
         use crate::store::tests as test_repo;
-        let ordering =
-            test_repo::max_ordering(&mut tx, &scope, t.test_id.0, Some(*section_id)).await? + 1;
+        let ordering = super::next_ordering(
+            test_repo::max_ordering(&mut tx, &scope, t.test_id.0, Some(*section_id)).await?,
+        )?;
         let link = test_repo::TestQuestion {
             test_question_id: Id(Uuid::new_v4()),
             tenant_id: q.tenant_id,
@@ -558,6 +559,23 @@ async fn reconcile_options(
     Ok(out.into_iter().map(|(_, o)| o).collect())
 }
 
+/// Locks the tests that use a question; a published one freezes the question (422).
+async fn lock_using_tests(tx: &mut Tx, scope: &Scope, question_id: Uuid) -> AppResult<Vec<Uuid>> {
+    use crate::domain::enums::TestStatus;
+    let ids = crate::store::tests::tests_linking(tx, scope, question_id).await?;
+    for id in &ids {
+        if let Some(t) = crate::store::tests::lock(tx, scope, *id).await? {
+            if t.status == TestStatus::Published {
+                return Err(AppError::unprocessable(format!(
+                    "This question is used by the published test \"{}\"; unpublish it first",
+                    t.title
+                )));
+            }
+        }
+    }
+    Ok(ids)
+}
+
 /// Applies a partial update in one transaction; only the fields sent change.
 pub async fn update(
     store: &Store,
@@ -572,6 +590,8 @@ pub async fn update(
         .await?
         .ok_or_else(|| AppError::not_found("Question not found"))?;
     let was_published = q.status == QuestionStatus::Published;
+    let was_archived = q.status == QuestionStatus::Archived;
+    let using = lock_using_tests(&mut tx, &scope, id).await?;
     if let Some(text) = patch.text {
         q.text = text.trim().to_string();
     }
@@ -627,6 +647,9 @@ pub async fn update(
     };
     check(&q, &options)?;
     repo::update(&mut tx, &q).await?;
+    for test_id in &using {
+        super::tests::refresh_derived(&mut tx, &scope, *test_id).await?;
+    }
     emit(
         &mut tx,
         actor,
@@ -636,6 +659,10 @@ pub async fn update(
         None,
     )
     .await?;
+    if !was_archived && q.status == QuestionStatus::Archived {
+        let data = json!({"questionId": q.question_id, "type": q.qtype});
+        emit(&mut tx, actor, EventName::QuestionDeleted, data, now, None).await?;
+    }
     if !was_published && q.status == QuestionStatus::Published {
         emit(
             &mut tx,
@@ -664,6 +691,7 @@ pub async fn archive(store: &Store, actor: &Actor, id: Uuid) -> AppResult<()> {
         .await?
         .ok_or_else(|| AppError::not_found("Question not found"))?;
     if q.status != QuestionStatus::Archived {
+        let using = lock_using_tests(&mut tx, &actor.scope, id).await?;
         repo::set_status(
             &mut tx,
             &actor.scope,
@@ -673,6 +701,9 @@ pub async fn archive(store: &Store, actor: &Actor, id: Uuid) -> AppResult<()> {
             now,
         )
         .await?;
+        for test_id in &using {
+            super::tests::refresh_derived(&mut tx, &actor.scope, *test_id).await?;
+        }
         emit(
             &mut tx,
             actor,

@@ -329,7 +329,7 @@ pub struct RulePool {
 /// PRESELECTED rules, only those linked to the test under this rule).
 pub async fn pool(store: &Store, scope: &Scope, id: Uuid) -> AppResult<RulePool> {
     let rule = get(store, scope, id).await?;
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_read().await?;
     let questions = super::tests::rule_pool(&mut tx, scope, &rule).await?;
     tx.rollback().await?;
     let total = questions.len();

@@ -123,7 +123,9 @@ pub async fn create(store: &Store, actor: &Actor, input: SectionIn) -> AppResult
     lock_test_for(&mut tx, &scope, input.test_id).await?;
     let ordering = match input.ordering {
         Some(o) => o,
-        None => repo::max_section_ordering(&mut tx, &scope, input.test_id).await? + 1,
+        None => {
+            super::next_ordering(repo::max_section_ordering(&mut tx, &scope, input.test_id).await?)?
+        }
     };
     let s = Section {
         section_id: Id(Uuid::new_v4()),
@@ -269,6 +271,7 @@ pub async fn delete(store: &Store, actor: &Actor, id: Uuid, hard: bool) -> AppRe
         ));
     }
     repo::delete_section_links(&mut tx, &scope, id).await?;
+    super::tests::refresh_derived(&mut tx, &scope, s.test_id.0).await?;
     if hard {
         repo::delete_section(&mut tx, &scope, id).await?;
     } else {

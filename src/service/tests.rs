@@ -160,6 +160,8 @@ fn apply(t: &mut Test, input: &TestIn) -> AppResult<()> {
     }
     if let Some(v) = input.total_marks {
         t.total_marks = v;
+        // 0 asks the service to compute it at publishing.
+        t.total_marks_computed = false;
     }
     if let Some(v) = input.passing_marks {
         t.passing_marks = v;
@@ -301,6 +303,7 @@ fn new_test(actor: &Actor, now: Ts) -> Test {
         created_at: now,
         updated_by: None,
         updated_at: now,
+        total_marks_computed: false,
     }
 }
 
@@ -333,6 +336,7 @@ pub async fn create(store: &Store, actor: &Actor, input: TestIn) -> AppResult<Uu
         .filter(|a| !a.trim().is_empty())
         .unwrap_or_else(|| t.title.clone());
     let mut tx = store.begin().await?;
+    check_parent(&mut tx, &actor.scope, t.parent_id).await?;
     insert_with_alias(&mut tx, &mut t, &wanted).await?;
     emit(
         &mut tx,
@@ -350,6 +354,16 @@ pub async fn create(store: &Store, actor: &Actor, input: TestIn) -> AppResult<Uu
     Ok(t.test_id.0)
 }
 
+/// A test's `parentId` must name a test of the same scope.
+async fn check_parent(tx: &mut Tx, scope: &Scope, parent: Option<Id>) -> AppResult<()> {
+    if let Some(p) = parent {
+        if repo::get_in(tx, scope, p.0).await?.is_none() {
+            return Err(AppError::not_found("Parent test not found"));
+        }
+    }
+    Ok(())
+}
+
 /// Moves a test to `target` with the checks and events of publish / unpublish.
 async fn change_status(
     tx: &mut Tx,
@@ -365,6 +379,7 @@ async fn change_status(
         TestStatus::Published => {
             let facts = publish_facts(tx, &actor.scope, t).await?;
             let publication = rules_of::check_publish(&facts).map_err(AppError::Unprocessable)?;
+            t.total_marks_computed = facts.total_marks == Marks::ZERO;
             t.total_marks = publication.total_marks;
             t.status = TestStatus::Published;
             t.updated_by = Some(Id(actor.user_uuid()));
@@ -452,7 +467,9 @@ pub async fn rule_pool(
     scope: &Scope,
     rule: &Rule,
 ) -> AppResult<Vec<question_repo::Question>> {
-    let criteria: Criteria = serde_json::from_value(rule.criteria.0.clone()).unwrap_or_default();
+    // Criteria are written by this service; one it cannot read is a bug, not "match all".
+    let criteria: Criteria = serde_json::from_value(rule.criteria.0.clone())
+        .map_err(|e| anyhow::anyhow!("rule {} has unreadable criteria: {e}", rule.rule_id.0))?;
     let mut filter = criteria.filter();
     filter.min_marks = rule.min_marks();
     filter.max_marks = rule.max_marks();
@@ -512,7 +529,12 @@ async fn publish_facts(tx: &mut Tx, scope: &Scope, t: &Test) -> AppResult<Publis
         test_type: t.test_type,
         question_marks,
         rules: supplies,
-        total_marks: t.total_marks,
+        // A total the service computed last time is computed afresh.
+        total_marks: if t.total_marks_computed {
+            Marks::ZERO
+        } else {
+            t.total_marks
+        },
         passing_marks: t.passing_marks,
     })
 }
@@ -529,6 +551,10 @@ pub async fn update(store: &Store, actor: &Actor, id: Uuid, input: TestIn) -> Ap
             ));
         }
     }
+    let before = t.clone();
+    if let Some(parent) = input.parent_id.flatten() {
+        check_parent(&mut tx, &actor.scope, Some(Id(parent))).await?;
+    }
     apply(&mut t, &input)?;
     if let Some(alias) = &input.alias {
         match alias.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
@@ -542,20 +568,28 @@ pub async fn update(store: &Store, actor: &Actor, id: Uuid, input: TestIn) -> Ap
             None => t.alias = None,
         }
     }
-    t.updated_by = Some(Id(actor.user_uuid()));
-    t.updated_at = now;
-    repo::update(&mut tx, &t)
-        .await
-        .map_err(|e| conflict_on_unique(e, "alias is already used by another test"))?;
-    emit(
-        &mut tx,
-        actor,
-        EventName::TestUpdated,
-        test_summary(&t),
-        now,
-        None,
-    )
-    .await?;
+    if t != before {
+        if t.status == TestStatus::Published && input.status != Some(TestStatus::Unpublished) {
+            // A published test keeps satisfying the publish checks (marks, passing marks).
+            let facts = publish_facts(&mut tx, &actor.scope, &t).await?;
+            let publication = rules_of::check_publish(&facts).map_err(AppError::Unprocessable)?;
+            t.total_marks = publication.total_marks;
+        }
+        t.updated_by = Some(Id(actor.user_uuid()));
+        t.updated_at = now;
+        repo::update(&mut tx, &t)
+            .await
+            .map_err(|e| conflict_on_unique(e, "alias is already used by another test"))?;
+        emit(
+            &mut tx,
+            actor,
+            EventName::TestUpdated,
+            test_summary(&t),
+            now,
+            None,
+        )
+        .await?;
+    }
     if let Some(target) = input.status {
         change_status(&mut tx, actor, &mut t, target, now).await?;
     }
@@ -873,7 +907,9 @@ pub async fn add_question(
         .ok_or_else(|| AppError::not_found("Question not found"))?;
     let ordering = match input.ordering {
         Some(o) => o,
-        None => repo::max_ordering(&mut tx, &scope, test_id, Some(input.section_id)).await? + 1,
+        None => super::next_ordering(
+            repo::max_ordering(&mut tx, &scope, test_id, Some(input.section_id)).await?,
+        )?,
     };
     let link = TestQuestion {
         test_question_id: Id(Uuid::new_v4()),
@@ -975,7 +1011,7 @@ pub async fn bulk_add(
         let ordering = match item.ordering {
             Some(o) => o,
             None => {
-                next += 1;
+                next = super::next_ordering(next)?;
                 next
             }
         };
@@ -1100,6 +1136,13 @@ pub async fn restructure(
         .filter(|l| l.section_id.is_some_and(|s| section_ids.contains(&s.0)))
         .collect();
 
+    if input
+        .sections
+        .iter()
+        .any(|s| s.order < 1 || s.questions.iter().any(|q| q.order < 1))
+    {
+        return Err(AppError::validation("order must not be less than 1"));
+    }
     let listed_sections: HashSet<Uuid> = input.sections.iter().map(|s| s.section_id).collect();
     if listed_sections.len() != input.sections.len() {
         return Err(AppError::validation(

@@ -221,6 +221,15 @@ impl Store {
         })
     }
 
+    /// Starts a transaction that only reads. On SQLite it runs on a read connection, so it
+    /// never waits for (or blocks) the writer.
+    pub async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Store::Sqlite { reader, .. } => Tx::Sqlite(reader.begin().await?),
+            Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
     /// A round trip on a read connection: the service can answer (readiness). On SQLite this
     /// does not wait for the writer, so a long write does not make the instance unready.
     pub async fn ping_reader(&self) -> Result<(), sqlx::Error> {

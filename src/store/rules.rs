@@ -35,9 +35,12 @@ pub struct Rule {
     pub section_id: Option<Id>,
     pub number_of_questions: i32,
     pub pool_size: i32,
+    /// Stored in hundredths; shown in marks.
     #[schema(value_type = Option<f64>)]
+    #[serde(serialize_with = "super::types::hundredths_as_marks")]
     pub min_marks: Option<i64>,
     #[schema(value_type = Option<f64>)]
+    #[serde(serialize_with = "super::types::hundredths_as_marks")]
     pub max_marks: Option<i64>,
     #[sqlx(try_from = "String")]
     pub selection_strategy: SelectionStrategy,

@@ -15,7 +15,7 @@ use crate::domain::marks::Marks;
 use crate::{bind_args, on_reader, on_tx};
 
 /// A test as stored and as returned to authors.
-#[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, FromRow, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct Test {
@@ -84,6 +84,9 @@ pub struct Test {
     pub updated_by: Option<Id>,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Ts,
+    /// `totalMarks` came from publishing, not from the author: recomputed on each publish.
+    #[serde(skip)]
+    pub total_marks_computed: bool,
 }
 
 const TEST_COLUMNS: &str = r#""testId", "parentId", "type", "tenantId", "organisationId",
@@ -93,7 +96,7 @@ const TEST_COLUMNS: &str = r#""testId", "parentId", "type", "tenantId", "organis
     "printAnswersheet", "questionsShuffle", "answersShuffle", "gradingType", "isObjective",
     "showThankyouPage", "showAllQuestions", "showQuestionsOverview", "paginationLimit",
     "allowResubmission", "checkedOut", "checkedOutTime", "contextType", "contextId",
-    "createdBy", "createdAt", "updatedBy", "updatedAt""#;
+    "createdBy", "createdAt", "updatedBy", "updatedAt", "totalMarksComputed""#;
 
 fn sid(scope: &Scope) -> (Id, Id) {
     (Id(scope.tenant.as_uuid()), Id(scope.organisation.as_uuid()))
@@ -143,6 +146,7 @@ macro_rules! bind_test {
             .bind($t.created_at)
             .bind($t.updated_by)
             .bind($t.updated_at)
+            .bind($t.total_marks_computed)
     };
 }
 
@@ -158,7 +162,7 @@ pub async fn insert(tx: &mut Tx, t: &Test) -> Result<bool, sqlx::Error> {
     let sql = format!(
         r#"INSERT INTO "tests" ({TEST_COLUMNS}) VALUES ({})
            ON CONFLICT ("tenantId", "organisationId", "alias") DO NOTHING"#,
-        placeholders(42)
+        placeholders(43)
     );
     let n = on_tx!(tx, c => {
         bind_test!(sqlx::query(&sql), t).execute(c).await.map(|r| r.rows_affected())
@@ -681,6 +685,7 @@ pub async fn linked_question_facts(
     let (t, o) = sid(scope);
     const SQL: &str = r#"SELECT q."type", q."marks", tq."isConditional" FROM "testQuestions" tq
         JOIN "questions" q ON q."questionId" = tq."questionId"
+        JOIN "testSections" s ON s."sectionId" = tq."sectionId" AND s."status" <> 'archived'
         WHERE tq."testId" = $1 AND tq."tenantId" = $2 AND tq."organisationId" = $3
           AND q."status" <> 'archived'"#;
     let rows: Vec<(String, i64, bool)> = on_tx!(tx, c => {
@@ -749,4 +754,19 @@ pub async fn get_in(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<Option<Test>
     on_tx!(tx, c => {
         sqlx::query_as::<_, Test>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(c).await
     })
+}
+
+/// The tests that link this question.
+pub async fn tests_linking(
+    tx: &mut Tx,
+    scope: &Scope,
+    question_id: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let (t, o) = sid(scope);
+    let ids: Vec<Id> = on_tx!(tx, c => {
+        sqlx::query_scalar(r#"SELECT DISTINCT "testId" FROM "testQuestions" WHERE "questionId" = $1
+            AND "tenantId" = $2 AND "organisationId" = $3"#)
+            .bind(Id(question_id)).bind(t).bind(o).fetch_all(c).await
+    })?;
+    Ok(ids.into_iter().map(|i| i.0).collect())
 }

@@ -153,6 +153,13 @@ impl<'r> Decode<'r, Sqlite> for Ts {
     }
 }
 
+/// Serialises a stored hundredths column as marks (`850` as `8.5`).
+pub fn hundredths_as_marks<S: serde::Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    v.and_then(|h| crate::domain::marks::Marks::from_hundredths(h).ok())
+        .serialize(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -179,6 +179,8 @@ async fn rules_crud_preview_and_rule_based_publishing() {
     let r = app.call(Method::POST, R, Some(rule.clone())).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let rule_id = r.json()["result"]["ruleId"].as_str().unwrap().to_string();
+    let r = app.call(Method::GET, &format!("{R}/{rule_id}"), None).await;
+    assert!(r.json()["result"]["minMarks"].is_null());
     assert_eq!(events(&app, "rule.created").await.len(), 1);
 
     let r = app
@@ -505,4 +507,110 @@ async fn learners_cannot_author_tests_sections_or_rules_but_can_read_hierarchies
         1,
         "GET /sections lists links"
     );
+}
+
+#[tokio::test]
+async fn every_rule_criterion_is_honoured() {
+    let app = TestApp::spawn().await;
+    let cat = "8c9d0e1f-2a3b-4c4d-8e5f-6a7b8c9d0e1f";
+    let mut ids = Vec::new();
+    for (text, ty, level, marks, category) in [
+        ("a", "mcq", "easy", 1, Some(cat)),
+        ("b", "mcq", "hard", 2, None),
+        ("c", "essay", "easy", 3, Some(cat)),
+        ("d", "true_false", "medium", 4, None),
+    ] {
+        let mut body = if ty == "essay" {
+            json!({"text": text, "type": "essay"})
+        } else if ty == "true_false" {
+            json!({"text": text, "type": "true_false", "options": [{"text": "T", "isCorrect": true}, {"text": "F"}]})
+        } else {
+            mcq(text)
+        };
+        body["status"] = json!("published");
+        body["level"] = json!(level);
+        body["marks"] = json!(marks);
+        if let Some(c) = category {
+            body["categoryId"] = json!(c);
+        }
+        ids.push(
+            create_question(&app, body).await["questionId"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let rb = create_test(&app, json!({"title": "Criteria", "type": "rule_based"})).await;
+    let count = |criteria: Value, extra: Value| {
+        let app = &app;
+        let rb = rb.clone();
+        async move {
+            let mut body = json!({"name": "r", "ruleType": "mixed", "testId": rb, "numberOfQuestions": 1, "poolSize": 1, "criteria": criteria});
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            let r = app.call(Method::POST, R, Some(body)).await;
+            assert_eq!(r.status, 201, "{}", r.text());
+            let id = r.json()["result"]["ruleId"].as_str().unwrap().to_string();
+            let p = app
+                .call(Method::GET, &format!("{R}/{id}/preview"), None)
+                .await;
+            p.json()["result"]["metadata"]["totalQuestionsMatching"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    assert_eq!(count(json!({"categories": [cat]}), json!({})).await, 2);
+    assert_eq!(
+        count(json!({"difficultyLevels": ["easy"]}), json!({})).await,
+        2
+    );
+    assert_eq!(
+        count(json!({"questionTypes": ["mcq", "true_false"]}), json!({})).await,
+        3
+    );
+    assert_eq!(
+        count(json!({"includeQuestionIds": [ids[0], ids[1]]}), json!({})).await,
+        2
+    );
+    assert_eq!(
+        count(json!({"excludeQuestionIds": [ids[0]]}), json!({})).await,
+        3
+    );
+    assert_eq!(count(json!({"marks": [2, 3]}), json!({})).await, 2);
+    assert_eq!(
+        count(
+            json!({"timeRange": {"from": "2000-01-01T00:00:00Z", "to": "2001-01-01T00:00:00Z"}}),
+            json!({})
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            json!({"timeRange": {"from": "2000-01-01T00:00:00Z"}}),
+            json!({})
+        )
+        .await,
+        4
+    );
+    assert_eq!(
+        count(json!({}), json!({"minMarks": 2, "maxMarks": 3})).await,
+        2
+    );
+    let r = app
+        .call(Method::GET, &format!("{R}?testId={rb}"), None)
+        .await;
+    let with_marks = r.json()["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| !x["minMarks"].is_null())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        with_marks["minMarks"], 2,
+        "marks on the wire, not hundredths"
+    );
+    assert_eq!(with_marks["maxMarks"], 3);
 }
