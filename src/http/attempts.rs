@@ -13,7 +13,13 @@ use super::extract::{ValidJson, path_uuid};
 use super::params::Tenancy;
 use crate::AppState;
 use crate::error::AppResult;
+use crate::http::auth::Role;
+use crate::http::extract::ValidQuery;
+use crate::service::Page;
 use crate::service::attempts::{self as svc, AnswersIn, Resumed, Started, Submitted};
+use crate::service::reviews::{self, ImportIn, ReviewIn, Reviewed};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -22,6 +28,171 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(submit))
         .routes(routes!(resume))
         .routes(routes!(questions))
+        .routes(routes!(pending_reviews))
+        .routes(routes!(review_attempt))
+        .routes(routes!(review_by_test))
+        .routes(routes!(import_result_status))
+        .routes(routes!(answersheet))
+        .routes(routes!(internal_result_status))
+}
+
+const REVIEWERS: [Role; 3] = [Role::Reviewer, Role::Instructor, Role::Admin];
+
+/// Paging of the pending-review list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    #[serde(default, deserialize_with = "crate::http::de::opt_num")]
+    pub limit: Option<i64>,
+    #[serde(default, deserialize_with = "crate::http::de::opt_num")]
+    pub offset: Option<i64>,
+}
+
+/// Submitted attempts with answers waiting for a reviewer, with those answers.
+#[utoipa::path(get, path = "/attempts/reviews/pending", tag = "reviews", params(Tenancy, PageQuery),
+    responses((status = 200, body = Envelope<Page<Object>>), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
+async fn pending_reviews(
+    State(s): State<AppState>,
+    ctx: RequestContext,
+    ValidQuery(q): ValidQuery<PageQuery>,
+) -> AppResult<ApiOk<Page<Value>>> {
+    ctx.require_any_role(&REVIEWERS)?;
+    Ok(ApiOk::ok(
+        reviews::pending(&s.store, &ctx.scope(), q.limit, q.offset).await?,
+    ))
+}
+
+/// Score the answers of a submitted attempt (a reviewer, never the learner).
+#[utoipa::path(post, path = "/attempts/{attemptId}/review", tag = "reviews",
+    params(Tenancy, ("attemptId" = String, Path, format = Uuid)), request_body = ReviewIn,
+    responses((status = 201, body = Envelope<Reviewed>), (status = 400, body = ErrorEnvelope),
+              (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+async fn review_attempt(
+    State(s): State<AppState>,
+    ctx: RequestContext,
+    Path(attempt_id): Path<String>,
+    ValidJson(body): ValidJson<ReviewIn>,
+) -> AppResult<ApiOk<Reviewed>> {
+    ctx.require_any_role(&REVIEWERS)?;
+    let attempt_id = path_uuid(&attempt_id)?;
+    Ok(ApiOk::created(
+        reviews::review_attempt(&s.store, &ctx.actor()?, attempt_id, body).await?,
+    ))
+}
+
+/// Review (or import results for) a learner's latest submitted attempt on a test.
+#[utoipa::path(post, path = "/attempts/review", tag = "reviews", params(Tenancy), request_body = ImportIn,
+    responses((status = 201, body = Envelope<Reviewed>), (status = 400, body = ErrorEnvelope),
+              (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+async fn review_by_test(
+    State(s): State<AppState>,
+    ctx: RequestContext,
+    ValidJson(body): ValidJson<ImportIn>,
+) -> AppResult<ApiOk<Reviewed>> {
+    ctx.require_any_role(&REVIEWERS)?;
+    Ok(ApiOk::created(
+        reviews::review_by_test(&s.store, &ctx.actor()?, body).await?,
+    ))
+}
+
+/// Body of the result-status routes.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResultStatusIn {
+    pub user_id: uuid::Uuid,
+    pub test_id: uuid::Uuid,
+}
+
+/// Whether the learner's latest attempt has a final result (`aswaresheet`, sic, as upstream).
+#[utoipa::path(post, path = "/attempts/import/resultstatus", tag = "reviews", params(Tenancy), request_body = ResultStatusIn,
+    responses((status = 201, body = Envelope<Object>), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
+async fn import_result_status(
+    State(s): State<AppState>,
+    ctx: RequestContext,
+    ValidJson(body): ValidJson<ResultStatusIn>,
+) -> AppResult<ApiOk<Value>> {
+    if ctx.user_id.map(|u| u.as_uuid()) != Some(body.user_id) {
+        ctx.require_any_role(&REVIEWERS)?;
+    }
+    Ok(ApiOk::created(
+        reviews::result_status(&s.store, &ctx.scope(), body.test_id, body.user_id, false).await?,
+    ))
+}
+
+/// The answer sheet of a submitted attempt: its learner, or a reviewer.
+#[utoipa::path(get, path = "/attempts/{attemptId}/answersheet", tag = "reviews",
+    params(Tenancy, ("attemptId" = String, Path, format = Uuid)),
+    responses((status = 200, body = Envelope<Object>), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+async fn answersheet(
+    State(s): State<AppState>,
+    ctx: RequestContext,
+    Path(attempt_id): Path<String>,
+) -> AppResult<ApiOk<Value>> {
+    let attempt_id = path_uuid(&attempt_id)?;
+    let caller = ctx.user()?;
+    // In header mode everyone holds every role: the learner's own view is what they get
+    // unless they name themselves a reviewer through a token.
+    let reviewer =
+        ctx.mode == crate::http::auth::AuthMode::Jwt && REVIEWERS.iter().any(|r| ctx.has_role(*r));
+    Ok(ApiOk::ok(
+        reviews::answersheet(
+            &s.store,
+            &ctx.scope(),
+            caller.as_uuid(),
+            reviewer,
+            attempt_id,
+        )
+        .await?,
+    ))
+}
+
+/// Body of the internal result-status route.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InternalResultStatusIn {
+    pub user_id: uuid::Uuid,
+    pub test_id: uuid::Uuid,
+    pub tenant_id: uuid::Uuid,
+    pub organisation_id: uuid::Uuid,
+}
+
+/// For other services (no tenancy headers; the scope is in the body). In JWT mode the token's
+/// tenant must be the body's.
+#[utoipa::path(post, path = "/internal/attempts/user/result-status", tag = "reviews", request_body = InternalResultStatusIn,
+    responses((status = 200, body = Envelope<Object>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
+async fn internal_result_status(
+    State(s): State<AppState>,
+    headers: http::HeaderMap,
+    ValidJson(body): ValidJson<InternalResultStatusIn>,
+) -> AppResult<ApiOk<Value>> {
+    use crate::domain::ids::{OrganisationId, Scope, TenantId};
+    let invalid =
+        || crate::error::AppError::validation("tenantId and organisationId must be valid UUIDs");
+    let scope = Scope {
+        tenant: TenantId::parse(&body.tenant_id.to_string()).ok_or_else(invalid)?,
+        organisation: OrganisationId::parse(&body.organisation_id.to_string())
+            .ok_or_else(invalid)?,
+    };
+    if s.auth.mode() == crate::http::auth::AuthMode::Jwt {
+        let mut h = headers.clone();
+        h.remove("tenantid");
+        h.remove("organisationid");
+        h.insert(
+            "organisationid",
+            http::HeaderValue::from_str(&body.organisation_id.to_string())
+                .map_err(|_| invalid())?,
+        );
+        let ctx = s.auth.authenticate(&h, None)?;
+        if ctx.tenant_id != scope.tenant {
+            return Err(crate::error::AppError::forbidden(
+                "The token's tenant is not the body's tenantId",
+            ));
+        }
+    }
+    Ok(ApiOk::ok(
+        reviews::result_status(&s.store, &scope, body.test_id, body.user_id, true).await?,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -29,6 +29,7 @@ use crate::AppState;
         (name = "sections", description = "Sections of tests (authors)"),
         (name = "rules", description = "Selection rules of rule-based tests (authors)"),
         (name = "attempts", description = "Taking tests: start, answer, submit, resume"),
+        (name = "reviews", description = "Reviews, answer sheets and result status"),
     ),
 )]
 struct ApiDoc;

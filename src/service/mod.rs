@@ -4,6 +4,7 @@
 pub mod attempts;
 pub mod hierarchy;
 pub mod questions;
+pub mod reviews;
 pub mod rules;
 pub mod sections;
 pub mod tests;

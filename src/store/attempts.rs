@@ -284,3 +284,76 @@ pub async fn answers_in(
     let sql = answers_sql();
     on_tx!(tx, c => sqlx::query_as::<_, StoredAnswer>(&sql).bind(Id(attempt_id)).bind(t).bind(o).fetch_all(c).await)
 }
+
+/// Records a reviewer's score for one answer. `Ok(false)` when the attempt has no answer to
+/// that question.
+#[allow(clippy::too_many_arguments)]
+pub async fn review_answer(
+    tx: &mut Tx,
+    scope: &Scope,
+    attempt_id: Uuid,
+    question_id: Uuid,
+    score: i64,
+    remarks: Option<&str>,
+    reviewer: Uuid,
+    now: Ts,
+) -> Result<bool, sqlx::Error> {
+    let (t, o) = sid(scope);
+    const SQL: &str = r#"UPDATE "testUserAnswers" SET "score" = $1,
+        "remarks" = COALESCE($2, "remarks"), "reviewedBy" = $3, "reviewStatus" = 'R',
+        "reviewedAt" = $4, "updatedBy" = $3, "updatedAt" = $4
+        WHERE "attemptId" = $5 AND "questionId" = $6 AND "tenantId" = $7 AND "organisationId" = $8"#;
+    let n = on_tx!(tx, c => {
+        sqlx::query(SQL).bind(score).bind(remarks).bind(Id(reviewer)).bind(now)
+            .bind(Id(attempt_id)).bind(Id(question_id)).bind(t).bind(o)
+            .execute(c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(n > 0)
+}
+
+/// Submitted attempts with answers waiting for a reviewer, oldest submission first, and
+/// their total.
+pub async fn pending_review(
+    store: &Store,
+    scope: &Scope,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Attempt>, i64), sqlx::Error> {
+    let (t, o) = sid(scope);
+    const WHERE: &str = r#" WHERE a."tenantId" = $1 AND a."organisationId" = $2 AND a."status" = 'S'
+        AND a."reviewStatus" IN ('P', 'U')
+        AND EXISTS (SELECT 1 FROM "testUserAnswers" u WHERE u."attemptId" = a."attemptId"
+                    AND u."reviewStatus" = 'P')"#;
+    let columns = ATTEMPT_COLUMNS
+        .split(',')
+        .map(|c| format!("a.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let page = format!(
+        r#"SELECT {columns} FROM "testAttempts" a{WHERE}
+           ORDER BY a."submittedAt", a."attemptId" LIMIT $3 OFFSET $4"#
+    );
+    let count = format!(r#"SELECT COUNT(*) FROM "testAttempts" a{WHERE}"#);
+    let total: i64 =
+        on_reader!(store, p => sqlx::query_scalar(&count).bind(t).bind(o).fetch_one(p).await)?;
+    let rows = on_reader!(store, p => {
+        sqlx::query_as::<_, Attempt>(&page).bind(t).bind(o).bind(limit).bind(offset).fetch_all(p).await
+    })?;
+    Ok((rows, total))
+}
+
+/// The latest attempt (highest number) of a learner on a test, with status `S` when
+/// `submitted_only`.
+pub async fn latest_in(
+    tx: &mut Tx,
+    scope: &Scope,
+    test_id: Uuid,
+    user_id: Uuid,
+    submitted_only: bool,
+) -> Result<Option<Attempt>, sqlx::Error> {
+    let all = of_user_in(tx, scope, test_id, user_id).await?;
+    Ok(all
+        .into_iter()
+        .rev()
+        .find(|a| !submitted_only || a.status == "S"))
+}

@@ -757,3 +757,316 @@ async fn attempts_belong_to_their_learner_and_scope() {
         "nothing was saved by others"
     );
 }
+
+const REVIEWER: &str = "8d9e0f1a-2b3c-4d5e-9f6a-7b8c9d0e1f2a";
+
+#[tokio::test]
+async fn reviewers_score_essays_and_results_follow() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(&app, json!({"passingMarks": 4, "showCorrectAnswer": false}), vec![
+        json!({"text": "mcq", "type": "mcq", "marks": 1, "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+        json!({"text": "Why?", "type": "essay", "marks": 5}),
+    ]).await;
+    let attempt = start(&app, &test, LEARNER).await;
+    answer(
+        &app,
+        &attempt,
+        LEARNER,
+        json!([
+            {"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}},
+            {"questionId": qs[1]["questionId"], "answer": {"text": "Because."}},
+        ]),
+    )
+    .await;
+    app.call_with(
+        Method::POST,
+        &format!("{A}/{attempt}/submit"),
+        None,
+        &as_learner(LEARNER),
+    )
+    .await;
+
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/reviews/pending"),
+            None,
+            &as_learner(REVIEWER),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let page = r.json()["result"].clone();
+    assert_eq!(page["totalElements"], 1);
+    assert_eq!(page["content"][0]["attemptId"], attempt.as_str());
+    assert_eq!(page["content"][0]["answers"][0]["questionText"], "Why?");
+    assert_eq!(
+        page["content"][0]["answers"][0]["answer"]["text"],
+        "Because."
+    );
+
+    let path = format!("{A}/{attempt}/review");
+    let r = app
+        .call_with(
+            Method::POST,
+            &path,
+            Some(json!({"answers": [{"questionId": qs[1]["questionId"], "score": 6}]})),
+            &as_learner(REVIEWER),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.errmsg(),
+        "answers[0].score (6) exceeds the question's marks (5)"
+    );
+    let r = app
+        .call_with(
+            Method::POST,
+            &path,
+            Some(json!({"answers": [{"questionId": qs[1]["questionId"], "score": 3}]})),
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_failure(
+        &r,
+        403,
+        "api.attempts.create",
+        "FORBIDDEN",
+        "FORBIDDEN",
+        "You cannot review your own attempt",
+    );
+    let r = app.call_with(Method::POST, &path, Some(json!({"answers": [{"questionId": qs[1]["questionId"], "score": 3.5, "remarks": "ok"}], "overallRemarks": "fine"})), &as_learner(REVIEWER)).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let res = r.json()["result"].clone();
+    assert_eq!(
+        res,
+        json!({"attemptId": attempt, "score": 4.5, "result": "P", "reviewStatus": "R"})
+    );
+    let ev = events(&app, "attempt.reviewed").await;
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0]["data"]["reviewedBy"], REVIEWER);
+    assert_eq!(ev[0]["data"]["answersReviewed"], 1);
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/reviews/pending"),
+            None,
+            &as_learner(REVIEWER),
+        )
+        .await;
+    assert_eq!(r.json()["result"]["totalElements"], 0);
+
+    // The learner's answer sheet: scores and remarks, no keys without showCorrectAnswer.
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/answersheet"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sheet = r.json()["result"].clone();
+    assert_eq!(sheet["attempt"]["score"], 4.5);
+    assert_eq!(sheet["answers"][1]["remarks"], "ok");
+    assert!(
+        !r.text().contains("correctAnswer") && !r.text().contains("isCorrect\":true"),
+        "{}",
+        r.text()
+    );
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/answersheet"),
+            None,
+            &as_learner(OTHER_LEARNER),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    // Status and result status.
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/import/resultstatus"),
+            Some(json!({"userId": LEARNER, "testId": test})),
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        r.json()["result"],
+        json!({"isImported": true, "aswaresheet": true})
+    );
+    let r = app
+        .call_with(Method::POST, "/assessment/v1/internal/attempts/user/result-status",
+            Some(json!({"userId": LEARNER, "testId": test, "tenantId": TENANT, "organisationId": ORG})), &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["result"],
+        json!({"isImported": false, "aswaresheet": true, "gradingType": "quiz"})
+    );
+}
+
+#[tokio::test]
+async fn review_by_test_imports_in_one_transaction() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(
+        &app,
+        json!({"passingMarks": 8, "gradingType": "assessment"}),
+        vec![
+            json!({"text": "A", "type": "essay", "marks": 5}),
+            json!({"text": "B", "type": "essay", "marks": 5}),
+        ],
+    )
+    .await;
+    let attempt = start(&app, &test, LEARNER).await;
+    answer(
+        &app,
+        &attempt,
+        LEARNER,
+        json!([
+            {"questionId": qs[0]["questionId"], "answer": {"text": "a"}},
+            {"questionId": qs[1]["questionId"], "answer": {"text": "b"}},
+        ]),
+    )
+    .await;
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/{attempt}/submit"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.json()["result"]["reviewStatus"], "P");
+    // One bad item refuses the whole import: nothing is scored.
+    let bad = json!({"testId": test, "userId": LEARNER, "answers": [
+        {"questionId": qs[0]["questionId"], "score": 5}, {"questionId": qs[1]["questionId"], "score": 9}]});
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/review"),
+            Some(bad),
+            &as_learner(REVIEWER),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/reviews/pending"),
+            None,
+            &as_learner(REVIEWER),
+        )
+        .await;
+    assert_eq!(
+        r.json()["result"]["content"][0]["answers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "still both pending"
+    );
+    // A partial review leaves the attempt under review (U) without a result.
+    let r = app
+        .call_with(Method::POST, &format!("{A}/review"), Some(json!({"testId": test, "userId": LEARNER, "answers": [{"questionId": qs[0]["questionId"], "score": 5}]})), &as_learner(REVIEWER))
+        .await;
+    assert_eq!(r.json()["result"]["reviewStatus"], "U");
+    assert!(r.json()["result"]["result"].is_null());
+    let r = app
+        .call_with(Method::POST, &format!("{A}/review"), Some(json!({"testId": test, "userId": LEARNER, "answers": [{"questionId": qs[1]["questionId"], "score": 4}]})), &as_learner(REVIEWER))
+        .await;
+    assert_eq!(
+        r.json()["result"],
+        json!({"attemptId": attempt, "score": 9, "result": "P", "reviewStatus": "R"})
+    );
+    let r = app
+        .call_with(Method::POST, "/assessment/v1/internal/attempts/user/result-status",
+            Some(json!({"userId": LEARNER, "testId": test, "tenantId": TENANT, "organisationId": ORG})), &[])
+        .await;
+    assert_eq!(
+        r.json()["result"]["isImported"],
+        true,
+        "assessment with a final result"
+    );
+    let r = app
+        .call_with(Method::POST, &format!("{A}/review"), Some(json!({"testId": test, "userId": OTHER_LEARNER, "answers": [{"questionId": qs[1]["questionId"], "score": 4}]})), &as_learner(REVIEWER))
+        .await;
+    assert_failure(
+        &r,
+        404,
+        "api.attempts.create",
+        "NOT_FOUND",
+        "NOT_FOUND",
+        "No attempt found for review",
+    );
+}
+
+#[tokio::test]
+async fn answer_sheets_show_keys_only_when_allowed() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(&app, json!({"showCorrectAnswer": true}), vec![
+        json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+    ]).await;
+    let attempt = start(&app, &test, LEARNER).await;
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/answersheet"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(
+        r.errmsg(),
+        "Attempt results are only available for submitted attempts"
+    );
+    answer(&app, &attempt, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}])).await;
+    app.call_with(
+        Method::POST,
+        &format!("{A}/{attempt}/submit"),
+        None,
+        &as_learner(LEARNER),
+    )
+    .await;
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/answersheet"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    let a = r.json()["result"]["answers"][0].clone();
+    assert_eq!(a["isCorrect"], false);
+    assert_eq!(a["userAnswer"]["selectedOptions"][0]["isCorrect"], false);
+    assert_eq!(
+        a["correctAnswer"]["correctOptionIds"],
+        json!([opt(&qs[0], 0)])
+    );
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/assessment/v1/tests/{test}"),
+            Some(json!({"answerSheet": false})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/answersheet"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_failure(
+        &r,
+        400,
+        "api.attempts.get",
+        "VALIDATION_ERROR",
+        "CLIENT_ERROR",
+        "Answer sheet is not enabled for this test",
+    );
+}

@@ -1,0 +1,421 @@
+//! After submission: reviewers score what needs a human, results are imported, learners and
+//! reviewers read answer sheets, and other services ask whether a result is in.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Actor, Page, emit, page_window};
+use crate::domain::attempt as rules;
+use crate::domain::enums::{GradingType, QuestionType, TestStatus};
+use crate::domain::event::EventName;
+use crate::domain::ids::Scope;
+use crate::domain::marks::Marks;
+use crate::domain::scoring::{Answer, blanks_by_index};
+use crate::error::{AppError, AppResult};
+use crate::store::attempts::{self as repo, Attempt};
+use crate::store::questions as question_repo;
+use crate::store::tests::{self as test_repo, Test};
+use crate::store::{Id, Store, Ts, Tx};
+
+/// A reviewer's score for one answer.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReviewItem {
+    pub question_id: Uuid,
+    /// Between 0 and the question's marks, at most two decimals.
+    #[schema(value_type = f64)]
+    pub score: Marks,
+    #[serde(default)]
+    pub remarks: Option<String>,
+}
+
+/// Body of `POST /attempts/{id}/review`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReviewIn {
+    pub answers: Vec<ReviewItem>,
+    /// Accepted for compatibility; not stored.
+    #[serde(default)]
+    pub overall_remarks: Option<String>,
+}
+
+/// Body of `POST /attempts/review` (review or import by test and learner).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ImportIn {
+    pub test_id: Uuid,
+    pub user_id: Uuid,
+    pub answers: Vec<ReviewItem>,
+    #[serde(default)]
+    pub overall_remarks: Option<String>,
+}
+
+/// Result of a review.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Reviewed {
+    #[schema(value_type = String, format = Uuid)]
+    pub attempt_id: Uuid,
+    #[schema(value_type = Option<f64>)]
+    pub score: Option<Marks>,
+    pub result: Option<String>,
+    pub review_status: String,
+}
+
+async fn apply_review(
+    tx: &mut Tx,
+    reviewer: &Actor,
+    mut attempt: Attempt,
+    test: &Test,
+    items: &[ReviewItem],
+    now: Ts,
+) -> AppResult<Reviewed> {
+    let scope = reviewer.scope;
+    if attempt.status != "S" {
+        return Err(AppError::conflict(
+            "Only submitted attempts can be reviewed",
+        ));
+    }
+    if !test.grading_type.has_answer_key() {
+        return Err(AppError::unprocessable(
+            "Feedback and reflection attempts are not scored, so they are not reviewed",
+        ));
+    }
+    if items.is_empty() {
+        return Err(AppError::validation("answers should not be empty"));
+    }
+    let paper: Vec<Uuid> = attempt
+        .paper
+        .as_ref()
+        .map(|p| p.0.iter().map(|i| i.question_id).collect())
+        .unwrap_or_default();
+    let questions: HashMap<Uuid, Marks> = question_repo::by_ids_in(tx, &scope, &paper)
+        .await?
+        .into_iter()
+        .map(|q| (q.question_id.0, q.marks))
+        .collect();
+    for (i, item) in items.iter().enumerate() {
+        let Some(max) = questions.get(&item.question_id) else {
+            return Err(AppError::validation(format!(
+                "answers[{i}]: question {} is not part of this attempt",
+                item.question_id
+            )));
+        };
+        if item.score > *max {
+            return Err(AppError::validation(format!(
+                "answers[{i}].score ({}) exceeds the question's marks ({max})",
+                item.score
+            )));
+        }
+        let found = repo::review_answer(
+            tx,
+            &scope,
+            attempt.attempt_id.0,
+            item.question_id,
+            item.score.hundredths(),
+            item.remarks.as_deref(),
+            reviewer.user_uuid(),
+            now,
+        )
+        .await?;
+        if !found {
+            return Err(AppError::not_found(format!(
+                "User answers not found for question {}",
+                item.question_id
+            )));
+        }
+    }
+    let answers = repo::answers_in(tx, &scope, attempt.attempt_id.0).await?;
+    let answers: Vec<_> = answers
+        .into_iter()
+        .filter(|a| questions.contains_key(&a.question_id.0))
+        .collect();
+    let score = Marks::from_hundredths(answers.iter().filter_map(|a| a.score).sum::<i64>().max(0))
+        .unwrap_or(Marks::MAX);
+    let pending = answers.iter().any(|a| a.review_status == "P");
+    let (review, result) = if pending {
+        ("U", None)
+    } else {
+        let r = if rules::passed(score, test.passing_marks) {
+            "P"
+        } else {
+            "F"
+        };
+        ("R", Some(r.to_string()))
+    };
+    attempt.score = Some(score.hundredths());
+    attempt.review_status = review.into();
+    attempt.result = result.clone();
+    attempt.updated_by = Some(Id(reviewer.user_uuid()));
+    attempt.updated_at = now;
+    repo::update(tx, &attempt).await?;
+    emit(
+        tx,
+        reviewer,
+        EventName::AttemptReviewed,
+        json!({
+            "attemptId": attempt.attempt_id,
+            "testId": attempt.test_id,
+            "userId": attempt.user_id,
+            "score": score,
+            "result": result,
+            "reviewStatus": review,
+            "reviewedBy": reviewer.user,
+            "answersReviewed": items.len(),
+        }),
+        now,
+        Some(format!("attempt:{}", attempt.attempt_id.0)),
+    )
+    .await?;
+    Ok(Reviewed {
+        attempt_id: attempt.attempt_id.0,
+        score: Some(score),
+        result,
+        review_status: review.into(),
+    })
+}
+
+/// `POST /attempts/{id}/review`: a reviewer (never the learner) scores answers.
+pub async fn review_attempt(
+    store: &Store,
+    reviewer: &Actor,
+    attempt_id: Uuid,
+    body: ReviewIn,
+) -> AppResult<Reviewed> {
+    let now = Ts::now();
+    let mut tx = store.begin().await?;
+    let attempt = repo::lock(&mut tx, &reviewer.scope, attempt_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Attempt not found"))?;
+    if attempt.user_id.0 == reviewer.user_uuid() {
+        return Err(AppError::forbidden("You cannot review your own attempt"));
+    }
+    let test = test_repo::get_in(&mut tx, &reviewer.scope, attempt.test_id.0)
+        .await?
+        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    let out = apply_review(&mut tx, reviewer, attempt, &test, &body.answers, now).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// `POST /attempts/review`: review (or import results for) a learner's latest submitted
+/// attempt on a test, in one transaction.
+pub async fn review_by_test(
+    store: &Store,
+    reviewer: &Actor,
+    body: ImportIn,
+) -> AppResult<Reviewed> {
+    let now = Ts::now();
+    let scope = reviewer.scope;
+    let mut tx = store.begin().await?;
+    let test = test_repo::get_in(&mut tx, &scope, body.test_id)
+        .await?
+        .filter(|t| t.status != TestStatus::Archived)
+        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    if body.user_id == reviewer.user_uuid() {
+        return Err(AppError::forbidden("You cannot review your own attempt"));
+    }
+    let latest = repo::latest_in(&mut tx, &scope, body.test_id, body.user_id, true)
+        .await?
+        .ok_or_else(|| AppError::not_found("No attempt found for review"))?;
+    let attempt = repo::lock(&mut tx, &scope, latest.attempt_id.0)
+        .await?
+        .ok_or_else(|| AppError::not_found("No attempt found for review"))?;
+    let out = apply_review(&mut tx, reviewer, attempt, &test, &body.answers, now).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// `GET /attempts/reviews/pending`: submitted attempts with answers waiting for a reviewer,
+/// each with those answers.
+pub async fn pending(
+    store: &Store,
+    scope: &Scope,
+    limit: Option<i64>,
+    offset: Option<i64>,
+) -> AppResult<Page<Value>> {
+    let (limit, offset) = page_window(limit, offset)?;
+    let (attempts, total) = repo::pending_review(store, scope, limit, offset).await?;
+    let mut content = Vec::new();
+    for a in attempts {
+        let answers: Vec<_> = repo::answers(store, scope, a.attempt_id.0)
+            .await?
+            .into_iter()
+            .filter(|x| x.review_status == "P")
+            .collect();
+        let ids: Vec<Uuid> = answers.iter().map(|x| x.question_id.0).collect();
+        let questions: HashMap<Uuid, _> = question_repo::by_ids(store, scope, &ids)
+            .await?
+            .into_iter()
+            .map(|q| (q.question_id.0, q))
+            .collect();
+        content.push(json!({
+            "attemptId": a.attempt_id,
+            "testId": a.test_id,
+            "userId": a.user_id,
+            "submittedAt": a.submitted_at,
+            "reviewStatus": a.review_status,
+            "answers": answers.iter().map(|x| {
+                let q = questions.get(&x.question_id.0);
+                json!({
+                    "questionId": x.question_id,
+                    "questionText": q.map(|q| q.text.clone()),
+                    "type": q.map(|q| q.qtype),
+                    "marks": q.map(|q| q.marks),
+                    "answer": x.answer,
+                })
+            }).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(Page::new(content, total, limit, offset))
+}
+
+fn attempt_json(a: &Attempt) -> Value {
+    let mut v = serde_json::to_value(a).unwrap_or_else(|_| json!({}));
+    let score = a.score.and_then(|h| Marks::from_hundredths(h).ok());
+    let total = a.total_marks.and_then(|h| Marks::from_hundredths(h).ok());
+    v["score"] = json!(score);
+    v["totalMarks"] = json!(total);
+    v["percentage"] = json!(match (score, total) {
+        (Some(s), Some(t)) => Some(rules::percentage(s, t)),
+        _ => None,
+    });
+    v
+}
+
+/// `GET /attempts/{id}/answersheet`: for the learner who owns the attempt, or a reviewer;
+/// only when the test has `answerSheet`; correct answers only with `showCorrectAnswer`.
+pub async fn answersheet(
+    store: &Store,
+    scope: &Scope,
+    caller: Uuid,
+    is_reviewer: bool,
+    attempt_id: Uuid,
+) -> AppResult<Value> {
+    let a = repo::get(store, scope, attempt_id)
+        .await?
+        .filter(|a| is_reviewer || a.user_id.0 == caller)
+        .ok_or_else(|| AppError::not_found("Attempt not found"))?;
+    if a.status != "S" {
+        return Err(AppError::validation(
+            "Attempt results are only available for submitted attempts",
+        ));
+    }
+    let test = test_repo::get(store, scope, a.test_id.0)
+        .await?
+        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    if !test.answer_sheet && !is_reviewer {
+        return Err(AppError::validation(
+            "Answer sheet is not enabled for this test",
+        ));
+    }
+    let reveal = test.show_correct_answer || is_reviewer;
+    let paper = a.paper.as_ref().map(|p| p.0.clone()).unwrap_or_default();
+    let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
+    let questions: HashMap<Uuid, _> = question_repo::by_ids(store, scope, &ids)
+        .await?
+        .into_iter()
+        .map(|q| (q.question_id.0, q))
+        .collect();
+    let mut options: HashMap<Uuid, Vec<question_repo::QuestionOption>> = HashMap::new();
+    for o in question_repo::options_of(store, scope, &ids).await? {
+        options.entry(o.question_id.0).or_default().push(o);
+    }
+    let stored: HashMap<Uuid, _> = repo::answers(store, scope, attempt_id)
+        .await?
+        .into_iter()
+        .map(|x| (x.question_id.0, x))
+        .collect();
+    let mut answers = Vec::new();
+    for item in &paper {
+        let (Some(q), Some(x)) = (
+            questions.get(&item.question_id),
+            stored.get(&item.question_id),
+        ) else {
+            continue;
+        };
+        let opts = options.get(&item.question_id).cloned().unwrap_or_default();
+        let given: Answer = serde_json::from_value(x.answer.0.clone()).unwrap_or_default();
+        let score = x.score.and_then(|h| Marks::from_hundredths(h).ok());
+        let user_answer = match q.qtype {
+            QuestionType::Subjective | QuestionType::Essay => json!({"text": given.text}),
+            QuestionType::File => json!({"file": given.file}),
+            QuestionType::Rating => json!({"rating": given.rating}),
+            QuestionType::FillBlank => {
+                let blanks = blanks_by_index(given.blanks.as_deref().unwrap_or_default());
+                json!({"blanks": blanks.iter().map(|(i, t)| json!({"blankIndex": i, "text": t})).collect::<Vec<_>>()})
+            }
+            QuestionType::Match => {
+                json!({"matches": given.matches.unwrap_or_default().iter().map(|m| json!({
+                "questionOptionId": m.option_id,
+                "text": opts.iter().find(|o| o.question_option_id.0 == m.option_id).map(|o| o.text.clone()),
+                "matchWith": m.match_with,
+            })).collect::<Vec<_>>()})
+            }
+            _ => {
+                json!({"selectedOptions": given.selected_option_ids.unwrap_or_default().iter().map(|id| {
+                let o = opts.iter().find(|o| o.question_option_id.0 == *id);
+                let mut v = json!({"optionId": id, "text": o.map(|o| o.text.clone())});
+                if reveal {
+                    v["isCorrect"] = json!(o.is_some_and(|o| o.is_correct));
+                }
+                v
+            }).collect::<Vec<_>>()})
+            }
+        };
+        let mut v = json!({
+            "questionId": q.question_id,
+            "questionText": q.text,
+            "type": q.qtype,
+            "marks": q.marks,
+            "userAnswer": user_answer,
+            "score": score,
+            "reviewStatus": x.review_status,
+            "remarks": x.remarks,
+            "isCorrect": if reveal && q.grading_type != GradingType::Feedback { json!(score == Some(q.marks) && q.marks > Marks::ZERO) } else { Value::Null },
+        });
+        if reveal {
+            v["correctAnswer"] = match q.qtype {
+                QuestionType::FillBlank => json!(opts.iter().filter(|o| o.is_correct).map(|o| json!({"blankIndex": o.blank_index, "text": o.text})).collect::<Vec<_>>()),
+                QuestionType::Match => json!(opts.iter().filter(|o| o.is_correct && o.match_with.is_some()).map(|o| json!({"questionOptionId": o.question_option_id, "text": o.text, "matchWith": o.match_with})).collect::<Vec<_>>()),
+                QuestionType::Subjective | QuestionType::Essay | QuestionType::File | QuestionType::Rating => Value::Null,
+                _ => json!({"correctOptionIds": opts.iter().filter(|o| o.is_correct).map(|o| o.question_option_id).collect::<Vec<_>>()}),
+            };
+        }
+        answers.push(v);
+    }
+    Ok(json!({"attempt": attempt_json(&a), "answers": answers}))
+}
+
+/// `POST /attempts/import/resultstatus` and the internal variant: whether the learner's latest
+/// attempt has a final result.
+pub async fn result_status(
+    store: &Store,
+    scope: &Scope,
+    test_id: Uuid,
+    user_id: Uuid,
+    internal: bool,
+) -> AppResult<Value> {
+    let test = test_repo::get(store, scope, test_id).await?;
+    let aswaresheet = test.as_ref().is_some_and(|t| t.answer_sheet);
+    let latest = repo::of_user(store, scope, test_id, user_id)
+        .await?
+        .into_iter()
+        .last();
+    let imported = |a: &Attempt| {
+        a.review_status == "R" && matches!(a.result.as_deref(), Some("P") | Some("F"))
+    };
+    if internal {
+        let grading = test.as_ref().map(|t| t.grading_type);
+        let is_imported =
+            grading == Some(GradingType::Assessment) && latest.as_ref().is_some_and(imported);
+        return Ok(
+            json!({"isImported": is_imported, "aswaresheet": aswaresheet, "gradingType": grading}),
+        );
+    }
+    Ok(json!({"isImported": latest.as_ref().is_some_and(imported), "aswaresheet": aswaresheet}))
+}
