@@ -21,6 +21,8 @@ pub struct AppState {
     /// The global prefix without slashes, e.g. `assessment/v1`.
     pub prefix: Arc<str>,
     pub started_at: Instant,
+    /// The user service, for report names.
+    pub users: Arc<crate::service::users::UserDirectory>,
 }
 
 impl AppState {
@@ -29,7 +31,9 @@ impl AppState {
         config.validate()?;
         let auth = Authenticator::from_config(&config)?;
         let prefix = config.prefix()?;
+        let users = crate::service::users::UserDirectory::new(config.user_service()?);
         Ok(AppState {
+            users: Arc::new(users),
             store,
             auth: Arc::new(auth),
             metrics: crate::http::metrics::install(),

@@ -136,6 +136,11 @@ pub struct Config {
     #[arg(long, env = "JWT_AUDIENCE", global = true)]
     pub jwt_audience: Option<String>,
 
+    /// The user service (upstream's): names and emails for the question-answer report.
+    /// Unset: the report has empty names.
+    #[arg(long, env = "USER_SERVICE_URL", global = true)]
+    pub user_service_url: Option<String>,
+
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     #[arg(long, env = "JWT_LEEWAY_SECS", default_value_t = DEFAULT_JWT_LEEWAY_SECS, global = true,
           value_parser = clap::value_parser!(u64).range(0..=600))]
@@ -175,6 +180,7 @@ impl Default for Config {
             jwt_issuer: None,
             jwt_audience: None,
             jwt_leeway_secs: DEFAULT_JWT_LEEWAY_SECS,
+            user_service_url: None,
         }
     }
 }
@@ -327,8 +333,30 @@ impl Config {
         Ok(Some(out))
     }
 
+    /// The user service base URL, checked.
+    pub fn user_service(&self) -> Result<Option<url::Url>, ConfigError> {
+        let Some(raw) = self
+            .user_service_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        else {
+            return Ok(None);
+        };
+        let url = url::Url::parse(raw)
+            .map_err(|e| ConfigError::new("USER_SERVICE_URL", format!("{raw:?}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ConfigError::new(
+                "USER_SERVICE_URL",
+                "must be an http(s) URL",
+            ));
+        }
+        Ok(Some(url))
+    }
+
     /// Checks every value that clap cannot check alone.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.user_service()?;
         self.prefix()?;
         self.database()?;
         self.cors_origin_list()?;

@@ -38,6 +38,38 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(publish))
         .routes(routes!(unpublish))
         .routes(routes!(user_status))
+        .routes(routes!(question_answer_report))
+}
+
+/// Learners' answers per question, one row per learner (their latest attempt). Names come from
+/// the user service when `USER_SERVICE_URL` is set.
+#[utoipa::path(get, path = "/tests/{id}/question-answer-report", tag = "reviews",
+    params(Tenancy, ("id" = String, Path, format = Uuid), crate::service::reviews::ReportQuery),
+    responses((status = 200, body = Envelope<Object>), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+async fn question_answer_report(
+    State(s): State<AppState>,
+    ctx: RequestContext,
+    headers: http::HeaderMap,
+    Path(id): Path<String>,
+    ValidQuery(q): ValidQuery<crate::service::reviews::ReportQuery>,
+) -> AppResult<ApiOk<Value>> {
+    use crate::http::auth::Role;
+    ctx.require_any_role(&[Role::Reviewer, Role::Instructor, Role::Admin])?;
+    let id = path_uuid(&id)?;
+    let auth = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    Ok(ApiOk::ok(
+        crate::service::reviews::question_answer_report(
+            &s.store,
+            &s.users,
+            &ctx.scope(),
+            auth,
+            id,
+            q,
+        )
+        .await?,
+    ))
 }
 
 /// A learner's standing on a test: attempts made and allowed, the graded attempt, whether

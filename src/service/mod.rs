@@ -8,6 +8,7 @@ pub mod reviews;
 pub mod rules;
 pub mod sections;
 pub mod tests;
+pub mod users;
 
 use serde::Serialize;
 use serde_json::Value;

@@ -357,3 +357,46 @@ pub async fn latest_in(
         .rev()
         .find(|a| !submitted_only || a.status == "S"))
 }
+
+/// A page of the learners with attempts on a test (optionally only `users`), ordered by
+/// user id, and how many there are.
+pub async fn learners_of(
+    store: &Store,
+    scope: &Scope,
+    test_id: Uuid,
+    users: &[Uuid],
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Uuid>, i64), sqlx::Error> {
+    use super::sql::{Arg, Sql};
+    let (t, o) = sid(scope);
+    let filter = |sql: &mut Sql| {
+        sql.push(r#" WHERE "testId" = "#)
+            .bind(Arg::Id(Id(test_id)))
+            .push(r#" AND "tenantId" = "#)
+            .bind(Arg::Id(t))
+            .push(r#" AND "organisationId" = "#)
+            .bind(Arg::Id(o));
+        if !users.is_empty() {
+            sql.push(r#" AND "userId" IN "#)
+                .bind_list(users.iter().map(|u| Arg::Id(Id(*u))));
+        }
+    };
+    let mut count = Sql::new(
+        store.backend(),
+        r#"SELECT COUNT(DISTINCT "userId") FROM "testAttempts""#,
+    );
+    filter(&mut count);
+    let mut page = Sql::new(
+        store.backend(),
+        r#"SELECT DISTINCT "userId" FROM "testAttempts""#,
+    );
+    filter(&mut page);
+    page.push(r#" ORDER BY "userId" LIMIT "#)
+        .bind(Arg::Int(limit))
+        .push(" OFFSET ")
+        .bind(Arg::Int(offset));
+    let total: i64 = on_reader!(store, p => crate::bind_args!(sqlx::query_scalar::<_, i64>(&count.text), &count.args).fetch_one(p).await)?;
+    let ids: Vec<Id> = on_reader!(store, p => crate::bind_args!(sqlx::query_scalar::<_, Id>(&page.text), &page.args).fetch_all(p).await)?;
+    Ok((ids.into_iter().map(|i| i.0).collect(), total))
+}

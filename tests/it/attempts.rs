@@ -1070,3 +1070,244 @@ async fn answer_sheets_show_keys_only_when_allowed() {
         "Answer sheet is not enabled for this test",
     );
 }
+
+#[tokio::test]
+async fn rule_based_attempts_draw_their_paper_from_the_rules() {
+    let app = TestApp::spawn().await;
+    let mut bank = Vec::new();
+    for i in 0..5 {
+        let q = create_question(&app, json!({"text": format!("pool {i}"), "type": "mcq", "status": "published", "tags": ["pool"],
+            "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]})).await;
+        bank.push(q);
+    }
+    let test = create_test(&app, json!({"title": "Drawn", "type": "rule_based", "questionsShuffle": false, "gradingType": "quiz"})).await;
+    let section = create_section(&app, &test, "S").await;
+    let r = app.call(Method::POST, "/assessment/v1/rules", Some(json!({"name": "first three", "ruleType": "mixed", "testId": test,
+        "sectionId": section, "numberOfQuestions": 3, "poolSize": 5, "selectionStrategy": "sequential", "criteria": {"tags": ["pool"]}}))).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/assessment/v1/tests/{test}/publish"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["result"]["totalMarks"], 3);
+
+    let attempt = start(&app, &test, LEARNER).await;
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/questions/{LEARNER}"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    let paper = r.json()["result"].clone();
+    let texts: Vec<&str> = paper
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        vec!["pool 0", "pool 1", "pool 2"],
+        "sequential: the pool's first three"
+    );
+    assert!(
+        paper
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["sectionId"] == section.as_str()),
+        "the rule's section"
+    );
+    // Answer all three correctly: full marks, scored like any quiz.
+    let answers: Vec<Value> = paper.as_array().unwrap().iter().map(|q| {
+        let bank_q = bank.iter().find(|b| b["questionId"] == q["questionId"]).unwrap();
+        json!({"questionId": q["questionId"], "answer": {"selectedOptionIds": [opt(bank_q, 0)]}})
+    }).collect();
+    let r = answer(&app, &attempt, LEARNER, json!(answers)).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/{attempt}/submit"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.json()["result"]["score"], 3);
+    assert_eq!(r.json()["result"]["percentage"], 100.0);
+    // A question outside the drawn paper is refused.
+    let outside = bank
+        .iter()
+        .find(|b| !texts.contains(&b["text"].as_str().unwrap()))
+        .unwrap();
+    let second = {
+        app.call(
+            Method::PATCH,
+            &format!("/assessment/v1/tests/{test}"),
+            Some(json!({"attempts": 2})),
+        )
+        .await;
+        start(&app, &test, LEARNER).await
+    };
+    let drawn = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{second}/questions/{LEARNER}"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await
+        .json()["result"]
+        .clone();
+    if !drawn
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|q| q["questionId"] == outside["questionId"])
+    {
+        let r = answer(&app, &second, LEARNER, json!([{"questionId": outside["questionId"], "answer": {"selectedOptionIds": [opt(outside, 0)]}}])).await;
+        assert_eq!(r.status, 400);
+    }
+}
+
+/// A stand-in user service on loopback that knows one learner.
+async fn fake_user_service() -> String {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/list",
+        post(|axum::Json(body): axum::Json<Value>| async move {
+            assert_eq!(body["includeCustomFields"], false);
+            axum::Json(json!({"result": {"getUserDetails": [
+                {"userId": LEARNER, "firstName": "Asha", "lastName": "Rao", "email": "asha@example.org"}
+            ]}}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn question_answer_report_uses_each_rows_attempt() {
+    use assessment_service::config::Config;
+    let url = fake_user_service().await;
+    let app = TestApp::with_config(Config {
+        user_service_url: Some(url),
+        ..Config::default()
+    })
+    .await;
+    let (test, qs) = published_test(&app, json!({"attempts": 2}), vec![
+        json!({"text": "Pick", "type": "mcq", "options": [{"text": "alpha", "isCorrect": true}, {"text": "beta"}]}),
+        json!({"text": "Say", "type": "essay"}),
+    ]).await;
+    // The learner answers twice; the report shows the second attempt's answers only.
+    let first = start(&app, &test, LEARNER).await;
+    answer(
+        &app,
+        &first,
+        LEARNER,
+        json!([
+            {"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}},
+            {"questionId": qs[1]["questionId"], "answer": {"text": "first try"}},
+        ]),
+    )
+    .await;
+    app.call_with(
+        Method::POST,
+        &format!("{A}/{first}/submit"),
+        None,
+        &as_learner(LEARNER),
+    )
+    .await;
+    app.call_with(
+        Method::POST,
+        &format!("{A}/{first}/review"),
+        Some(json!({"answers": [{"questionId": qs[1]["questionId"], "score": 0}]})),
+        &as_learner(REVIEWER),
+    )
+    .await;
+    let second = start(&app, &test, LEARNER).await;
+    answer(&app, &second, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}])).await;
+    let other = start(&app, &test, OTHER_LEARNER).await;
+    answer(
+        &app,
+        &other,
+        OTHER_LEARNER,
+        json!([{"questionId": qs[1]["questionId"], "answer": {"text": "hello"}}]),
+    )
+    .await;
+
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("/assessment/v1/tests/{test}/question-answer-report"),
+            None,
+            &as_learner(REVIEWER),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rep = r.json()["result"].clone();
+    assert_eq!(rep["metadata"]["totalUsers"], 2);
+    assert_eq!(rep["columns"].as_array().unwrap().len(), 12);
+    let rows = rep["data"].as_array().unwrap();
+    let mine = rows.iter().find(|r| r["userId"] == LEARNER).unwrap();
+    assert_eq!(mine["firstName"], "Asha");
+    assert_eq!(mine["attemptNumber"], 2);
+    let (q0, q1) = (
+        qs[0]["questionId"].as_str().unwrap(),
+        qs[1]["questionId"].as_str().unwrap(),
+    );
+    assert_eq!(mine[q0], "alpha");
+    assert_eq!(mine[q1], "", "the first attempt's essay is not mixed in");
+    let theirs = rows.iter().find(|r| r["userId"] == OTHER_LEARNER).unwrap();
+    assert_eq!(theirs["firstName"], "", "unknown to the user service");
+    assert_eq!(theirs[q1], "hello");
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!(
+                "/assessment/v1/tests/{test}/question-answer-report?limit=1&userIds={OTHER_LEARNER}"
+            ),
+            None,
+            &as_learner(REVIEWER),
+        )
+        .await;
+    assert_eq!(r.json()["result"]["data"].as_array().unwrap().len(), 1);
+    assert_eq!(r.json()["result"]["pagination"]["totalElements"], 1);
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("/assessment/v1/tests/{test}/question-answer-report?limit=500"),
+            None,
+            &as_learner(REVIEWER),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+
+    // Without a user service the report still answers, with empty names.
+    let plain = TestApp::spawn().await;
+    let (t2, _) = published_test(
+        &plain,
+        json!({}),
+        vec![json!({"text": "Say", "type": "essay"})],
+    )
+    .await;
+    start(&plain, &t2, LEARNER).await;
+    let r = plain
+        .call_with(
+            Method::GET,
+            &format!("/assessment/v1/tests/{t2}/question-answer-report"),
+            None,
+            &as_learner(REVIEWER),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["result"]["data"][0]["firstName"], "");
+}
