@@ -1311,3 +1311,264 @@ async fn question_answer_report_uses_each_rows_attempt() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["result"]["data"][0]["firstName"], "");
 }
+
+#[tokio::test]
+async fn compulsory_questions_and_conditional_children() {
+    let app = TestApp::spawn().await;
+    let test = create_test(&app, json!({"title": "Compulsory", "type": "plain", "questionsShuffle": false, "answersShuffle": false})).await;
+    let section = create_section(&app, &test, "S").await;
+    let parent = create_question(&app, json!({"text": "Did you like it?", "type": "mcq", "testId": test, "sectionId": section, "isCompulsory": true,
+        "options": [{"text": "yes", "isCorrect": true}, {"text": "no"}]})).await;
+    let no = opt(&parent, 1);
+    let child = create_question(&app, json!({"text": "Why not?", "type": "essay", "testId": test, "sectionId": section, "isCompulsory": true,
+        "parentId": parent["questionId"], "optionId": no})).await;
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/assessment/v1/tests/{test}/publish"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    let submit = |attempt: String| {
+        let app = &app;
+        async move {
+            app.call_with(
+                Method::POST,
+                &format!("{A}/{attempt}/submit"),
+                None,
+                &as_learner(LEARNER),
+            )
+            .await
+        }
+    };
+    // Nothing answered: the compulsory parent blocks submission.
+    let a = start(&app, &test, LEARNER).await;
+    let r = submit(a.clone()).await;
+    assert_failure(
+        &r,
+        400,
+        "api.attempts.create",
+        "VALIDATION_ERROR",
+        "CLIENT_ERROR",
+        "You need to answer all the required questions before submitting your attempt.",
+    );
+    // "no" reveals the compulsory child, which must then be answered.
+    answer(
+        &app,
+        &a,
+        LEARNER,
+        json!([{"questionId": parent["questionId"], "answer": {"selectedOptionIds": [no]}}]),
+    )
+    .await;
+    assert_eq!(submit(a.clone()).await.status, 400);
+    answer(
+        &app,
+        &a,
+        LEARNER,
+        json!([{"questionId": child["questionId"], "answer": {"text": "too long"}}]),
+    )
+    .await;
+    let r = submit(a.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    // "yes" leaves the child hidden, so it is not required.
+    app.call(
+        Method::PATCH,
+        &format!("/assessment/v1/tests/{test}"),
+        Some(json!({"attempts": 3})),
+    )
+    .await;
+    app.call_with(
+        Method::POST,
+        &format!("{A}/{a}/review"),
+        Some(json!({"answers": [{"questionId": child["questionId"], "score": 0}]})),
+        &as_learner(REVIEWER),
+    )
+    .await;
+    let b = start(&app, &test, LEARNER).await;
+    answer(&app, &b, LEARNER, json!([{"questionId": parent["questionId"], "answer": {"selectedOptionIds": [opt(&parent, 0)]}}])).await;
+    let r = submit(b).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["result"]["score"], 1);
+}
+
+#[tokio::test]
+async fn review_routes_need_a_reviewer_and_stay_in_scope() {
+    use assessment_service::config::Config;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    let secret = "a-test-secret-that-is-long-enough-for-hs256";
+    let app = TestApp::with_config(Config {
+        jwt_secret: Some(secret.into()),
+        ..Config::default()
+    })
+    .await;
+    let token = |user: &str, org: &str, roles: Value| {
+        let t = encode(
+            &Header::default(),
+            &json!({"sub": user, "tenantId": TENANT, "organisationId": org, "roles": roles,
+            "exp": chrono::Utc::now().timestamp() + 600}),
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap();
+        format!("Bearer {t}")
+    };
+    let admin = token(USER, ORG, json!(["admin"]));
+    let learner = token(LEARNER, ORG, json!(["learner"]));
+    let reviewer = token(REVIEWER, ORG, json!(["reviewer"]));
+    let foreign_reviewer = token(REVIEWER, OTHER_ORG, json!(["reviewer"]));
+    let h = |t: &str| vec![("authorization", t.to_string())];
+    let call = |m: Method, p: String, b: Option<Value>, auth: String| {
+        let app = &app;
+        async move {
+            app.call_with(m, &p, b, &[("authorization", auth.as_str())])
+                .await
+        }
+    };
+    let _ = h;
+    let r = call(
+        Method::POST,
+        "/assessment/v1/tests".into(),
+        Some(json!({"title": "J", "type": "plain"})),
+        admin.clone(),
+    )
+    .await;
+    let test = r.json()["result"]["testId"].as_str().unwrap().to_string();
+    let r = call(
+        Method::POST,
+        "/assessment/v1/sections".into(),
+        Some(json!({"title": "S", "testId": test})),
+        admin.clone(),
+    )
+    .await;
+    let section = r.json()["result"]["sectionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = call(
+        Method::POST,
+        "/assessment/v1/questions".into(),
+        Some(json!({"text": "Why", "type": "essay", "testId": test, "sectionId": section})),
+        admin.clone(),
+    )
+    .await;
+    let q = r.json()["result"]["questionId"].clone();
+    call(
+        Method::POST,
+        format!("/assessment/v1/tests/{test}/publish"),
+        None,
+        admin.clone(),
+    )
+    .await;
+    let r = call(
+        Method::POST,
+        format!("{A}/start/{test}"),
+        None,
+        learner.clone(),
+    )
+    .await;
+    let attempt = r.json()["result"]["attemptId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    call(
+        Method::POST,
+        format!("{A}/{attempt}/answers"),
+        Some(json!({"answers": [{"questionId": q, "answer": {"text": "x"}}]})),
+        learner.clone(),
+    )
+    .await;
+    call(
+        Method::POST,
+        format!("{A}/{attempt}/submit"),
+        None,
+        learner.clone(),
+    )
+    .await;
+
+    assert_eq!(
+        call(
+            Method::GET,
+            format!("{A}/reviews/pending"),
+            None,
+            learner.clone()
+        )
+        .await
+        .status,
+        403
+    );
+    let r = call(
+        Method::POST,
+        format!("{A}/{attempt}/review"),
+        Some(json!({"answers": [{"questionId": q, "score": 1}]})),
+        learner.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = call(
+        Method::GET,
+        format!("{A}/reviews/pending"),
+        None,
+        foreign_reviewer.clone(),
+    )
+    .await;
+    assert_eq!(
+        r.json()["result"]["totalElements"],
+        0,
+        "another organisation sees nothing"
+    );
+    let r = call(
+        Method::POST,
+        format!("{A}/{attempt}/review"),
+        Some(json!({"answers": [{"questionId": q, "score": 1}]})),
+        foreign_reviewer.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = call(
+        Method::GET,
+        format!("{A}/{attempt}/answersheet"),
+        None,
+        foreign_reviewer.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = call(
+        Method::GET,
+        format!("{A}/reviews/pending"),
+        None,
+        reviewer.clone(),
+    )
+    .await;
+    assert_eq!(r.json()["result"]["totalElements"], 1);
+    let r = call(
+        Method::POST,
+        format!("{A}/{attempt}/review"),
+        Some(json!({"answers": [{"questionId": q, "score": 1}]})),
+        reviewer.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = call(
+        Method::GET,
+        format!("{A}/{attempt}/answersheet"),
+        None,
+        reviewer.clone(),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        200,
+        "a reviewer reads any answer sheet of the scope: {}",
+        r.text()
+    );
+    let r = call(
+        Method::GET,
+        format!("/assessment/v1/tests/{test}/users/{LEARNER}/status"),
+        None,
+        token(OTHER_LEARNER, ORG, json!(["learner"])),
+    )
+    .await;
+    assert_eq!(r.status, 403, "a learner sees only their own status");
+}
