@@ -124,7 +124,14 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     let addr = SocketAddr::new(config.host, config.port);
     let database = config.database()?.redacted();
     let shutdown_timeout = config.shutdown_timeout();
+    let allow_private = config.webhook_allow_private_networks;
+    let env_subscriptions = crate::events::subscriptions::from_config(&config)?;
     let state = AppState::connect(config).await?;
+    crate::events::subscriptions::sync(&state.store, &env_subscriptions).await?;
+    tracing::info!(
+        count = env_subscriptions.len(),
+        "subscriptions from the environment registered"
+    );
     if exposed_in_header_mode(state.auth.mode(), addr) {
         tracing::warn!(
             %addr,
@@ -148,6 +155,11 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
 
     let token = CancellationToken::new();
     spawn_sweeper(store.clone(), token.clone());
+    let dispatcher = std::sync::Arc::new(crate::events::dispatcher::Dispatcher::new(
+        store.clone(),
+        allow_private,
+    ));
+    tokio::spawn(dispatcher.run(token.clone()));
     let signal_token = token.clone();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -141,6 +141,72 @@ pub struct Config {
     #[arg(long, env = "USER_SERVICE_URL", global = true)]
     pub user_service_url: Option<String>,
 
+    /// Webhook of the seed's "external service" (every `attempt.*`, `answer.submitted` and
+    /// `test.(un)published` event by default).
+    #[arg(long, env = "EXTERNAL_SERVICE_WEBHOOK_URL", global = true)]
+    pub external_service_webhook_url: Option<String>,
+    /// Sent as `Authorization: Bearer <key>`.
+    #[arg(
+        long,
+        env = "EXTERNAL_SERVICE_API_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub external_service_api_key: Option<String>,
+    /// Comma-separated event names (or `*`) overriding the default list.
+    #[arg(long, env = "EXTERNAL_SERVICE_EVENTS", global = true)]
+    pub external_service_events: Option<String>,
+    /// Analytics webhook (every event by default).
+    #[arg(long, env = "ANALYTICS_SERVICE_WEBHOOK_URL", global = true)]
+    pub analytics_service_webhook_url: Option<String>,
+    #[arg(
+        long,
+        env = "ANALYTICS_SERVICE_API_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub analytics_service_api_key: Option<String>,
+    #[arg(long, env = "ANALYTICS_SERVICE_EVENTS", global = true)]
+    pub analytics_service_events: Option<String>,
+    /// Notification service (submissions, reviews, publications by default).
+    #[arg(long, env = "NOTIFICATION_SERVICE_URL", global = true)]
+    pub notification_service_url: Option<String>,
+    #[arg(
+        long,
+        env = "NOTIFICATION_SERVICE_API_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub notification_service_api_key: Option<String>,
+    #[arg(long, env = "NOTIFICATION_SERVICE_EVENTS", global = true)]
+    pub notification_service_events: Option<String>,
+    /// LMS integration webhook (submissions, reviews, publications by default).
+    #[arg(long, env = "LMS_INTEGRATION_URL", global = true)]
+    pub lms_integration_url: Option<String>,
+    #[arg(long, env = "LMS_API_KEY", global = true, hide_env_values = true)]
+    pub lms_api_key: Option<String>,
+    #[arg(long, env = "LMS_INTEGRATION_EVENTS", global = true)]
+    pub lms_integration_events: Option<String>,
+    /// Signs the environment's webhooks (Standard Webhooks) when set to a `whsec_...` secret.
+    #[arg(
+        long,
+        env = "WEBHOOK_SIGNING_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub webhook_signing_secret: Option<String>,
+    /// Allow webhooks to private, loopback and link-local addresses.
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_NETWORKS", global = true, default_value_t = false,
+          action = clap::ArgAction::Set)]
+    pub webhook_allow_private_networks: bool,
+    /// The seed's environment profile: in `test`, external subscriptions from the environment
+    /// are not registered unless `EXTERNAL_PLUGINS_IN_TEST=true`.
+    #[arg(long, env = "NODE_ENV", global = true, default_value = "development")]
+    pub node_env: String,
+    #[arg(long, env = "EXTERNAL_PLUGINS_IN_TEST", global = true, default_value_t = false,
+          action = clap::ArgAction::Set)]
+    pub external_plugins_in_test: bool,
+
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     #[arg(long, env = "JWT_LEEWAY_SECS", default_value_t = DEFAULT_JWT_LEEWAY_SECS, global = true,
           value_parser = clap::value_parser!(u64).range(0..=600))]
@@ -181,6 +247,22 @@ impl Default for Config {
             jwt_audience: None,
             jwt_leeway_secs: DEFAULT_JWT_LEEWAY_SECS,
             user_service_url: None,
+            external_service_webhook_url: None,
+            external_service_api_key: None,
+            external_service_events: None,
+            analytics_service_webhook_url: None,
+            analytics_service_api_key: None,
+            analytics_service_events: None,
+            notification_service_url: None,
+            notification_service_api_key: None,
+            notification_service_events: None,
+            lms_integration_url: None,
+            lms_api_key: None,
+            lms_integration_events: None,
+            webhook_signing_secret: None,
+            webhook_allow_private_networks: false,
+            node_env: "development".into(),
+            external_plugins_in_test: false,
         }
     }
 }
@@ -357,6 +439,7 @@ impl Config {
     /// Checks every value that clap cannot check alone.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.user_service()?;
+        crate::events::subscriptions::from_config(self)?;
         self.prefix()?;
         self.database()?;
         self.cors_origin_list()?;

@@ -2,5 +2,10 @@
 //!
 //! The outbox is written only through [`append`], inside the caller's transaction.
 
+pub mod dispatcher;
+pub mod safety;
+pub mod signing;
+pub mod subscriptions;
+
 pub use crate::domain::event::{EventContext, EventName, NewEvent};
 pub use crate::store::outbox::{StoredEvent, append, find};

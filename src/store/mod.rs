@@ -10,6 +10,7 @@
 //! for the file lock) means no `SQLITE_BUSY` under load.
 
 pub mod attempts;
+pub mod deliveries;
 pub mod outbox;
 pub mod questions;
 pub mod rules;
@@ -293,7 +294,10 @@ impl Tx {
         match self {
             Tx::Sqlite(t) => t.commit().await,
             Tx::Postgres(t) => t.commit().await,
-        }
+        }?;
+        // The commit may have made events visible: wake the dispatcher.
+        outbox::wake();
+        Ok(())
     }
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {

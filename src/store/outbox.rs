@@ -9,6 +9,18 @@ use super::{Id, Store, Ts, Tx};
 use crate::domain::event::NewEvent;
 use crate::{on_reader, on_tx};
 
+static COMMITTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Wakes the dispatcher: called after every commit (an event may have become visible).
+pub fn wake() {
+    COMMITTED.notify_one();
+}
+
+/// Resolves at the next commit (or at once if one happened since the last wait).
+pub async fn committed() {
+    COMMITTED.notified().await
+}
+
 /// An event as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
 #[sqlx(rename_all = "camelCase")]

@@ -8,6 +8,7 @@ mod probe;
 mod attempts;
 mod auth_headers;
 mod auth_jwt;
+mod delivery;
 mod envelope;
 mod health;
 mod metrics;

@@ -1,0 +1,444 @@
+//! The dispatcher: fans committed events out to their subscriptions, claims due deliveries
+//! with a lease, sends them (never inside a database transaction), and records every try,
+//! retrying with exponential backoff and jitter until the subscription's retries run out.
+//!
+//! [`Dispatcher::dispatch_once`] is one step (tests call it with the clock they want);
+//! [`Dispatcher::run`] loops, woken by every commit and by a periodic poll, and sends each
+//! delivery in its own task so a slow receiver holds only its own slots.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Duration as ChronoDuration;
+use rand::Rng;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{safety, signing};
+use crate::store::deliveries::{self as repo, Claimed, Subscription, TryRecord};
+use crate::store::{Store, Ts};
+
+/// How many deliveries a subscription may have in flight at once.
+const PER_SUBSCRIPTION: usize = 8;
+/// How many deliveries are in flight in all.
+const IN_FLIGHT: usize = 64;
+/// How much of a response is kept.
+const RESPONSE_KEEP: usize = 1024;
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub fanned_out: usize,
+    pub claimed: usize,
+    pub delivered: usize,
+    pub retrying: usize,
+    pub dead: usize,
+}
+
+/// Delay before try `n + 1` after `n` failures: 5 s, 10 s, 20 s, ... capped at one hour,
+/// each within ±20%.
+pub fn backoff(failures: i32, jitter: f64) -> Duration {
+    let base = 5.0 * 2f64.powi((failures - 1).clamp(0, 20));
+    let secs = base.min(3600.0) * (1.0 + jitter.clamp(-0.2, 0.2));
+    Duration::from_secs_f64(secs.max(1.0))
+}
+
+/// Delivers events to webhooks.
+pub struct Dispatcher {
+    store: Store,
+    client: reqwest::Client,
+    allow_private: bool,
+    owner: String,
+    limits: Mutex<HashMap<Uuid, Arc<Semaphore>>>,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Dispatcher {
+    pub fn new(store: Store, allow_private: bool) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("shiksha-assessment-webhooks")
+            .build()
+            .unwrap_or_default();
+        Dispatcher {
+            store,
+            client,
+            allow_private,
+            owner: format!("dispatcher-{}", Uuid::new_v4().simple()),
+            limits: Mutex::new(HashMap::new()),
+            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+        }
+    }
+
+    async fn subscriptions(&self) -> anyhow::Result<HashMap<Uuid, Subscription>> {
+        Ok(repo::all_subscriptions(&self.store)
+            .await?
+            .into_iter()
+            .map(|s| (s.subscription_id.0, s))
+            .collect())
+    }
+
+    fn lease_until(now: Ts, subs: &HashMap<Uuid, Subscription>) -> Ts {
+        let longest = subs
+            .values()
+            .map(|s| s.timeout_ms)
+            .max()
+            .unwrap_or(10_000)
+            .max(1000);
+        Ts::new(now.0 + ChronoDuration::milliseconds(i64::from(longest) * 2 + 30_000))
+    }
+
+    /// One step at `now`: fan out, claim what is due, send it all, record the tries.
+    pub async fn dispatch_once(&self, now: Ts) -> anyhow::Result<Outcome> {
+        let mut out = Outcome {
+            fanned_out: repo::fan_out(&self.store, 500, now).await?,
+            ..Outcome::default()
+        };
+        let subs = self.subscriptions().await?;
+        let claimed = repo::claim(
+            &self.store,
+            &self.owner,
+            now,
+            Self::lease_until(now, &subs),
+            100,
+        )
+        .await?;
+        out.claimed = claimed.len();
+        let sends = claimed.into_iter().map(|c| {
+            let sub = subs.get(&c.subscription_id.0).cloned();
+            async move { self.deliver(c, sub, now).await }
+        });
+        for result in futures::future::join_all(sends).await {
+            match result? {
+                "delivered" => out.delivered += 1,
+                "dead" => out.dead += 1,
+                _ => out.retrying += 1,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends one delivery and records the try. Returns its new status.
+    async fn deliver(
+        &self,
+        c: Claimed,
+        sub: Option<Subscription>,
+        now: Ts,
+    ) -> anyhow::Result<&'static str> {
+        let attempt = c.attempt_count + 1;
+        let Some(sub) = sub else {
+            let t = failure(
+                now,
+                0,
+                None,
+                "the subscription no longer exists".into(),
+                None,
+                "dead",
+                now,
+            );
+            repo::record_try(&self.store, c.delivery_id.0, &self.owner, attempt, &t, now).await?;
+            return Ok("dead");
+        };
+        let started = Instant::now();
+        let started_at = Ts::now();
+        let result = self.send(&c, &sub).await;
+        let ms = started.elapsed().as_millis() as i64;
+        let record = match result {
+            Ok((status, retry_after, body)) if (200..300).contains(&status) => {
+                metrics::counter!("event_deliveries_total", "outcome" => "delivered").increment(1);
+                let latency = (Ts::now().0 - c.event_created_at.0)
+                    .num_milliseconds()
+                    .max(0) as f64
+                    / 1000.0;
+                metrics::histogram!("event_commit_to_delivery_seconds").record(latency);
+                let _ = retry_after;
+                TryRecord {
+                    started_at,
+                    duration_ms: ms,
+                    status_code: Some(i32::from(status)),
+                    error: None,
+                    response_body: body,
+                    outcome: "delivered",
+                    next_attempt_at: now,
+                }
+            }
+            Ok((410, _, body)) => {
+                repo::disable(
+                    &self.store,
+                    sub.subscription_id.0,
+                    "the receiver answered 410 Gone",
+                    Ts::now(),
+                )
+                .await?;
+                failure(
+                    started_at,
+                    ms,
+                    Some(410),
+                    "410 Gone: subscription disabled".into(),
+                    body,
+                    "dead",
+                    now,
+                )
+            }
+            Ok((status, retry_after, body)) => {
+                let wait = if matches!(status, 429 | 503) {
+                    retry_after
+                } else {
+                    None
+                };
+                self.retry_or_die(
+                    &sub,
+                    attempt,
+                    started_at,
+                    ms,
+                    Some(status),
+                    format!("HTTP {status}"),
+                    body,
+                    wait,
+                    now,
+                )
+            }
+            Err(SendError::Refused(e)) => failure(started_at, ms, None, e, None, "dead", now),
+            Err(SendError::Failed(e)) => {
+                self.retry_or_die(&sub, attempt, started_at, ms, None, e, None, None, now)
+            }
+        };
+        if record.outcome == "dead" {
+            metrics::counter!("event_deliveries_total", "outcome" => "dead").increment(1);
+        } else if record.outcome == "pending" {
+            metrics::counter!("event_deliveries_total", "outcome" => "retry").increment(1);
+        }
+        repo::record_try(
+            &self.store,
+            c.delivery_id.0,
+            &self.owner,
+            attempt,
+            &record,
+            now,
+        )
+        .await?;
+        Ok(record.outcome)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn retry_or_die(
+        &self,
+        sub: &Subscription,
+        attempt: i32,
+        started_at: Ts,
+        ms: i64,
+        status: Option<u16>,
+        error: String,
+        body: Option<String>,
+        retry_after: Option<Duration>,
+        now: Ts,
+    ) -> TryRecord {
+        if attempt > sub.max_retries {
+            return failure(
+                started_at,
+                ms,
+                status.map(i32::from),
+                error,
+                body,
+                "dead",
+                now,
+            );
+        }
+        let jitter = rand::thread_rng().gen_range(-0.2..=0.2);
+        let wait = retry_after
+            .map(|d| d.clamp(Duration::from_secs(1), Duration::from_secs(3600)))
+            .unwrap_or_else(|| backoff(attempt, jitter));
+        let next = Ts::new(now.0 + ChronoDuration::milliseconds(wait.as_millis() as i64));
+        failure(
+            started_at,
+            ms,
+            status.map(i32::from),
+            error,
+            body,
+            "pending",
+            next,
+        )
+    }
+
+    /// The HTTP request. `Refused` errors are permanent (unsafe or invalid target).
+    async fn send(
+        &self,
+        c: &Claimed,
+        sub: &Subscription,
+    ) -> Result<(u16, Option<Duration>, Option<String>), SendError> {
+        let url = url::Url::parse(&sub.target)
+            .map_err(|e| SendError::Refused(format!("invalid URL: {e}")))?;
+        safety::check(&url, self.allow_private)
+            .await
+            .map_err(SendError::Refused)?;
+        let body =
+            serde_json::to_vec(&c.payload.0).map_err(|e| SendError::Refused(e.to_string()))?;
+        let method =
+            reqwest::Method::from_bytes(sub.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let id = c.event_id.0.to_string();
+        let timestamp = chrono::Utc::now().timestamp();
+        let mut req = self
+            .client
+            .request(method, url)
+            .timeout(Duration::from_millis(sub.timeout_ms.max(1) as u64))
+            .header("Content-Type", "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string());
+        if let Some(headers) = sub.headers.0.as_object() {
+            for (k, v) in headers {
+                if let Some(v) = v.as_str() {
+                    req = req.header(k.as_str(), v);
+                }
+            }
+        }
+        if let Some(key) = sub.secret.as_deref().and_then(signing::secret_key) {
+            req = req.header(
+                "webhook-signature",
+                signing::sign(&key, &id, timestamp, &body),
+            );
+        }
+        let mut resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| SendError::Failed(describe(&e)))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let mut kept = Vec::new();
+        while kept.len() < RESPONSE_KEEP {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    kept.extend_from_slice(&chunk[..chunk.len().min(RESPONSE_KEEP - kept.len())])
+                }
+                _ => break,
+            }
+        }
+        let body = (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned());
+        Ok((status, retry_after, body))
+    }
+
+    /// Runs until `token` is cancelled: woken by commits, polling every half second.
+    pub async fn run(self: Arc<Self>, token: CancellationToken) {
+        loop {
+            let now = Ts::now();
+            if let Err(e) = repo::fan_out(&self.store, 500, now).await {
+                tracing::warn!(error = %e, "fan-out failed");
+            }
+            match self.claim_and_spawn(now).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "claiming deliveries failed"),
+            }
+            tokio::select! {
+                _ = token.cancelled() => break,
+                _ = crate::store::outbox::committed() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+
+    async fn claim_and_spawn(self: &Arc<Self>, now: Ts) -> anyhow::Result<usize> {
+        let free = self.in_flight.available_permits();
+        if free == 0 {
+            return Ok(0);
+        }
+        let subs = self.subscriptions().await?;
+        let claimed = repo::claim(
+            &self.store,
+            &self.owner,
+            now,
+            Self::lease_until(now, &subs),
+            free as i64,
+        )
+        .await?;
+        let n = claimed.len();
+        for c in claimed {
+            let sub = subs.get(&c.subscription_id.0).cloned();
+            let limit = self
+                .limits
+                .lock()
+                .map(|mut m| {
+                    m.entry(c.subscription_id.0)
+                        .or_insert_with(|| Arc::new(Semaphore::new(PER_SUBSCRIPTION)))
+                        .clone()
+                })
+                .unwrap_or_else(|p| {
+                    p.into_inner()
+                        .entry(c.subscription_id.0)
+                        .or_insert_with(|| Arc::new(Semaphore::new(PER_SUBSCRIPTION)))
+                        .clone()
+                });
+            let global = self.in_flight.clone().try_acquire_owned();
+            let me = self.clone();
+            tokio::spawn(async move {
+                let _global = global;
+                let _slot = limit.acquire_owned().await;
+                if let Err(e) = me.deliver(c, sub, Ts::now()).await {
+                    tracing::warn!(error = %e, "recording a delivery failed");
+                }
+            });
+        }
+        Ok(n)
+    }
+}
+
+enum SendError {
+    Refused(String),
+    Failed(String),
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        format!("could not connect: {e}")
+    } else {
+        e.to_string()
+    }
+}
+
+fn failure(
+    started_at: Ts,
+    ms: i64,
+    status: Option<i32>,
+    error: String,
+    body: Option<String>,
+    outcome: &'static str,
+    next: Ts,
+) -> TryRecord {
+    TryRecord {
+        started_at,
+        duration_ms: ms,
+        status_code: status,
+        error: Some(error),
+        response_body: body,
+        outcome,
+        next_attempt_at: next,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(1, 0.0), Duration::from_secs(5));
+        assert_eq!(backoff(2, 0.0), Duration::from_secs(10));
+        assert_eq!(backoff(3, 0.0), Duration::from_secs(20));
+        assert_eq!(backoff(30, 0.0), Duration::from_secs(3600));
+        assert_eq!(backoff(1, 0.2), Duration::from_secs(6));
+        assert_eq!(
+            backoff(1, 5.0),
+            Duration::from_secs(6),
+            "jitter is clamped to 20%"
+        );
+    }
+}

@@ -1,0 +1,329 @@
+//! SQL for event delivery: subscriptions, fan-out of committed events into deliveries, the
+//! leased claim of due deliveries, and the record of every try.
+//!
+//! The claim is the only dialect-specific statement: PostgreSQL uses `FOR UPDATE SKIP LOCKED`
+//! so several dispatchers share the work; SQLite (one writer) a plain `UPDATE ... RETURNING`.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::FromRow;
+use sqlx::types::Json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Backend, Id, Store, Ts, Tx};
+use crate::{on_reader, on_tx};
+
+/// A subscription: where events go.
+#[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[sqlx(rename_all = "camelCase")]
+pub struct Subscription {
+    #[schema(value_type = String, format = Uuid)]
+    pub subscription_id: Id,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub tenant_id: Option<Id>,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub organisation_id: Option<Id>,
+    pub name: String,
+    pub source: String,
+    pub kind: String,
+    pub target: String,
+    pub method: String,
+    #[schema(value_type = Object)]
+    pub headers: Json<Value>,
+    #[serde(skip)]
+    pub secret: Option<String>,
+    #[schema(value_type = Vec<String>)]
+    pub events: Json<Vec<String>>,
+    pub timeout_ms: i32,
+    pub max_retries: i32,
+    pub is_active: bool,
+    pub disabled_reason: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Ts,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Ts,
+}
+
+const SUB_COLUMNS: &str = r#""subscriptionId", "tenantId", "organisationId", "name", "source",
+    "kind", "target", "method", "headers", "secret", "events", "timeoutMs", "maxRetries",
+    "isActive", "disabledReason", "createdAt", "updatedAt""#;
+
+/// Creates or rewrites a subscription by id (configuration-defined ones have stable ids).
+pub async fn upsert_subscription(tx: &mut Tx, s: &Subscription) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        r#"INSERT INTO "subscriptions" ({SUB_COLUMNS}) VALUES
+           ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)
+           ON CONFLICT ("subscriptionId") DO UPDATE SET "name" = excluded."name",
+             "kind" = excluded."kind", "target" = excluded."target", "method" = excluded."method",
+             "headers" = excluded."headers", "secret" = excluded."secret",
+             "events" = excluded."events", "timeoutMs" = excluded."timeoutMs",
+             "maxRetries" = excluded."maxRetries", "isActive" = excluded."isActive",
+             "disabledReason" = excluded."disabledReason", "updatedAt" = excluded."updatedAt""#
+    );
+    on_tx!(tx, c => {
+        sqlx::query(&sql)
+            .bind(s.subscription_id).bind(s.tenant_id).bind(s.organisation_id).bind(&s.name)
+            .bind(&s.source).bind(&s.kind).bind(&s.target).bind(&s.method).bind(&s.headers)
+            .bind(&s.secret).bind(&s.events).bind(s.timeout_ms).bind(s.max_retries)
+            .bind(s.is_active).bind(&s.disabled_reason).bind(s.created_at).bind(s.updated_at)
+            .execute(c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Deactivates configuration-defined subscriptions of `source` not in `keep`.
+pub async fn deactivate_others(
+    tx: &mut Tx,
+    source: &str,
+    keep: &[Uuid],
+    now: Ts,
+) -> Result<(), sqlx::Error> {
+    let rows: Vec<Id> = on_tx!(tx, c => {
+        sqlx::query_scalar(r#"SELECT "subscriptionId" FROM "subscriptions" WHERE "source" = $1 AND "isActive""#)
+            .bind(source).fetch_all(c).await
+    })?;
+    for id in rows.into_iter().filter(|i| !keep.contains(&i.0)) {
+        on_tx!(tx, c => {
+            sqlx::query(r#"UPDATE "subscriptions" SET "isActive" = FALSE,
+                "disabledReason" = 'no longer configured', "updatedAt" = $2 WHERE "subscriptionId" = $1"#)
+                .bind(id).bind(now).execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(())
+}
+
+/// Turns a subscription off (a 410 from its receiver, or an operator).
+pub async fn disable(store: &Store, id: Uuid, reason: &str, now: Ts) -> Result<(), sqlx::Error> {
+    let mut tx = store.begin().await?;
+    on_tx!(&mut tx, c => {
+        sqlx::query(r#"UPDATE "subscriptions" SET "isActive" = FALSE, "disabledReason" = $2,
+            "updatedAt" = $3 WHERE "subscriptionId" = $1"#)
+            .bind(Id(id)).bind(reason).bind(now).execute(c).await.map(|r| r.rows_affected())
+    })?;
+    tx.commit().await
+}
+
+/// Every subscription (registry view).
+pub async fn all_subscriptions(store: &Store) -> Result<Vec<Subscription>, sqlx::Error> {
+    let sql = format!(
+        r#"SELECT {SUB_COLUMNS} FROM "subscriptions" ORDER BY "source", "name", "subscriptionId""#
+    );
+    on_reader!(store, p => sqlx::query_as::<_, Subscription>(&sql).fetch_all(p).await)
+}
+
+/// An event waiting for fan-out: seq, name, tenant, organisation, ordering key.
+type PendingEvent = (i64, String, Option<Id>, Option<Id>, Option<String>);
+
+/// Creates the deliveries of up to `limit` committed events not yet fanned out, for every
+/// active subscription that wants them, and marks those events fanned out. Returns how many
+/// events it handled.
+pub async fn fan_out(store: &Store, limit: i64, now: Ts) -> Result<usize, sqlx::Error> {
+    let mut tx = store.begin().await?;
+    let lock = if tx.backend() == Backend::Postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let pick = format!(
+        r#"SELECT "seq", "name", "tenantId", "organisationId", "orderingKey" FROM "events"
+           WHERE "fannedOutAt" IS NULL ORDER BY "seq" LIMIT $1{lock}"#
+    );
+    let events: Vec<PendingEvent> =
+        on_tx!(&mut tx, c => sqlx::query_as(&pick).bind(limit).fetch_all(c).await)?;
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let subs_sql = format!(r#"SELECT {SUB_COLUMNS} FROM "subscriptions" WHERE "isActive""#);
+    let subs: Vec<Subscription> =
+        on_tx!(&mut tx, c => sqlx::query_as::<_, Subscription>(&subs_sql).fetch_all(c).await)?;
+    for (seq, name, tenant, org, key) in &events {
+        for s in subs.iter().filter(|s| {
+            s.tenant_id.is_none_or(|t| Some(t) == *tenant)
+                && s.organisation_id.is_none_or(|o| Some(o) == *org)
+                && s.events.0.iter().any(|e| e == "*" || e == name)
+        }) {
+            on_tx!(&mut tx, c => {
+                sqlx::query(r#"INSERT INTO "deliveries" ("deliveryId", "eventSeq", "subscriptionId",
+                    "orderingKey", "status", "attemptCount", "nextAttemptAt", "createdAt", "updatedAt")
+                    VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)
+                    ON CONFLICT ("eventSeq", "subscriptionId") DO NOTHING"#)
+                    .bind(Id(Uuid::new_v4())).bind(*seq).bind(s.subscription_id).bind(key.as_deref())
+                    .bind(now).execute(c).await.map(|r| r.rows_affected())
+            })?;
+        }
+        on_tx!(&mut tx, c => {
+            sqlx::query(r#"UPDATE "events" SET "fannedOutAt" = $2 WHERE "seq" = $1"#)
+                .bind(*seq).bind(now).execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    tx.commit().await?;
+    Ok(events.len())
+}
+
+/// A claimed delivery with what sending it needs.
+#[derive(Debug, Clone, FromRow)]
+#[sqlx(rename_all = "camelCase")]
+pub struct Claimed {
+    pub delivery_id: Id,
+    pub subscription_id: Id,
+    pub attempt_count: i32,
+    pub event_id: Id,
+    pub name: String,
+    pub payload: Json<Value>,
+    pub event_created_at: Ts,
+}
+
+/// Leases up to `limit` due deliveries to `owner` until `lease_until`. A delivery is due when
+/// pending (or its lease expired) and its time has come, and no earlier event with the same
+/// ordering key is still undelivered to the same subscription.
+pub async fn claim(
+    store: &Store,
+    owner: &str,
+    now: Ts,
+    lease_until: Ts,
+    limit: i64,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    let mut tx = store.begin().await?;
+    let skip = if tx.backend() == Backend::Postgres {
+        " FOR UPDATE OF d SKIP LOCKED"
+    } else {
+        ""
+    };
+    let sql = format!(
+        r#"UPDATE "deliveries" SET "status" = 'delivering', "leaseOwner" = $1,
+             "leaseExpiresAt" = $2, "updatedAt" = $3
+           WHERE "deliveryId" IN (
+             SELECT d."deliveryId" FROM "deliveries" d
+             JOIN "subscriptions" s ON s."subscriptionId" = d."subscriptionId" AND s."isActive"
+             WHERE ((d."status" = 'pending' AND d."nextAttemptAt" <= $3)
+                    OR (d."status" = 'delivering' AND d."leaseExpiresAt" <= $3))
+               AND (d."orderingKey" IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM "deliveries" e WHERE e."subscriptionId" = d."subscriptionId"
+                      AND e."orderingKey" = d."orderingKey" AND e."eventSeq" < d."eventSeq"
+                      AND e."status" IN ('pending', 'delivering')))
+             ORDER BY d."nextAttemptAt", d."eventSeq" LIMIT $4{skip})
+           RETURNING "deliveryId""#
+    );
+    let ids: Vec<Id> = on_tx!(&mut tx, c => {
+        sqlx::query_scalar(&sql).bind(owner).bind(lease_until).bind(now).bind(limit).fetch_all(c).await
+    })?;
+    tx.commit().await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = super::sql::Sql::new(
+        store.backend(),
+        r#"SELECT d."deliveryId", d."subscriptionId", d."attemptCount", e."eventId", e."name",
+                  e."payload", e."createdAt" AS "eventCreatedAt"
+           FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq"
+           WHERE d."deliveryId" IN "#,
+    );
+    q.bind_list(ids.iter().map(|i| super::sql::Arg::Id(*i)))
+        .push(r#" ORDER BY d."eventSeq""#);
+    on_reader!(store, p => crate::bind_args!(sqlx::query_as::<_, Claimed>(&q.text), &q.args).fetch_all(p).await)
+}
+
+/// One try, and what it leaves the delivery as.
+#[derive(Debug, Clone)]
+pub struct TryRecord {
+    pub started_at: Ts,
+    pub duration_ms: i64,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub response_body: Option<String>,
+    /// `delivered`, `pending` (retry at `next_attempt_at`) or `dead`.
+    pub outcome: &'static str,
+    pub next_attempt_at: Ts,
+}
+
+/// Records a try and moves the delivery on, if this owner still holds its lease.
+pub async fn record_try(
+    store: &Store,
+    delivery_id: Uuid,
+    owner: &str,
+    attempt_number: i32,
+    t: &TryRecord,
+    now: Ts,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = store.begin().await?;
+    let n = on_tx!(&mut tx, c => {
+        sqlx::query(r#"UPDATE "deliveries" SET "status" = $3, "attemptCount" = $4,
+            "nextAttemptAt" = $5, "leaseOwner" = NULL, "leaseExpiresAt" = NULL,
+            "lastStatusCode" = $6, "lastError" = $7, "updatedAt" = $8,
+            "deliveredAt" = CASE WHEN $3 = 'delivered' THEN $8 ELSE "deliveredAt" END
+            WHERE "deliveryId" = $1 AND "leaseOwner" = $2 AND "status" = 'delivering'"#)
+            .bind(Id(delivery_id)).bind(owner).bind(t.outcome).bind(attempt_number)
+            .bind(t.next_attempt_at).bind(t.status_code).bind(&t.error).bind(now)
+            .execute(c).await.map(|r| r.rows_affected())
+    })?;
+    if n == 0 {
+        // The lease expired and someone else took the delivery: leave the record to them.
+        return Ok(false);
+    }
+    on_tx!(&mut tx, c => {
+        sqlx::query(r#"INSERT INTO "deliveryAttempts" ("deliveryAttemptId", "deliveryId",
+            "attemptNumber", "startedAt", "durationMs", "statusCode", "error", "responseBody")
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT ("deliveryId", "attemptNumber") DO NOTHING"#)
+            .bind(Id(Uuid::new_v4())).bind(Id(delivery_id)).bind(attempt_number).bind(t.started_at)
+            .bind(t.duration_ms).bind(t.status_code).bind(&t.error).bind(&t.response_body)
+            .execute(c).await.map(|r| r.rows_affected())
+    })?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A delivery as the log shows it.
+#[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[sqlx(rename_all = "camelCase")]
+pub struct DeliveryRow {
+    #[schema(value_type = String, format = Uuid)]
+    pub delivery_id: Id,
+    #[schema(value_type = String, format = Uuid)]
+    pub event_id: Id,
+    pub event_name: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub subscription_id: Id,
+    pub status: String,
+    pub attempt_count: i32,
+    #[schema(value_type = String, format = DateTime)]
+    pub next_attempt_at: Ts,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub delivered_at: Option<Ts>,
+}
+
+/// Deliveries of an event (by its id), for tests and the delivery log.
+pub async fn of_event(store: &Store, event_id: Uuid) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    on_reader!(store, p => {
+        sqlx::query_as::<_, DeliveryRow>(r#"SELECT d."deliveryId", e."eventId", e."name" AS "eventName",
+            d."subscriptionId", d."status", d."attemptCount", d."nextAttemptAt", d."lastStatusCode",
+            d."lastError", d."deliveredAt"
+            FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq"
+            WHERE e."eventId" = $1 ORDER BY d."createdAt""#)
+            .bind(Id(event_id)).fetch_all(p).await
+    })
+}
+
+/// Deliveries not yet finished (pending or in flight), and the oldest one's creation time.
+pub async fn backlog(store: &Store) -> Result<(i64, Option<Ts>), sqlx::Error> {
+    on_reader!(store, p => {
+        sqlx::query_as::<_, (i64, Option<Ts>)>(r#"SELECT COUNT(*), MIN("createdAt") FROM "deliveries"
+            WHERE "status" IN ('pending', 'delivering')"#).fetch_one(p).await
+    })
+}
+
+/// Every try of a delivery, in order.
+pub async fn attempts_of(
+    store: &Store,
+    delivery_id: Uuid,
+) -> Result<Vec<(i32, Option<i32>, Option<String>)>, sqlx::Error> {
+    on_reader!(store, p => {
+        sqlx::query_as(r#"SELECT "attemptNumber", "statusCode", "error" FROM "deliveryAttempts"
+            WHERE "deliveryId" = $1 ORDER BY "attemptNumber""#).bind(Id(delivery_id)).fetch_all(p).await
+    })
+}

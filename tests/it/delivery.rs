@@ -1,0 +1,448 @@
+//! Event delivery to a real HTTP receiver on 127.0.0.1: payloads, signatures, retries with an
+//! injected clock, dead letters, 410, Retry-After, ordering, slow receivers.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use assessment_service::domain::event::{EventContext, EventName, NewEvent};
+use assessment_service::domain::ids::{OrganisationId, TenantId, UserId};
+use assessment_service::events::dispatcher::Dispatcher;
+use assessment_service::events::subscriptions::{self, EnvSubscription};
+use assessment_service::store::deliveries;
+use assessment_service::store::{Store, Ts};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use base64::Engine;
+use hmac::Mac;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+#[derive(Clone, Debug)]
+struct Received {
+    headers: HeaderMap,
+    body: Value,
+    raw: Bytes,
+    at: Instant,
+}
+
+/// One answer of the receiver: status, Retry-After, delay in milliseconds.
+type Step = (u16, Option<&'static str>, u64);
+
+/// What the receiver answers, request by request (the last one repeats).
+#[derive(Clone)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<Vec<Step>>>,
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, raw: Bytes) -> impl IntoResponse {
+    let (status, retry_after, delay_ms) = {
+        let mut s = r.script.lock().unwrap();
+        if s.len() > 1 { s.remove(0) } else { s[0] }
+    };
+    if delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    }
+    r.got.lock().unwrap().push(Received {
+        body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
+        headers,
+        raw,
+        at: Instant::now(),
+    });
+    let mut resp = (StatusCode::from_u16(status).unwrap(), "ok").into_response();
+    if let Some(ra) = retry_after {
+        resp.headers_mut()
+            .insert("retry-after", ra.parse().unwrap());
+    }
+    resp
+}
+
+/// Starts a receiver on 127.0.0.1 with the given script; returns it and its URL.
+async fn receiver(script: Vec<Step>) -> (Receiver, String) {
+    let r = Receiver {
+        got: Arc::new(Mutex::new(Vec::new())),
+        script: Arc::new(Mutex::new(script)),
+    };
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(r.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (r, url)
+}
+
+async fn subscribe(store: &Store, url: &str, events: &[&str]) {
+    subscriptions::sync(
+        store,
+        &[EnvSubscription {
+            name: "external-service",
+            url: url::Url::parse(url).unwrap(),
+            api_key: Some("secret-key".into()),
+            events: events.iter().map(|s| s.to_string()).collect(),
+            secret: Some(SECRET.into()),
+        }],
+    )
+    .await
+    .unwrap();
+}
+
+async fn append(store: &Store, name: EventName, key: Option<&str>) -> NewEvent {
+    let mut e = NewEvent::new(
+        uuid::Uuid::now_v7(),
+        name,
+        EventContext {
+            tenant_id: TenantId::parse(TENANT),
+            organisation_id: OrganisationId::parse(ORG),
+            user_id: UserId::parse(USER),
+        },
+        json!({"attemptId": "a", "testId": "t"}),
+        chrono::Utc::now(),
+    );
+    e.ordering_key = key.map(str::to_string);
+    let mut tx = store.begin().await.unwrap();
+    assessment_service::events::append(&mut tx, &e)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    e
+}
+
+fn verify(r: &Received) -> bool {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(SECRET.trim_start_matches("whsec_"))
+        .unwrap();
+    let id = r.headers["webhook-id"].to_str().unwrap();
+    let ts = r.headers["webhook-timestamp"].to_str().unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(&r.raw);
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    r.headers["webhook-signature"].to_str().unwrap() == expected
+}
+
+fn later(now: Ts, secs: i64) -> Ts {
+    Ts::new(now.0 + chrono::Duration::seconds(secs))
+}
+
+#[tokio::test]
+async fn seed_events_arrive_with_the_seed_payload_and_a_valid_signature() {
+    let app = TestApp::spawn().await;
+    let (rx, url) = receiver(vec![(200, None, 0)]).await;
+    subscribe(
+        &app.state.store,
+        &url,
+        &[
+            "attempt.started",
+            "attempt.submitted",
+            "answer.submitted",
+            "test.published",
+        ],
+    )
+    .await;
+    // A real journey: publish a test, take it.
+    let test = crate::tests_api::create_test(&app, json!({"title": "Seed", "type": "plain", "questionsShuffle": false, "answersShuffle": false})).await;
+    let section = crate::tests_api::create_section(&app, &test, "S").await;
+    let q = crate::questions::create(
+        &app,
+        json!({"text": "Q", "type": "mcq", "testId": test, "sectionId": section,
+        "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+    )
+    .await;
+    app.call(
+        http::Method::POST,
+        &format!("/assessment/v1/tests/{test}/publish"),
+        None,
+    )
+    .await;
+    let r = app
+        .call(
+            http::Method::POST,
+            &format!("/assessment/v1/attempts/start/{test}"),
+            None,
+        )
+        .await;
+    let attempt = r.json()["result"]["attemptId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.call(http::Method::POST, &format!("/assessment/v1/attempts/{attempt}/answers"),
+        Some(json!({"answers": [{"questionId": q["questionId"], "answer": {"selectedOptionIds": [q["options"][0]["questionOptionId"]]}}]}))).await;
+    app.call(
+        http::Method::POST,
+        &format!("/assessment/v1/attempts/{attempt}/submit"),
+        None,
+    )
+    .await;
+
+    let d = Dispatcher::new(app.state.store.clone(), true);
+    let now = Ts::now();
+    for _ in 0..5 {
+        d.dispatch_once(now).await.unwrap();
+    }
+    let got = rx.got.lock().unwrap().clone();
+    let names: Vec<&str> = got
+        .iter()
+        .map(|r| r.body["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "test.published",
+            "attempt.started",
+            "answer.submitted",
+            "attempt.submitted"
+        ]
+    );
+    for r in &got {
+        assert!(verify(r), "signature of {}", r.body["name"]);
+        assert_eq!(r.headers["authorization"], "Bearer secret-key");
+        assert_eq!(r.headers["x-service-name"], "shiksha-assessment");
+        assert_eq!(r.headers["content-type"], "application/json");
+        assert_eq!(
+            r.headers["webhook-id"].to_str().unwrap(),
+            r.body["id"].as_str().unwrap()
+        );
+        let mut keys: Vec<&str> = r
+            .body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        keys.sort();
+        assert_eq!(keys, ["context", "data", "id", "name", "timestamp"]);
+        assert_eq!(
+            r.body["context"],
+            json!({"tenantId": TENANT, "organisationId": ORG, "userId": USER})
+        );
+    }
+    let published = &got[0].body["data"];
+    assert_eq!(published["testId"], test.as_str());
+    assert_eq!(published["questionCount"], 1);
+    assert_eq!(
+        got[1].body["data"],
+        json!({"attemptId": attempt, "testId": test, "attemptNumber": 1})
+    );
+    let submitted = &got[3].body["data"];
+    for k in ["attemptId", "testId", "score", "result", "timeSpent"] {
+        assert!(submitted.get(k).is_some(), "attempt.submitted carries {k}");
+    }
+}
+
+#[tokio::test]
+async fn failures_retry_with_backoff_then_deliver() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (rx, url) = receiver(vec![(500, None, 0), (502, None, 0), (200, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    let e = append(store, EventName::TestPublished, None).await;
+    let d = Dispatcher::new(store.clone(), true);
+    let now = Ts::now();
+    assert_eq!(d.dispatch_once(now).await.unwrap().retrying, 1);
+    assert_eq!(
+        d.dispatch_once(now).await.unwrap().claimed,
+        0,
+        "not due before its backoff"
+    );
+    assert_eq!(
+        d.dispatch_once(later(now, 7)).await.unwrap().retrying,
+        1,
+        "second try after 5 s (+-20%)"
+    );
+    assert_eq!(d.dispatch_once(later(now, 12)).await.unwrap().claimed, 0);
+    assert_eq!(
+        d.dispatch_once(later(now, 7 + 13)).await.unwrap().delivered,
+        1,
+        "third try after 10 s (+-20%)"
+    );
+    let rows = deliveries::of_event(store, e.id).await.unwrap();
+    assert_eq!(rows[0].status, "delivered");
+    assert_eq!(rows[0].attempt_count, 3);
+    let tries = deliveries::attempts_of(store, rows[0].delivery_id.0)
+        .await
+        .unwrap();
+    assert_eq!(
+        tries.iter().map(|t| t.1).collect::<Vec<_>>(),
+        vec![Some(500), Some(502), Some(200)]
+    );
+    let got = rx.got.lock().unwrap();
+    assert_eq!(got.len(), 3);
+    assert!(
+        got.iter()
+            .all(|r| r.headers["webhook-id"] == got[0].headers["webhook-id"]),
+        "the id is stable across retries"
+    );
+}
+
+#[tokio::test]
+async fn exhausted_retries_dead_letter_and_410_disables() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (_rx, url) = receiver(vec![(500, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    let e = append(store, EventName::TestPublished, None).await;
+    let d = Dispatcher::new(store.clone(), true);
+    let mut now = Ts::now();
+    for _ in 0..4 {
+        d.dispatch_once(now).await.unwrap();
+        now = later(now, 3600);
+    }
+    let rows = deliveries::of_event(store, e.id).await.unwrap();
+    assert_eq!(rows[0].status, "dead", "1 try + 3 retries, then dead");
+    assert_eq!(rows[0].attempt_count, 4);
+
+    let (_rx2, url2) = receiver(vec![(410, None, 0)]).await;
+    subscribe(store, &url2, &["*"]).await;
+    let e2 = append(store, EventName::TestPublished, None).await;
+    d.dispatch_once(now).await.unwrap();
+    assert_eq!(
+        deliveries::of_event(store, e2.id).await.unwrap()[0].status,
+        "dead"
+    );
+    let subs = deliveries::all_subscriptions(store).await.unwrap();
+    assert!(!subs[0].is_active, "410 Gone disables the subscription");
+    let e3 = append(store, EventName::TestPublished, None).await;
+    d.dispatch_once(now).await.unwrap();
+    assert!(
+        deliveries::of_event(store, e3.id).await.unwrap().is_empty(),
+        "nothing more is sent to it"
+    );
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (rx, url) = receiver(vec![(429, Some("120"), 0), (200, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    append(store, EventName::TestPublished, None).await;
+    let d = Dispatcher::new(store.clone(), true);
+    let now = Ts::now();
+    d.dispatch_once(now).await.unwrap();
+    assert_eq!(
+        d.dispatch_once(later(now, 60)).await.unwrap().claimed,
+        0,
+        "waits the 120 s asked for"
+    );
+    assert_eq!(d.dispatch_once(later(now, 121)).await.unwrap().delivered, 1);
+    assert_eq!(rx.got.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn events_of_one_attempt_arrive_in_order() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    // The first event fails once; the later ones of the same attempt must wait for it.
+    let (rx, url) = receiver(vec![(500, None, 0), (200, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    let key = "attempt:1";
+    let first = append(store, EventName::AttemptStarted, Some(key)).await;
+    let second = append(store, EventName::AnswerSubmitted, Some(key)).await;
+    let third = append(store, EventName::AttemptSubmitted, Some(key)).await;
+    let unrelated = append(store, EventName::TestPublished, None).await;
+    let d = Dispatcher::new(store.clone(), true);
+    let now = Ts::now();
+    d.dispatch_once(now).await.unwrap();
+    let mut t = now;
+    for _ in 0..6 {
+        t = later(t, 60);
+        d.dispatch_once(t).await.unwrap();
+    }
+    let got = rx.got.lock().unwrap();
+    let ids: Vec<String> = got
+        .iter()
+        .filter(|r| r.body["id"] != unrelated.id.to_string())
+        .map(|r| r.body["id"].as_str().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = [first.id, first.id, second.id, third.id]
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(
+        ids, expected,
+        "the failed first event is retried before the others go"
+    );
+    assert!(
+        got.iter().any(|r| r.body["id"] == unrelated.id.to_string()),
+        "unrelated events are not held back"
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_receiver_does_not_hold_back_the_others() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (_slow, slow_url) = receiver(vec![(200, None, 3000)]).await;
+    let (fast, fast_url) = receiver(vec![(200, None, 0)]).await;
+    subscriptions::sync(
+        store,
+        &[
+            EnvSubscription {
+                name: "analytics-service",
+                url: url::Url::parse(&slow_url).unwrap(),
+                api_key: None,
+                events: vec!["*".into()],
+                secret: None,
+            },
+            EnvSubscription {
+                name: "lms-integration",
+                url: url::Url::parse(&fast_url).unwrap(),
+                api_key: None,
+                events: vec!["*".into()],
+                secret: None,
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    // A short timeout for the slow one.
+    let mut tx = store.begin().await.unwrap();
+    assessment_service::on_tx!(&mut tx, c => {
+        sqlx::query(r#"UPDATE "subscriptions" SET "timeoutMs" = 1000 WHERE "name" = 'analytics-service'"#)
+            .execute(c).await.map(|r| r.rows_affected()).unwrap()
+    });
+    tx.commit().await.unwrap();
+    append(store, EventName::TestPublished, None).await;
+    let d = Dispatcher::new(store.clone(), true);
+    let started = Instant::now();
+    let out = d.dispatch_once(Ts::now()).await.unwrap();
+    assert_eq!(out.delivered, 1);
+    assert_eq!(out.retrying, 1, "the slow one timed out and will retry");
+    let got = fast.got.lock().unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].at.duration_since(started) < Duration::from_millis(800),
+        "the fast receiver was not kept waiting"
+    );
+}
+
+#[tokio::test]
+async fn private_targets_are_refused_unless_allowed() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (rx, url) = receiver(vec![(200, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    let e = append(store, EventName::TestPublished, None).await;
+    let d = Dispatcher::new(store.clone(), false);
+    assert_eq!(d.dispatch_once(Ts::now()).await.unwrap().dead, 1);
+    let rows = deliveries::of_event(store, e.id).await.unwrap();
+    assert!(
+        rows[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("not a public address"),
+        "{:?}",
+        rows[0].last_error
+    );
+    assert!(rx.got.lock().unwrap().is_empty());
+}
