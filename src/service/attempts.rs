@@ -150,6 +150,26 @@ async fn build_paper(
                 });
             }
         }
+        if test.questions_shuffle {
+            // Shuffle within each section, sections in the order the rules gave them.
+            let mut order: Vec<Option<Uuid>> = Vec::new();
+            for i in &items {
+                if !order.contains(&i.section_id) {
+                    order.push(i.section_id);
+                }
+            }
+            let mut shuffled = Vec::with_capacity(items.len());
+            for section in order {
+                let mut group: Vec<PaperItem> = items
+                    .iter()
+                    .filter(|i| i.section_id == section)
+                    .cloned()
+                    .collect();
+                rules::shuffle(&mut group, rng);
+                shuffled.extend(group);
+            }
+            items = shuffled;
+        }
     } else {
         let sections: Vec<_> = test_repo::sections_in(tx, scope, test.test_id.0)
             .await?
@@ -260,7 +280,7 @@ pub async fn start(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Sta
         }
         if attempts
             .iter()
-            .any(|a| a.status == "S" && a.review_status == "P")
+            .any(|a| a.status == "S" && matches!(a.review_status.as_str(), "P" | "U"))
         {
             return Err(AppError::conflict(
                 "Your last attempt is currently under review. Please wait for the review to finish before starting a new one.",
@@ -276,9 +296,9 @@ pub async fn start(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Sta
     let seed = rand::random::<u64>();
     let mut rng = SeededRng::new(seed);
     let paper = build_paper(&mut tx, &scope, &test, &mut rng).await?;
-    let total = if test.total_marks > Marks::ZERO {
-        test.total_marks
-    } else {
+    // The attempt is scored out of its own paper (a rule-based paper's marks depend on the
+    // questions drawn); conditional questions are extra.
+    let total: Marks = {
         let ids: Vec<Uuid> = paper
             .iter()
             .filter(|i| !i.is_conditional)
@@ -315,6 +335,16 @@ pub async fn start(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Sta
     };
     if !repo::insert(&mut tx, &attempt).await? {
         // Another start by the same learner won the race for this attempt number.
+        if test.allow_resubmission {
+            if let Some(winner) = repo::of_user_in(&mut tx, &scope, test_id, user)
+                .await?
+                .pop()
+            {
+                return Ok(Started {
+                    attempt_id: winner.attempt_id.0,
+                });
+            }
+        }
         return Err(AppError::conflict(
             "You have an incomplete attempt. Please complete it before starting a new attempt.",
         ));
@@ -365,7 +395,9 @@ fn paper_of(a: &Attempt) -> Vec<PaperItem> {
 }
 
 fn elapsed_secs(a: &Attempt, now: Ts, test: &Test) -> i32 {
-    let secs = (now.0 - a.started_at.0).num_seconds().max(0);
+    // Time stops at the deadline, whenever the submission is recorded.
+    let end = a.deadline_at.map_or(now, |d| d.min(now));
+    let secs = (end.0 - a.started_at.0).num_seconds().max(0);
     let capped = match test.time_duration.filter(|d| *d > 0) {
         Some(d) => secs.min(i64::from(d)),
         None => secs,
@@ -411,7 +443,14 @@ pub async fn save_answers(
         .enumerate()
         .map(|(i, p)| (p.question_id, i))
         .collect();
+    let mut seen = BTreeSet::new();
     for (i, a) in body.answers.iter().enumerate() {
+        if !seen.insert(a.question_id) {
+            return Err(AppError::validation(format!(
+                "answers[{i}]: question {} is answered twice in this request",
+                a.question_id
+            )));
+        }
         if !position.contains_key(&a.question_id) {
             return Err(AppError::validation(format!(
                 "answers[{i}]: question {} is not part of this attempt",
@@ -492,16 +531,27 @@ pub struct Submitted {
     pub submission_type: String,
 }
 
-/// Which compulsory questions still lack an answer (conditional ones only when revealed).
-async fn unanswered_compulsory(
+/// True when an answer says nothing (no selection, no text, no blanks, no pairs, no file).
+fn is_empty_answer(v: &Value) -> bool {
+    let a: Answer = serde_json::from_value(v.clone()).unwrap_or_default();
+    a.selected_option_ids.as_ref().is_none_or(|s| s.is_empty())
+        && a.text.as_deref().is_none_or(|t| t.trim().is_empty())
+        && a.blanks.as_ref().is_none_or(|b| b.is_empty())
+        && a.matches.as_ref().is_none_or(|m| m.is_empty())
+        && a.file.as_deref().is_none_or(|f| f.trim().is_empty())
+        && a.rating.is_none()
+}
+
+/// The conditional questions of the paper that the answers reveal.
+async fn revealed(
     tx: &mut Tx,
     scope: &Scope,
     paper: &[PaperItem],
     answers: &HashMap<Uuid, Value>,
-) -> AppResult<Vec<Uuid>> {
+) -> AppResult<BTreeSet<Uuid>> {
     let conditional: Vec<Uuid> = paper
         .iter()
-        .filter(|p| p.is_conditional && p.is_compulsory)
+        .filter(|p| p.is_conditional)
         .map(|p| p.question_id)
         .collect();
     let links = question_repo::links_to_in(tx, scope, &conditional).await?;
@@ -512,17 +562,26 @@ async fn unanswered_compulsory(
         .flatten()
         .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
         .collect();
+    Ok(links
+        .iter()
+        .filter(|l| l.is_active && selected.contains(&l.option_id.0))
+        .map(|l| l.question_id.0)
+        .collect())
+}
+
+/// Which compulsory questions still lack an answer (conditional ones only when revealed).
+async fn unanswered_compulsory(
+    tx: &mut Tx,
+    scope: &Scope,
+    paper: &[PaperItem],
+    answers: &HashMap<Uuid, Value>,
+) -> AppResult<Vec<Uuid>> {
+    let shown = revealed(tx, scope, paper, answers).await?;
     Ok(paper
         .iter()
-        .filter(|p| p.is_compulsory && !answers.contains_key(&p.question_id))
-        .filter(|p| {
-            !p.is_conditional
-                || links.iter().any(|l| {
-                    l.is_active
-                        && l.question_id.0 == p.question_id
-                        && selected.contains(&l.option_id.0)
-                })
-        })
+        .filter(|p| p.is_compulsory)
+        .filter(|p| !p.is_conditional || shown.contains(&p.question_id))
+        .filter(|p| answers.get(&p.question_id).is_none_or(is_empty_answer))
         .map(|p| p.question_id)
         .collect())
 }
@@ -544,11 +603,22 @@ async fn finalize(
         .into_iter()
         .filter(|a| in_paper.contains(&a.question_id.0))
         .collect();
+    let given: HashMap<Uuid, Value> = answers
+        .iter()
+        .map(|a| (a.question_id.0, a.answer.0.clone()))
+        .collect();
+    // Answers to conditional questions their parent's answer did not reveal do not count.
+    let shown = revealed(tx, &scope, &paper, &given).await?;
+    let conditional: BTreeSet<Uuid> = paper
+        .iter()
+        .filter(|p| p.is_conditional)
+        .map(|p| p.question_id)
+        .collect();
+    let answers: Vec<_> = answers
+        .into_iter()
+        .filter(|a| !conditional.contains(&a.question_id.0) || shown.contains(&a.question_id.0))
+        .collect();
     if submission_type == "self" {
-        let given: HashMap<Uuid, Value> = answers
-            .iter()
-            .map(|a| (a.question_id.0, a.answer.0.clone()))
-            .collect();
         if !unanswered_compulsory(tx, &scope, &paper, &given)
             .await?
             .is_empty()
@@ -628,7 +698,13 @@ pub async fn submit(store: &Store, actor: &Actor, attempt_id: Uuid) -> AppResult
     if attempt.status == "S" && !test.allow_resubmission {
         return Err(AppError::conflict("Attempt is already submitted"));
     }
-    let out = finalize(&mut tx, actor, attempt, &test, now, "self").await?;
+    // Past the deadline the attempt is closed as the sweeper would have closed it.
+    let kind = if attempt.deadline_at.is_some_and(|d| now > d) {
+        "auto"
+    } else {
+        "self"
+    };
+    let out = finalize(&mut tx, actor, attempt, &test, now, kind).await?;
     tx.commit().await?;
     Ok(out)
 }
@@ -783,6 +859,10 @@ pub async fn questions(
                 "ordering": n,
             })).collect::<Vec<_>>(),
         });
+        if matches!(q.qtype, QuestionType::Subjective | QuestionType::Essay) {
+            // Options of free-text questions are reference answers.
+            v["options"] = json!([]);
+        }
         if q.qtype == QuestionType::FillBlank {
             // The blanks, not the accepted answers.
             let blanks: BTreeSet<i32> = shown.iter().filter_map(|o| o.blank_index).collect();
@@ -850,7 +930,7 @@ pub async fn user_status(
         let in_progress = attempts.iter().rev().find(|a| a.status == "I");
         let pending = attempts
             .iter()
-            .any(|a| a.status == "S" && a.review_status == "P");
+            .any(|a| a.status == "S" && matches!(a.review_status.as_str(), "P" | "U"));
         (
             made < i64::from(test.attempts) && in_progress.is_none() && !pending,
             in_progress,

@@ -562,6 +562,13 @@ async fn reconcile_options(
 /// Locks the tests that use a question; a published one freezes the question (422).
 async fn lock_using_tests(tx: &mut Tx, scope: &Scope, question_id: Uuid) -> AppResult<Vec<Uuid>> {
     use crate::domain::enums::TestStatus;
+    // A running attempt scores against this key: it must not change under it.
+    let running = crate::store::attempts::in_progress_with(tx, scope, question_id).await?;
+    if running > 0 {
+        return Err(AppError::unprocessable(format!(
+            "This question is on {running} attempt(s) in progress; change it once they are submitted"
+        )));
+    }
     let ids = crate::store::tests::tests_linking(tx, scope, question_id).await?;
     for id in &ids {
         if let Some(t) = crate::store::tests::lock(tx, scope, *id).await? {

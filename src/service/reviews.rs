@@ -313,7 +313,8 @@ pub async fn answersheet(
             "Answer sheet is not enabled for this test",
         ));
     }
-    let reveal = test.show_correct_answer || is_reviewer;
+    // A learner who may still re-answer this attempt must not see the key.
+    let reveal = is_reviewer || (test.show_correct_answer && !test.allow_resubmission);
     let paper = a.paper.as_ref().map(|p| p.0.clone()).unwrap_or_default();
     let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
     let questions: HashMap<Uuid, _> = question_repo::by_ids(store, scope, &ids)
@@ -489,8 +490,10 @@ pub async fn question_answer_report(
     if !(1..=100).contains(&limit) {
         return Err(AppError::validation("limit must be between 1 and 100"));
     }
-    if offset < 0 {
-        return Err(AppError::validation("offset must not be negative"));
+    if !(0..=1_000_000_000).contains(&offset) {
+        return Err(AppError::validation(
+            "offset must be between 0 and 1000000000",
+        ));
     }
     let test = test_repo::get(store, scope, test_id)
         .await?
@@ -523,7 +526,16 @@ pub async fn question_answer_report(
         }
     }
     // Columns: the test's linked questions, else (rule-based) those drawn into the papers.
-    let mut question_ids: Vec<Uuid> = links.iter().map(|l| l.question_id.0).collect();
+    let live_sections: std::collections::HashSet<Uuid> = sections
+        .iter()
+        .filter(|s| s.status != crate::domain::enums::SectionStatus::Archived)
+        .map(|s| s.section_id.0)
+        .collect();
+    let mut question_ids: Vec<Uuid> = links
+        .iter()
+        .filter(|l| !l.is_conditional && l.section_id.is_some_and(|s| live_sections.contains(&s.0)))
+        .map(|l| l.question_id.0)
+        .collect();
     if question_ids.is_empty() {
         for a in &rows_attempts {
             for item in a.paper.as_ref().map(|p| p.0.clone()).unwrap_or_default() {
@@ -540,8 +552,10 @@ pub async fn question_answer_report(
         question_repo::by_ids(store, scope, &question_ids)
             .await?
             .into_iter()
+            .filter(|x| x.status != crate::domain::enums::QuestionStatus::Archived)
             .map(|x| (x.question_id.0, x))
             .collect();
+    question_ids.retain(|id| questions.contains_key(id));
     let mut options: HashMap<Uuid, Vec<question_repo::QuestionOption>> = HashMap::new();
     for o in question_repo::options_of(store, scope, &question_ids).await? {
         options.entry(o.question_id.0).or_default().push(o);

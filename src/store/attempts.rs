@@ -400,3 +400,18 @@ pub async fn learners_of(
     let ids: Vec<Id> = on_reader!(store, p => crate::bind_args!(sqlx::query_scalar::<_, Id>(&page.text), &page.args).fetch_all(p).await)?;
     Ok((ids.into_iter().map(|i| i.0).collect(), total))
 }
+
+/// How many in-progress attempts have this question on their paper.
+pub async fn in_progress_with(
+    tx: &mut Tx,
+    scope: &Scope,
+    question_id: Uuid,
+) -> Result<i64, sqlx::Error> {
+    let (t, o) = sid(scope);
+    let pattern = format!("%{}%", question_id.hyphenated());
+    on_tx!(tx, c => {
+        sqlx::query_scalar(r#"SELECT COUNT(*) FROM "testAttempts" WHERE "status" = 'I'
+            AND "tenantId" = $1 AND "organisationId" = $2 AND CAST("paper" AS TEXT) LIKE $3"#)
+            .bind(t).bind(o).bind(pattern).fetch_one(c).await
+    })
+}

@@ -327,3 +327,143 @@ pub async fn attempts_of(
             WHERE "deliveryId" = $1 ORDER BY "attemptNumber""#).bind(Id(delivery_id)).fetch_all(p).await
     })
 }
+
+/// Subscriptions of one tenant and organisation (the admin API's), newest first.
+pub async fn scoped_subscriptions(
+    store: &Store,
+    tenant: Uuid,
+    org: Uuid,
+) -> Result<Vec<Subscription>, sqlx::Error> {
+    let sql = format!(
+        r#"SELECT {SUB_COLUMNS} FROM "subscriptions" WHERE "tenantId" = $1 AND "organisationId" = $2
+           AND "source" = 'api' ORDER BY "createdAt" DESC, "subscriptionId""#
+    );
+    on_reader!(store, p => sqlx::query_as::<_, Subscription>(&sql).bind(Id(tenant)).bind(Id(org)).fetch_all(p).await)
+}
+
+/// One subscription of a tenant and organisation.
+pub async fn scoped_subscription(
+    store: &Store,
+    tenant: Uuid,
+    org: Uuid,
+    id: Uuid,
+) -> Result<Option<Subscription>, sqlx::Error> {
+    let sql = format!(
+        r#"SELECT {SUB_COLUMNS} FROM "subscriptions" WHERE "tenantId" = $1 AND "organisationId" = $2
+           AND "source" = 'api' AND "subscriptionId" = $3"#
+    );
+    on_reader!(store, p => sqlx::query_as::<_, Subscription>(&sql).bind(Id(tenant)).bind(Id(org)).bind(Id(id)).fetch_optional(p).await)
+}
+
+/// Deletes a subscription (its deliveries go with it).
+pub async fn delete_subscription(tx: &mut Tx, id: Uuid) -> Result<(), sqlx::Error> {
+    on_tx!(tx, c => {
+        sqlx::query(r#"DELETE FROM "subscriptions" WHERE "subscriptionId" = $1"#)
+            .bind(Id(id)).execute(c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Filters of the delivery log.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub event_id: Option<Uuid>,
+    pub subscription_id: Option<Uuid>,
+    pub status: Option<String>,
+    pub created_from: Option<Ts>,
+    pub created_to: Option<Ts>,
+}
+
+fn push_delivery_filter(sql: &mut super::sql::Sql, tenant: Uuid, org: Uuid, f: &DeliveryFilter) {
+    use super::sql::Arg;
+    sql.push(r#" WHERE e."tenantId" = "#)
+        .bind(Arg::Id(Id(tenant)))
+        .push(r#" AND e."organisationId" = "#)
+        .bind(Arg::Id(Id(org)));
+    if let Some(id) = f.event_id {
+        sql.push(r#" AND e."eventId" = "#).bind(Arg::Id(Id(id)));
+    }
+    if let Some(id) = f.subscription_id {
+        sql.push(r#" AND d."subscriptionId" = "#)
+            .bind(Arg::Id(Id(id)));
+    }
+    if let Some(s) = &f.status {
+        sql.push(r#" AND d."status" = "#).bind(Arg::Text(s.clone()));
+    }
+    if let Some(t) = f.created_from {
+        sql.push(r#" AND e."createdAt" >= "#).bind(Arg::Ts(t));
+    }
+    if let Some(t) = f.created_to {
+        sql.push(r#" AND e."createdAt" <= "#).bind(Arg::Ts(t));
+    }
+}
+
+/// A page of the deliveries of a tenant's events, newest first, and the total.
+pub async fn log(
+    store: &Store,
+    tenant: Uuid,
+    org: Uuid,
+    f: &DeliveryFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<DeliveryRow>, i64), sqlx::Error> {
+    use super::sql::{Arg, Sql};
+    let from = r#" FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq""#;
+    let mut count = Sql::new(store.backend(), format!("SELECT COUNT(*){from}"));
+    push_delivery_filter(&mut count, tenant, org, f);
+    let mut page = Sql::new(
+        store.backend(),
+        format!(
+            r#"SELECT d."deliveryId", e."eventId", e."name" AS "eventName", d."subscriptionId",
+               d."status", d."attemptCount", d."nextAttemptAt", d."lastStatusCode", d."lastError",
+               d."deliveredAt"{from}"#
+        ),
+    );
+    push_delivery_filter(&mut page, tenant, org, f);
+    page.push(r#" ORDER BY e."seq" DESC, d."deliveryId" LIMIT "#)
+        .bind(Arg::Int(limit))
+        .push(" OFFSET ")
+        .bind(Arg::Int(offset));
+    let total: i64 = on_reader!(store, p => crate::bind_args!(sqlx::query_scalar::<_, i64>(&count.text), &count.args).fetch_one(p).await)?;
+    let rows = on_reader!(store, p => crate::bind_args!(sqlx::query_as::<_, DeliveryRow>(&page.text), &page.args).fetch_all(p).await)?;
+    Ok((rows, total))
+}
+
+/// Puts the matching deliveries of a tenant's events back in the queue, due now, with a
+/// fresh retry budget. Returns how many.
+pub async fn replay(
+    store: &Store,
+    tenant: Uuid,
+    org: Uuid,
+    f: &DeliveryFilter,
+    delivery_id: Option<Uuid>,
+    now: Ts,
+) -> Result<u64, sqlx::Error> {
+    use super::sql::{Arg, Sql};
+    let mut pick = Sql::new(
+        store.backend(),
+        r#"SELECT d."deliveryId" FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq""#,
+    );
+    push_delivery_filter(&mut pick, tenant, org, f);
+    if let Some(id) = delivery_id {
+        pick.push(r#" AND d."deliveryId" = "#).bind(Arg::Id(Id(id)));
+    }
+    pick.push(r#" AND d."status" <> 'delivering'"#);
+    let ids: Vec<Id> = on_reader!(store, p => crate::bind_args!(sqlx::query_scalar::<_, Id>(&pick.text), &pick.args).fetch_all(p).await)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = store.begin().await?;
+    let mut upd = Sql::new(
+        tx.backend(),
+        r#"UPDATE "deliveries" SET "status" = 'pending', "attemptCount" = 0, "nextAttemptAt" = "#,
+    );
+    upd.bind(Arg::Ts(now))
+        .push(r#", "updatedAt" = "#)
+        .bind(Arg::Ts(now))
+        .push(r#" WHERE "status" <> 'delivering' AND "deliveryId" IN "#)
+        .bind_list(ids.iter().map(|i| Arg::Id(*i)));
+    let n = on_tx!(&mut tx, c => crate::bind_args!(sqlx::query(&upd.text), &upd.args).execute(c).await.map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    Ok(n)
+}

@@ -494,6 +494,12 @@ async fn parallel_saves_keep_one_row_and_submit_counts_nothing_after_it() {
         "one row per question"
     );
 
+    // Start from the wrong option; the racing saves choose the right one. A save that slipped
+    // in after the submission would change the stored answer without changing the score.
+    let r = app
+        .call_with(Method::POST, &path, Some(json!({"answers": [{"questionId": q, "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}]})), &headers)
+        .await;
+    assert_eq!(r.status, 201);
     // Submit racing more saves: every save either lands before the submission or is refused.
     let submit_path = format!("{A}/{attempt}/submit");
     let mut calls = Vec::new();
@@ -518,6 +524,36 @@ async fn parallel_saves_keep_one_row_and_submit_counts_nothing_after_it() {
         .find(|r| r.json()["result"].get("reviewStatus").is_some())
         .expect("the submit");
     assert_eq!(submitted.status, 201);
+    for r in results
+        .iter()
+        .filter(|r| r.json()["result"].get("reviewStatus").is_none())
+    {
+        assert!(
+            r.status == 201
+                || (r.status == 409 && r.errmsg() == "Cannot submit answer to completed attempt"),
+            "{}",
+            r.text()
+        );
+    }
+    // In the outbox, no answer of this attempt comes after its submission.
+    let seqs = |name: &'static str| {
+        let store = app.state.store.clone();
+        async move {
+            assessment_service::store::outbox::with_name(&store, name)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.seq)
+                .collect::<Vec<_>>()
+        }
+    };
+    let submitted_seq = seqs("attempt.submitted").await[0];
+    assert!(
+        seqs("answer.submitted")
+            .await
+            .iter()
+            .all(|s| *s < submitted_seq)
+    );
     let final_score = submitted.json()["result"]["score"].clone();
     let answers = app
         .call_with(
@@ -1571,4 +1607,191 @@ async fn review_routes_need_a_reviewer_and_stay_in_scope() {
     )
     .await;
     assert_eq!(r.status, 403, "a learner sees only their own status");
+}
+
+#[tokio::test]
+async fn taking_rules_from_review() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(&app, json!({"attempts": 3, "timeDuration": 600}), vec![
+        json!({"text": "Pick", "type": "mcq", "isCompulsory": true, "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+        json!({"text": "Explain", "type": "essay", "options": [{"text": "a model answer"}]}),
+    ]).await;
+    let attempt = start(&app, &test, LEARNER).await;
+    // Reference answers of free-text questions stay hidden.
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/questions/{LEARNER}"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert!(!r.text().contains("a model answer"), "{}", r.text());
+    // A question on a running paper cannot change.
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!(
+                "/assessment/v1/questions/{}",
+                qs[0]["questionId"].as_str().unwrap()
+            ),
+            Some(json!({"text": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    // One answer per question per request.
+    let dup = json!([
+        {"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}},
+        {"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}},
+    ]);
+    let r = answer(&app, &attempt, LEARNER, dup).await;
+    assert_eq!(r.status, 400);
+    // An empty answer does not satisfy a compulsory question.
+    answer(
+        &app,
+        &attempt,
+        LEARNER,
+        json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": []}}]),
+    )
+    .await;
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/{attempt}/submit"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let ev = events(&app, "answer.submitted").await;
+    assert_eq!(
+        ev.last().unwrap()["data"],
+        json!({"attemptId": attempt, "testId": test, "questionId": qs[0]["questionId"]})
+    );
+    // Answer the essay, submit: pending review blocks a new start while P or U.
+    answer(
+        &app,
+        &attempt,
+        LEARNER,
+        json!([
+            {"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}},
+            {"questionId": qs[1]["questionId"], "answer": {"text": "my view"}},
+        ]),
+    )
+    .await;
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/{attempt}/submit"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.json()["result"]["reviewStatus"], "P");
+    assert_eq!(r.json()["result"]["totalMarks"], 2, "the paper's marks");
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/start/{test}"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    assert!(r.errmsg().contains("under review"), "{}", r.errmsg());
+}
+
+#[tokio::test]
+async fn date_windows_resubmission_and_late_submits() {
+    let app = TestApp::spawn().await;
+    let mcq_q = || json!({"text": "Pick", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]});
+    let (future, _) = published_test(
+        &app,
+        json!({"startDate": "2100-01-01T00:00:00Z"}),
+        vec![mcq_q()],
+    )
+    .await;
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/start/{future}"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.errmsg(), "Test is not yet available for attempts");
+    // A test can be published with a past end date, and then refuses attempts.
+    let (past, _) = published_test(
+        &app,
+        json!({"startDate": "2000-01-01T00:00:00Z", "endDate": "2001-01-01T00:00:00Z"}),
+        vec![mcq_q()],
+    )
+    .await;
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/start/{past}"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_failure(
+        &r,
+        422,
+        "api.attempts.create",
+        "UNPROCESSABLE_ENTITY",
+        "CLIENT_ERROR",
+        "Test is no longer available for attempts",
+    );
+
+    // allowResubmission: start returns the same attempt, which can be re-answered and resubmitted.
+    let (again, qs) = published_test(&app, json!({"allowResubmission": true}), vec![mcq_q()]).await;
+    let a1 = start(&app, &again, LEARNER).await;
+    let a2 = start(&app, &again, LEARNER).await;
+    assert_eq!(a1, a2);
+    answer(&app, &a1, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}])).await;
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/{a1}/submit"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.json()["result"]["score"], 0);
+    let r = answer(&app, &a1, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}])).await;
+    assert_eq!(r.status, 201);
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/{a1}/submit"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.json()["result"]["score"], 1);
+
+    // A learner's submit after the deadline is recorded as automatic.
+    let (timed, _) = published_test(&app, json!({"timeDuration": 60}), vec![mcq_q()]).await;
+    let a = start(&app, &timed, LEARNER).await;
+    let store = &app.state.store;
+    let past_ts =
+        assessment_service::store::Ts::new(chrono::Utc::now() - chrono::Duration::seconds(5));
+    let mut tx = store.begin().await.unwrap();
+    let id = assessment_service::store::Id(uuid::Uuid::parse_str(&a).unwrap());
+    assessment_service::on_tx!(&mut tx, c => {
+        sqlx::query(r#"UPDATE "testAttempts" SET "deadlineAt" = $1 WHERE "attemptId" = $2"#)
+            .bind(past_ts).bind(id).execute(c).await.map(|r| r.rows_affected()).unwrap()
+    });
+    tx.commit().await.unwrap();
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/{a}/submit"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["result"]["submissionType"], "auto");
 }
