@@ -618,15 +618,14 @@ async fn finalize(
         .into_iter()
         .filter(|a| !conditional.contains(&a.question_id.0) || shown.contains(&a.question_id.0))
         .collect();
-    if submission_type == "self" {
-        if !unanswered_compulsory(tx, &scope, &paper, &given)
+    if submission_type == "self"
+        && !unanswered_compulsory(tx, &scope, &paper, &given)
             .await?
             .is_empty()
-        {
-            return Err(AppError::validation(
-                "You need to answer all the required questions before submitting your attempt.",
-            ));
-        }
+    {
+        return Err(AppError::validation(
+            "You need to answer all the required questions before submitting your attempt.",
+        ));
     }
     let total = marks_of(attempt.total_marks).unwrap_or(Marks::ZERO);
     let (score, review, result) = if test.grading_type.has_answer_key() {
