@@ -14,6 +14,7 @@ pub mod questions;
 pub mod rules;
 pub mod sections;
 pub mod tests;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -30,6 +30,7 @@ use crate::AppState;
         (name = "rules", description = "Selection rules of rule-based tests (authors)"),
         (name = "attempts", description = "Taking tests: start, answer, submit, resume"),
         (name = "reviews", description = "Reviews, answer sheets and result status"),
+        (name = "webhooks", description = "Webhooks, deliveries, replays and plugins (admins)"),
     ),
 )]
 struct ApiDoc;
@@ -62,7 +63,8 @@ pub fn api_router(prefix: &str) -> OpenApiRouter<AppState> {
         .merge(super::tests::router())
         .merge(super::sections::router())
         .merge(super::rules::router())
-        .merge(super::attempts::router());
+        .merge(super::attempts::router())
+        .merge(super::webhooks::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::ready))

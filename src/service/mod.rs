@@ -9,6 +9,7 @@ pub mod rules;
 pub mod sections;
 pub mod tests;
 pub mod users;
+pub mod webhooks;
 
 use serde::Serialize;
 use serde_json::Value;

@@ -429,6 +429,26 @@ pub async fn log(
     Ok((rows, total))
 }
 
+/// The deliveries of a tenant's events matching `f` (and `delivery_id`), not in flight.
+pub async fn replay_candidates(
+    store: &Store,
+    tenant: Uuid,
+    org: Uuid,
+    f: &DeliveryFilter,
+    delivery_id: Option<Uuid>,
+) -> Result<Vec<Id>, sqlx::Error> {
+    use super::sql::{Arg, Sql};
+    let mut pick = Sql::new(
+        store.backend(),
+        r#"SELECT d."deliveryId" FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq""#,
+    );
+    push_delivery_filter(&mut pick, tenant, org, f);
+    if let Some(id) = delivery_id {
+        pick.push(r#" AND d."deliveryId" = "#).bind(Arg::Id(Id(id)));
+    }
+    on_reader!(store, p => crate::bind_args!(sqlx::query_scalar::<_, Id>(&pick.text), &pick.args).fetch_all(p).await)
+}
+
 /// Puts the matching deliveries of a tenant's events back in the queue, due now, with a
 /// fresh retry budget. Returns how many.
 pub async fn replay(
@@ -440,16 +460,7 @@ pub async fn replay(
     now: Ts,
 ) -> Result<u64, sqlx::Error> {
     use super::sql::{Arg, Sql};
-    let mut pick = Sql::new(
-        store.backend(),
-        r#"SELECT d."deliveryId" FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq""#,
-    );
-    push_delivery_filter(&mut pick, tenant, org, f);
-    if let Some(id) = delivery_id {
-        pick.push(r#" AND d."deliveryId" = "#).bind(Arg::Id(Id(id)));
-    }
-    pick.push(r#" AND d."status" <> 'delivering'"#);
-    let ids: Vec<Id> = on_reader!(store, p => crate::bind_args!(sqlx::query_scalar::<_, Id>(&pick.text), &pick.args).fetch_all(p).await)?;
+    let ids = replay_candidates(store, tenant, org, f, delivery_id).await?;
     if ids.is_empty() {
         return Ok(0);
     }
@@ -466,4 +477,25 @@ pub async fn replay(
     let n = on_tx!(&mut tx, c => crate::bind_args!(sqlx::query(&upd.text), &upd.args).execute(c).await.map(|r| r.rows_affected()))?;
     tx.commit().await?;
     Ok(n)
+}
+
+/// A try as stored: number, start, duration, status, error, response.
+type TryRow = (i32, Ts, i64, Option<i32>, Option<String>, Option<String>);
+
+/// Every try of a delivery, as the log shows it.
+pub async fn attempts_detail(store: &Store, delivery_id: Uuid) -> Result<Vec<Value>, sqlx::Error> {
+    let rows: Vec<TryRow> = on_reader!(store, p => {
+        sqlx::query_as(r#"SELECT "attemptNumber", "startedAt", "durationMs", "statusCode", "error",
+            "responseBody" FROM "deliveryAttempts" WHERE "deliveryId" = $1 ORDER BY "attemptNumber""#)
+            .bind(Id(delivery_id)).fetch_all(p).await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(n, at, ms, code, err, body)| {
+            serde_json::json!({
+                "attemptNumber": n, "startedAt": at, "durationMs": ms, "statusCode": code,
+                "error": err, "responseBody": body,
+            })
+        })
+        .collect())
 }

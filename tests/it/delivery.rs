@@ -446,3 +446,235 @@ async fn private_targets_are_refused_unless_allowed() {
     );
     assert!(rx.got.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_webhook_admin_api_manages_subscriptions_logs_and_replays() {
+    use assessment_service::config::Config;
+    let app = TestApp::with_config(Config {
+        webhook_allow_private_networks: true,
+        ..Config::default()
+    })
+    .await;
+    let (rx, url) = receiver(vec![(200, None, 0)]).await;
+    let r = app
+        .call(
+            http::Method::POST,
+            "/assessment/v1/webhooks",
+            Some(
+                json!({"name": "mine", "url": url, "events": ["test.published"],
+            "headers": {"Authorization": "Bearer abc"}, "timeout": 2000, "retries": 1}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let hook = r.json()["result"].clone();
+    let id = hook["subscriptionId"].as_str().unwrap().to_string();
+    let secret = hook["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+    assert_eq!(hook["maxRetries"], 1);
+    let r = app
+        .call(http::Method::GET, "/assessment/v1/webhooks", None)
+        .await;
+    assert_eq!(r.json()["result"].as_array().unwrap().len(), 1);
+    assert!(
+        r.json()["result"][0].get("secret").is_none(),
+        "secrets are not listed"
+    );
+
+    // Another tenant sees nothing.
+    let other = [
+        ("tenantid", OTHER_TENANT),
+        ("organisationid", ORG),
+        ("userid", USER),
+    ];
+    assert_eq!(
+        app.call_with(
+            http::Method::GET,
+            &format!("/assessment/v1/webhooks/{id}"),
+            None,
+            &other
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        app.call_with(http::Method::GET, "/assessment/v1/webhooks", None, &other)
+            .await
+            .json()["result"],
+        json!([])
+    );
+
+    // Bad input.
+    for (body, msg) in [
+        (
+            json!({"name": "x", "url": "ftp://x"}),
+            "url: unsupported scheme ftp",
+        ),
+        (
+            json!({"name": "x", "url": url, "events": ["nope"]}),
+            "\"nope\" is not an event name",
+        ),
+        (
+            json!({"name": "x", "url": url, "timeout": 0}),
+            "timeout must be between 1 and 300000 ms",
+        ),
+    ] {
+        let r = app
+            .call(http::Method::POST, "/assessment/v1/webhooks", Some(body))
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert_eq!(r.errmsg(), msg);
+    }
+
+    // A test send, signed with the subscription's secret.
+    let r = app
+        .call(
+            http::Method::POST,
+            &format!("/assessment/v1/webhooks/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["result"]["delivered"], true);
+    {
+        let got = rx.got.lock().unwrap();
+        assert_eq!(got[0].body["name"], "webhook.test");
+        assert_eq!(got[0].headers["authorization"], "Bearer abc");
+    }
+
+    // A tenant event reaches the tenant's webhook.
+    let e = append(&app.state.store, EventName::TestPublished, None).await;
+    let d = Dispatcher::new(app.state.store.clone(), true);
+    d.dispatch_once(Ts::now()).await.unwrap();
+    let r = app
+        .call(
+            http::Method::GET,
+            &format!("/assessment/v1/webhooks/deliveries?eventId={}", e.id),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let row = r.json()["result"]["content"][0].clone();
+    assert_eq!(row["status"], "delivered");
+    let delivery = row["deliveryId"].as_str().unwrap().to_string();
+    let r = app
+        .call(
+            http::Method::GET,
+            &format!("/assessment/v1/webhooks/deliveries/{delivery}/attempts"),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["result"][0]["statusCode"], 200);
+
+    // Replay: the same event again, with the same webhook-id.
+    let r = app
+        .call(
+            http::Method::POST,
+            &format!("/assessment/v1/webhooks/deliveries/{delivery}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["result"]["replayed"], 1);
+    d.dispatch_once(Ts::now()).await.unwrap();
+    let r = app
+        .call(
+            http::Method::POST,
+            &format!("/assessment/v1/webhooks/events/{}/replay", e.id),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["result"]["replayed"], 1);
+    d.dispatch_once(Ts::now()).await.unwrap();
+    let from = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let to = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let r = app
+        .call(
+            http::Method::POST,
+            "/assessment/v1/webhooks/replay",
+            Some(json!({"from": from, "to": to})),
+        )
+        .await;
+    assert_eq!(r.json()["result"]["replayed"], 1);
+    d.dispatch_once(Ts::now()).await.unwrap();
+    {
+        let got = rx.got.lock().unwrap();
+        let copies: Vec<_> = got
+            .iter()
+            .filter(|g| g.body["id"] == e.id.to_string())
+            .collect();
+        assert_eq!(copies.len(), 4);
+        assert!(
+            copies
+                .iter()
+                .all(|c| c.headers["webhook-id"] == e.id.to_string())
+        );
+        assert!(copies.iter().all(verify_with(&secret)));
+    }
+
+    // Rotation changes the secret; dead letters and the registry.
+    let r = app
+        .call(
+            http::Method::POST,
+            &format!("/assessment/v1/webhooks/{id}/rotate-secret"),
+            None,
+        )
+        .await;
+    assert_ne!(r.json()["result"]["secret"].as_str().unwrap(), secret);
+    let r = app
+        .call(
+            http::Method::GET,
+            "/assessment/v1/webhooks/dead-letters",
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["result"]["totalElements"], 0);
+    let r = app
+        .call(http::Method::GET, "/assessment/v1/plugins", None)
+        .await;
+    assert_eq!(r.json()["result"]["externalServiceCount"], 1);
+    let r = app
+        .call(
+            http::Method::PATCH,
+            &format!("/assessment/v1/webhooks/{id}"),
+            Some(json!({"isActive": false})),
+        )
+        .await;
+    assert_eq!(r.json()["result"]["isActive"], false);
+    let r = app
+        .call(
+            http::Method::DELETE,
+            &format!("/assessment/v1/webhooks/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        app.call(
+            http::Method::GET,
+            &format!("/assessment/v1/webhooks/{id}"),
+            None
+        )
+        .await
+        .status,
+        404
+    );
+}
+
+fn verify_with(secret: &str) -> impl Fn(&&Received) -> bool + '_ {
+    move |r: &&Received| {
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(secret.trim_start_matches("whsec_"))
+            .unwrap();
+        let id = r.headers["webhook-id"].to_str().unwrap();
+        let ts = r.headers["webhook-timestamp"].to_str().unwrap();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+        mac.update(format!("{id}.{ts}.").as_bytes());
+        mac.update(&r.raw);
+        let expected = format!(
+            "v1,{}",
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        );
+        r.headers["webhook-signature"].to_str().unwrap() == expected
+    }
+}
