@@ -23,6 +23,8 @@ pub struct AppState {
     pub started_at: Instant,
     /// The user service, for report names.
     pub users: Arc<crate::service::users::UserDirectory>,
+    /// The internal plugins the dispatcher runs.
+    pub plugins: crate::events::plugins::Registry,
 }
 
 impl AppState {
@@ -34,6 +36,7 @@ impl AppState {
         let users = crate::service::users::UserDirectory::new(config.user_service()?);
         Ok(AppState {
             users: Arc::new(users),
+            plugins: crate::events::plugins::Registry::from_config(&config),
             store,
             auth: Arc::new(auth),
             metrics: crate::http::metrics::install(),

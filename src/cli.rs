@@ -128,6 +128,8 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     let env_subscriptions = crate::events::subscriptions::from_config(&config)?;
     let state = AppState::connect(config).await?;
     crate::events::subscriptions::sync(&state.store, &env_subscriptions).await?;
+    state.plugins.sync(&state.store).await?;
+    let plugins = state.plugins.clone();
     tracing::info!(
         count = env_subscriptions.len(),
         "subscriptions from the environment registered"
@@ -155,9 +157,10 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
 
     let token = CancellationToken::new();
     spawn_sweeper(store.clone(), token.clone());
-    let dispatcher = std::sync::Arc::new(crate::events::dispatcher::Dispatcher::new(
+    let dispatcher = std::sync::Arc::new(crate::events::dispatcher::Dispatcher::with_plugins(
         store.clone(),
         allow_private,
+        plugins,
     ));
     tokio::spawn(dispatcher.run(token.clone()));
     let signal_token = token.clone();

@@ -187,6 +187,9 @@ pub struct Config {
     pub lms_api_key: Option<String>,
     #[arg(long, env = "LMS_INTEGRATION_EVENTS", global = true)]
     pub lms_integration_events: Option<String>,
+    /// Upstream's LMS service: turns on the `lms-progress` plugin.
+    #[arg(long, env = "LMS_SERVICE_URL", global = true)]
+    pub lms_service_url: Option<String>,
     /// Signs the environment's webhooks (Standard Webhooks) when set to a `whsec_...` secret.
     #[arg(
         long,
@@ -260,6 +263,7 @@ impl Default for Config {
             lms_api_key: None,
             lms_integration_events: None,
             webhook_signing_secret: None,
+            lms_service_url: None,
             webhook_allow_private_networks: false,
             node_env: "development".into(),
             external_plugins_in_test: false,
@@ -440,6 +444,22 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.user_service()?;
         crate::events::subscriptions::from_config(self)?;
+        if let Some(raw) = self
+            .lms_service_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let ok = url::Url::parse(raw)
+                .map(|u| matches!(u.scheme(), "http" | "https"))
+                .unwrap_or(false);
+            if !ok {
+                return Err(ConfigError::new(
+                    "LMS_SERVICE_URL",
+                    "must be an http(s) URL",
+                ));
+            }
+        }
         self.prefix()?;
         self.database()?;
         self.cors_origin_list()?;

@@ -48,6 +48,7 @@ pub fn backoff(failures: i32, jitter: f64) -> Duration {
 /// Delivers events to webhooks.
 pub struct Dispatcher {
     store: Store,
+    plugins: super::plugins::Registry,
     client: reqwest::Client,
     allow_private: bool,
     owner: String,
@@ -57,6 +58,15 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(store: Store, allow_private: bool) -> Self {
+        Self::with_plugins(store, allow_private, super::plugins::Registry::default())
+    }
+
+    /// A dispatcher that also runs these internal plugins.
+    pub fn with_plugins(
+        store: Store,
+        allow_private: bool,
+        plugins: super::plugins::Registry,
+    ) -> Self {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("shiksha-assessment-webhooks")
@@ -64,6 +74,7 @@ impl Dispatcher {
             .unwrap_or_default();
         Dispatcher {
             store,
+            plugins,
             client,
             allow_private,
             owner: format!("dispatcher-{}", Uuid::new_v4().simple()),
@@ -268,6 +279,14 @@ impl Dispatcher {
         c: &Claimed,
         sub: &Subscription,
     ) -> Result<(u16, Option<Duration>, Option<String>), SendError> {
+        if sub.kind == "plugin" {
+            // Internal plugins: run their hooks; a failure retries like an HTTP error.
+            return match self.plugins.run(&sub.target, &c.payload.0).await {
+                Ok(()) => Ok((200, None, None)),
+                Err(e) if self.plugins.get(&sub.target).is_none() => Err(SendError::Refused(e)),
+                Err(e) => Err(SendError::Failed(e)),
+            };
+        }
         let url = url::Url::parse(&sub.target)
             .map_err(|e| SendError::Refused(format!("invalid URL: {e}")))?;
         safety::check(&url, self.allow_private)

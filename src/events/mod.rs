@@ -3,6 +3,7 @@
 //! The outbox is written only through [`append`], inside the caller's transaction.
 
 pub mod dispatcher;
+pub mod plugins;
 pub mod safety;
 pub mod signing;
 pub mod subscriptions;

@@ -299,6 +299,6 @@ async fn plugins(State(s): State<AppState>, ctx: RequestContext) -> AppResult<Ap
     Ok(ApiOk::ok(json!({
         "activePlugins": active,
         "externalServiceCount": active.len(),
-        "internalPlugins": [],
+        "internalPlugins": s.plugins.describe(),
     })))
 }

@@ -678,3 +678,97 @@ fn verify_with(secret: &str) -> impl Fn(&&Received) -> bool + '_ {
         r.headers["webhook-signature"].to_str().unwrap() == expected
     }
 }
+
+/// A stand-in LMS on loopback recording PATCHes; answers per `ok`.
+async fn fake_lms(ok: bool) -> (Arc<Mutex<Vec<(HeaderMap, Value)>>>, String) {
+    let got: Arc<Mutex<Vec<(HeaderMap, Value)>>> = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/course/tracking/update_test_progress",
+        axum::routing::patch(
+            move |headers: HeaderMap, axum::Json(body): axum::Json<Value>| {
+                let sink = sink.clone();
+                async move {
+                    sink.lock().unwrap().push((headers, body));
+                    let status = if ok { "successful" } else { "failed" };
+                    axum::Json(json!({"params": {"status": status}}))
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (got, url)
+}
+
+#[tokio::test]
+async fn the_lms_plugin_reports_passed_submissions_durably() {
+    use assessment_service::events::plugins::{DebugLog, LmsProgress, Registry};
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (lms_ok, ok_url) = fake_lms(true).await;
+    let registry = Registry::with(vec![
+        Arc::new(DebugLog),
+        Arc::new(LmsProgress::new(url::Url::parse(&ok_url).unwrap())),
+    ]);
+    registry.sync(store).await.unwrap();
+    let passed = NewEvent::new(
+        uuid::Uuid::now_v7(),
+        EventName::AttemptSubmitted,
+        EventContext {
+            tenant_id: TenantId::parse(TENANT),
+            organisation_id: OrganisationId::parse(ORG),
+            user_id: UserId::parse(USER),
+        },
+        json!({"attemptId": "a", "testId": "t", "score": 8, "result": "P", "reviewStatus": "R", "timeSpent": 60}),
+        chrono::Utc::now(),
+    );
+    let mut tx = store.begin().await.unwrap();
+    assessment_service::events::append(&mut tx, &passed)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let d = Dispatcher::with_plugins(store.clone(), true, registry);
+    let out = d.dispatch_once(Ts::now()).await.unwrap();
+    assert_eq!(out.delivered, 2, "debug-log and lms-progress");
+    let got = lms_ok.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].1,
+        json!({"testId": "t", "userId": USER, "score": 8, "result": "P", "reviewedBy": null})
+    );
+    assert_eq!(got[0].0["tenantid"], TENANT);
+    assert_eq!(got[0].0["organisationid"], ORG);
+
+    // An LMS that refuses is retried, like a webhook.
+    let (_lms_no, no_url) = fake_lms(false).await;
+    let registry = Registry::with(vec![Arc::new(LmsProgress::new(
+        url::Url::parse(&no_url).unwrap(),
+    ))]);
+    registry.sync(store).await.unwrap();
+    let e = append(store, EventName::AttemptSubmitted, None).await;
+    let _ = e;
+    let mut tx = store.begin().await.unwrap();
+    let again = NewEvent {
+        id: uuid::Uuid::now_v7(),
+        ..passed.clone()
+    };
+    assessment_service::events::append(&mut tx, &again)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let d = Dispatcher::with_plugins(store.clone(), true, registry);
+    let out = d.dispatch_once(Ts::now()).await.unwrap();
+    assert_eq!(out.retrying, 1, "{out:?}");
+    let rows = deliveries::of_event(store, again.id).await.unwrap();
+    assert!(
+        rows[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("LMS refused"),
+        "{:?}",
+        rows[0].last_error
+    );
+}
