@@ -247,7 +247,7 @@ impl Registry {
             .into_iter()
             .filter(|h| h.event == "*" || h.event == name)
             .collect();
-        hooks.sort_by(|a, b| b.priority.cmp(&a.priority));
+        hooks.sort_by_key(|h| std::cmp::Reverse(h.priority));
         let mut failures = Vec::new();
         for h in hooks {
             if let Err(e) = plugin.run(h.event, event).await {
