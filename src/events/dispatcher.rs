@@ -98,7 +98,8 @@ impl Dispatcher {
             .max()
             .unwrap_or(10_000)
             .max(1000);
-        Ts::new(now.0 + ChronoDuration::milliseconds(i64::from(longest) * 2 + 30_000))
+        // A send ends within its timeout; the lease only has to outlive that and the record.
+        Ts::new(now.0 + ChronoDuration::milliseconds(i64::from(longest) + 5_000))
     }
 
     /// One step at `now`: fan out, claim what is due, send it all, record the tries.
@@ -345,6 +346,16 @@ impl Dispatcher {
 
     /// Runs until `token` is cancelled: woken by commits, polling every half second.
     pub async fn run(self: Arc<Self>, token: CancellationToken) {
+        if self.store.backend() == crate::store::Backend::Sqlite {
+            match repo::release_leases(&self.store, Ts::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    released = n,
+                    "deliveries in flight at the last stop are queued again"
+                ),
+                Err(e) => tracing::warn!(error = %e, "releasing stale leases failed"),
+            }
+        }
         loop {
             let now = Ts::now();
             if let Err(e) = repo::fan_out(&self.store, 500, now).await {

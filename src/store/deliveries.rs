@@ -499,3 +499,16 @@ pub async fn attempts_detail(store: &Store, delivery_id: Uuid) -> Result<Vec<Val
         })
         .collect())
 }
+
+/// Puts every in-flight delivery back to pending. Only for SQLite at start-up: an embedded
+/// database has one process, so any lease it finds belongs to a process that is gone.
+pub async fn release_leases(store: &Store, now: Ts) -> Result<u64, sqlx::Error> {
+    let mut tx = store.begin().await?;
+    let n = on_tx!(&mut tx, c => {
+        sqlx::query(r#"UPDATE "deliveries" SET "status" = 'pending', "leaseOwner" = NULL,
+            "leaseExpiresAt" = NULL, "nextAttemptAt" = $1 WHERE "status" = 'delivering'"#)
+            .bind(now).execute(c).await.map(|r| r.rows_affected())
+    })?;
+    tx.commit().await?;
+    Ok(n)
+}

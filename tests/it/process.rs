@@ -161,3 +161,129 @@ fn openapi_command_prints_the_committed_document() {
     .unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), committed);
 }
+
+/// A receiver on loopback that records event ids, each request taking `delay_ms`.
+async fn id_receiver(delay_ms: u64) -> (std::sync::Arc<std::sync::Mutex<Vec<String>>>, String) {
+    use axum::routing::post;
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let sink = sink.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                sink.lock()
+                    .unwrap()
+                    .push(body["id"].as_str().unwrap_or_default().to_string());
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (got, url)
+}
+
+fn http_post(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\ncontent-type: application/json\r\n\
+         tenantid: {TENANT}\r\norganisationid: {ORG}\r\nuserid: {USER}\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+fn start_service(db: &TestDb, port: u16, hook: &str) -> std::process::Child {
+    let child = base_command(db)
+        .env("PORT", port.to_string())
+        .env("EXTERNAL_SERVICE_WEBHOOK_URL", hook)
+        .env("EXTERNAL_SERVICE_EVENTS", "*")
+        .env("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/health/ready").map(|r| r.0) != Some(200) {
+        assert!(Instant::now() < deadline, "the service did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_committed_event_is_delivered_after_a_sigkill() {
+    let db = TestDb::fresh().await;
+    let (got, hook) = id_receiver(150).await;
+    let port = free_port();
+    let mut child = start_service(&db, port, &hook);
+    // Twenty acknowledged writes, each committing a question.created event.
+    let mut acknowledged = 0;
+    for i in 0..20 {
+        let body = format!(r#"{{"text":"Q{i}","type":"essay"}}"#);
+        let (status, text) = tokio::task::spawn_blocking(move || {
+            http_post(port, "/assessment/v1/questions", &body).unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(status, 201, "{text}");
+        acknowledged += 1;
+    }
+    // Let a few deliveries go out, then kill the process mid-flight.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    let before = got.lock().unwrap().len();
+    assert!(
+        before < acknowledged,
+        "the kill came while deliveries were still due ({before} sent)"
+    );
+
+    // Restart on the same database: everything committed arrives (at least once).
+    let store = db.connect().await;
+    let committed: Vec<String> =
+        assessment_service::store::outbox::with_name(&store, "question.created")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_id.0.to_string())
+            .collect();
+    assert_eq!(committed.len(), acknowledged);
+    let mut child = start_service(&db, port, &hook);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let received: std::collections::HashSet<String> =
+            got.lock().unwrap().iter().cloned().collect();
+        if committed.iter().all(|id| received.contains(id)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every committed event arrived: {} of {}",
+            received.len(),
+            committed.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+}
