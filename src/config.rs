@@ -187,6 +187,10 @@ pub struct Config {
     pub lms_api_key: Option<String>,
     #[arg(long, env = "LMS_INTEGRATION_EVENTS", global = true)]
     pub lms_integration_events: Option<String>,
+    /// A TOML or JSON file of external plugins in the seed's shape (`id`, `name`, `type`,
+    /// `isActive`, `externalService.webhook {url, method, headers, timeout, retries, events}`).
+    #[arg(long, env = "PLUGINS_FILE", global = true)]
+    pub plugins_file: Option<std::path::PathBuf>,
     /// Upstream's LMS service: turns on the `lms-progress` plugin.
     #[arg(long, env = "LMS_SERVICE_URL", global = true)]
     pub lms_service_url: Option<String>,
@@ -264,6 +268,7 @@ impl Default for Config {
             lms_integration_events: None,
             webhook_signing_secret: None,
             lms_service_url: None,
+            plugins_file: None,
             webhook_allow_private_networks: false,
             node_env: "development".into(),
             external_plugins_in_test: false,
@@ -444,6 +449,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.user_service()?;
         crate::events::subscriptions::from_config(self)?;
+        if let Some(path) = &self.plugins_file {
+            crate::events::subscriptions::read_plugins_file(path)?;
+        }
         if let Some(raw) = self
             .lms_service_url
             .as_deref()

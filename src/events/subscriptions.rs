@@ -66,9 +66,15 @@ type Spec<'a> = (
     &'static [&'static str],
 );
 
+/// Whether external plugins (environment and plugins file) are registered: not in the seed's
+/// `test` profile unless `EXTERNAL_PLUGINS_IN_TEST=true`.
+pub fn external_enabled(c: &Config) -> bool {
+    c.node_env.trim() != "test" || c.external_plugins_in_test
+}
+
 /// The environment's subscriptions (none in the `test` profile unless asked for).
 pub fn from_config(c: &Config) -> Result<Vec<EnvSubscription>, ConfigError> {
-    if c.node_env.trim() == "test" && !c.external_plugins_in_test {
+    if !external_enabled(c) {
         return Ok(Vec::new());
     }
     let secret = match c
@@ -226,5 +232,236 @@ mod tests {
             "EXTERNAL_SERVICE_EVENTS"
         );
         assert_eq!(env_id("x"), env_id("x"));
+    }
+}
+
+/// A plugin of the plugins file, in the seed's "Custom Plugin Development" shape.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FilePlugin {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub author: Option<String>,
+    #[serde(rename = "type")]
+    pub plugin_type: String,
+    #[serde(default = "yes")]
+    pub is_active: bool,
+    pub external_service: FileExternalService,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `externalService` of a file plugin.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileExternalService {
+    #[serde(rename = "type", default = "webhook_type")]
+    pub service_type: String,
+    pub webhook: Option<FileWebhook>,
+}
+
+fn webhook_type() -> String {
+    "webhook".into()
+}
+
+/// `externalService.webhook` of a file plugin.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileWebhook {
+    pub url: String,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Milliseconds (default 10000).
+    #[serde(default)]
+    pub timeout: Option<u32>,
+    /// Retries after the first try (default 3).
+    #[serde(default)]
+    pub retries: Option<u32>,
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    /// A `whsec_` secret to sign with.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum PluginsDoc {
+    List(Vec<FilePlugin>),
+    Table { plugins: Vec<FilePlugin> },
+}
+
+/// Reads a plugins file (`.toml` with `[[plugins]]`, or JSON: a list or `{"plugins": [...]}`).
+pub fn read_plugins_file(path: &std::path::Path) -> Result<Vec<FilePlugin>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("PLUGINS_FILE", format!("{}: {e}", path.display())))?;
+    let doc: PluginsDoc = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+    {
+        toml::from_str(&text)
+            .map_err(|e| ConfigError::new("PLUGINS_FILE", format!("{}: {e}", path.display())))?
+    } else {
+        serde_json::from_str(&text)
+            .map_err(|e| ConfigError::new("PLUGINS_FILE", format!("{}: {e}", path.display())))?
+    };
+    let plugins = match doc {
+        PluginsDoc::List(p) | PluginsDoc::Table { plugins: p } => p,
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &plugins {
+        let fail = |m: String| ConfigError::new("PLUGINS_FILE", format!("plugin {:?}: {m}", p.id));
+        if !seen.insert(p.id.clone()) {
+            return Err(fail("the id is used twice".into()));
+        }
+        if p.plugin_type != "external" {
+            return Err(fail(
+                "a plugins file defines external plugins; internal plugins are code".into(),
+            ));
+        }
+        if p.external_service.service_type != "webhook" {
+            return Err(fail(format!(
+                "externalService.type {:?} is not supported (only webhook)",
+                p.external_service.service_type
+            )));
+        }
+        let w = p
+            .external_service
+            .webhook
+            .as_ref()
+            .ok_or_else(|| fail("externalService.webhook is missing".into()))?;
+        let url = url::Url::parse(&w.url).map_err(|e| fail(format!("url: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(fail("url must be http(s)".into()));
+        }
+        if let Some(events) = &w.events {
+            for e in events {
+                if e != "*" && EventName::parse(e).is_none() {
+                    return Err(fail(format!("{e:?} is not an event name")));
+                }
+            }
+        }
+        if w.secret
+            .as_deref()
+            .is_some_and(|s| super::signing::secret_key(s).is_none())
+        {
+            return Err(fail("secret must be whsec_ followed by base64".into()));
+        }
+        if w.timeout.is_some_and(|t| !(1..=300_000).contains(&t))
+            || w.retries.is_some_and(|r| r > 100)
+        {
+            return Err(fail(
+                "timeout must be 1..300000 ms and retries at most 100".into(),
+            ));
+        }
+    }
+    Ok(plugins)
+}
+
+/// Writes the file's plugins to the registry (source `file`), deactivating removed ones.
+pub async fn sync_file(store: &Store, plugins: &[FilePlugin]) -> anyhow::Result<()> {
+    let now = Ts::now();
+    let mut tx = store.begin().await?;
+    let mut keep = Vec::new();
+    for p in plugins {
+        let Some(w) = &p.external_service.webhook else {
+            continue;
+        };
+        let id = env_id(&format!("file:{}", p.id));
+        keep.push(id);
+        let mut headers = serde_json::Map::new();
+        headers.insert("X-Service-Name".into(), json!("shiksha-assessment"));
+        for (k, v) in &w.headers {
+            if !k.eq_ignore_ascii_case("content-type") {
+                headers.insert(k.clone(), json!(v));
+            }
+        }
+        repo::upsert_subscription(
+            &mut tx,
+            &Subscription {
+                subscription_id: Id(id),
+                tenant_id: None,
+                organisation_id: None,
+                name: p.name.clone(),
+                source: "file".into(),
+                kind: "webhook".into(),
+                target: w.url.clone(),
+                method: w
+                    .method
+                    .clone()
+                    .unwrap_or_else(|| "POST".into())
+                    .to_ascii_uppercase(),
+                headers: Json(serde_json::Value::Object(headers)),
+                secret: w.secret.clone(),
+                events: Json(w.events.clone().unwrap_or_else(|| vec!["*".into()])),
+                timeout_ms: w.timeout.unwrap_or(10_000) as i32,
+                max_retries: w.retries.unwrap_or(3) as i32,
+                is_active: p.is_active,
+                disabled_reason: (!p.is_active)
+                    .then(|| "isActive is false in the plugins file".into()),
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .await?;
+    }
+    repo::deactivate_others(&mut tx, "file", &keep, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_seed_shape_in_toml_and_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml_path = dir.path().join("plugins.toml");
+        std::fs::write(
+            &toml_path,
+            r#"
+[[plugins]]
+id = "custom-webhook"
+name = "Custom Webhook Plugin"
+version = "1.0.0"
+description = "Custom webhook for specific events"
+author = "Your Organization"
+type = "external"
+isActive = true
+[plugins.externalService]
+type = "webhook"
+[plugins.externalService.webhook]
+url = "https://your-custom-service.com/webhook"
+method = "POST"
+timeout = 15000
+retries = 5
+events = ["attempt.started", "test.published"]
+[plugins.externalService.webhook.headers]
+Authorization = "Bearer your-api-key"
+"#,
+        )
+        .unwrap();
+        let p = read_plugins_file(&toml_path).unwrap();
+        assert_eq!(p[0].id, "custom-webhook");
+        let w = p[0].external_service.webhook.as_ref().unwrap();
+        assert_eq!((w.timeout, w.retries), (Some(15000), Some(5)));
+        assert_eq!(w.headers["Authorization"], "Bearer your-api-key");
+
+        let json_path = dir.path().join("plugins.json");
+        std::fs::write(&json_path, r#"[{"id": "a", "name": "A", "type": "external",
+            "externalService": {"type": "message-queue", "webhook": {"url": "https://x.example"}}}]"#).unwrap();
+        let err = read_plugins_file(&json_path).unwrap_err();
+        assert_eq!(err.var, "PLUGINS_FILE");
+        assert!(err.message.contains("not supported"), "{}", err.message);
     }
 }

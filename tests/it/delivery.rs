@@ -821,3 +821,38 @@ async fn two_dispatchers_share_the_work_without_double_sends() {
         assert_eq!(order, sorted, "attempt {k} in order");
     }
 }
+
+#[tokio::test]
+async fn plugins_file_webhooks_are_delivered() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (rx, url) = receiver(vec![(200, None, 0)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugins.json");
+    std::fs::write(&path, json!({"plugins": [{"id": "custom-webhook", "name": "Custom Webhook Plugin", "version": "1.0.0",
+        "description": "d", "author": "a", "type": "external", "isActive": true,
+        "externalService": {"type": "webhook", "webhook": {"url": url, "method": "POST",
+            "headers": {"Authorization": "Bearer file-key"}, "timeout": 15000, "retries": 5,
+            "events": ["test.published"]}}}]}).to_string()).unwrap();
+    let plugins = subscriptions::read_plugins_file(&path).unwrap();
+    subscriptions::sync_file(store, &plugins).await.unwrap();
+    append(store, EventName::TestPublished, None).await;
+    append(store, EventName::TestUpdated, None).await;
+    let out = Dispatcher::new(store.clone(), true)
+        .dispatch_once(Ts::now())
+        .await
+        .unwrap();
+    assert_eq!(out.delivered, 1, "only the events it asked for");
+    let got = rx.got.lock().unwrap();
+    assert_eq!(got[0].headers["authorization"], "Bearer file-key");
+    assert_eq!(got[0].body["name"], "test.published");
+    let subs = deliveries::all_subscriptions(store).await.unwrap();
+    assert_eq!(
+        (
+            subs[0].timeout_ms,
+            subs[0].max_retries,
+            subs[0].source.as_str()
+        ),
+        (15000, 5, "file")
+    );
+}
