@@ -843,9 +843,11 @@ async fn plugins_file_webhooks_are_delivered() {
         .await
         .unwrap();
     assert_eq!(out.delivered, 1, "only the events it asked for");
-    let got = rx.got.lock().unwrap();
-    assert_eq!(got[0].headers["authorization"], "Bearer file-key");
-    assert_eq!(got[0].body["name"], "test.published");
+    {
+        let got = rx.got.lock().unwrap();
+        assert_eq!(got[0].headers["authorization"], "Bearer file-key");
+        assert_eq!(got[0].body["name"], "test.published");
+    }
     let subs = deliveries::all_subscriptions(store).await.unwrap();
     assert_eq!(
         (
