@@ -346,6 +346,32 @@ impl Dispatcher {
 
     /// Runs until `token` is cancelled: woken by commits, polling every half second.
     pub async fn run(self: Arc<Self>, token: CancellationToken) {
+        if let Store::Postgres(pool) = &self.store {
+            // Commits of other instances wake this dispatcher too.
+            let pool = pool.clone();
+            let stop = token.clone();
+            tokio::spawn(async move {
+                loop {
+                    let listener = async {
+                        let mut l = sqlx::postgres::PgListener::connect_with(&pool).await?;
+                        l.listen(crate::store::outbox::CHANNEL).await?;
+                        loop {
+                            l.recv().await?;
+                            crate::store::outbox::wake();
+                        }
+                        #[allow(unreachable_code)]
+                        Ok::<(), sqlx::Error>(())
+                    };
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        r = listener => if let Err(e) = r {
+                            tracing::warn!(error = %e, "event notifications lost; polling until they return");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        },
+                    }
+                }
+            });
+        }
         if self.store.backend() == crate::store::Backend::Sqlite {
             match repo::release_leases(&self.store, Ts::now()).await {
                 Ok(0) => {}

@@ -47,9 +47,20 @@ SELECT "seq", "eventId", "name", "tenantId", "organisationId", "userId", "orderi
        "payload", "createdAt"
 FROM "events" WHERE "eventId" = $1"#;
 
+/// The PostgreSQL channel that wakes every instance's dispatcher when events commit.
+pub const CHANNEL: &str = "assessment_events";
+
 /// Appends `event` in `tx`; returns its sequence number. Nothing is visible to the dispatcher
-/// until `tx` commits, and nothing remains if it rolls back.
+/// until `tx` commits, and nothing remains if it rolls back. On PostgreSQL the transaction
+/// also notifies [`CHANNEL`] (delivered at commit, once per transaction), so dispatchers of
+/// other instances wake at once.
 pub async fn append(tx: &mut Tx, event: &NewEvent) -> Result<i64, sqlx::Error> {
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&mut **t)
+            .await?;
+    }
     let payload = Json(event.payload());
     let tenant = event.context.tenant_id.map(|t| Id(t.as_uuid()));
     let organisation = event.context.organisation_id.map(|o| Id(o.as_uuid()));

@@ -858,3 +858,54 @@ async fn plugins_file_webhooks_are_delivered() {
         (15000, 5, "file")
     );
 }
+
+#[tokio::test]
+async fn postgres_commits_notify_other_instances() {
+    let app = TestApp::spawn().await;
+    let assessment_service::store::Store::Postgres(pool) = &app.state.store else {
+        // SQLite runs one process: the in-process wake-up is all it needs (tested by the
+        // dispatcher loop below on both databases).
+        return;
+    };
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+        .await
+        .unwrap();
+    listener
+        .listen(assessment_service::store::outbox::CHANNEL)
+        .await
+        .unwrap();
+    append(&app.state.store, EventName::TestPublished, None).await;
+    let note = tokio::time::timeout(Duration::from_secs(5), listener.recv()).await;
+    assert!(
+        note.is_ok_and(|n| n.is_ok()),
+        "a commit with events notifies the channel"
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_receiver_never_slows_a_learners_request() {
+    let app = TestApp::spawn().await;
+    let store = app.state.store.clone();
+    let (_slow, url) = receiver(vec![(200, None, 5000)]).await;
+    subscribe(&store, &url, &["*"]).await;
+    let token = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(Arc::new(Dispatcher::new(store.clone(), true)).run(token.clone()));
+    // Requests that append events answer while the receiver hangs on the earlier ones.
+    for i in 0..5 {
+        let started = Instant::now();
+        let r = app
+            .call(
+                http::Method::POST,
+                "/assessment/v1/questions",
+                Some(json!({"text": format!("q{i}"), "type": "essay"})),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "request {i} took {:?}",
+            started.elapsed()
+        );
+    }
+    token.cancel();
+}
