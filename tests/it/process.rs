@@ -227,7 +227,8 @@ fn start_service(db: &TestDb, port: u16, hook: &str) -> std::process::Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_committed_event_is_delivered_after_a_sigkill() {
     let db = TestDb::fresh().await;
-    let (got, hook) = id_receiver(150).await;
+    // A slow receiver: deliveries are surely in flight when the process dies.
+    let (got, hook) = id_receiver(1000).await;
     let port = free_port();
     let mut child = start_service(&db, port, &hook);
     // Twenty acknowledged writes, each committing a question.created event.
@@ -243,7 +244,7 @@ async fn every_committed_event_is_delivered_after_a_sigkill() {
         acknowledged += 1;
     }
     // Let a few deliveries go out, then kill the process mid-flight.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     Command::new("kill")
         .args(["-KILL", &child.id().to_string()])
         .status()
