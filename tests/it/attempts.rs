@@ -154,6 +154,36 @@ async fn a_full_journey_scores_every_type_exactly() {
     assert_eq!(res["reviewStatus"], "R");
     assert_eq!(res["percentage"], 67.35);
     assert_eq!(res["submissionType"], "self");
+    // Each type's own exact score, from the answer sheet.
+    let sheet = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/answersheet"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(sheet.status, 200, "{}", sheet.text());
+    let scores: Vec<Value> = sheet.json()["result"]["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["score"].clone())
+        .collect();
+    assert_eq!(
+        scores,
+        vec![
+            json!(2),
+            json!(0),
+            json!(0),
+            json!(2),
+            json!(2),
+            json!(1),
+            json!(1.25),
+            json!(0)
+        ],
+        "mcq, true_false, multiple_answer, fill_blank, match, dropdown, checkbox, rating"
+    );
     let submitted = events(&app, "attempt.submitted").await;
     assert_eq!(submitted.len(), 1);
     let data = &submitted[0]["data"];
@@ -1794,4 +1824,62 @@ async fn date_windows_resubmission_and_late_submits() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["result"]["submissionType"], "auto");
+}
+
+#[tokio::test]
+async fn subjective_essay_and_file_are_scored_by_review() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(&app, json!({"gradingType": "assessment", "passingMarks": 5}), vec![
+        json!({"text": "Define", "type": "subjective", "marks": 2}),
+        json!({"text": "Discuss", "type": "essay", "marks": 4}),
+        json!({"text": "Upload", "type": "file", "marks": 3, "params": {"allowedFileExtensions": ["pdf"]}}),
+    ]).await;
+    let attempt = start(&app, &test, LEARNER).await;
+    let r = answer(&app, &attempt, LEARNER, json!([
+        {"questionId": qs[0]["questionId"], "answer": {"text": "a definition"}},
+        {"questionId": qs[1]["questionId"], "answer": {"text": "a discussion"}},
+        {"questionId": qs[2]["questionId"], "answer": {"file": "https://files.example.org/a.pdf"}},
+    ])).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/{attempt}/submit"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    assert_eq!(r.json()["result"]["reviewStatus"], "P");
+    assert_eq!(r.json()["result"]["score"], 0);
+    let r = app
+        .call_with(
+            Method::POST,
+            &format!("{A}/{attempt}/review"),
+            Some(json!({"answers": [
+                {"questionId": qs[0]["questionId"], "score": 1.5},
+                {"questionId": qs[1]["questionId"], "score": 3.25},
+                {"questionId": qs[2]["questionId"], "score": 3},
+            ]})),
+            &as_learner(REVIEWER),
+        )
+        .await;
+    assert_eq!(
+        r.json()["result"],
+        json!({"attemptId": attempt, "score": 7.75, "result": "P", "reviewStatus": "R"})
+    );
+    let sheet = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/answersheet"),
+            None,
+            &as_learner(LEARNER),
+        )
+        .await;
+    let answers = sheet.json()["result"]["answers"].clone();
+    assert_eq!(answers[0]["score"], 1.5);
+    assert_eq!(answers[1]["score"], 3.25);
+    assert_eq!(
+        answers[2]["userAnswer"]["file"],
+        "https://files.example.org/a.pdf"
+    );
 }

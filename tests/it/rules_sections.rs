@@ -376,6 +376,10 @@ async fn rules_are_invisible_from_other_scopes() {
         }
         let r = app.call_with(Method::GET, R, None, &headers).await;
         assert_eq!(r.json()["result"], json!([]));
+        let r = app
+            .call_with(Method::GET, &format!("{R}/test/{rb}"), None, &headers)
+            .await;
+        assert_eq!(r.json()["result"], json!([]));
     }
     let r = app.call(Method::GET, &format!("{R}/{rule_id}"), None).await;
     assert_eq!(r.json()["result"]["priority"], 0);

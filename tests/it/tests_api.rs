@@ -987,6 +987,8 @@ async fn every_test_route_is_invisible_from_other_scopes() {
         }
         let r = call(Method::GET, T.to_string(), None).await;
         assert_eq!(r.json()["result"]["totalElements"], 0);
+        let r = call(Method::POST, format!("{T}/listsearch"), Some(json!({}))).await;
+        assert_eq!(r.json()["result"]["totalElements"], 0);
         let r = call(
             Method::GET,
             format!("/assessment/v1/sections/test/{test}"),
