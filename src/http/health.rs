@@ -130,7 +130,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<HealthRep
 
 /// Liveness, in the standard envelope.
 #[utoipa::path(get, path = "/health/live", tag = "health",
-    responses((status = 200, description = "The process is alive", body = Liveness)))]
+    responses((status = 200, description = "The process is alive", body = super::envelope::Envelope<Liveness>)))]
 pub async fn live(State(state): State<AppState>) -> ApiOk<Liveness> {
     ApiOk::ok(Liveness {
         status: "ok",

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::envelope::EnvelopeParams;
+use super::envelope::{EnvelopeParams, NoResult};
 use super::health;
 use crate::AppState;
 
@@ -21,7 +21,7 @@ use crate::AppState;
         license(name = "MIT"),
     ),
     modifiers(&Security),
-    components(schemas(EnvelopeParams)),
+    components(schemas(EnvelopeParams, NoResult)),
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "questions", description = "The question bank (authors)"),

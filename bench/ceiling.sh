@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The ceiling: how many "answer save" transactions PostgreSQL itself commits per second on this
+# machine, with the same statements the service issues for one saved answer
+# (src/service/attempts.rs `save_answers`, src/store/*.rs): lock the attempt, read the test,
+# the question and its options, upsert the answer, notify, append the event, update the
+# attempt, commit. The service's answers/s divided by this number is its share of the limit.
+#
+# Usage: bench/ceiling.sh [clients] [seconds]   (PostgreSQL on 127.0.0.1:5432, user postgres)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+clients="${1:-50}"
+seconds="${2:-20}"
+db="ceiling_$$"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/assessment-service-target}"
+PSQL=(psql -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres)
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE \"$db\""
+trap '"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+cargo run -q --release --bin assessment-service -- migrate --database-url "postgres://postgres@127.0.0.1:5432/$db" >/dev/null
+
+T=0f3d1c9e-6a1b-4b2c-9d3e-1f2a3b4c5d6e
+O=1a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d
+U=2b3c4d5e-6f7a-4b2c-9d3e-4f5a6b7c8d9e
+TEST=3c4d5e6f-7a8b-4c3d-ae4f-5a6b7c8d9e0f
+Q=4d5e6f7a-8b9c-4d4e-bf5a-6b7c8d9e0f1a
+OPT=5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9
+"${PSQL[@]}" -d "$db" <<SQL
+INSERT INTO "tests" ("testId","type","tenantId","organisationId","title","status","createdBy")
+  VALUES ('$TEST','plain','$T','$O','Ceiling','published','$U');
+INSERT INTO "questions" ("questionId","tenantId","organisationId","text","type","status","createdBy")
+  VALUES ('$Q','$T','$O','Q','mcq','published','$U');
+INSERT INTO "questionOptions" ("questionOptionId","tenantId","organisationId","questionId","text","isCorrect","ordering")
+  SELECT CASE WHEN g = 0 THEN '$OPT'::uuid ELSE gen_random_uuid() END, '$T','$O','$Q','option '||g, g = 0, g
+  FROM generate_series(0,3) g;
+INSERT INTO "testAttempts" ("attemptId","tenantId","organisationId","testId","userId","attempt","status","paper","totalMarks")
+  SELECT md5('attempt'||g)::uuid, '$T','$O','$TEST', md5('user'||g)::uuid, 1, 'I',
+         '[{"questionId":"$Q","sectionId":null,"ruleId":null,"isCompulsory":false,"isConditional":false,"optionOrder":[]}]', 100
+  FROM generate_series(1, $clients) g;
+SQL
+
+script=$(mktemp)
+cat > "$script" <<SQL
+\set a random(1, $clients)
+BEGIN;
+SELECT * FROM "testAttempts" WHERE "attemptId" = md5('attempt' || :a)::uuid AND "tenantId" = '$T' AND "organisationId" = '$O' FOR UPDATE;
+SELECT * FROM "tests" WHERE "testId" = '$TEST' AND "tenantId" = '$T' AND "organisationId" = '$O';
+SELECT * FROM "questions" WHERE "tenantId" = '$T' AND "organisationId" = '$O' AND "questionId" IN ('$Q');
+SELECT * FROM "questionOptions" WHERE "tenantId" = '$T' AND "organisationId" = '$O' AND "questionId" IN ('$Q') ORDER BY "questionId", "ordering", "createdAt", "questionOptionId";
+INSERT INTO "testUserAnswers" ("attemptAnsId","tenantId","organisationId","attemptId","questionId","answer","score","reviewStatus","anssOrder","createdAt","updatedBy","updatedAt") VALUES (gen_random_uuid(), '$T', '$O', md5('attempt' || :a)::uuid, '$Q', '{"selectedOptionIds":["$OPT"]}', 100, 'R', '1', now(), '$U', now()) ON CONFLICT ("attemptId","questionId") DO UPDATE SET "answer" = excluded."answer", "score" = excluded."score", "reviewStatus" = excluded."reviewStatus", "reviewedBy" = NULL, "reviewedAt" = NULL, "updatedBy" = excluded."updatedBy", "updatedAt" = excluded."updatedAt";
+SELECT pg_notify('assessment_events', '');
+INSERT INTO "events" ("eventId","name","tenantId","organisationId","userId","orderingKey","payload","createdAt") VALUES (gen_random_uuid(), 'answer.submitted', '$T', '$O', '$U', 'attempt:' || :a, '{"name":"answer.submitted","context":{},"data":{},"timestamp":"","id":""}', now()) RETURNING "seq";
+UPDATE "testAttempts" SET "submittedAt" = NULL, "status" = 'I', "reviewStatus" = 'P', "score" = NULL, "submissionType" = 'self', "result" = NULL, "currentPosition" = 1, "timeSpent" = 1, "updatedBy" = '$U', "updatedAt" = now() WHERE "attemptId" = md5('attempt' || :a)::uuid AND "tenantId" = '$T' AND "organisationId" = '$O';
+COMMIT;
+SQL
+echo "pgbench: the answer-save transaction, $clients clients, ${seconds}s"
+pgbench -n -M prepared -h 127.0.0.1 -U postgres -c "$clients" -j 2 -T "$seconds" -f "$script" "$db" | grep -E "tps|latency|failed"
+rm -f "$script"

@@ -1,0 +1,497 @@
+//! Load generator for the assessment service (talks HTTP to a running service).
+//!
+//! - `learners`: creates a published test of 20 four-option MCQs, then runs N learners over C
+//!   concurrent keep-alive connections through the whole flow (status, start, hierarchy,
+//!   questions, 20 answers, submit, answer sheet). Learner i answers `i % 21` questions right;
+//!   every score and result is checked. Prints throughput and latency per route.
+//! - `events`: starts a webhook receiver on 127.0.0.1, subscribes it, drives K events and
+//!   reports deliveries per second and commit-to-receipt latency, checking every signature.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use base64::Engine;
+use clap::{Parser, Subcommand};
+use hmac::Mac;
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(name = "assessment-bench")]
+struct Cli {
+    /// Base URL of the running service.
+    #[arg(long, default_value = "http://127.0.0.1:8080", global = true)]
+    url: String,
+    /// Route prefix of the service.
+    #[arg(long, default_value = "assessment/v1", global = true)]
+    prefix: String,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// The learner flow.
+    Learners {
+        /// Learners.
+        #[arg(short = 'n', long, default_value_t = 500)]
+        learners: usize,
+        /// Concurrent connections.
+        #[arg(short = 'c', long, default_value_t = 50)]
+        concurrency: usize,
+    },
+    /// Event delivery to a local receiver (the service needs WEBHOOK_ALLOW_PRIVATE_NETWORKS=true).
+    Events {
+        /// Events to drive.
+        #[arg(short = 'k', long, default_value_t = 2000)]
+        events: usize,
+        /// Concurrent writers.
+        #[arg(short = 'c', long, default_value_t = 20)]
+        concurrency: usize,
+    },
+}
+
+const TENANT: &str = "0f3d1c9e-6a1b-4b2c-9d3e-1f2a3b4c5d6e";
+const ORG: &str = "1a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d";
+const AUTHOR: &str = "2b3c4d5e-6f7a-4b2c-9d3e-4f5a6b7c8d9e";
+
+type Timings = Arc<Mutex<BTreeMap<&'static str, Vec<f64>>>>;
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    timings: Timings,
+}
+
+impl Client {
+    async fn call(
+        &self,
+        route: &'static str,
+        method: reqwest::Method,
+        path: &str,
+        user: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("tenantid", TENANT)
+            .header("organisationid", ORG)
+            .header("userid", user);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let started = Instant::now();
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("{route}: request failed"))?;
+        let status = resp.status();
+        let v: Value = resp
+            .json()
+            .await
+            .with_context(|| format!("{route}: body is not JSON"))?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.timings
+            .lock()
+            .unwrap()
+            .entry(route)
+            .or_default()
+            .push(ms);
+        ensure!(
+            status.is_success(),
+            "{route}: HTTP {status}: {}",
+            v["params"]["errmsg"]
+        );
+        Ok(v["result"].clone())
+    }
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn report(timings: &BTreeMap<&'static str, Vec<f64>>, elapsed: Duration, extra: Value) -> Value {
+    let secs = elapsed.as_secs_f64();
+    let mut routes = serde_json::Map::new();
+    let total: usize = timings.values().map(Vec::len).sum();
+    println!(
+        "{:<22} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "route", "count", "req/s", "p50 ms", "p95 ms", "p99 ms"
+    );
+    for (route, v) in timings {
+        let mut s = v.clone();
+        s.sort_by(f64::total_cmp);
+        let (p50, p95, p99) = (pct(&s, 0.5), pct(&s, 0.95), pct(&s, 0.99));
+        println!(
+            "{route:<22} {:>8} {:>9.0} {p50:>9.2} {p95:>9.2} {p99:>9.2}",
+            s.len(),
+            s.len() as f64 / secs
+        );
+        routes.insert(
+            (*route).into(),
+            json!({"count": s.len(), "p50_ms": p50, "p95_ms": p95, "p99_ms": p99}),
+        );
+    }
+    let out = json!({"elapsed_s": secs, "requests": total, "requests_per_s": total as f64 / secs, "routes": routes, "extra": extra});
+    println!("{out}");
+    out
+}
+
+async fn setup_test(
+    c: &Client,
+    prefix: &str,
+) -> anyhow::Result<(String, Vec<(String, String, String)>)> {
+    let test = c
+        .call("setup", reqwest::Method::POST, &format!("/{prefix}/tests"), AUTHOR,
+            Some(json!({"title": format!("Bench {}", uuid::Uuid::new_v4()), "type": "plain", "passingMarks": 10,
+                        "questionsShuffle": false, "answersShuffle": false, "attempts": 1})))
+        .await?["testId"].as_str().context("testId")?.to_string();
+    let section = c
+        .call(
+            "setup",
+            reqwest::Method::POST,
+            &format!("/{prefix}/sections"),
+            AUTHOR,
+            Some(json!({"title": "All", "testId": test})),
+        )
+        .await?["sectionId"]
+        .as_str()
+        .context("sectionId")?
+        .to_string();
+    let mut questions = Vec::new();
+    for i in 0..20 {
+        let q = c
+            .call("setup", reqwest::Method::POST, &format!("/{prefix}/questions"), AUTHOR, Some(json!({
+                "text": format!("Question {i}"), "type": "mcq", "marks": 1, "testId": test, "sectionId": section,
+                "options": [{"text": "right", "isCorrect": true}, {"text": "wrong 1"}, {"text": "wrong 2"}, {"text": "wrong 3"}]})))
+            .await?;
+        let qid = q["questionId"].as_str().context("questionId")?.to_string();
+        let right = q["options"][0]["questionOptionId"]
+            .as_str()
+            .context("option")?
+            .to_string();
+        let wrong = q["options"][1]["questionOptionId"]
+            .as_str()
+            .context("option")?
+            .to_string();
+        questions.push((qid, right, wrong));
+    }
+    c.call(
+        "setup",
+        reqwest::Method::POST,
+        &format!("/{prefix}/tests/{test}/publish"),
+        AUTHOR,
+        None,
+    )
+    .await?;
+    Ok((test, questions))
+}
+
+async fn learner(
+    c: Arc<Client>,
+    prefix: String,
+    test: String,
+    questions: Arc<Vec<(String, String, String)>>,
+    i: usize,
+) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let user = uuid::Uuid::new_v4().to_string();
+    let right = i % 21;
+    c.call(
+        "status",
+        Method::GET,
+        &format!("/{prefix}/tests/{test}/users/{user}/status"),
+        &user,
+        None,
+    )
+    .await?;
+    let attempt = c
+        .call(
+            "start",
+            Method::POST,
+            &format!("/{prefix}/attempts/start/{test}"),
+            &user,
+            None,
+        )
+        .await?["attemptId"]
+        .as_str()
+        .context("attemptId")?
+        .to_string();
+    c.call(
+        "hierarchy",
+        Method::GET,
+        &format!("/{prefix}/tests/{test}/hierarchy"),
+        &user,
+        None,
+    )
+    .await?;
+    let paper = c
+        .call(
+            "questions",
+            Method::GET,
+            &format!("/{prefix}/attempts/{attempt}/questions/{user}"),
+            &user,
+            None,
+        )
+        .await?;
+    ensure!(
+        paper.as_array().map(Vec::len) == Some(20),
+        "the paper has 20 questions"
+    );
+    for (n, (qid, good, bad)) in questions.iter().enumerate() {
+        let option = if n < right { good } else { bad };
+        c.call("answer", Method::POST, &format!("/{prefix}/attempts/{attempt}/answers"), &user,
+            Some(json!({"answers": [{"questionId": qid, "answer": {"selectedOptionIds": [option]}}]}))).await?;
+    }
+    let submitted = c
+        .call(
+            "submit",
+            Method::POST,
+            &format!("/{prefix}/attempts/{attempt}/submit"),
+            &user,
+            None,
+        )
+        .await?;
+    let expected_result = if right >= 10 { "P" } else { "F" };
+    if submitted["score"].as_f64() != Some(right as f64) || submitted["result"] != expected_result {
+        bail!("learner {i}: expected score {right} and result {expected_result}, got {submitted}");
+    }
+    c.call(
+        "answersheet",
+        Method::GET,
+        &format!("/{prefix}/attempts/{attempt}/answersheet"),
+        &user,
+        None,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn run_learners(cli: &Cli, n: usize, concurrency: usize) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let client = Arc::new(Client {
+        http,
+        base: cli.url.trim_end_matches('/').to_string(),
+        timings: Arc::new(Mutex::new(BTreeMap::new())),
+    });
+    let (test, questions) = setup_test(&client, &cli.prefix).await?;
+    client.timings.lock().unwrap().clear();
+    let questions = Arc::new(questions);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (c, p, t, q, next) = (
+            client.clone(),
+            cli.prefix.clone(),
+            test.clone(),
+            questions.clone(),
+            next.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                learner(c.clone(), p.clone(), t.clone(), q.clone(), i).await?;
+            }
+        }));
+    }
+    for w in workers {
+        w.await??;
+    }
+    let elapsed = started.elapsed();
+    let timings = client.timings.lock().unwrap().clone();
+    let answers = timings.get("answer").map_or(0, Vec::len);
+    report(
+        &timings,
+        elapsed,
+        json!({
+            "learners": n, "concurrency": concurrency,
+            "learners_per_s": n as f64 / elapsed.as_secs_f64(),
+            "answers_per_s": answers as f64 / elapsed.as_secs_f64(),
+            "all_scores_checked": true,
+        }),
+    );
+    Ok(())
+}
+
+async fn run_events(cli: &Cli, k: usize, concurrency: usize) -> anyhow::Result<()> {
+    type Seen = Arc<Mutex<HashMap<String, (Instant, bool)>>>;
+    let seen: Seen = Arc::new(Mutex::new(HashMap::new()));
+    let secret: Arc<Mutex<Option<Vec<u8>>>> = Arc::new(Mutex::new(None));
+    let (sink, key) = (seen.clone(), secret.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, raw: axum::body::Bytes| {
+                let (sink, key) = (sink.clone(), key.clone());
+                async move {
+                    let now = Instant::now();
+                    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+                    let valid = key.lock().unwrap().as_ref().is_some_and(|k| {
+                        let h = |n: &str| {
+                            headers
+                                .get(n)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_string()
+                        };
+                        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(k).unwrap();
+                        mac.update(
+                            format!("{}.{}.", h("webhook-id"), h("webhook-timestamp")).as_bytes(),
+                        );
+                        mac.update(&raw);
+                        let expected = format!(
+                            "v1,{}",
+                            base64::engine::general_purpose::STANDARD
+                                .encode(mac.finalize().into_bytes())
+                        );
+                        h("webhook-signature") == expected
+                    });
+                    if let Some(id) = body["data"]["questionId"].as_str() {
+                        sink.lock()
+                            .unwrap()
+                            .entry(id.to_string())
+                            .or_insert((now, valid));
+                    }
+                    "ok"
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let client = Arc::new(Client {
+        http,
+        base: cli.url.trim_end_matches('/').to_string(),
+        timings: Arc::new(Mutex::new(BTreeMap::new())),
+    });
+    let sub = client
+        .call(
+            "setup",
+            reqwest::Method::POST,
+            &format!("/{}/webhooks", cli.prefix),
+            AUTHOR,
+            Some(json!({"name": "bench", "url": hook, "events": ["question.created"]})),
+        )
+        .await
+        .context("subscribing (the service needs WEBHOOK_ALLOW_PRIVATE_NETWORKS=true)")?;
+    let s = sub["secret"].as_str().context("secret")?;
+    *secret.lock().unwrap() =
+        Some(base64::engine::general_purpose::STANDARD.decode(s.trim_start_matches("whsec_"))?);
+    let sub_id = sub["subscriptionId"]
+        .as_str()
+        .context("subscriptionId")?
+        .to_string();
+
+    let committed: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (c, p, next, committed) = (
+            client.clone(),
+            cli.prefix.clone(),
+            next.clone(),
+            committed.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= k {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                let q = c
+                    .call(
+                        "create",
+                        reqwest::Method::POST,
+                        &format!("/{p}/questions"),
+                        AUTHOR,
+                        Some(json!({"text": format!("event {i}"), "type": "essay"})),
+                    )
+                    .await?;
+                committed.lock().unwrap().insert(
+                    q["questionId"].as_str().unwrap_or_default().to_string(),
+                    Instant::now(),
+                );
+            }
+        }));
+    }
+    for w in workers {
+        w.await??;
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while seen.lock().unwrap().len() < k {
+        ensure!(
+            Instant::now() < deadline,
+            "only {} of {k} events arrived",
+            seen.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed();
+    let seen = seen.lock().unwrap();
+    ensure!(
+        seen.values().all(|(_, valid)| *valid),
+        "every signature verifies"
+    );
+    let committed = committed.lock().unwrap();
+    let mut lat: Vec<f64> = committed
+        .iter()
+        .filter_map(|(id, t)| {
+            seen.get(id)
+                .map(|(r, _)| r.saturating_duration_since(*t).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let timings = client.timings.lock().unwrap().clone();
+    report(
+        &timings,
+        elapsed,
+        json!({
+            "events": k,
+            "deliveries_per_s": k as f64 / elapsed.as_secs_f64(),
+            "commit_to_receipt_ms": {"p50": pct(&lat, 0.5), "p95": pct(&lat, 0.95), "p99": pct(&lat, 0.99)},
+            "signatures_valid": true,
+        }),
+    );
+    client
+        .call(
+            "setup",
+            reqwest::Method::DELETE,
+            &format!("/{}/webhooks/{sub_id}", cli.prefix),
+            AUTHOR,
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.mode {
+        Mode::Learners {
+            learners,
+            concurrency,
+        } => run_learners(&cli, learners, concurrency).await,
+        Mode::Events {
+            events,
+            concurrency,
+        } => run_events(&cli, events, concurrency).await,
+    }
+}
