@@ -444,12 +444,12 @@ async fn run_events(cli: &Cli, k: usize, concurrency: usize) -> anyhow::Result<(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = started.elapsed();
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     ensure!(
         seen.values().all(|(_, valid)| *valid),
         "every signature verifies"
     );
-    let committed = committed.lock().unwrap();
+    let committed = committed.lock().unwrap().clone();
     let mut lat: Vec<f64> = committed
         .iter()
         .filter_map(|(id, t)| {
