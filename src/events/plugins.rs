@@ -195,9 +195,14 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// `debug-log` always; `lms-progress` when `LMS_SERVICE_URL` is set.
+    /// `debug-log` when events are logged at debug level (`LOG_LEVEL=debug`, the seed's
+    /// "Enable Debug Logging"); `lms-progress` when `LMS_SERVICE_URL` is set. A plugin that is
+    /// not needed is not registered: every registered plugin costs a delivery per event.
     pub fn from_config(c: &Config) -> Self {
-        let mut plugins: Vec<Arc<dyn Plugin>> = vec![Arc::new(DebugLog)];
+        let mut plugins: Vec<Arc<dyn Plugin>> = Vec::new();
+        if tracing::enabled!(target: "events", tracing::Level::DEBUG) {
+            plugins.push(Arc::new(DebugLog));
+        }
         if let Some(url) = c
             .lms_service_url
             .as_deref()
