@@ -7,7 +7,7 @@
 //! delivery in its own task so a slow receiver holds only its own slots.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Duration as ChronoDuration;
@@ -24,6 +24,8 @@ use crate::store::{Store, Ts};
 const PER_SUBSCRIPTION: usize = 8;
 /// How many deliveries are in flight in all.
 const IN_FLIGHT: usize = 64;
+/// How long resolving a webhook's host may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How much of a response is kept.
 const RESPONSE_KEEP: usize = 1024;
 
@@ -52,7 +54,6 @@ pub struct Dispatcher {
     client: reqwest::Client,
     allow_private: bool,
     owner: String,
-    limits: Mutex<HashMap<Uuid, Arc<Semaphore>>>,
     in_flight: Arc<Semaphore>,
 }
 
@@ -67,18 +68,13 @@ impl Dispatcher {
         allow_private: bool,
         plugins: super::plugins::Registry,
     ) -> Self {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("shiksha-assessment-webhooks")
-            .build()
-            .unwrap_or_default();
+        let client = safety::client(allow_private);
         Dispatcher {
             store,
             plugins,
             client,
             allow_private,
             owner: format!("dispatcher-{}", Uuid::new_v4().simple()),
-            limits: Mutex::new(HashMap::new()),
             in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
         }
     }
@@ -98,8 +94,10 @@ impl Dispatcher {
             .max()
             .unwrap_or(10_000)
             .max(1000);
-        // A send ends within its timeout; the lease only has to outlive that and the record.
-        Ts::new(now.0 + ChronoDuration::milliseconds(i64::from(longest) + 5_000))
+        // A send ends within the address check's and its own timeout; the lease outlives both
+        // with room for recording the try.
+        let check = CHECK_TIMEOUT.as_millis() as i64;
+        Ts::new(now.0 + ChronoDuration::milliseconds(i64::from(longest) + check + 10_000))
     }
 
     /// One step at `now`: fan out, claim what is due, send it all, record the tries.
@@ -115,6 +113,7 @@ impl Dispatcher {
             now,
             Self::lease_until(now, &subs),
             100,
+            PER_SUBSCRIPTION as i64,
         )
         .await?;
         out.claimed = claimed.len();
@@ -290,9 +289,12 @@ impl Dispatcher {
         }
         let url = url::Url::parse(&sub.target)
             .map_err(|e| SendError::Refused(format!("invalid URL: {e}")))?;
-        safety::check(&url, self.allow_private)
-            .await
-            .map_err(SendError::Refused)?;
+        match tokio::time::timeout(CHECK_TIMEOUT, safety::check(&url, self.allow_private)).await {
+            Err(_) => return Err(SendError::Failed("resolving the host timed out".into())),
+            Ok(Err(safety::Unsafe::Refused(m))) => return Err(SendError::Refused(m)),
+            Ok(Err(safety::Unsafe::Unresolved(m))) => return Err(SendError::Failed(m)),
+            Ok(Ok(_)) => {}
+        }
         let body =
             serde_json::to_vec(&c.payload.0).map_err(|e| SendError::Refused(e.to_string()))?;
         let method =
@@ -323,7 +325,7 @@ impl Dispatcher {
             .body(body)
             .send()
             .await
-            .map_err(|e| SendError::Failed(describe(&e)))?;
+            .map_err(|e| SendError::Failed(describe(e)))?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -412,30 +414,18 @@ impl Dispatcher {
             now,
             Self::lease_until(now, &subs),
             free as i64,
+            PER_SUBSCRIPTION as i64,
         )
         .await?;
         let n = claimed.len();
         for c in claimed {
             let sub = subs.get(&c.subscription_id.0).cloned();
-            let limit = self
-                .limits
-                .lock()
-                .map(|mut m| {
-                    m.entry(c.subscription_id.0)
-                        .or_insert_with(|| Arc::new(Semaphore::new(PER_SUBSCRIPTION)))
-                        .clone()
-                })
-                .unwrap_or_else(|p| {
-                    p.into_inner()
-                        .entry(c.subscription_id.0)
-                        .or_insert_with(|| Arc::new(Semaphore::new(PER_SUBSCRIPTION)))
-                        .clone()
-                });
+            // The claim already capped each subscription's in-flight count, so a slow receiver
+            // holds only its own slots and nothing waits while its lease runs.
             let global = self.in_flight.clone().try_acquire_owned();
             let me = self.clone();
             tokio::spawn(async move {
                 let _global = global;
-                let _slot = limit.acquire_owned().await;
                 if let Err(e) = me.deliver(c, sub, Ts::now()).await {
                     tracing::warn!(error = %e, "recording a delivery failed");
                 }
@@ -450,13 +440,24 @@ enum SendError {
     Failed(String),
 }
 
-fn describe(e: &reqwest::Error) -> String {
+/// A send error for the log: its causes, without the URL (which may carry credentials).
+fn describe(e: reqwest::Error) -> String {
     if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        format!("could not connect: {e}")
+        return "timed out".into();
+    }
+    let connect = e.is_connect();
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    if connect {
+        format!("could not connect: {text}")
     } else {
-        e.to_string()
+        text
     }
 }
 

@@ -35,31 +35,90 @@ pub fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
-/// Resolves `url`'s host and refuses it when any address is internal (unless allowed).
-/// Returns the addresses to connect to, so the request cannot be re-resolved elsewhere.
-pub async fn check(url: &url::Url, allow_private: bool) -> Result<Vec<SocketAddr>, String> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("unsupported scheme {}", url.scheme()));
+/// Why a target was not sent to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unsafe {
+    /// The target itself is not allowed (scheme, internal address): retrying cannot help.
+    Refused(String),
+    /// The name did not resolve now; it may later.
+    Unresolved(String),
+}
+
+impl std::fmt::Display for Unsafe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unsafe::Refused(m) | Unsafe::Unresolved(m) => f.write_str(m),
+        }
     }
-    let host = url.host_str().ok_or("the URL has no host")?;
-    let port = url.port_or_known_default().ok_or("the URL has no port")?;
+}
+
+fn refuse_internal(host: &str, addrs: &[SocketAddr], allow_private: bool) -> Result<(), String> {
+    if allow_private {
+        return Ok(());
+    }
+    match addrs.iter().find(|a| is_internal(a.ip())) {
+        Some(bad) => Err(format!(
+            "{host} resolves to {} which is not a public address (set WEBHOOK_ALLOW_PRIVATE_NETWORKS=true to allow)",
+            bad.ip()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Resolves `url`'s host and refuses it when any address is internal (unless allowed).
+pub async fn check(url: &url::Url, allow_private: bool) -> Result<Vec<SocketAddr>, Unsafe> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Unsafe::Refused(format!(
+            "unsupported scheme {}",
+            url.scheme()
+        )));
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| Unsafe::Refused("the URL has no host".into()))?;
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| Unsafe::Refused("the URL has no port".into()))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .map_err(|e| Unsafe::Unresolved(format!("cannot resolve {host}: {e}")))?
         .collect();
     if addrs.is_empty() {
-        return Err(format!("{host} resolves to no address"));
+        return Err(Unsafe::Unresolved(format!("{host} resolves to no address")));
     }
-    if !allow_private {
-        if let Some(bad) = addrs.iter().find(|a| is_internal(a.ip())) {
-            return Err(format!(
-                "{host} resolves to {} which is not a public address (set WEBHOOK_ALLOW_PRIVATE_NETWORKS=true to allow)",
-                bad.ip()
-            ));
-        }
-    }
+    refuse_internal(host, &addrs, allow_private).map_err(Unsafe::Refused)?;
     Ok(addrs)
+}
+
+/// The resolver of every outbound webhook client. It applies the same address rule at
+/// connect time, so a name that passed [`check`] cannot be re-resolved to an internal
+/// address for the actual request (DNS rebinding).
+pub struct GuardedResolver {
+    pub allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            refuse_internal(&host, &addrs, allow_private)?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// A client for sending to untrusted targets: no redirects, guarded resolution.
+pub fn client(allow_private: bool) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("shiksha-assessment-webhooks")
+        .dns_resolver(std::sync::Arc::new(GuardedResolver { allow_private }))
+        .build()
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -91,12 +150,47 @@ mod tests {
     #[tokio::test]
     async fn refuses_loopback_unless_allowed() {
         let url = url::Url::parse("http://127.0.0.1:9/hook").unwrap();
-        assert!(check(&url, false).await.is_err());
+        assert!(matches!(check(&url, false).await, Err(Unsafe::Refused(_))));
         assert_eq!(check(&url, true).await.unwrap()[0].port(), 9);
+        assert!(matches!(
+            check(&url::Url::parse("ftp://127.0.0.1/").unwrap(), true).await,
+            Err(Unsafe::Refused(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn unresolvable_names_are_not_refusals() {
+        let url = url::Url::parse("http://no-such-host.invalid/hook").unwrap();
+        assert!(matches!(
+            check(&url, true).await,
+            Err(Unsafe::Unresolved(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_client_refuses_names_that_resolve_inside() {
+        // "localhost" resolves to loopback at connect time: the guarded client must not connect.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let err = client(false)
+            .get(format!("http://localhost:{port}/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(err.is_connect(), "{err}");
+        let accepted =
+            tokio::time::timeout(std::time::Duration::from_millis(200), listener.accept()).await;
         assert!(
-            check(&url::Url::parse("ftp://127.0.0.1/").unwrap(), true)
-                .await
-                .is_err()
+            accepted.is_err(),
+            "the guarded client connected to loopback"
         );
+        // Allowed private networks connect as before.
+        let ok = client(true).get(format!("http://localhost:{port}/")).send();
+        let served = tokio::time::timeout(std::time::Duration::from_secs(5), listener.accept());
+        let (_, accepted) = tokio::join!(
+            tokio::time::timeout(std::time::Duration::from_millis(500), ok),
+            served
+        );
+        assert!(accepted.is_ok(), "an allowed client did not connect");
     }
 }

@@ -258,7 +258,7 @@ pub async fn send_test(
     let url = url::Url::parse(&s.target).map_err(|e| AppError::validation(e.to_string()))?;
     safety::check(&url, allow_private)
         .await
-        .map_err(AppError::Unprocessable)?;
+        .map_err(|e| AppError::Unprocessable(e.to_string()))?;
     let event_id = Uuid::now_v7().to_string();
     let body = serde_json::to_vec(&json!({
         "name": "webhook.test",
@@ -269,13 +269,9 @@ pub async fn send_test(
     }))
     .map_err(anyhow::Error::from)?;
     let ts = chrono::Utc::now().timestamp();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_millis(s.timeout_ms.max(1) as u64))
-        .build()
-        .map_err(anyhow::Error::from)?;
-    let mut req = client
+    let mut req = safety::client(allow_private)
         .post(url)
+        .timeout(std::time::Duration::from_millis(s.timeout_ms.max(1) as u64))
         .header("Content-Type", "application/json")
         .header("webhook-id", &event_id)
         .header("webhook-timestamp", ts.to_string());
@@ -300,7 +296,7 @@ pub async fn send_test(
             json!({"delivered": r.status().is_success(), "statusCode": r.status().as_u16(), "durationMs": ms})
         }
         Err(e) => {
-            json!({"delivered": false, "statusCode": null, "durationMs": ms, "error": e.to_string()})
+            json!({"delivered": false, "statusCode": null, "durationMs": ms, "error": e.without_url().to_string()})
         }
     })
 }

@@ -175,27 +175,30 @@ pub struct Claimed {
     pub event_created_at: Ts,
 }
 
-/// Leases up to `limit` due deliveries to `owner` until `lease_until`. A delivery is due when
-/// pending (or its lease expired) and its time has come, and no earlier event with the same
-/// ordering key is still undelivered to the same subscription.
+/// Leases up to `limit` due deliveries to `owner` until `lease_until`, at most
+/// `per_subscription` in flight per subscription (so a slow receiver holds only its own
+/// slots). A delivery is due when pending (or its lease expired) and its time has come, and no
+/// earlier event with the same ordering key is still undelivered to the same subscription.
 pub async fn claim(
     store: &Store,
     owner: &str,
     now: Ts,
     lease_until: Ts,
     limit: i64,
+    per_subscription: i64,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
     let mut tx = store.begin().await?;
     let skip = if tx.backend() == Backend::Postgres {
-        " FOR UPDATE OF d SKIP LOCKED"
+        " FOR UPDATE SKIP LOCKED"
     } else {
         ""
     };
     let sql = format!(
-        r#"UPDATE "deliveries" SET "status" = 'delivering', "leaseOwner" = $1,
-             "leaseExpiresAt" = $2, "updatedAt" = $3
-           WHERE "deliveryId" IN (
-             SELECT d."deliveryId" FROM "deliveries" d
+        r#"WITH due AS (
+             SELECT d."deliveryId", d."subscriptionId", d."nextAttemptAt", d."eventSeq",
+                    row_number() OVER (PARTITION BY d."subscriptionId"
+                                       ORDER BY d."nextAttemptAt", d."eventSeq") AS rn
+             FROM "deliveries" d
              JOIN "subscriptions" s ON s."subscriptionId" = d."subscriptionId" AND s."isActive"
              WHERE ((d."status" = 'pending' AND d."nextAttemptAt" <= $3)
                     OR (d."status" = 'delivering' AND d."leaseExpiresAt" <= $3))
@@ -203,11 +206,24 @@ pub async fn claim(
                     SELECT 1 FROM "deliveries" e WHERE e."subscriptionId" = d."subscriptionId"
                       AND e."orderingKey" = d."orderingKey" AND e."eventSeq" < d."eventSeq"
                       AND e."status" IN ('pending', 'delivering')))
-             ORDER BY d."nextAttemptAt", d."eventSeq" LIMIT $4{skip})
+           ),
+           busy AS (
+             SELECT "subscriptionId", COUNT(*) AS n FROM "deliveries"
+             WHERE "status" = 'delivering' AND "leaseExpiresAt" > $3 GROUP BY "subscriptionId"
+           )
+           UPDATE "deliveries" SET "status" = 'delivering', "leaseOwner" = $1,
+             "leaseExpiresAt" = $2, "updatedAt" = $3
+           WHERE "deliveryId" IN (
+             SELECT x."deliveryId" FROM "deliveries" x WHERE x."deliveryId" IN (
+               SELECT due."deliveryId" FROM due
+               LEFT JOIN busy ON busy."subscriptionId" = due."subscriptionId"
+               WHERE due.rn + COALESCE(busy.n, 0) <= $5
+               ORDER BY due."nextAttemptAt", due."eventSeq" LIMIT $4){skip})
            RETURNING "deliveryId""#
     );
     let ids: Vec<Id> = on_tx!(&mut tx, c => {
-        sqlx::query_scalar(&sql).bind(owner).bind(lease_until).bind(now).bind(limit).fetch_all(c).await
+        sqlx::query_scalar(&sql).bind(owner).bind(lease_until).bind(now).bind(limit)
+            .bind(per_subscription).fetch_all(c).await
     })?;
     tx.commit().await?;
     if ids.is_empty() {
@@ -238,6 +254,11 @@ pub struct TryRecord {
     pub next_attempt_at: Ts,
 }
 
+/// Text without NUL characters (PostgreSQL text columns refuse them).
+fn no_nul(s: &str) -> String {
+    s.replace('\0', "")
+}
+
 /// Records a try and moves the delivery on, if this owner still holds its lease.
 pub async fn record_try(
     store: &Store,
@@ -255,7 +276,7 @@ pub async fn record_try(
             "deliveredAt" = CASE WHEN $3 = 'delivered' THEN $8 ELSE "deliveredAt" END
             WHERE "deliveryId" = $1 AND "leaseOwner" = $2 AND "status" = 'delivering'"#)
             .bind(Id(delivery_id)).bind(owner).bind(t.outcome).bind(attempt_number)
-            .bind(t.next_attempt_at).bind(t.status_code).bind(&t.error).bind(now)
+            .bind(t.next_attempt_at).bind(t.status_code).bind(t.error.as_deref().map(no_nul)).bind(now)
             .execute(c).await.map(|r| r.rows_affected())
     })?;
     if n == 0 {
@@ -265,10 +286,11 @@ pub async fn record_try(
     on_tx!(&mut tx, c => {
         sqlx::query(r#"INSERT INTO "deliveryAttempts" ("deliveryAttemptId", "deliveryId",
             "attemptNumber", "startedAt", "durationMs", "statusCode", "error", "responseBody")
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-            ON CONFLICT ("deliveryId", "attemptNumber") DO NOTHING"#)
-            .bind(Id(Uuid::new_v4())).bind(Id(delivery_id)).bind(attempt_number).bind(t.started_at)
-            .bind(t.duration_ms).bind(t.status_code).bind(&t.error).bind(&t.response_body)
+            VALUES ($1, $2, (SELECT COALESCE(MAX("attemptNumber"), 0) + 1 FROM "deliveryAttempts"
+                             WHERE "deliveryId" = $2), $3, $4, $5, $6, $7)"#)
+            .bind(Id(Uuid::new_v4())).bind(Id(delivery_id)).bind(t.started_at)
+            .bind(t.duration_ms).bind(t.status_code).bind(t.error.as_deref().map(no_nul))
+            .bind(t.response_body.as_deref().map(no_nul))
             .execute(c).await.map(|r| r.rows_affected())
     })?;
     tx.commit().await?;

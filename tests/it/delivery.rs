@@ -909,3 +909,67 @@ async fn a_hanging_receiver_never_slows_a_learners_request() {
     }
     token.cancel();
 }
+
+#[tokio::test]
+async fn a_claim_leases_at_most_eight_per_subscription() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (_a, a_url) = receiver(vec![(200, None, 0)]).await;
+    let (_b, b_url) = receiver(vec![(200, None, 0)]).await;
+    subscriptions::sync(
+        store,
+        &[
+            EnvSubscription {
+                name: "analytics-service",
+                url: url::Url::parse(&a_url).unwrap(),
+                api_key: None,
+                events: vec!["*".into()],
+                secret: None,
+            },
+            EnvSubscription {
+                name: "lms-integration",
+                url: url::Url::parse(&b_url).unwrap(),
+                api_key: None,
+                events: vec!["*".into()],
+                secret: None,
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    for _ in 0..20 {
+        append(store, EventName::TestPublished, None).await;
+    }
+    let now = Ts::now();
+    assert_eq!(deliveries::fan_out(store, 500, now).await.unwrap(), 20);
+    let per_sub = |c: &[deliveries::Claimed]| {
+        let mut n = std::collections::HashMap::new();
+        for d in c {
+            *n.entry(d.subscription_id.0).or_insert(0) += 1;
+        }
+        let mut v: Vec<usize> = n.into_values().collect();
+        v.sort();
+        v
+    };
+    let lease = later(now, 30);
+    let first = deliveries::claim(store, "one", now, lease, 100, 8)
+        .await
+        .unwrap();
+    assert_eq!(per_sub(&first), vec![8, 8], "eight of each subscription");
+    // While those leases live, another claimer gets nothing of either.
+    let second = deliveries::claim(store, "two", now, lease, 100, 8)
+        .await
+        .unwrap();
+    assert!(second.is_empty(), "{} more were leased", second.len());
+    // Expired leases are free again, and count no longer as busy.
+    let after = later(now, 31);
+    let third = deliveries::claim(store, "two", after, later(after, 30), 100, 8)
+        .await
+        .unwrap();
+    assert_eq!(per_sub(&third), vec![8, 8]);
+    // The global limit still applies.
+    let fourth = deliveries::claim(store, "three", later(after, 31), later(after, 60), 5, 8)
+        .await
+        .unwrap();
+    assert_eq!(fourth.len(), 5);
+}
