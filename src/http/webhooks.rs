@@ -289,7 +289,7 @@ async fn plugins(State(s): State<AppState>, ctx: RequestContext) -> AppResult<Ap
             json!({
                 "id": x.subscription_id,
                 "name": x.name,
-                "type": "external",
+                "type": if x.kind == "plugin" { "internal" } else { "external" },
                 "source": x.source,
                 "isActive": x.is_active,
                 "externalService": {"type": x.kind, "events": x.events.0},
@@ -298,7 +298,7 @@ async fn plugins(State(s): State<AppState>, ctx: RequestContext) -> AppResult<Ap
         .collect();
     Ok(ApiOk::ok(json!({
         "activePlugins": active,
-        "externalServiceCount": active.len(),
+        "externalServiceCount": active.iter().filter(|p| p["type"] == "external").count(),
         "internalPlugins": s.plugins.describe(),
     })))
 }

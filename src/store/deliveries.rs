@@ -30,7 +30,9 @@ pub struct Subscription {
     pub kind: String,
     pub target: String,
     pub method: String,
+    /// Header names are shown; their values (often credentials) never are.
     #[schema(value_type = Object)]
+    #[serde(serialize_with = "masked_headers")]
     pub headers: Json<Value>,
     #[serde(skip)]
     pub secret: Option<String>,
@@ -44,6 +46,18 @@ pub struct Subscription {
     pub created_at: Ts,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Ts,
+}
+
+/// Writes headers with every value replaced by `********`.
+fn masked_headers<S: serde::Serializer>(h: &Json<Value>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let empty = serde_json::Map::new();
+    let map = h.0.as_object().unwrap_or(&empty);
+    let mut out = s.serialize_map(Some(map.len()))?;
+    for k in map.keys() {
+        out.serialize_entry(k, "********")?;
+    }
+    out.end()
 }
 
 const SUB_COLUMNS: &str = r#""subscriptionId", "tenantId", "organisationId", "name", "source",
@@ -331,11 +345,14 @@ pub async fn of_event(store: &Store, event_id: Uuid) -> Result<Vec<DeliveryRow>,
     })
 }
 
-/// Deliveries not yet finished (pending or in flight), and the oldest one's creation time.
+/// Deliveries not yet finished (pending or in flight) to active subscriptions, and the oldest
+/// one's creation time. Those of a disabled subscription wait for it to be enabled again and
+/// are not backlog the dispatcher could work off.
 pub async fn backlog(store: &Store) -> Result<(i64, Option<Ts>), sqlx::Error> {
     on_reader!(store, p => {
-        sqlx::query_as::<_, (i64, Option<Ts>)>(r#"SELECT COUNT(*), MIN("createdAt") FROM "deliveries"
-            WHERE "status" IN ('pending', 'delivering')"#).fetch_one(p).await
+        sqlx::query_as::<_, (i64, Option<Ts>)>(r#"SELECT COUNT(*), MIN(d."createdAt")
+            FROM "deliveries" d JOIN "subscriptions" s ON s."subscriptionId" = d."subscriptionId"
+            WHERE d."status" IN ('pending', 'delivering') AND s."isActive""#).fetch_one(p).await
     })
 }
 
@@ -398,10 +415,17 @@ pub struct DeliveryFilter {
 
 fn push_delivery_filter(sql: &mut super::sql::Sql, tenant: Uuid, org: Uuid, f: &DeliveryFilter) {
     use super::sql::Arg;
+    // A tenant sees and replays only deliveries of its own events to its own subscriptions;
+    // those to operator-configured (global) subscriptions are the operator's business.
     sql.push(r#" WHERE e."tenantId" = "#)
         .bind(Arg::Id(Id(tenant)))
         .push(r#" AND e."organisationId" = "#)
-        .bind(Arg::Id(Id(org)));
+        .bind(Arg::Id(Id(org)))
+        .push(r#" AND d."subscriptionId" IN (SELECT "subscriptionId" FROM "subscriptions" WHERE "tenantId" = "#)
+        .bind(Arg::Id(Id(tenant)))
+        .push(r#" AND "organisationId" = "#)
+        .bind(Arg::Id(Id(org)))
+        .push(")");
     if let Some(id) = f.event_id {
         sql.push(r#" AND e."eventId" = "#).bind(Arg::Id(Id(id)));
     }
@@ -482,11 +506,8 @@ pub async fn replay(
     now: Ts,
 ) -> Result<u64, sqlx::Error> {
     use super::sql::{Arg, Sql};
-    let ids = replay_candidates(store, tenant, org, f, delivery_id).await?;
-    if ids.is_empty() {
-        return Ok(0);
-    }
     let mut tx = store.begin().await?;
+    // One statement, so a range of any size replays atomically (no bound-parameter limit).
     let mut upd = Sql::new(
         tx.backend(),
         r#"UPDATE "deliveries" SET "status" = 'pending', "attemptCount" = 0, "nextAttemptAt" = "#,
@@ -494,8 +515,15 @@ pub async fn replay(
     upd.bind(Arg::Ts(now))
         .push(r#", "updatedAt" = "#)
         .bind(Arg::Ts(now))
-        .push(r#" WHERE "status" <> 'delivering' AND "deliveryId" IN "#)
-        .bind_list(ids.iter().map(|i| Arg::Id(*i)));
+        .push(
+            r#" WHERE "status" <> 'delivering' AND "deliveryId" IN (SELECT d."deliveryId"
+               FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq""#,
+        );
+    push_delivery_filter(&mut upd, tenant, org, f);
+    if let Some(id) = delivery_id {
+        upd.push(r#" AND d."deliveryId" = "#).bind(Arg::Id(Id(id)));
+    }
+    upd.push(")");
     let n = on_tx!(&mut tx, c => crate::bind_args!(sqlx::query(&upd.text), &upd.args).execute(c).await.map(|r| r.rows_affected()))?;
     tx.commit().await?;
     Ok(n)

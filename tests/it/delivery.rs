@@ -480,6 +480,11 @@ async fn the_webhook_admin_api_manages_subscriptions_logs_and_replays() {
         r.json()["result"][0].get("secret").is_none(),
         "secrets are not listed"
     );
+    assert_eq!(
+        r.json()["result"][0]["headers"],
+        json!({"Authorization": "********"}),
+        "header values are not shown"
+    );
 
     // Another tenant sees nothing.
     let other = [
@@ -543,7 +548,10 @@ async fn the_webhook_admin_api_manages_subscriptions_logs_and_replays() {
         assert_eq!(got[0].headers["authorization"], "Bearer abc");
     }
 
-    // A tenant event reaches the tenant's webhook.
+    // A tenant event reaches the tenant's webhook (and an operator-configured one, whose
+    // delivery the tenant does not see).
+    let (operator_rx, operator_url) = receiver(vec![(200, None, 0)]).await;
+    subscribe(&app.state.store, &operator_url, &["*"]).await;
     let e = append(&app.state.store, EventName::TestPublished, None).await;
     let d = Dispatcher::new(app.state.store.clone(), true);
     d.dispatch_once(Ts::now()).await.unwrap();
@@ -555,7 +563,15 @@ async fn the_webhook_admin_api_manages_subscriptions_logs_and_replays() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(operator_rx.got.lock().unwrap().len(), 1);
+    assert_eq!(
+        r.json()["result"]["content"].as_array().unwrap().len(),
+        1,
+        "only the tenant's own subscription: {}",
+        r.text()
+    );
     let row = r.json()["result"]["content"][0].clone();
+    assert_eq!(row["subscriptionId"].as_str().unwrap(), id);
     assert_eq!(row["status"], "delivered");
     let delivery = row["deliveryId"].as_str().unwrap().to_string();
     let r = app
@@ -611,6 +627,26 @@ async fn the_webhook_admin_api_manages_subscriptions_logs_and_replays() {
         );
         assert!(copies.iter().all(verify_with(&secret)));
     }
+    assert_eq!(
+        operator_rx.got.lock().unwrap().len(),
+        1,
+        "a tenant's replays do not reach operator subscriptions"
+    );
+    // Every try is kept, numbered on across replays.
+    let r = app
+        .call(
+            http::Method::GET,
+            &format!("/assessment/v1/webhooks/deliveries/{delivery}/attempts"),
+            None,
+        )
+        .await;
+    let numbers: Vec<i64> = r.json()["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["attemptNumber"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![1, 2, 3, 4]);
 
     // Rotation changes the secret; dead letters and the registry.
     let r = app
@@ -632,7 +668,12 @@ async fn the_webhook_admin_api_manages_subscriptions_logs_and_replays() {
     let r = app
         .call(http::Method::GET, "/assessment/v1/plugins", None)
         .await;
-    assert_eq!(r.json()["result"]["externalServiceCount"], 1);
+    assert_eq!(
+        r.json()["result"]["externalServiceCount"],
+        2,
+        "the tenant's webhook and the operator's: {}",
+        r.text()
+    );
     let r = app
         .call(
             http::Method::PATCH,
