@@ -87,6 +87,21 @@ impl Dispatcher {
             .collect())
     }
 
+    /// `subs`, read again if a claimed delivery's subscription was created after it was read.
+    async fn covering(
+        &self,
+        subs: HashMap<Uuid, Subscription>,
+        claimed: &[Claimed],
+    ) -> anyhow::Result<HashMap<Uuid, Subscription>> {
+        if claimed
+            .iter()
+            .all(|c| subs.contains_key(&c.subscription_id.0))
+        {
+            return Ok(subs);
+        }
+        self.subscriptions().await
+    }
+
     fn lease_until(now: Ts, subs: &HashMap<Uuid, Subscription>) -> Ts {
         let longest = subs
             .values()
@@ -116,6 +131,7 @@ impl Dispatcher {
             PER_SUBSCRIPTION as i64,
         )
         .await?;
+        let subs = self.covering(subs, &claimed).await?;
         out.claimed = claimed.len();
         let sends = claimed.into_iter().map(|c| {
             let sub = subs.get(&c.subscription_id.0).cloned();
@@ -261,7 +277,8 @@ impl Dispatcher {
         let wait = retry_after
             .map(|d| d.clamp(Duration::from_secs(1), Duration::from_secs(3600)))
             .unwrap_or_else(|| backoff(attempt, jitter));
-        let next = Ts::new(now.0 + ChronoDuration::milliseconds(wait.as_millis() as i64));
+        // Counted from the end of this try, so a slow failure does not shorten the wait.
+        let next = Ts::new(now.0 + ChronoDuration::milliseconds(ms + wait.as_millis() as i64));
         failure(
             started_at,
             ms,
@@ -331,8 +348,7 @@ impl Dispatcher {
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
         let mut kept = Vec::new();
         while kept.len() < RESPONSE_KEEP {
             match resp.chunk().await {
@@ -417,6 +433,7 @@ impl Dispatcher {
             PER_SUBSCRIPTION as i64,
         )
         .await?;
+        let subs = self.covering(subs, &claimed).await?;
         let n = claimed.len();
         for c in claimed {
             let sub = subs.get(&c.subscription_id.0).cloned();
@@ -433,6 +450,20 @@ impl Dispatcher {
         }
         Ok(n)
     }
+}
+
+/// A `Retry-After` value: delay seconds or an HTTP date (a date in the past means now).
+fn parse_retry_after(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 enum SendError {
@@ -484,6 +515,27 @@ fn failure(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            parse_retry_after(" 30 ", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sat, 28 Nov 2026 10:02:00 GMT", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sat, 28 Nov 2026 09:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

@@ -135,17 +135,22 @@ type PendingEvent = (i64, String, Option<Id>, Option<Id>, Option<String>);
 /// events it handled.
 pub async fn fan_out(store: &Store, limit: i64, now: Ts) -> Result<usize, sqlx::Error> {
     let mut tx = store.begin().await?;
-    let lock = if tx.backend() == Backend::Postgres {
-        " FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
-    let pick = format!(
-        r#"SELECT "seq", "name", "tenantId", "organisationId", "orderingKey" FROM "events"
-           WHERE "fannedOutAt" IS NULL ORDER BY "seq" LIMIT $1{lock}"#
-    );
+    if tx.backend() == Backend::Postgres {
+        // One fan-out at a time across instances: two taking different slices of the events
+        // could create a later event's deliveries before an earlier one's, and the ordering
+        // rule (no earlier undelivered event with the same key) would not see the earlier one.
+        // The lock is per schema, so services sharing a database do not wait on each other.
+        let ours: bool = on_tx!(&mut tx, c => {
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(7426001, hashtext(current_schema()))").fetch_one(c).await
+        })?;
+        if !ours {
+            return Ok(0);
+        }
+    }
+    let pick = r#"SELECT "seq", "name", "tenantId", "organisationId", "orderingKey" FROM "events"
+           WHERE "fannedOutAt" IS NULL ORDER BY "seq" LIMIT $1"#;
     let events: Vec<PendingEvent> =
-        on_tx!(&mut tx, c => sqlx::query_as(&pick).bind(limit).fetch_all(c).await)?;
+        on_tx!(&mut tx, c => sqlx::query_as(pick).bind(limit).fetch_all(c).await)?;
     if events.is_empty() {
         return Ok(0);
     }

@@ -1014,3 +1014,29 @@ async fn a_claim_leases_at_most_eight_per_subscription() {
         .unwrap();
     assert_eq!(fourth.len(), 5);
 }
+
+#[tokio::test]
+async fn postgres_fans_out_one_instance_at_a_time() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let assessment_service::store::Store::Postgres(pool) = store else {
+        // SQLite has one process and serialises writers: nothing to arbitrate.
+        return;
+    };
+    let (_rx, url) = receiver(vec![(200, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    append(store, EventName::TestPublished, None).await;
+    // Another instance in the middle of its fan-out holds the lock.
+    let mut other = pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(7426001, hashtext(current_schema()))")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliveries::fan_out(store, 500, Ts::now()).await.unwrap(),
+        0,
+        "no second fan-out while one runs"
+    );
+    other.rollback().await.unwrap();
+    assert_eq!(deliveries::fan_out(store, 500, Ts::now()).await.unwrap(), 1);
+}
