@@ -129,16 +129,22 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     let state = AppState::connect(config).await?;
     crate::events::subscriptions::sync(&state.store, &env_subscriptions).await?;
     state.plugins.sync(&state.store).await?;
-    if let Some(path) = state
+    // Without a plugins file (or with external services off) the file's earlier entries are
+    // deactivated, as removed environment variables are.
+    let file_plugins = match state
         .config
         .plugins_file
         .as_ref()
         .filter(|_| crate::events::subscriptions::external_enabled(&state.config))
     {
-        let file_plugins = crate::events::subscriptions::read_plugins_file(path)?;
-        crate::events::subscriptions::sync_file(&state.store, &file_plugins).await?;
-        tracing::info!(count = file_plugins.len(), file = %path.display(), "plugins file registered");
-    }
+        Some(path) => {
+            let file_plugins = crate::events::subscriptions::read_plugins_file(path)?;
+            tracing::info!(count = file_plugins.len(), file = %path.display(), "plugins file registered");
+            file_plugins
+        }
+        None => Vec::new(),
+    };
+    crate::events::subscriptions::sync_file(&state.store, &file_plugins).await?;
     let plugins = state.plugins.clone();
     tracing::info!(
         count = env_subscriptions.len(),

@@ -297,10 +297,11 @@ impl Dispatcher {
         sub: &Subscription,
     ) -> Result<(u16, Option<Duration>, Option<String>), SendError> {
         if sub.kind == "plugin" {
-            // Internal plugins: run their hooks; a failure retries like an HTTP error.
+            // Internal plugins: run their hooks; a failure retries like an HTTP error. A plugin
+            // this instance lacks (instances configured differently, mid-rollout) also retries,
+            // so an instance that has it can deliver.
             return match self.plugins.run(&sub.target, &c.payload.0).await {
                 Ok(()) => Ok((200, None, None)),
-                Err(e) if self.plugins.get(&sub.target).is_none() => Err(SendError::Refused(e)),
                 Err(e) => Err(SendError::Failed(e)),
             };
         }

@@ -898,6 +898,10 @@ async fn plugins_file_webhooks_are_delivered() {
         ),
         (15000, 5, "file")
     );
+    // A start without the file (what `serve` syncs then) deactivates its entries.
+    subscriptions::sync_file(store, &[]).await.unwrap();
+    let subs = deliveries::all_subscriptions(store).await.unwrap();
+    assert!(!subs[0].is_active, "a removed file's webhook stays active");
 }
 
 #[tokio::test]
