@@ -99,16 +99,26 @@ impl Dispatcher {
         {
             return Ok(subs);
         }
-        self.subscriptions().await
+        // The leases were sized for the list read before: sends of a newer subscription are
+        // held to that, so no lease runs out while its send is still going.
+        let cap = Self::longest_timeout(&subs);
+        let mut fresh = self.subscriptions().await?;
+        for s in fresh.values_mut() {
+            s.timeout_ms = s.timeout_ms.min(cap);
+        }
+        Ok(fresh)
     }
 
-    fn lease_until(now: Ts, subs: &HashMap<Uuid, Subscription>) -> Ts {
-        let longest = subs
-            .values()
+    fn longest_timeout(subs: &HashMap<Uuid, Subscription>) -> i32 {
+        subs.values()
             .map(|s| s.timeout_ms)
             .max()
             .unwrap_or(10_000)
-            .max(1000);
+            .max(1000)
+    }
+
+    fn lease_until(now: Ts, subs: &HashMap<Uuid, Subscription>) -> Ts {
+        let longest = Self::longest_timeout(subs);
         // A send ends within the address check's and its own timeout; the lease outlives both
         // with room for recording the try.
         let check = CHECK_TIMEOUT.as_millis() as i64;

@@ -128,6 +128,8 @@ pub fn client(allow_private: bool) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent("shiksha-assessment-webhooks")
+        // A proxy would resolve the target itself, past the guard.
+        .no_proxy()
         .dns_resolver(std::sync::Arc::new(GuardedResolver { allow_private }))
         .build()
         .unwrap_or_default()
@@ -196,6 +198,7 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let err = client(false)
             .get(format!("http://localhost:{port}/"))
+            .timeout(std::time::Duration::from_secs(2))
             .send()
             .await
             .unwrap_err();

@@ -98,7 +98,26 @@ fn apply(s: &mut Subscription, input: &WebhookIn) -> AppResult<()> {
                 )));
             }
         }
-        s.headers = Json(serde_json::to_value(h).map_err(anyhow::Error::from)?);
+        // Headers are replaced as a whole; a value sent back as shown (masked) keeps the
+        // stored one, so a client can resend what it read.
+        let mut next = serde_json::Map::new();
+        for (k, v) in h {
+            let v = if v == repo::MASKED {
+                match s.headers.0.get(k).and_then(Value::as_str) {
+                    Some(stored) => stored.to_string(),
+                    None => {
+                        return Err(AppError::validation(format!(
+                            "headers: {k:?} is new: send its value, not {:?}",
+                            repo::MASKED
+                        )));
+                    }
+                }
+            } else {
+                v.clone()
+            };
+            next.insert(k.clone(), Value::String(v));
+        }
+        s.headers = Json(Value::Object(next));
     }
     if let Some(m) = &input.method {
         let m = m.trim().to_ascii_uppercase();

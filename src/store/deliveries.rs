@@ -48,14 +48,17 @@ pub struct Subscription {
     pub updated_at: Ts,
 }
 
-/// Writes headers with every value replaced by `********`.
+/// What a header value is shown as.
+pub const MASKED: &str = "********";
+
+/// Writes headers with every value replaced by [`MASKED`].
 fn masked_headers<S: serde::Serializer>(h: &Json<Value>, s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
     let empty = serde_json::Map::new();
     let map = h.0.as_object().unwrap_or(&empty);
     let mut out = s.serialize_map(Some(map.len()))?;
     for k in map.keys() {
-        out.serialize_entry(k, "********")?;
+        out.serialize_entry(k, MASKED)?;
     }
     out.end()
 }
@@ -208,19 +211,29 @@ pub async fn claim(
 ) -> Result<Vec<Claimed>, sqlx::Error> {
     let mut tx = store.begin().await?;
     let skip = if tx.backend() == Backend::Postgres {
-        " FOR UPDATE SKIP LOCKED"
+        " FOR UPDATE OF x SKIP LOCKED"
     } else {
         ""
     };
+    // The due condition is repeated where rows are locked and updated: on PostgreSQL a row
+    // another claimer leased and committed after this statement began is re-checked there
+    // (and refused) rather than leased a second time.
+    // `picked` is materialised so the locked, limited set is chosen once, not per outer row.
+    let due = |t: &str| {
+        format!(
+            r#"(({t}"status" = 'pending' AND {t}"nextAttemptAt" <= $3)
+                OR ({t}"status" = 'delivering' AND {t}"leaseExpiresAt" <= $3))"#
+        )
+    };
+    let (d_due, x_due, due) = (due("d."), due("x."), due(""));
     let sql = format!(
         r#"WITH due AS (
              SELECT d."deliveryId", d."subscriptionId", d."nextAttemptAt", d."eventSeq",
                     row_number() OVER (PARTITION BY d."subscriptionId"
-                                       ORDER BY d."nextAttemptAt", d."eventSeq") AS rn
+                                       ORDER BY d."nextAttemptAt", d."eventSeq", d."deliveryId") AS rn
              FROM "deliveries" d
              JOIN "subscriptions" s ON s."subscriptionId" = d."subscriptionId" AND s."isActive"
-             WHERE ((d."status" = 'pending' AND d."nextAttemptAt" <= $3)
-                    OR (d."status" = 'delivering' AND d."leaseExpiresAt" <= $3))
+             WHERE {d_due}
                AND (d."orderingKey" IS NULL OR NOT EXISTS (
                     SELECT 1 FROM "deliveries" e WHERE e."subscriptionId" = d."subscriptionId"
                       AND e."orderingKey" = d."orderingKey" AND e."eventSeq" < d."eventSeq"
@@ -229,15 +242,17 @@ pub async fn claim(
            busy AS (
              SELECT "subscriptionId", COUNT(*) AS n FROM "deliveries"
              WHERE "status" = 'delivering' AND "leaseExpiresAt" > $3 GROUP BY "subscriptionId"
+           ),
+           picked AS MATERIALIZED (
+             SELECT x."deliveryId" FROM "deliveries" x
+             JOIN due ON due."deliveryId" = x."deliveryId"
+             LEFT JOIN busy ON busy."subscriptionId" = due."subscriptionId"
+             WHERE due.rn + COALESCE(busy.n, 0) <= $5 AND {x_due}
+             ORDER BY due."nextAttemptAt", due."eventSeq", due."deliveryId" LIMIT $4{skip}
            )
            UPDATE "deliveries" SET "status" = 'delivering', "leaseOwner" = $1,
              "leaseExpiresAt" = $2, "updatedAt" = $3
-           WHERE "deliveryId" IN (
-             SELECT x."deliveryId" FROM "deliveries" x WHERE x."deliveryId" IN (
-               SELECT due."deliveryId" FROM due
-               LEFT JOIN busy ON busy."subscriptionId" = due."subscriptionId"
-               WHERE due.rn + COALESCE(busy.n, 0) <= $5
-               ORDER BY due."nextAttemptAt", due."eventSeq" LIMIT $4){skip})
+           WHERE {due} AND "deliveryId" IN (SELECT "deliveryId" FROM picked)
            RETURNING "deliveryId""#
     );
     let ids: Vec<Id> = on_tx!(&mut tx, c => {

@@ -547,6 +547,36 @@ async fn the_webhook_admin_api_manages_subscriptions_logs_and_replays() {
         assert_eq!(got[0].body["name"], "webhook.test");
         assert_eq!(got[0].headers["authorization"], "Bearer abc");
     }
+    // Headers sent back as shown (masked) keep their stored values; a new one needs its value.
+    let r = app
+        .call(
+            http::Method::PATCH,
+            &format!("/assessment/v1/webhooks/{id}"),
+            Some(json!({"headers": {"Authorization": "********", "X-Extra": "1"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = app
+        .call(
+            http::Method::PATCH,
+            &format!("/assessment/v1/webhooks/{id}"),
+            Some(json!({"headers": {"X-New": "********"}})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = app
+        .call(
+            http::Method::POST,
+            &format!("/assessment/v1/webhooks/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["result"]["delivered"], true);
+    {
+        let got = rx.got.lock().unwrap();
+        assert_eq!(got[1].headers["authorization"], "Bearer abc");
+        assert_eq!(got[1].headers["x-extra"], "1");
+    }
 
     // A tenant event reaches the tenant's webhook (and an operator-configured one, whose
     // delivery the tenant does not see).
@@ -1043,4 +1073,39 @@ async fn postgres_fans_out_one_instance_at_a_time() {
     );
     other.rollback().await.unwrap();
     assert_eq!(deliveries::fan_out(store, 500, Ts::now()).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_claims_never_lease_one_delivery_twice() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (_rx, url) = receiver(vec![(200, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    for _ in 0..200 {
+        append(store, EventName::TestPublished, None).await;
+    }
+    let now = Ts::now();
+    deliveries::fan_out(store, 500, now).await.unwrap();
+    let claimers = (0..8).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = deliveries::claim(&store, &format!("c{i}"), now, later(now, 60), 7, 1000)
+                    .await
+                    .unwrap();
+                if got.is_empty() {
+                    break mine;
+                }
+                mine.extend(got.into_iter().map(|c| c.delivery_id.0));
+            }
+        })
+    });
+    let mut all = Vec::new();
+    for c in claimers {
+        all.extend(c.await.unwrap());
+    }
+    let distinct: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(distinct.len(), 200, "every delivery was leased");
+    assert_eq!(all.len(), 200, "a delivery was leased twice");
 }
