@@ -24,6 +24,8 @@ use crate::store::{Store, Ts};
 const PER_SUBSCRIPTION: usize = 8;
 /// How many deliveries are in flight in all.
 const IN_FLIGHT: usize = 64;
+/// The longest the dispatcher waits between claims (retries coming due, expired leases).
+const POLL: Duration = Duration::from_millis(500);
 /// How long resolving a webhook's host may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How much of a response is kept.
@@ -55,6 +57,9 @@ pub struct Dispatcher {
     allow_private: bool,
     owner: String,
     in_flight: Arc<Semaphore>,
+    /// Signalled when a send ends: its slot is free, and a later event with the same ordering
+    /// key may now be due.
+    finished: tokio::sync::Notify,
 }
 
 impl Dispatcher {
@@ -76,6 +81,7 @@ impl Dispatcher {
             allow_private,
             owner: format!("dispatcher-{}", Uuid::new_v4().simple()),
             in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+            finished: tokio::sync::Notify::new(),
         }
     }
 
@@ -128,7 +134,7 @@ impl Dispatcher {
     /// One step at `now`: fan out, claim what is due, send it all, record the tries.
     pub async fn dispatch_once(&self, now: Ts) -> anyhow::Result<Outcome> {
         let mut out = Outcome {
-            fanned_out: repo::fan_out(&self.store, 500, now).await?,
+            fanned_out: repo::fan_out(&self.store, 500, now).await?.events,
             ..Outcome::default()
         };
         let subs = self.subscriptions().await?;
@@ -411,20 +417,38 @@ impl Dispatcher {
                 Err(e) => tracing::warn!(error = %e, "releasing stale leases failed"),
             }
         }
+        // Claim when there may be something new to send: deliveries were just created, a send
+        // ended, or the poll interval passed (retries coming due, expired leases). A commit whose
+        // events nobody subscribes to costs one fan-out and no claim.
+        let mut claim_now = true;
+        let mut last_claim = Instant::now();
         loop {
             let now = Ts::now();
-            if let Err(e) = repo::fan_out(&self.store, 500, now).await {
-                tracing::warn!(error = %e, "fan-out failed");
-            }
-            match self.claim_and_spawn(now).await {
-                Ok(n) if n > 0 => continue,
+            match repo::fan_out(&self.store, 500, now).await {
+                Ok(f) if f.deliveries > 0 => claim_now = true,
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "claiming deliveries failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "fan-out failed");
+                    claim_now = true;
+                }
+            }
+            if claim_now || last_claim.elapsed() >= POLL {
+                claim_now = false;
+                last_claim = Instant::now();
+                match self.claim_and_spawn(now).await {
+                    Ok(n) if n > 0 => {
+                        claim_now = true;
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "claiming deliveries failed"),
+                }
             }
             tokio::select! {
                 _ = token.cancelled() => break,
                 _ = crate::store::outbox::committed() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = self.finished.notified() => claim_now = true,
+                _ = tokio::time::sleep(POLL.saturating_sub(last_claim.elapsed())) => {}
             }
         }
     }
@@ -453,8 +477,10 @@ impl Dispatcher {
             let global = self.in_flight.clone().try_acquire_owned();
             let me = self.clone();
             tokio::spawn(async move {
-                let _global = global;
-                if let Err(e) = me.deliver(c, sub, Ts::now()).await {
+                let result = me.deliver(c, sub, Ts::now()).await;
+                drop(global);
+                me.finished.notify_one();
+                if let Err(e) = result {
                     tracing::warn!(error = %e, "recording a delivery failed");
                 }
             });

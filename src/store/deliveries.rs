@@ -133,10 +133,18 @@ pub async fn all_subscriptions(store: &Store) -> Result<Vec<Subscription>, sqlx:
 /// An event waiting for fan-out: seq, name, tenant, organisation, ordering key.
 type PendingEvent = (i64, String, Option<Id>, Option<Id>, Option<String>);
 
+/// What one fan-out did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FanOut {
+    /// Events marked fanned out.
+    pub events: usize,
+    /// Deliveries created for them.
+    pub deliveries: usize,
+}
+
 /// Creates the deliveries of up to `limit` committed events not yet fanned out, for every
-/// active subscription that wants them, and marks those events fanned out. Returns how many
-/// events it handled.
-pub async fn fan_out(store: &Store, limit: i64, now: Ts) -> Result<usize, sqlx::Error> {
+/// active subscription that wants them, and marks those events fanned out.
+pub async fn fan_out(store: &Store, limit: i64, now: Ts) -> Result<FanOut, sqlx::Error> {
     let mut tx = store.begin().await?;
     if tx.backend() == Backend::Postgres {
         // One fan-out at a time across instances: two taking different slices of the events
@@ -147,7 +155,7 @@ pub async fn fan_out(store: &Store, limit: i64, now: Ts) -> Result<usize, sqlx::
             sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(7426001, hashtext(current_schema()))").fetch_one(c).await
         })?;
         if !ours {
-            return Ok(0);
+            return Ok(FanOut::default());
         }
     }
     let pick = r#"SELECT "seq", "name", "tenantId", "organisationId", "orderingKey" FROM "events"
@@ -155,33 +163,39 @@ pub async fn fan_out(store: &Store, limit: i64, now: Ts) -> Result<usize, sqlx::
     let events: Vec<PendingEvent> =
         on_tx!(&mut tx, c => sqlx::query_as(pick).bind(limit).fetch_all(c).await)?;
     if events.is_empty() {
-        return Ok(0);
+        return Ok(FanOut::default());
     }
     let subs_sql = format!(r#"SELECT {SUB_COLUMNS} FROM "subscriptions" WHERE "isActive""#);
     let subs: Vec<Subscription> =
         on_tx!(&mut tx, c => sqlx::query_as::<_, Subscription>(&subs_sql).fetch_all(c).await)?;
+    let mut deliveries = 0;
     for (seq, name, tenant, org, key) in &events {
         for s in subs.iter().filter(|s| {
             s.tenant_id.is_none_or(|t| Some(t) == *tenant)
                 && s.organisation_id.is_none_or(|o| Some(o) == *org)
                 && s.events.0.iter().any(|e| e == "*" || e == name)
         }) {
-            on_tx!(&mut tx, c => {
+            deliveries += on_tx!(&mut tx, c => {
                 sqlx::query(r#"INSERT INTO "deliveries" ("deliveryId", "eventSeq", "subscriptionId",
                     "orderingKey", "status", "attemptCount", "nextAttemptAt", "createdAt", "updatedAt")
                     VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)
                     ON CONFLICT ("eventSeq", "subscriptionId") DO NOTHING"#)
                     .bind(Id(Uuid::new_v4())).bind(*seq).bind(s.subscription_id).bind(key.as_deref())
                     .bind(now).execute(c).await.map(|r| r.rows_affected())
-            })?;
+            })? as usize;
         }
-        on_tx!(&mut tx, c => {
-            sqlx::query(r#"UPDATE "events" SET "fannedOutAt" = $2 WHERE "seq" = $1"#)
-                .bind(*seq).bind(now).execute(c).await.map(|r| r.rows_affected())
-        })?;
     }
+    // One statement marks them all (at most `limit` values).
+    let mut mark = super::sql::Sql::new(tx.backend(), r#"UPDATE "events" SET "fannedOutAt" = "#);
+    mark.bind(super::sql::Arg::Ts(now))
+        .push(r#" WHERE "seq" IN "#)
+        .bind_list(events.iter().map(|e| super::sql::Arg::Int(e.0)));
+    on_tx!(&mut tx, c => crate::bind_args!(sqlx::query(&mark.text), &mark.args).execute(c).await.map(|r| r.rows_affected()))?;
     tx.commit().await?;
-    Ok(events.len())
+    Ok(FanOut {
+        events: events.len(),
+        deliveries,
+    })
 }
 
 /// A claimed delivery with what sending it needs.

@@ -1016,7 +1016,14 @@ async fn a_claim_leases_at_most_eight_per_subscription() {
         append(store, EventName::TestPublished, None).await;
     }
     let now = Ts::now();
-    assert_eq!(deliveries::fan_out(store, 500, now).await.unwrap(), 20);
+    assert_eq!(
+        deliveries::fan_out(store, 500, now).await.unwrap(),
+        deliveries::FanOut {
+            events: 20,
+            deliveries: 40
+        },
+        "one delivery per event and subscriber"
+    );
     let per_sub = |c: &[deliveries::Claimed]| {
         let mut n = std::collections::HashMap::new();
         for d in c {
@@ -1068,11 +1075,17 @@ async fn postgres_fans_out_one_instance_at_a_time() {
         .unwrap();
     assert_eq!(
         deliveries::fan_out(store, 500, Ts::now()).await.unwrap(),
-        0,
+        deliveries::FanOut::default(),
         "no second fan-out while one runs"
     );
     other.rollback().await.unwrap();
-    assert_eq!(deliveries::fan_out(store, 500, Ts::now()).await.unwrap(), 1);
+    assert_eq!(
+        deliveries::fan_out(store, 500, Ts::now()).await.unwrap(),
+        deliveries::FanOut {
+            events: 1,
+            deliveries: 1
+        }
+    );
 }
 
 #[tokio::test]
