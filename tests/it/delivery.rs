@@ -129,6 +129,26 @@ fn verify(r: &Received) -> bool {
     r.headers["webhook-signature"].to_str().unwrap() == expected
 }
 
+/// Subscribes `analytics-service` (at `first`) and `lms-integration` (at `second`) to every event.
+async fn two_subscribers(store: &Store, first: &str, second: &str) {
+    let sub = |name, url: &str| EnvSubscription {
+        name,
+        url: url::Url::parse(url).unwrap(),
+        api_key: None,
+        events: vec!["*".into()],
+        secret: None,
+    };
+    subscriptions::sync(
+        store,
+        &[
+            sub("analytics-service", first),
+            sub("lms-integration", second),
+        ],
+    )
+    .await
+    .unwrap();
+}
+
 fn later(now: Ts, secs: i64) -> Ts {
     Ts::new(now.0 + chrono::Duration::seconds(secs))
 }
@@ -383,27 +403,7 @@ async fn a_hanging_receiver_does_not_hold_back_the_others() {
     let store = &app.state.store;
     let (_slow, slow_url) = receiver(vec![(200, None, 3000)]).await;
     let (fast, fast_url) = receiver(vec![(200, None, 0)]).await;
-    subscriptions::sync(
-        store,
-        &[
-            EnvSubscription {
-                name: "analytics-service",
-                url: url::Url::parse(&slow_url).unwrap(),
-                api_key: None,
-                events: vec!["*".into()],
-                secret: None,
-            },
-            EnvSubscription {
-                name: "lms-integration",
-                url: url::Url::parse(&fast_url).unwrap(),
-                api_key: None,
-                events: vec!["*".into()],
-                secret: None,
-            },
-        ],
-    )
-    .await
-    .unwrap();
+    two_subscribers(store, &slow_url, &fast_url).await;
     // A short timeout for the slow one.
     let mut tx = store.begin().await.unwrap();
     assessment_service::on_tx!(&mut tx, c => {
@@ -991,27 +991,7 @@ async fn a_claim_leases_at_most_eight_per_subscription() {
     let store = &app.state.store;
     let (_a, a_url) = receiver(vec![(200, None, 0)]).await;
     let (_b, b_url) = receiver(vec![(200, None, 0)]).await;
-    subscriptions::sync(
-        store,
-        &[
-            EnvSubscription {
-                name: "analytics-service",
-                url: url::Url::parse(&a_url).unwrap(),
-                api_key: None,
-                events: vec!["*".into()],
-                secret: None,
-            },
-            EnvSubscription {
-                name: "lms-integration",
-                url: url::Url::parse(&b_url).unwrap(),
-                api_key: None,
-                events: vec!["*".into()],
-                secret: None,
-            },
-        ],
-    )
-    .await
-    .unwrap();
+    two_subscribers(store, &a_url, &b_url).await;
     for _ in 0..20 {
         append(store, EventName::TestPublished, None).await;
     }
