@@ -487,7 +487,7 @@ pub async fn log(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<DeliveryRow>, i64), sqlx::Error> {
-    use super::sql::{Arg, Sql};
+    use super::sql::Sql;
     let from = r#" FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq""#;
     let mut count = Sql::new(store.backend(), format!("SELECT COUNT(*){from}"));
     push_delivery_filter(&mut count, tenant, org, f);
@@ -500,10 +500,8 @@ pub async fn log(
         ),
     );
     push_delivery_filter(&mut page, tenant, org, f);
-    page.push(r#" ORDER BY e."seq" DESC, d."deliveryId" LIMIT "#)
-        .bind(Arg::Int(limit))
-        .push(" OFFSET ")
-        .bind(Arg::Int(offset));
+    page.push(r#" ORDER BY e."seq" DESC, d."deliveryId""#)
+        .page(limit, offset);
     let total: i64 = on_reader!(store, p => crate::bind_args!(sqlx::query_scalar::<_, i64>(&count.text), &count.args).fetch_one(p).await)?;
     let rows = on_reader!(store, p => crate::bind_args!(sqlx::query_as::<_, DeliveryRow>(&page.text), &page.args).fetch_all(p).await)?;
     Ok((rows, total))

@@ -45,6 +45,28 @@ impl Sql {
         self
     }
 
+    /// Appends `ORDER BY column` with NULLs last on both databases (their defaults disagree),
+    /// then `tiebreak` in the same direction.
+    pub fn order_nulls_last(
+        &mut self,
+        column: &str,
+        tiebreak: &str,
+        descending: bool,
+    ) -> &mut Self {
+        let dir = if descending { "DESC" } else { "ASC" };
+        self.push(&format!(
+            " ORDER BY ({column} IS NULL), {column} {dir}, {tiebreak} {dir}"
+        ))
+    }
+
+    /// Appends ` LIMIT $n OFFSET $m`.
+    pub fn page(&mut self, limit: i64, offset: i64) -> &mut Self {
+        self.push(" LIMIT ")
+            .bind(Arg::Int(limit))
+            .push(" OFFSET ")
+            .bind(Arg::Int(offset))
+    }
+
     /// Appends `(p1, p2, ...)` bound to `args` (at least one).
     pub fn bind_list(&mut self, args: impl IntoIterator<Item = Arg>) -> &mut Self {
         self.text.push('(');
@@ -101,6 +123,18 @@ macro_rules! bind_args {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn orders_nulls_last_and_pages() {
+        let mut s = Sql::new(Backend::Sqlite, "SELECT 1");
+        s.order_nulls_last(r#""title""#, r#""testId""#, true)
+            .page(10, 20);
+        assert_eq!(
+            s.text,
+            r#"SELECT 1 ORDER BY ("title" IS NULL), "title" DESC, "testId" DESC LIMIT $1 OFFSET $2"#
+        );
+        assert_eq!(s.args.len(), 2);
+    }
 
     #[test]
     fn placeholders_are_numbered_in_order() {

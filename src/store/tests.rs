@@ -369,14 +369,8 @@ pub async fn list(
         format!(r#"SELECT {TEST_COLUMNS} FROM "tests""#),
     );
     push_test_filter(&mut page, scope, filter);
-    let dir = if descending { "DESC" } else { "ASC" };
-    page.push(&format!(
-        // NULLs last on both databases (their defaults disagree).
-        r#" ORDER BY ({order_by} IS NULL), {order_by} {dir}, "testId" {dir} LIMIT "#
-    ))
-    .bind(Arg::Int(limit))
-    .push(" OFFSET ")
-    .bind(Arg::Int(offset));
+    page.order_nulls_last(order_by, r#""testId""#, descending)
+        .page(limit, offset);
     let total: i64 = on_reader!(store, p => {
         bind_args!(sqlx::query_scalar::<_, i64>(&count.text), &count.args).fetch_one(p).await
     })?;
