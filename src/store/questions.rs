@@ -573,6 +573,21 @@ pub async fn set_status(
     Ok(done > 0)
 }
 
+/// The query of [`by_ids`] and [`by_ids_in`] (`ids` not empty).
+fn by_ids_sql(backend: Backend, scope: &Scope, ids: &[Uuid]) -> Sql {
+    let (t, o) = sid(scope);
+    let mut sql = Sql::new(
+        backend,
+        format!(r#"SELECT {QUESTION_COLUMNS} FROM "questions" WHERE "tenantId" = "#),
+    );
+    sql.bind(Arg::Id(t))
+        .push(r#" AND "organisationId" = "#)
+        .bind(Arg::Id(o))
+        .push(r#" AND "questionId" IN "#)
+        .bind_list(ids.iter().map(|i| Arg::Id(Id(*i))));
+    sql
+}
+
 /// The questions with these ids (any status).
 pub async fn by_ids(
     store: &Store,
@@ -582,16 +597,7 @@ pub async fn by_ids(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let (t, o) = sid(scope);
-    let mut sql = Sql::new(
-        store.backend(),
-        format!(r#"SELECT {QUESTION_COLUMNS} FROM "questions" WHERE "tenantId" = "#),
-    );
-    sql.bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o))
-        .push(r#" AND "questionId" IN "#)
-        .bind_list(ids.iter().map(|i| Arg::Id(Id(*i))));
+    let sql = by_ids_sql(store.backend(), scope, ids);
     on_reader!(store, p => {
         bind_args!(sqlx::query_as::<_, Question>(&sql.text), &sql.args).fetch_all(p).await
     })
@@ -623,16 +629,7 @@ pub async fn by_ids_in(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let (t, o) = sid(scope);
-    let mut sql = Sql::new(
-        tx.backend(),
-        format!(r#"SELECT {QUESTION_COLUMNS} FROM "questions" WHERE "tenantId" = "#),
-    );
-    sql.bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o))
-        .push(r#" AND "questionId" IN "#)
-        .bind_list(ids.iter().map(|i| Arg::Id(Id(*i))));
+    let sql = by_ids_sql(tx.backend(), scope, ids);
     on_tx!(tx, c => {
         bind_args!(sqlx::query_as::<_, Question>(&sql.text), &sql.args).fetch_all(c).await
     })
