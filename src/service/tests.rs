@@ -833,6 +833,20 @@ pub(crate) async fn refresh_derived(tx: &mut Tx, scope: &Scope, test_id: Uuid) -
     Ok(())
 }
 
+/// After questions were added to or removed from `t`: its derived fields, and `test.updated`.
+async fn questions_changed(tx: &mut Tx, actor: &Actor, t: &Test, now: Ts) -> AppResult<()> {
+    refresh_derived(tx, &actor.scope, t.test_id.0).await?;
+    emit(
+        tx,
+        actor,
+        EventName::TestUpdated,
+        test_summary(t),
+        now,
+        None,
+    )
+    .await
+}
+
 /// Body of `POST /tests/{id}/questions`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -926,16 +940,7 @@ pub async fn add_question(
     if !repo::insert_link(&mut tx, &link).await? {
         return Err(AppError::conflict("Question is already added to this test"));
     }
-    refresh_derived(&mut tx, &scope, test_id).await?;
-    emit(
-        &mut tx,
-        actor,
-        EventName::TestUpdated,
-        test_summary(&t),
-        now,
-        None,
-    )
-    .await?;
+    questions_changed(&mut tx, actor, &t, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -1039,16 +1044,7 @@ pub async fn bulk_add(
             .push(format!("Questions not found: {}", missing.join(", ")));
     }
     if outcome.added > 0 {
-        refresh_derived(&mut tx, &scope, test_id).await?;
-        emit(
-            &mut tx,
-            actor,
-            EventName::TestUpdated,
-            test_summary(&t),
-            now,
-            None,
-        )
-        .await?;
+        questions_changed(&mut tx, actor, &t, now).await?;
     }
     tx.commit().await?;
     Ok(outcome)
@@ -1073,16 +1069,7 @@ pub async fn remove_question(
     if !repo::delete_link(&mut tx, &scope, test_id, question_id).await? {
         return Err(AppError::not_found("Question not found in this test"));
     }
-    refresh_derived(&mut tx, &scope, test_id).await?;
-    emit(
-        &mut tx,
-        actor,
-        EventName::TestUpdated,
-        test_summary(&t),
-        now,
-        None,
-    )
-    .await?;
+    questions_changed(&mut tx, actor, &t, now).await?;
     tx.commit().await?;
     Ok(())
 }
