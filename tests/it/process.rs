@@ -288,3 +288,298 @@ async fn every_committed_event_is_delivered_after_a_sigkill() {
         .unwrap();
     child.wait().unwrap();
 }
+
+/// One call to the running binary over HTTP as `user`; the `result` of a 2xx, or why not.
+async fn call(
+    http: &reqwest::Client,
+    port: u16,
+    method: reqwest::Method,
+    path: &str,
+    user: &str,
+    body: Option<serde_json::Value>,
+) -> Result<serde_json::Value, String> {
+    let mut req = http
+        .request(
+            method,
+            format!("http://127.0.0.1:{port}/assessment/v1{path}"),
+        )
+        .header("tenantid", TENANT)
+        .header("organisationid", ORG)
+        .header("userid", user);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let v: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("HTTP {status}: {v}"));
+    }
+    Ok(v["result"].clone())
+}
+
+/// A published test of `n` one-mark MCQs: its id and, per question, (id, right, wrong option).
+async fn published_mcq_test(
+    http: &reqwest::Client,
+    port: u16,
+    n: usize,
+) -> (String, Vec<(String, String, String)>) {
+    use reqwest::Method;
+    let test = call(
+        http,
+        port,
+        Method::POST,
+        "/tests",
+        USER,
+        Some(serde_json::json!({
+        "title": "Crash", "type": "plain", "passingMarks": 1, "attempts": 1,
+        "questionsShuffle": false, "answersShuffle": false})),
+    )
+    .await
+    .unwrap()["testId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let section = call(
+        http,
+        port,
+        Method::POST,
+        "/sections",
+        USER,
+        Some(serde_json::json!({"title": "All", "testId": test})),
+    )
+    .await
+    .unwrap()["sectionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut questions = Vec::new();
+    for i in 0..n {
+        let q = call(http, port, Method::POST, "/questions", USER, Some(serde_json::json!({
+            "text": format!("Q{i}"), "type": "mcq", "marks": 1, "testId": test, "sectionId": section,
+            "options": [{"text": "right", "isCorrect": true}, {"text": "wrong"}]})))
+        .await
+        .unwrap();
+        let option = |k: usize| {
+            q["options"][k]["questionOptionId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        questions.push((
+            q["questionId"].as_str().unwrap().to_string(),
+            option(0),
+            option(1),
+        ));
+    }
+    call(
+        http,
+        port,
+        Method::POST,
+        &format!("/tests/{test}/publish"),
+        USER,
+        None,
+    )
+    .await
+    .unwrap();
+    (test, questions)
+}
+
+/// The crash test of the learner flow: learners save answers concurrently, the process is
+/// killed with SIGKILL in the middle, and after a restart on the same database every answer
+/// whose save was acknowledged is in the learner's answer sheet and every committed event
+/// reaches the webhook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_answer_survives_a_sigkill() {
+    use reqwest::Method;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    const LEARNERS: usize = 8;
+    const QUESTIONS: usize = 20;
+
+    let db = TestDb::fresh().await;
+    let (got, hook) = id_receiver(0).await;
+    let port = free_port();
+    let mut child = start_service(&db, port, &hook);
+    let http = reqwest::Client::new();
+    let (test, questions) = published_mcq_test(&http, port, QUESTIONS).await;
+    let questions = Arc::new(questions);
+
+    // Learners start, then save answers as fast as they can until the process dies. Every
+    // acknowledged save is remembered: (attempt, question) -> option.
+    let acknowledged: Arc<Mutex<Vec<(String, String, String, String)>>> = Arc::default();
+    let saves = Arc::new(AtomicUsize::new(0));
+    let mut attempts = Vec::new();
+    for _ in 0..LEARNERS {
+        let user = uuid::Uuid::new_v4().to_string();
+        let attempt = call(
+            &http,
+            port,
+            Method::POST,
+            &format!("/attempts/start/{test}"),
+            &user,
+            None,
+        )
+        .await
+        .unwrap()["attemptId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        attempts.push((user, attempt));
+    }
+    let mut learners = Vec::new();
+    for (i, (user, attempt)) in attempts.iter().cloned().enumerate() {
+        let (http, questions, acknowledged, saves) = (
+            http.clone(),
+            questions.clone(),
+            acknowledged.clone(),
+            saves.clone(),
+        );
+        learners.push(tokio::spawn(async move {
+            for (n, (qid, right, wrong)) in questions.iter().enumerate() {
+                let option = if (n + i) % 3 == 0 { wrong } else { right };
+                let body = serde_json::json!({"answers": [
+                    {"questionId": qid, "answer": {"selectedOptionIds": [option]}}]});
+                match call(
+                    &http,
+                    port,
+                    Method::POST,
+                    &format!("/attempts/{attempt}/answers"),
+                    &user,
+                    Some(body),
+                )
+                .await
+                {
+                    Ok(_) => {
+                        acknowledged.lock().unwrap().push((
+                            user.clone(),
+                            attempt.clone(),
+                            qid.clone(),
+                            option.clone(),
+                        ));
+                        saves.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // The process died under this request: it was not acknowledged.
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    // Kill in the middle: some answers saved, many still to come.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while saves.load(Ordering::SeqCst) < LEARNERS * QUESTIONS / 3 {
+        assert!(Instant::now() < deadline, "the learners made no progress");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    for l in learners {
+        l.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() < LEARNERS * QUESTIONS,
+        "the kill came before every answer was saved ({} of {})",
+        acknowledged.len(),
+        LEARNERS * QUESTIONS
+    );
+
+    // Restart on the same database, submit every attempt and read its answer sheet.
+    let mut child = start_service(&db, port, &hook);
+    let http = reqwest::Client::new();
+    for (user, attempt) in &attempts {
+        call(
+            &http,
+            port,
+            Method::POST,
+            &format!("/attempts/{attempt}/submit"),
+            user,
+            None,
+        )
+        .await
+        .unwrap();
+        let sheet = call(
+            &http,
+            port,
+            Method::GET,
+            &format!("/attempts/{attempt}/answersheet"),
+            user,
+            None,
+        )
+        .await
+        .unwrap();
+        let saved: std::collections::HashMap<String, String> = sheet["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["questionId"].as_str().unwrap().to_string(),
+                    a["userAnswer"]["selectedOptions"][0]["optionId"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
+            .collect();
+        for (_, _, qid, option) in acknowledged.iter().filter(|a| &a.1 == attempt) {
+            assert_eq!(
+                saved.get(qid),
+                Some(option),
+                "an acknowledged answer of attempt {attempt} is missing from its answer sheet"
+            );
+        }
+    }
+
+    // Every committed event arrives, including those committed just before the kill.
+    let store = db.connect().await;
+    let mut committed = Vec::new();
+    for name in [
+        "test.created",
+        "question.created",
+        "test.published",
+        "attempt.started",
+        "answer.submitted",
+        "attempt.submitted",
+    ] {
+        let events = assessment_service::store::outbox::with_name(&store, name)
+            .await
+            .unwrap();
+        committed.extend(events.into_iter().map(|e| e.event_id.0.to_string()));
+    }
+    let answers = assessment_service::store::outbox::with_name(&store, "answer.submitted")
+        .await
+        .unwrap();
+    assert!(
+        answers.len() >= acknowledged.len(),
+        "every acknowledged answer committed its event ({} events, {} answers)",
+        answers.len(),
+        acknowledged.len()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let received: std::collections::HashSet<String> =
+            got.lock().unwrap().iter().cloned().collect();
+        let missing = committed
+            .iter()
+            .filter(|id| !received.contains(*id))
+            .count();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of {} committed events never arrived",
+            committed.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+}
