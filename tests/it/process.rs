@@ -407,7 +407,8 @@ async fn every_acknowledged_answer_survives_a_sigkill() {
 
     // Learners start, then save answers as fast as they can until the process dies. Every
     // acknowledged save is remembered: (attempt, question) -> option.
-    let acknowledged: Arc<Mutex<Vec<(String, String, String, String)>>> = Arc::default();
+    type Saved = (String, String, String, String);
+    let acknowledged: Arc<Mutex<Vec<Saved>>> = Arc::default();
     let saves = Arc::new(AtomicUsize::new(0));
     let mut attempts = Vec::new();
     for _ in 0..LEARNERS {
