@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{safety, signing};
-use crate::store::deliveries::{self as repo, Claimed, Subscription, TryRecord};
+use crate::store::deliveries::{self as repo, Claimed, Finished, Subscription, TryRecord};
 use crate::store::{Store, Ts};
 
 /// How many deliveries a subscription may have in flight at once.
@@ -30,6 +30,16 @@ const POLL: Duration = Duration::from_millis(500);
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How much of a response is kept.
 const RESPONSE_KEEP: usize = 1024;
+/// The most tries recorded in one transaction.
+const RECORD_BATCH: usize = 256;
+
+/// A finished send waiting to be recorded, holding its in-flight slot until then.
+struct Done(
+    Finished,
+    /// Held, not read: dropping it frees the slot.
+    #[allow(dead_code)]
+    Option<tokio::sync::OwnedSemaphorePermit>,
+);
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -153,26 +163,35 @@ impl Dispatcher {
             let sub = subs.get(&c.subscription_id.0).cloned();
             async move { self.deliver(c, sub, now).await }
         });
+        let mut done = Vec::new();
         for result in futures::future::join_all(sends).await {
-            match result? {
+            let f = result?;
+            match f.record.outcome {
                 "delivered" => out.delivered += 1,
                 "dead" => out.dead += 1,
                 _ => out.retrying += 1,
             }
+            done.push(f);
         }
+        repo::record_tries(&self.store, &self.owner, &done, now).await?;
         Ok(out)
     }
 
-    /// Sends one delivery and records the try. Returns its new status.
+    /// Sends one delivery; returns the try to record (recorded in batches by the caller).
     async fn deliver(
         &self,
         c: Claimed,
         sub: Option<Subscription>,
         now: Ts,
-    ) -> anyhow::Result<&'static str> {
+    ) -> anyhow::Result<Finished> {
         let attempt = c.attempt_count + 1;
+        let finished = |record| Finished {
+            delivery_id: c.delivery_id.0,
+            attempt_number: attempt,
+            record,
+        };
         let Some(sub) = sub else {
-            let t = failure(
+            return Ok(finished(failure(
                 now,
                 0,
                 None,
@@ -180,9 +199,7 @@ impl Dispatcher {
                 None,
                 "dead",
                 now,
-            );
-            repo::record_try(&self.store, c.delivery_id.0, &self.owner, attempt, &t, now).await?;
-            return Ok("dead");
+            )));
         };
         let started = Instant::now();
         let started_at = Ts::now();
@@ -253,16 +270,7 @@ impl Dispatcher {
         } else if record.outcome == "pending" {
             metrics::counter!("event_deliveries_total", "outcome" => "retry").increment(1);
         }
-        repo::record_try(
-            &self.store,
-            c.delivery_id.0,
-            &self.owner,
-            attempt,
-            &record,
-            now,
-        )
-        .await?;
-        Ok(record.outcome)
+        Ok(finished(record))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -420,6 +428,29 @@ impl Dispatcher {
         // Claim when there may be something new to send: deliveries were just created, a send
         // ended, or the poll interval passed (retries coming due, expired leases). A commit whose
         // events nobody subscribes to costs one fan-out and no claim.
+        // Finished sends are recorded in batches: one commit for all the tries that ended
+        // while the previous batch was being written.
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
+        let me = self.clone();
+        tokio::spawn(async move {
+            while let Some(first) = done_rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < RECORD_BATCH {
+                    match done_rx.try_recv() {
+                        Ok(d) => batch.push(d),
+                        Err(_) => break,
+                    }
+                }
+                let tries: Vec<Finished> = batch.iter().map(|d| d.0.clone()).collect();
+                if let Err(e) = repo::record_tries(&me.store, &me.owner, &tries, Ts::now()).await {
+                    // The leases run out and the deliveries are sent again (at least once).
+                    tracing::warn!(error = %e, "recording deliveries failed");
+                }
+                // The slots free only now, after the leases were released.
+                drop(batch);
+                me.finished.notify_one();
+            }
+        });
         let mut claim_now = true;
         let mut last_claim = Instant::now();
         loop {
@@ -435,7 +466,7 @@ impl Dispatcher {
             if claim_now || last_claim.elapsed() >= POLL {
                 claim_now = false;
                 last_claim = Instant::now();
-                match self.claim_and_spawn(now).await {
+                match self.claim_and_spawn(now, &done_tx).await {
                     Ok(n) if n > 0 => {
                         claim_now = true;
                         continue;
@@ -453,7 +484,11 @@ impl Dispatcher {
         }
     }
 
-    async fn claim_and_spawn(self: &Arc<Self>, now: Ts) -> anyhow::Result<usize> {
+    async fn claim_and_spawn(
+        self: &Arc<Self>,
+        now: Ts,
+        done: &tokio::sync::mpsc::UnboundedSender<Done>,
+    ) -> anyhow::Result<usize> {
         let free = self.in_flight.available_permits();
         if free == 0 {
             return Ok(0);
@@ -474,14 +509,20 @@ impl Dispatcher {
             let sub = subs.get(&c.subscription_id.0).cloned();
             // The claim already capped each subscription's in-flight count, so a slow receiver
             // holds only its own slots and nothing waits while its lease runs.
-            let global = self.in_flight.clone().try_acquire_owned();
-            let me = self.clone();
+            let global = self.in_flight.clone().try_acquire_owned().ok();
+            let (me, done) = (self.clone(), done.clone());
             tokio::spawn(async move {
-                let result = me.deliver(c, sub, Ts::now()).await;
-                drop(global);
-                me.finished.notify_one();
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "recording a delivery failed");
+                match me.deliver(c, sub, Ts::now()).await {
+                    Ok(f) => {
+                        // The recorder outlives the loop while sends are running.
+                        let _ = done.send(Done(f, global));
+                    }
+                    Err(e) => {
+                        // The lease runs out and the delivery is sent again.
+                        tracing::warn!(error = %e, "a delivery failed before its try was recorded");
+                        drop(global);
+                        me.finished.notify_one();
+                    }
                 }
             });
         }

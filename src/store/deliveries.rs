@@ -168,22 +168,53 @@ pub async fn fan_out(store: &Store, limit: i64, now: Ts) -> Result<FanOut, sqlx:
     let subs_sql = format!(r#"SELECT {SUB_COLUMNS} FROM "subscriptions" WHERE "isActive""#);
     let subs: Vec<Subscription> =
         on_tx!(&mut tx, c => sqlx::query_as::<_, Subscription>(&subs_sql).fetch_all(c).await)?;
+    // Every (event, subscription) pair, inserted in multi-row statements.
+    let pairs: Vec<_> = events
+        .iter()
+        .flat_map(|(seq, name, tenant, org, key)| {
+            subs.iter()
+                .filter(move |s| {
+                    s.tenant_id.is_none_or(|t| Some(t) == *tenant)
+                        && s.organisation_id.is_none_or(|o| Some(o) == *org)
+                        && s.events.0.iter().any(|e| e == "*" || e == name)
+                })
+                .map(move |s| (*seq, s.subscription_id, key.clone()))
+        })
+        .collect();
     let mut deliveries = 0;
-    for (seq, name, tenant, org, key) in &events {
-        for s in subs.iter().filter(|s| {
-            s.tenant_id.is_none_or(|t| Some(t) == *tenant)
-                && s.organisation_id.is_none_or(|o| Some(o) == *org)
-                && s.events.0.iter().any(|e| e == "*" || e == name)
-        }) {
-            deliveries += on_tx!(&mut tx, c => {
-                sqlx::query(r#"INSERT INTO "deliveries" ("deliveryId", "eventSeq", "subscriptionId",
-                    "orderingKey", "status", "attemptCount", "nextAttemptAt", "createdAt", "updatedAt")
-                    VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)
-                    ON CONFLICT ("eventSeq", "subscriptionId") DO NOTHING"#)
-                    .bind(Id(Uuid::new_v4())).bind(*seq).bind(s.subscription_id).bind(key.as_deref())
-                    .bind(now).execute(c).await.map(|r| r.rows_affected())
-            })? as usize;
+    // 7 parameters a row; 500 rows stay far below either database's limit.
+    for chunk in pairs.chunks(500) {
+        let mut insert = super::sql::Sql::new(
+            tx.backend(),
+            r#"INSERT INTO "deliveries" ("deliveryId", "eventSeq", "subscriptionId",
+                "orderingKey", "status", "attemptCount", "nextAttemptAt", "createdAt", "updatedAt")
+                VALUES "#,
+        );
+        for (i, (seq, sub, key)) in chunk.iter().enumerate() {
+            use super::sql::Arg;
+            if i > 0 {
+                insert.push(", ");
+            }
+            insert
+                .push("(")
+                .bind(Arg::Id(Id(Uuid::new_v4())))
+                .push(", ")
+                .bind(Arg::Int(*seq))
+                .push(", ")
+                .bind(Arg::Id(*sub))
+                .push(", ")
+                .bind(Arg::OptText(key.clone()))
+                .push(", 'pending', 0, ")
+                .bind(Arg::Ts(now))
+                .push(", ")
+                .bind(Arg::Ts(now))
+                .push(", ")
+                .bind(Arg::Ts(now))
+                .push(")");
         }
+        insert.push(r#" ON CONFLICT ("eventSeq", "subscriptionId") DO NOTHING"#);
+        deliveries += on_tx!(&mut tx, c => crate::bind_args!(sqlx::query(&insert.text), &insert.args).execute(c).await.map(|r| r.rows_affected()))?
+            as usize;
     }
     // One statement marks them all (at most `limit` values).
     let mut mark = super::sql::Sql::new(tx.backend(), r#"UPDATE "events" SET "fannedOutAt" = "#);
@@ -307,42 +338,61 @@ fn no_nul(s: &str) -> String {
     s.replace('\0', "")
 }
 
-/// Records a try and moves the delivery on, if this owner still holds its lease.
-pub async fn record_try(
+/// One finished try to record: the delivery, its try number and what it leaves.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub delivery_id: Uuid,
+    pub attempt_number: i32,
+    pub record: TryRecord,
+}
+
+/// Records several tries in one transaction (one commit for a batch of sends). A delivery
+/// whose lease this owner no longer holds is skipped: whoever took it records its own try.
+/// Returns how many were recorded.
+pub async fn record_tries(
     store: &Store,
-    delivery_id: Uuid,
     owner: &str,
-    attempt_number: i32,
-    t: &TryRecord,
+    tries: &[Finished],
     now: Ts,
-) -> Result<bool, sqlx::Error> {
-    let mut tx = store.begin().await?;
-    let n = on_tx!(&mut tx, c => {
-        sqlx::query(r#"UPDATE "deliveries" SET "status" = $3, "attemptCount" = $4,
-            "nextAttemptAt" = $5, "leaseOwner" = NULL, "leaseExpiresAt" = NULL,
-            "lastStatusCode" = $6, "lastError" = $7, "updatedAt" = $8,
-            "deliveredAt" = CASE WHEN $3 = 'delivered' THEN $8 ELSE "deliveredAt" END
-            WHERE "deliveryId" = $1 AND "leaseOwner" = $2 AND "status" = 'delivering'"#)
-            .bind(Id(delivery_id)).bind(owner).bind(t.outcome).bind(attempt_number)
-            .bind(t.next_attempt_at).bind(t.status_code).bind(t.error.as_deref().map(no_nul)).bind(now)
-            .execute(c).await.map(|r| r.rows_affected())
-    })?;
-    if n == 0 {
-        // The lease expired and someone else took the delivery: leave the record to them.
-        return Ok(false);
+) -> Result<usize, sqlx::Error> {
+    if tries.is_empty() {
+        return Ok(0);
     }
-    on_tx!(&mut tx, c => {
-        sqlx::query(r#"INSERT INTO "deliveryAttempts" ("deliveryAttemptId", "deliveryId",
-            "attemptNumber", "startedAt", "durationMs", "statusCode", "error", "responseBody")
-            VALUES ($1, $2, (SELECT COALESCE(MAX("attemptNumber"), 0) + 1 FROM "deliveryAttempts"
-                             WHERE "deliveryId" = $2), $3, $4, $5, $6, $7)"#)
-            .bind(Id(Uuid::new_v4())).bind(Id(delivery_id)).bind(t.started_at)
-            .bind(t.duration_ms).bind(t.status_code).bind(t.error.as_deref().map(no_nul))
-            .bind(t.response_body.as_deref().map(no_nul))
-            .execute(c).await.map(|r| r.rows_affected())
-    })?;
+    let mut tx = store.begin().await?;
+    let mut recorded = 0;
+    for Finished {
+        delivery_id,
+        attempt_number,
+        record: t,
+    } in tries
+    {
+        let n = on_tx!(&mut tx, c => {
+            sqlx::query(r#"UPDATE "deliveries" SET "status" = $3, "attemptCount" = $4,
+                "nextAttemptAt" = $5, "leaseOwner" = NULL, "leaseExpiresAt" = NULL,
+                "lastStatusCode" = $6, "lastError" = $7, "updatedAt" = $8,
+                "deliveredAt" = CASE WHEN $3 = 'delivered' THEN $8 ELSE "deliveredAt" END
+                WHERE "deliveryId" = $1 AND "leaseOwner" = $2 AND "status" = 'delivering'"#)
+                .bind(Id(*delivery_id)).bind(owner).bind(t.outcome).bind(*attempt_number)
+                .bind(t.next_attempt_at).bind(t.status_code).bind(t.error.as_deref().map(no_nul)).bind(now)
+                .execute(c).await.map(|r| r.rows_affected())
+        })?;
+        if n == 0 {
+            continue;
+        }
+        on_tx!(&mut tx, c => {
+            sqlx::query(r#"INSERT INTO "deliveryAttempts" ("deliveryAttemptId", "deliveryId",
+                "attemptNumber", "startedAt", "durationMs", "statusCode", "error", "responseBody")
+                VALUES ($1, $2, (SELECT COALESCE(MAX("attemptNumber"), 0) + 1 FROM "deliveryAttempts"
+                                 WHERE "deliveryId" = $2), $3, $4, $5, $6, $7)"#)
+                .bind(Id(Uuid::new_v4())).bind(Id(*delivery_id)).bind(t.started_at)
+                .bind(t.duration_ms).bind(t.status_code).bind(t.error.as_deref().map(no_nul))
+                .bind(t.response_body.as_deref().map(no_nul))
+                .execute(c).await.map(|r| r.rows_affected())
+        })?;
+        recorded += 1;
+    }
     tx.commit().await?;
-    Ok(true)
+    Ok(recorded)
 }
 
 /// A delivery as the log shows it.

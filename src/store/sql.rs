@@ -7,6 +7,8 @@ use super::{Backend, Id, Ts};
 #[derive(Debug, Clone)]
 pub enum Arg {
     Text(String),
+    /// Text or NULL.
+    OptText(Option<String>),
     Int(i64),
     Bool(bool),
     Id(Id),
@@ -110,6 +112,7 @@ macro_rules! bind_args {
         for a in $args {
             q = match a {
                 $crate::store::sql::Arg::Text(v) => q.bind(v.clone()),
+                $crate::store::sql::Arg::OptText(v) => q.bind(v.clone()),
                 $crate::store::sql::Arg::Int(v) => q.bind(*v),
                 $crate::store::sql::Arg::Bool(v) => q.bind(*v),
                 $crate::store::sql::Arg::Id(v) => q.bind(*v),

@@ -49,6 +49,9 @@ enum Mode {
         /// Concurrent writers.
         #[arg(short = 'c', long, default_value_t = 20)]
         concurrency: usize,
+        /// Events per second to drive (the writers are paced to it); 0 = as fast as they can.
+        #[arg(short = 'r', long, default_value_t = 0.0)]
+        rate: f64,
     },
 }
 
@@ -324,7 +327,7 @@ async fn run_learners(cli: &Cli, n: usize, concurrency: usize) -> anyhow::Result
     Ok(())
 }
 
-async fn run_events(cli: &Cli, k: usize, concurrency: usize) -> anyhow::Result<()> {
+async fn run_events(cli: &Cli, k: usize, concurrency: usize, rate: f64) -> anyhow::Result<()> {
     type Seen = Arc<Mutex<HashMap<String, (Instant, bool)>>>;
     let seen: Seen = Arc::new(Mutex::new(HashMap::new()));
     let secret: Arc<Mutex<Option<Vec<u8>>>> = Arc::new(Mutex::new(None));
@@ -415,6 +418,11 @@ async fn run_events(cli: &Cli, k: usize, concurrency: usize) -> anyhow::Result<(
                 if i >= k {
                     return Ok::<(), anyhow::Error>(());
                 }
+                if rate > 0.0 {
+                    // Event i is due at i / rate seconds; a writer behind schedule sends at once.
+                    let due = started + Duration::from_secs_f64(i as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 let q = c
                     .call(
                         "create",
@@ -434,6 +442,7 @@ async fn run_events(cli: &Cli, k: usize, concurrency: usize) -> anyhow::Result<(
     for w in workers {
         w.await??;
     }
+    let written = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(300);
     while seen.lock().unwrap().len() < k {
         ensure!(
@@ -464,6 +473,8 @@ async fn run_events(cli: &Cli, k: usize, concurrency: usize) -> anyhow::Result<(
         elapsed,
         json!({
             "events": k,
+            "target_rate": rate,
+            "events_per_s": k as f64 / written.as_secs_f64(),
             "deliveries_per_s": k as f64 / elapsed.as_secs_f64(),
             "commit_to_receipt_ms": {"p50": pct(&lat, 0.5), "p95": pct(&lat, 0.95), "p99": pct(&lat, 0.99)},
             "signatures_valid": true,
@@ -492,6 +503,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Events {
             events,
             concurrency,
-        } => run_events(&cli, events, concurrency).await,
+            rate,
+        } => run_events(&cli, events, concurrency, rate).await,
     }
 }
