@@ -87,7 +87,31 @@ pub enum Store {
 #[derive(Debug)]
 pub enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
-    Postgres(Transaction<'static, Postgres>),
+    Postgres(PgTx),
+}
+
+/// A PostgreSQL transaction, and whether it appended events (other instances are told after
+/// it commits).
+#[derive(Debug)]
+pub struct PgTx {
+    pub(crate) tx: Transaction<'static, Postgres>,
+    pool: PgPool,
+    pub(crate) appended: bool,
+}
+
+impl PgTx {
+    /// The transaction's connection (for [`on_tx!`]).
+    pub fn conn(&mut self) -> &mut sqlx::PgConnection {
+        &mut self.tx
+    }
+
+    async fn begin(pool: &PgPool) -> Result<Tx, sqlx::Error> {
+        Ok(Tx::Postgres(PgTx {
+            tx: pool.begin().await?,
+            pool: pool.clone(),
+            appended: false,
+        }))
+    }
 }
 
 /// Runs `$body` with `$conn` bound to the transaction's connection, once per driver.
@@ -100,7 +124,7 @@ macro_rules! on_tx {
                 $body
             }
             $crate::store::Tx::Postgres(t) => {
-                let $conn = &mut **t;
+                let $conn = t.conn();
                 $body
             }
         }
@@ -218,7 +242,7 @@ impl Store {
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
             Store::Sqlite { writer, .. } => Tx::Sqlite(writer.begin().await?),
-            Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Store::Postgres(pool) => PgTx::begin(pool).await?,
         })
     }
 
@@ -227,7 +251,7 @@ impl Store {
     pub async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
             Store::Sqlite { reader, .. } => Tx::Sqlite(reader.begin().await?),
-            Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Store::Postgres(pool) => PgTx::begin(pool).await?,
         })
     }
 
@@ -293,7 +317,16 @@ impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(t) => t.commit().await,
-            Tx::Postgres(t) => t.commit().await,
+            Tx::Postgres(t) => {
+                t.tx.commit().await?;
+                if t.appended {
+                    // Outside the transaction: a NOTIFY inside it would hold PostgreSQL's
+                    // global notify lock through the commit's WAL flush and serialise every
+                    // writer's commit.
+                    outbox::publish(&t.pool);
+                }
+                Ok(())
+            }
         }?;
         // The commit may have made events visible: wake the dispatcher.
         outbox::wake();
@@ -303,7 +336,7 @@ impl Tx {
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(t) => t.rollback().await,
-            Tx::Postgres(t) => t.rollback().await,
+            Tx::Postgres(t) => t.tx.rollback().await,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The transactional outbox: events are appended inside the caller's transaction, so an event
 //! exists if and only if the change it describes committed.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -14,6 +16,41 @@ static COMMITTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 /// Wakes the dispatcher: called after every commit (an event may have become visible).
 pub fn wake() {
     COMMITTED.notify_one();
+}
+
+static PUBLISHING: AtomicBool = AtomicBool::new(false);
+static AGAIN: AtomicBool = AtomicBool::new(false);
+
+/// Notifies [`CHANNEL`] after a commit with events, in the background. Commits that come while
+/// a notification is being sent share the next one, so a burst of commits costs a few
+/// round trips, each outside any writer's transaction. (One publisher per process: every
+/// store of a process reaches the same database.)
+pub fn publish(pool: &sqlx::PgPool) {
+    AGAIN.store(true, Ordering::SeqCst);
+    if PUBLISHING.swap(true, Ordering::SeqCst) {
+        return; // the running publisher sees AGAIN
+    }
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        loop {
+            while AGAIN.swap(false, Ordering::SeqCst) {
+                if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(CHANNEL)
+                    .execute(&pool)
+                    .await
+                {
+                    // Other instances find the events at their next poll.
+                    tracing::debug!(error = %e, "notifying other instances failed");
+                }
+            }
+            PUBLISHING.store(false, Ordering::SeqCst);
+            // A commit between the last check and the release: take it, unless another
+            // publisher already has.
+            if !AGAIN.load(Ordering::SeqCst) || PUBLISHING.swap(true, Ordering::SeqCst) {
+                break;
+            }
+        }
+    });
 }
 
 /// Resolves at the next commit (or at once if one happened since the last wait).
@@ -51,15 +88,12 @@ FROM "events" WHERE "eventId" = $1"#;
 pub const CHANNEL: &str = "assessment_events";
 
 /// Appends `event` in `tx`; returns its sequence number. Nothing is visible to the dispatcher
-/// until `tx` commits, and nothing remains if it rolls back. On PostgreSQL the transaction
-/// also notifies [`CHANNEL`] (delivered at commit, once per transaction), so dispatchers of
-/// other instances wake at once.
+/// until `tx` commits, and nothing remains if it rolls back. On PostgreSQL a committed
+/// transaction that appended events is followed by a notification on [`CHANNEL`] (see
+/// [`publish`]), so dispatchers of other instances wake at once.
 pub async fn append(tx: &mut Tx, event: &NewEvent) -> Result<i64, sqlx::Error> {
     if let Tx::Postgres(t) = tx {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(CHANNEL)
-            .execute(&mut **t)
-            .await?;
+        t.appended = true;
     }
     let payload = Json(event.payload());
     let tenant = event.context.tenant_id.map(|t| Id(t.as_uuid()));
