@@ -145,7 +145,7 @@ pub struct FanOut {
 /// Creates the deliveries of up to `limit` committed events not yet fanned out, for every
 /// active subscription that wants them, and marks those events fanned out.
 pub async fn fan_out(store: &Store, limit: i64, now: Ts) -> Result<FanOut, sqlx::Error> {
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_async_commit().await?;
     if tx.backend() == Backend::Postgres {
         // One fan-out at a time across instances: two taking different slices of the events
         // could create a later event's deliveries before an earlier one's, and the ordering
@@ -254,7 +254,7 @@ pub async fn claim(
     limit: i64,
     per_subscription: i64,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_async_commit().await?;
     let skip = if tx.backend() == Backend::Postgres {
         " FOR UPDATE OF x SKIP LOCKED"
     } else {
@@ -271,18 +271,40 @@ pub async fn claim(
         )
     };
     let (d_due, x_due, due) = (due("d."), due("x."), due(""));
-    let sql = format!(
-        r#"WITH due AS (
-             SELECT d."deliveryId", d."subscriptionId", d."nextAttemptAt", d."eventSeq",
-                    row_number() OVER (PARTITION BY d."subscriptionId"
-                                       ORDER BY d."nextAttemptAt", d."eventSeq", d."deliveryId") AS rn
-             FROM "deliveries" d
-             JOIN "subscriptions" s ON s."subscriptionId" = d."subscriptionId" AND s."isActive"
-             WHERE {d_due}
-               AND (d."orderingKey" IS NULL OR NOT EXISTS (
+    let in_order = r#"(d."orderingKey" IS NULL OR NOT EXISTS (
                     SELECT 1 FROM "deliveries" e WHERE e."subscriptionId" = d."subscriptionId"
                       AND e."orderingKey" = d."orderingKey" AND e."eventSeq" < d."eventSeq"
-                      AND e."status" IN ('pending', 'delivering')))
+                      AND e."status" IN ('pending', 'delivering')))"#;
+    // The candidates: on PostgreSQL, each active subscription's first `per_subscription` due
+    // deliveries, read in order from `idx_deliveries_claim` (a claim costs the same however
+    // long the backlog); SQLite, which has no LATERAL, ranks every due delivery.
+    let candidates = if tx.backend() == Backend::Postgres {
+        format!(
+            r#"SELECT d."deliveryId", d."subscriptionId", d."nextAttemptAt", d."eventSeq"
+             FROM "subscriptions" s CROSS JOIN LATERAL (
+               SELECT d."deliveryId", d."subscriptionId", d."nextAttemptAt", d."eventSeq"
+               FROM "deliveries" d
+               WHERE d."subscriptionId" = s."subscriptionId"
+                 AND d."status" IN ('pending', 'delivering') AND d."nextAttemptAt" <= $3
+                 AND {d_due} AND {in_order}
+               ORDER BY d."nextAttemptAt", d."eventSeq", d."deliveryId" LIMIT $5) d
+             WHERE s."isActive""#
+        )
+    } else {
+        format!(
+            r#"SELECT d."deliveryId", d."subscriptionId", d."nextAttemptAt", d."eventSeq"
+             FROM "deliveries" d
+             JOIN "subscriptions" s ON s."subscriptionId" = d."subscriptionId" AND s."isActive"
+             WHERE {d_due} AND {in_order}"#
+        )
+    };
+    let sql = format!(
+        r#"WITH candidates AS ({candidates}),
+           due AS (
+             SELECT c."deliveryId", c."subscriptionId", c."nextAttemptAt", c."eventSeq",
+                    row_number() OVER (PARTITION BY c."subscriptionId"
+                                       ORDER BY c."nextAttemptAt", c."eventSeq", c."deliveryId") AS rn
+             FROM candidates c
            ),
            busy AS (
              SELECT "subscriptionId", COUNT(*) AS n FROM "deliveries"
@@ -358,7 +380,7 @@ pub async fn record_tries(
     if tries.is_empty() {
         return Ok(0);
     }
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_async_commit().await?;
     let mut recorded = 0;
     for Finished {
         delivery_id,

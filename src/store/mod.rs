@@ -246,6 +246,20 @@ impl Store {
         })
     }
 
+    /// Starts a transaction whose commit need not wait for the disk (PostgreSQL's
+    /// `synchronous_commit = off`; SQLite is unchanged). Only for bookkeeping that a crash may
+    /// roll back without losing anything acknowledged: the dispatcher's fan-outs, leases and
+    /// try records, whose loss means at worst a delivery sent again (at least once).
+    pub async fn begin_async_commit(&self) -> Result<Tx, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        if let Tx::Postgres(t) = &mut tx {
+            sqlx::query("SET LOCAL synchronous_commit TO off")
+                .execute(t.conn())
+                .await?;
+        }
+        Ok(tx)
+    }
+
     /// Starts a transaction that only reads. On SQLite it runs on a read connection, so it
     /// never waits for (or blocks) the writer.
     pub async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
