@@ -52,6 +52,12 @@ enum Mode {
         /// Events per second to drive (the writers are paced to it); 0 = as fast as they can.
         #[arg(short = 'r', long, default_value_t = 0.0)]
         rate: f64,
+        /// Events driven first, the same way, and not measured (cold connections and caches).
+        #[arg(long, default_value_t = 0)]
+        warmup: usize,
+        /// Also print, per 100 ms of the run, how many events committed and their worst latency.
+        #[arg(long)]
+        timeline: bool,
     },
 }
 
@@ -327,7 +333,70 @@ async fn run_learners(cli: &Cli, n: usize, concurrency: usize) -> anyhow::Result
     Ok(())
 }
 
-async fn run_events(cli: &Cli, k: usize, concurrency: usize, rate: f64) -> anyhow::Result<()> {
+/// Creates `k` questions (one `question.created` event each) over `concurrency` writers,
+/// paced to `rate` per second when it is positive. Returns each question's commit time (the
+/// response's arrival), when driving started and how long it took.
+async fn drive(
+    client: &Arc<Client>,
+    prefix: &str,
+    k: usize,
+    concurrency: usize,
+    rate: f64,
+) -> anyhow::Result<(HashMap<String, Instant>, Instant, Duration)> {
+    let committed: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (c, p, next, committed) = (
+            client.clone(),
+            prefix.to_string(),
+            next.clone(),
+            committed.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= k {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                if rate > 0.0 {
+                    // Event i is due at i / rate seconds; a writer behind schedule sends at once.
+                    let due = started + Duration::from_secs_f64(i as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let q = c
+                    .call(
+                        "create",
+                        reqwest::Method::POST,
+                        &format!("/{p}/questions"),
+                        AUTHOR,
+                        Some(json!({"text": format!("event {i}"), "type": "essay"})),
+                    )
+                    .await?;
+                committed.lock().unwrap().insert(
+                    q["questionId"].as_str().unwrap_or_default().to_string(),
+                    Instant::now(),
+                );
+            }
+        }));
+    }
+    for w in workers {
+        w.await??;
+    }
+    let written = started.elapsed();
+    let committed = committed.lock().unwrap().clone();
+    Ok((committed, started, written))
+}
+
+async fn run_events(
+    cli: &Cli,
+    k: usize,
+    concurrency: usize,
+    rate: f64,
+    warmup: usize,
+    timeline: bool,
+) -> anyhow::Result<()> {
     type Seen = Arc<Mutex<HashMap<String, (Instant, bool)>>>;
     let seen: Seen = Arc::new(Mutex::new(HashMap::new()));
     let secret: Arc<Mutex<Option<Vec<u8>>>> = Arc::new(Mutex::new(None));
@@ -401,55 +470,30 @@ async fn run_events(cli: &Cli, k: usize, concurrency: usize, rate: f64) -> anyho
         .context("subscriptionId")?
         .to_string();
 
-    let committed: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (c, p, next, committed) = (
-            client.clone(),
-            cli.prefix.clone(),
-            next.clone(),
-            committed.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= k {
-                    return Ok::<(), anyhow::Error>(());
-                }
-                if rate > 0.0 {
-                    // Event i is due at i / rate seconds; a writer behind schedule sends at once.
-                    let due = started + Duration::from_secs_f64(i as f64 / rate);
-                    tokio::time::sleep_until(due.into()).await;
-                }
-                let q = c
-                    .call(
-                        "create",
-                        reqwest::Method::POST,
-                        &format!("/{p}/questions"),
-                        AUTHOR,
-                        Some(json!({"text": format!("event {i}"), "type": "essay"})),
-                    )
-                    .await?;
-                committed.lock().unwrap().insert(
-                    q["questionId"].as_str().unwrap_or_default().to_string(),
-                    Instant::now(),
-                );
-            }
-        }));
+    let arrived = |ids: &HashMap<String, Instant>| {
+        let seen = seen.lock().unwrap();
+        ids.keys().filter(|id| seen.contains_key(*id)).count()
+    };
+    if warmup > 0 {
+        // Connections, caches and pools warm up unmeasured; the run starts once all arrived.
+        let (warm, _, _) = drive(&client, &cli.prefix, warmup, concurrency, rate).await?;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while arrived(&warm) < warmup {
+            ensure!(
+                Instant::now() < deadline,
+                "the warm-up events did not all arrive"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
-    for w in workers {
-        w.await??;
-    }
-    let written = started.elapsed();
+    let (committed, started, written) = drive(&client, &cli.prefix, k, concurrency, rate).await?;
     let deadline = Instant::now() + Duration::from_secs(300);
-    while seen.lock().unwrap().len() < k {
-        ensure!(
-            Instant::now() < deadline,
-            "only {} of {k} events arrived",
-            seen.lock().unwrap().len()
-        );
+    loop {
+        let n = arrived(&committed);
+        if n == k {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "only {n} of {k} events arrived");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = started.elapsed();
@@ -458,7 +502,6 @@ async fn run_events(cli: &Cli, k: usize, concurrency: usize, rate: f64) -> anyho
         seen.values().all(|(_, valid)| *valid),
         "every signature verifies"
     );
-    let committed = committed.lock().unwrap().clone();
     let mut lat: Vec<f64> = committed
         .iter()
         .filter_map(|(id, t)| {
@@ -467,6 +510,21 @@ async fn run_events(cli: &Cli, k: usize, concurrency: usize, rate: f64) -> anyho
         })
         .collect();
     lat.sort_by(f64::total_cmp);
+    if timeline {
+        let mut buckets: BTreeMap<u64, (usize, f64)> = BTreeMap::new();
+        for (id, t) in &committed {
+            if let Some((r, _)) = seen.get(id) {
+                let b = t.saturating_duration_since(started).as_millis() as u64 / 100;
+                let l = r.saturating_duration_since(*t).as_secs_f64() * 1000.0;
+                let e = buckets.entry(b).or_default();
+                e.0 += 1;
+                e.1 = e.1.max(l);
+            }
+        }
+        for (b, (n, max)) in buckets {
+            eprintln!("{:>6} ms  n={n:>4}  max={max:.1}", b * 100);
+        }
+    }
     let timings = client.timings.lock().unwrap().clone();
     report(
         &timings,
@@ -504,6 +562,8 @@ async fn main() -> anyhow::Result<()> {
             events,
             concurrency,
             rate,
-        } => run_events(&cli, events, concurrency, rate).await,
+            warmup,
+            timeline,
+        } => run_events(&cli, events, concurrency, rate, warmup, timeline).await,
     }
 }
