@@ -2,8 +2,9 @@
 # The ceiling: how many "answer save" transactions PostgreSQL itself commits per second on this
 # machine, with the same statements the service issues for one saved answer
 # (src/service/attempts.rs `save_answers`, src/store/*.rs): lock the attempt, read the test,
-# the question and its options, upsert the answer, notify, append the event, update the
-# attempt, commit. The service's answers/s divided by this number is its share of the limit.
+# the question and its options, upsert the answer, append the event, update the attempt,
+# commit. (The service's NOTIFY to other instances is sent after the commit, coalesced, outside
+# the transaction; it is left out here.) The service's answers/s divided by this number is its share of the limit.
 #
 # Usage: bench/ceiling.sh [clients] [seconds]   (PostgreSQL on 127.0.0.1:5432, user postgres)
 set -euo pipefail
@@ -46,7 +47,6 @@ SELECT * FROM "tests" WHERE "testId" = '$TEST' AND "tenantId" = '$T' AND "organi
 SELECT * FROM "questions" WHERE "tenantId" = '$T' AND "organisationId" = '$O' AND "questionId" IN ('$Q');
 SELECT * FROM "questionOptions" WHERE "tenantId" = '$T' AND "organisationId" = '$O' AND "questionId" IN ('$Q') ORDER BY "questionId", "ordering", "createdAt", "questionOptionId";
 INSERT INTO "testUserAnswers" ("attemptAnsId","tenantId","organisationId","attemptId","questionId","answer","score","reviewStatus","anssOrder","createdAt","updatedBy","updatedAt") VALUES (gen_random_uuid(), '$T', '$O', md5('attempt' || :a)::uuid, '$Q', '{"selectedOptionIds":["$OPT"]}', 100, 'R', '1', now(), '$U', now()) ON CONFLICT ("attemptId","questionId") DO UPDATE SET "answer" = excluded."answer", "score" = excluded."score", "reviewStatus" = excluded."reviewStatus", "reviewedBy" = NULL, "reviewedAt" = NULL, "updatedBy" = excluded."updatedBy", "updatedAt" = excluded."updatedAt";
-SELECT pg_notify('assessment_events', '');
 INSERT INTO "events" ("eventId","name","tenantId","organisationId","userId","orderingKey","payload","createdAt") VALUES (gen_random_uuid(), 'answer.submitted', '$T', '$O', '$U', 'attempt:' || :a, '{"name":"answer.submitted","context":{},"data":{},"timestamp":"","id":""}', now()) RETURNING "seq";
 UPDATE "testAttempts" SET "submittedAt" = NULL, "status" = 'I', "reviewStatus" = 'P', "score" = NULL, "submissionType" = 'self', "result" = NULL, "currentPosition" = 1, "timeSpent" = 1, "updatedBy" = '$U', "updatedAt" = now() WHERE "attemptId" = md5('attempt' || :a)::uuid AND "tenantId" = '$T' AND "organisationId" = '$O';
 COMMIT;
