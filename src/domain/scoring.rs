@@ -734,6 +734,10 @@ mod tests {
             QuestionType::Checkbox,
             QuestionType::FillBlank,
             QuestionType::Match,
+            QuestionType::Subjective,
+            QuestionType::Essay,
+            QuestionType::Rating,
+            QuestionType::File,
         ]);
         (
             types,
@@ -782,8 +786,11 @@ mod tests {
             prop::option::of(prop::collection::vec(0u8..8, 0..8)),
             prop::option::of(prop::collection::vec("[a-cT0-2 ]{0,4}", 0..4)),
             prop::option::of(prop::collection::vec((0u8..8, "[a-cA-C ]{0,3}"), 0..6)),
+            prop::option::of(".{0,40}"),
+            prop::option::of(prop::num::f64::ANY),
+            prop::option::of(".{0,20}"),
         )
-            .prop_map(|(sel, bl, mt)| Answer {
+            .prop_map(|(sel, bl, mt, text, rating, file)| Answer {
                 selected_option_ids: sel.map(|v| v.into_iter().map(id).collect()),
                 blanks: bl.map(|v| v.into_iter().map(BlankAnswer::Text).collect()),
                 matches: mt.map(|v| {
@@ -794,11 +801,58 @@ mod tests {
                         })
                         .collect()
                 }),
-                ..Answer::default()
+                text,
+                rating,
+                file,
             })
     }
 
+    /// Any JSON value, a few levels deep, with the answer's field names likely to appear.
+    fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::{Value, json};
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            prop::num::f64::NORMAL.prop_map(|f| json!(f)),
+            ".{0,12}".prop_map(Value::String),
+            (0u8..8).prop_map(|n| json!(id(n))),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            let key = prop::sample::select(vec![
+                "selectedOptionIds",
+                "text",
+                "blanks",
+                "matches",
+                "rating",
+                "file",
+                "blankIndex",
+                "questionOptionId",
+                "optionId",
+                "matchWith",
+                "other",
+            ]);
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(key, inner, 0..5).prop_map(|m| {
+                    Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                }),
+            ]
+        })
+    }
+
     proptest! {
+        #[test]
+        fn any_json_is_refused_or_scored_within_bounds(q in arb_key(), v in arb_json()) {
+            // What a client may send: either it does not decode as an answer (a 400), or it
+            // validates or not, and scores within the question's marks, without a panic.
+            if let Ok(a) = serde_json::from_value::<Answer>(v) {
+                let _ = validate(&q, &a);
+                let s = score(&q, &a).score();
+                prop_assert!(s >= Marks::ZERO && s <= q.marks);
+            }
+        }
+
         #[test]
         fn score_is_within_bounds_and_total(q in arb_key(), a in arb_answer()) {
             let _ = validate(&q, &a);
