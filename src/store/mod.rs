@@ -37,6 +37,40 @@ use crate::config::{self, DatabaseUrl};
 pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// Whether to connect without TLS: the URL names no `sslmode` (nor does `PGSSLMODE`) and the
+/// server is on this machine (a loopback address, `localhost` or a Unix socket). There TLS
+/// protects nothing, and with the default `prefer` it took about a third of the service's CPU
+/// under load (every message to the database is its own encrypted write).
+fn plain_on_loopback(url: &str, env_sslmode: Option<&str>) -> bool {
+    if env_sslmode.is_some_and(|m| !m.is_empty()) {
+        return false;
+    }
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    if parsed
+        .query_pairs()
+        .any(|(k, _)| k == "sslmode" || k == "ssl-mode")
+    {
+        return false;
+    }
+    let socket = parsed
+        .query_pairs()
+        .any(|(k, v)| k == "host" && v.starts_with('/'));
+    match parsed.host() {
+        // `postgres:` is not a special scheme: its host comes back as text, IPs included.
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => socket,
+    }
+}
+
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -161,7 +195,10 @@ impl Store {
                 Store::connect_sqlite(options, opts).await
             }
             DatabaseUrl::Postgres(u) => {
-                let options = PgConnectOptions::from_str(u).context("parsing DATABASE_URL")?;
+                let mut options = PgConnectOptions::from_str(u).context("parsing DATABASE_URL")?;
+                if plain_on_loopback(u, std::env::var("PGSSLMODE").ok().as_deref()) {
+                    options = options.ssl_mode(sqlx::postgres::PgSslMode::Disable);
+                }
                 Store::connect_postgres(options, opts).await
             }
         }
@@ -358,4 +395,31 @@ impl Tx {
 /// True when the error is a unique-constraint violation (both drivers).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+#[cfg(test)]
+mod loopback_tests {
+    use super::plain_on_loopback;
+
+    #[test]
+    fn tls_is_skipped_only_for_a_local_server_without_an_explicit_mode() {
+        assert!(plain_on_loopback("postgres://u@127.0.0.1:5432/db", None));
+        assert!(plain_on_loopback("postgres://u@localhost/db", None));
+        assert!(plain_on_loopback("postgres://u@[::1]:5432/db", None));
+        assert!(plain_on_loopback(
+            "postgres:///db?host=/var/run/postgresql",
+            None
+        ));
+        assert!(!plain_on_loopback("postgres://u@db.example.com/db", None));
+        assert!(!plain_on_loopback("postgres://u@10.0.0.5/db", None));
+        assert!(!plain_on_loopback(
+            "postgres://u@127.0.0.1/db?sslmode=require",
+            None
+        ));
+        assert!(!plain_on_loopback(
+            "postgres://u@127.0.0.1/db",
+            Some("require")
+        ));
+        assert!(plain_on_loopback("postgres://u@127.0.0.1/db", Some("")));
+    }
 }
