@@ -91,6 +91,9 @@ impl Backend {
 #[derive(Debug, Clone, Copy)]
 pub struct StoreOptions {
     pub pool_size: u32,
+    /// PostgreSQL connections kept open even when idle (opened in the background at start):
+    /// the first requests after a start do not each wait for a new connection.
+    pub min_connections: u32,
     pub sqlite_synchronous: config::SqliteSynchronous,
     pub acquire_timeout: Duration,
 }
@@ -99,6 +102,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             pool_size: config::DEFAULT_POOL_SIZE,
+            min_connections: 0,
             sqlite_synchronous: config::SqliteSynchronous::Full,
             acquire_timeout: Duration::from_secs(10),
         }
@@ -252,6 +256,7 @@ impl Store {
     ) -> anyhow::Result<Store> {
         let pool = PgPoolOptions::new()
             .max_connections(opts.pool_size)
+            .min_connections(opts.min_connections.min(opts.pool_size))
             .acquire_timeout(opts.acquire_timeout)
             .connect_with(options)
             .await
