@@ -125,6 +125,7 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     let database = config.database()?.redacted();
     let shutdown_timeout = config.shutdown_timeout();
     let allow_private = config.webhook_allow_private_networks;
+    let retention_days = config.event_retention_days;
     let env_subscriptions = crate::events::subscriptions::from_config(&config)?;
     let state = AppState::connect(config).await?;
     crate::events::subscriptions::sync(&state.store, &env_subscriptions).await?;
@@ -173,6 +174,9 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
 
     let token = CancellationToken::new();
     spawn_sweeper(store.clone(), token.clone());
+    if retention_days > 0 {
+        spawn_retention(store.clone(), retention_days, token.clone());
+    }
     let dispatcher = std::sync::Arc::new(crate::events::dispatcher::Dispatcher::with_plugins(
         store.clone(),
         allow_private,
@@ -234,6 +238,43 @@ fn spawn_sweeper(store: Store, token: CancellationToken) {
                         Err(e) => tracing::warn!(error = %e, "deadline sweeper step failed"),
                     }
                 }
+            }
+        }
+    });
+}
+
+/// Deletes finished events older than `days` (with their deliveries and tries) at start-up and
+/// then hourly, in batches so no statement holds its locks for long.
+fn spawn_retention(store: Store, days: u32, token: CancellationToken) {
+    const BATCH: i64 = 1000;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let now = crate::store::Ts::now();
+            let cutoff = crate::store::Ts::new(now.0 - chrono::Duration::days(i64::from(days)));
+            let mut deleted = 0;
+            loop {
+                match crate::store::deliveries::purge_before(&store, cutoff, BATCH).await {
+                    Ok(n) => {
+                        deleted += n;
+                        if n < BATCH as u64 || token.is_cancelled() {
+                            break;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "deleting old events failed");
+                        break;
+                    }
+                }
+            }
+            if deleted > 0 {
+                tracing::info!(deleted, days, "deleted finished events past retention");
             }
         }
     });

@@ -14,6 +14,8 @@ pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_PREFIX: &str = "assessment/v1";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/assessment.db";
 pub const DEFAULT_POOL_SIZE: u32 = 10;
+/// Days finished events are kept.
+pub const DEFAULT_EVENT_RETENTION_DAYS: u32 = 30;
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 20;
@@ -75,6 +77,12 @@ pub struct Config {
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE, global = true,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_pool_size: u32,
+
+    /// Days an event, its deliveries and their tries are kept once every delivery has ended
+    /// (delivered or dead-lettered); 0 keeps them forever.
+    #[arg(long, env = "EVENT_RETENTION_DAYS", default_value_t = DEFAULT_EVENT_RETENTION_DAYS,
+          global = true, value_parser = clap::value_parser!(u32).range(0..=36500))]
+    pub event_retention_days: u32,
 
     /// SQLite durability: `full` (default) or `normal`.
     #[arg(
@@ -241,6 +249,7 @@ impl Default for Config {
             db_password: None,
             db_database: None,
             database_pool_size: DEFAULT_POOL_SIZE,
+            event_retention_days: DEFAULT_EVENT_RETENTION_DAYS,
             sqlite_synchronous: SqliteSynchronous::Full,
             body_limit_bytes: DEFAULT_BODY_LIMIT,
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,

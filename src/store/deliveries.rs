@@ -417,6 +417,25 @@ pub async fn record_tries(
     Ok(recorded)
 }
 
+/// Deletes up to `batch` events created before `cutoff` whose deliveries have all ended
+/// (delivered, dead-lettered or cancelled), with those deliveries and their tries (the foreign
+/// keys cascade). Events not yet fanned out, or with a delivery still pending or in flight, are
+/// kept whatever their age. Returns how many events were deleted.
+pub async fn purge_before(store: &Store, cutoff: Ts, batch: i64) -> Result<u64, sqlx::Error> {
+    let mut tx = store.begin_async_commit().await?;
+    let n = on_tx!(&mut tx, c => {
+        sqlx::query(r#"DELETE FROM "events" WHERE "seq" IN (
+            SELECT e."seq" FROM "events" e
+            WHERE e."createdAt" < $1 AND e."fannedOutAt" IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM "deliveries" d WHERE d."eventSeq" = e."seq"
+                              AND d."status" IN ('pending', 'delivering'))
+            ORDER BY e."seq" LIMIT $2)"#)
+            .bind(cutoff).bind(batch).execute(c).await.map(|r| r.rows_affected())
+    })?;
+    tx.commit().await?;
+    Ok(n)
+}
+
 /// A delivery as the log shows it.
 #[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

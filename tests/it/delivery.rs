@@ -1102,3 +1102,77 @@ async fn concurrent_claims_never_lease_one_delivery_twice() {
     assert_eq!(distinct.len(), 200, "every delivery was leased");
     assert_eq!(all.len(), 200, "a delivery was leased twice");
 }
+
+#[tokio::test]
+async fn retention_deletes_finished_events_with_their_deliveries_and_tries() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (_rx, url) = receiver(vec![(200, None, 0), (200, None, 0), (500, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    let d = Dispatcher::new(store.clone(), true);
+    // Two events delivered, one retrying, one not yet fanned out.
+    let done = [
+        append(store, EventName::TestPublished, None).await,
+        append(store, EventName::TestUnpublished, None).await,
+    ];
+    let now = Ts::now();
+    assert_eq!(d.dispatch_once(now).await.unwrap().delivered, 2);
+    let retrying = append(store, EventName::TestPublished, None).await;
+    assert_eq!(d.dispatch_once(now).await.unwrap().retrying, 1);
+    let unfanned = append(store, EventName::TestPublished, None).await;
+    let delivered_ids: Vec<uuid::Uuid> = {
+        let mut ids = Vec::new();
+        for e in &done {
+            ids.push(
+                deliveries::of_event(store, e.id).await.unwrap()[0]
+                    .delivery_id
+                    .0,
+            );
+        }
+        ids
+    };
+
+    // A cutoff before them all deletes nothing.
+    let before = Ts::new(now.0 - chrono::Duration::hours(1));
+    assert_eq!(
+        deliveries::purge_before(store, before, 1000).await.unwrap(),
+        0
+    );
+    // A cutoff after them all deletes the finished ones only, batch by batch.
+    let after = later(Ts::now(), 60);
+    assert_eq!(deliveries::purge_before(store, after, 1).await.unwrap(), 1);
+    assert_eq!(
+        deliveries::purge_before(store, after, 1000).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        deliveries::purge_before(store, after, 1000).await.unwrap(),
+        0
+    );
+    for (e, id) in done.iter().zip(&delivered_ids) {
+        assert!(
+            assessment_service::store::outbox::find(store, e.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(deliveries::of_event(store, e.id).await.unwrap().is_empty());
+        assert!(
+            deliveries::attempts_of(store, *id)
+                .await
+                .unwrap()
+                .is_empty(),
+            "the tries go with their delivery"
+        );
+    }
+    let kept = deliveries::of_event(store, retrying.id).await.unwrap();
+    assert_eq!(kept.len(), 1, "a delivery still retrying keeps its event");
+    assert_eq!(kept[0].status, "pending");
+    assert!(
+        assessment_service::store::outbox::find(store, unfanned.id)
+            .await
+            .unwrap()
+            .is_some(),
+        "an event not yet fanned out is kept"
+    );
+}
