@@ -332,6 +332,7 @@ pub async fn start(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Sta
             .map(Ts::new),
         paper: Some(Json(paper)),
         total_marks: Some(total.hundredths()),
+        overall_remarks: None,
     };
     if !repo::insert(&mut tx, &attempt).await? {
         // Another start by the same learner won the race for this attempt number.

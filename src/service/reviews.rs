@@ -38,7 +38,8 @@ pub struct ReviewItem {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ReviewIn {
     pub answers: Vec<ReviewItem>,
-    /// Accepted for compatibility; not stored.
+    /// Stored on the attempt (shown with it, e.g. in the answer sheet); omitted keeps the
+    /// remarks already there.
     #[serde(default)]
     pub overall_remarks: Option<String>,
 }
@@ -72,6 +73,7 @@ async fn apply_review(
     mut attempt: Attempt,
     test: &Test,
     items: &[ReviewItem],
+    overall_remarks: Option<&str>,
     now: Ts,
 ) -> AppResult<Reviewed> {
     let scope = reviewer.scope;
@@ -150,6 +152,9 @@ async fn apply_review(
     attempt.score = Some(score.hundredths());
     attempt.review_status = review.into();
     attempt.result = result.clone();
+    if let Some(r) = overall_remarks {
+        attempt.overall_remarks = Some(r.to_string());
+    }
     attempt.updated_by = Some(Id(reviewer.user_uuid()));
     attempt.updated_at = now;
     repo::update(tx, &attempt).await?;
@@ -197,7 +202,16 @@ pub async fn review_attempt(
     let test = test_repo::get_in(&mut tx, &reviewer.scope, attempt.test_id.0)
         .await?
         .ok_or_else(|| AppError::not_found("Test not found"))?;
-    let out = apply_review(&mut tx, reviewer, attempt, &test, &body.answers, now).await?;
+    let out = apply_review(
+        &mut tx,
+        reviewer,
+        attempt,
+        &test,
+        &body.answers,
+        body.overall_remarks.as_deref(),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(out)
 }
@@ -225,7 +239,16 @@ pub async fn review_by_test(
     let attempt = repo::lock(&mut tx, &scope, latest.attempt_id.0)
         .await?
         .ok_or_else(|| AppError::not_found("No attempt found for review"))?;
-    let out = apply_review(&mut tx, reviewer, attempt, &test, &body.answers, now).await?;
+    let out = apply_review(
+        &mut tx,
+        reviewer,
+        attempt,
+        &test,
+        &body.answers,
+        body.overall_remarks.as_deref(),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(out)
 }

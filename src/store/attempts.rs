@@ -73,12 +73,14 @@ pub struct Attempt {
     pub paper: Option<Json<Vec<PaperItem>>>,
     #[serde(skip)]
     pub total_marks: Option<i64>,
+    /// The reviewer's overall remarks.
+    pub overall_remarks: Option<String>,
 }
 
 const ATTEMPT_COLUMNS: &str = r#""attemptId", "tenantId", "organisationId", "testId",
     "resolvedTestId", "userId", "attempt", "startedAt", "submittedAt", "status", "reviewStatus",
     "score", "submissionType", "result", "currentPosition", "timeSpent", "updatedBy",
-    "updatedAt", "seed", "deadlineAt", "paper", "totalMarks""#;
+    "updatedAt", "seed", "deadlineAt", "paper", "totalMarks", "overallRemarks""#;
 
 fn sid(scope: &Scope) -> (Id, Id) {
     (Id(scope.tenant.as_uuid()), Id(scope.organisation.as_uuid()))
@@ -87,7 +89,7 @@ fn sid(scope: &Scope) -> (Id, Id) {
 /// Inserts an attempt unless its number is taken for this learner and test (`Ok(false)`):
 /// the unique constraint settles concurrent starts.
 pub async fn insert(tx: &mut Tx, a: &Attempt) -> Result<bool, sqlx::Error> {
-    let params = (1..=22)
+    let params = (1..=23)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ");
@@ -102,7 +104,7 @@ pub async fn insert(tx: &mut Tx, a: &Attempt) -> Result<bool, sqlx::Error> {
             .bind(a.submitted_at).bind(&a.status).bind(&a.review_status).bind(a.score)
             .bind(&a.submission_type).bind(&a.result).bind(a.current_position).bind(a.time_spent)
             .bind(a.updated_by).bind(a.updated_at).bind(a.seed).bind(a.deadline_at).bind(&a.paper)
-            .bind(a.total_marks)
+            .bind(a.total_marks).bind(&a.overall_remarks)
             .execute(c).await.map(|r| r.rows_affected())
     })?;
     Ok(n == 1)
@@ -112,14 +114,15 @@ pub async fn insert(tx: &mut Tx, a: &Attempt) -> Result<bool, sqlx::Error> {
 pub async fn update(tx: &mut Tx, a: &Attempt) -> Result<(), sqlx::Error> {
     const SQL: &str = r#"UPDATE "testAttempts" SET "submittedAt" = $2, "status" = $3,
         "reviewStatus" = $4, "score" = $5, "submissionType" = $6, "result" = $7,
-        "currentPosition" = $8, "timeSpent" = $9, "updatedBy" = $10, "updatedAt" = $11
+        "currentPosition" = $8, "timeSpent" = $9, "updatedBy" = $10, "updatedAt" = $11,
+        "overallRemarks" = $14
         WHERE "attemptId" = $1 AND "tenantId" = $12 AND "organisationId" = $13"#;
     on_tx!(tx, c => {
         sqlx::query(SQL)
             .bind(a.attempt_id).bind(a.submitted_at).bind(&a.status).bind(&a.review_status)
             .bind(a.score).bind(&a.submission_type).bind(&a.result).bind(a.current_position)
             .bind(a.time_spent).bind(a.updated_by).bind(a.updated_at).bind(a.tenant_id)
-            .bind(a.organisation_id)
+            .bind(a.organisation_id).bind(&a.overall_remarks)
             .execute(c).await.map(|r| r.rows_affected())
     })?;
     Ok(())

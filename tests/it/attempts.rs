@@ -934,6 +934,10 @@ async fn reviewers_score_essays_and_results_follow() {
     let sheet = r.json()["result"].clone();
     assert_eq!(sheet["attempt"]["score"], 4.5);
     assert_eq!(sheet["answers"][1]["remarks"], "ok");
+    assert_eq!(
+        sheet["attempt"]["overallRemarks"], "fine",
+        "the reviewer's overall remarks are kept"
+    );
     assert!(
         !r.text().contains("correctAnswer") && !r.text().contains("isCorrect\":true"),
         "{}",
