@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{AppState, build_app, store_options};
 use crate::config::Config;
+use crate::events::{EventContext, EventName, NewEvent};
 use crate::http::auth::AuthMode;
 use crate::store::Store;
 
@@ -183,6 +184,10 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
         plugins,
     ));
     tokio::spawn(dispatcher.run(token.clone()));
+    let instance = uuid::Uuid::new_v4();
+    if let Err(e) = system_event(&store, EventName::SystemStartup, instance, None).await {
+        tracing::warn!(error = %e, "recording system.startup failed");
+    }
     let signal_token = token.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -213,6 +218,11 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
             }
         }
     }
+    // Recorded once no request runs; delivered by the next dispatcher that runs (this one has
+    // stopped), like any committed event.
+    if let Err(e) = system_event(&store, EventName::SystemShutdown, instance, Some(started)).await {
+        tracing::warn!(error = %e, "recording system.shutdown failed");
+    }
     if tokio::time::timeout(Duration::from_secs(5), store.close())
         .await
         .is_err()
@@ -241,6 +251,39 @@ fn spawn_sweeper(store: Store, token: CancellationToken) {
             }
         }
     });
+}
+
+/// Appends `system.startup` or `system.shutdown` (no tenant: only global subscriptions, from the
+/// environment or the plugins file, receive them).
+async fn system_event(
+    store: &Store,
+    name: EventName,
+    instance: uuid::Uuid,
+    started: Option<Instant>,
+) -> anyhow::Result<()> {
+    let mut data = serde_json::json!({
+        "service": "assessment-service",
+        "version": env!("CARGO_PKG_VERSION"),
+        "instanceId": instance,
+        "database": match store.backend() {
+            crate::store::Backend::Sqlite => "sqlite",
+            crate::store::Backend::Postgres => "postgres",
+        },
+    });
+    if let Some(s) = started {
+        data["uptimeSeconds"] = serde_json::json!(s.elapsed().as_secs());
+    }
+    let event = NewEvent::new(
+        uuid::Uuid::now_v7(),
+        name,
+        EventContext::default(),
+        data,
+        chrono::Utc::now(),
+    );
+    let mut tx = store.begin().await?;
+    crate::events::append(&mut tx, &event).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Deletes finished events older than `days` (with their deliveries and tries) at start-up and

@@ -584,3 +584,48 @@ async fn every_acknowledged_answer_survives_a_sigkill() {
         .unwrap();
     child.wait().unwrap();
 }
+
+/// `system.startup` is delivered after a start; `system.shutdown` is committed at a graceful
+/// stop (and delivered by the next dispatcher that runs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_and_graceful_stop_are_events() {
+    let db = TestDb::fresh().await;
+    let (got, hook) = id_receiver(0).await;
+    let port = free_port();
+    let mut child = start_service(&db, port, &hook);
+    let store = db.connect().await;
+    let started = assessment_service::store::outbox::with_name(&store, "system.startup")
+        .await
+        .unwrap();
+    assert_eq!(started.len(), 1, "one system.startup per start");
+    let data = &started[0].payload.0["data"];
+    assert_eq!(data["service"], "assessment-service");
+    assert!(data["instanceId"].is_string(), "{data}");
+    assert!(
+        started[0].tenant_id.is_none(),
+        "system events belong to no tenant"
+    );
+    let id = started[0].event_id.0.to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !got.lock().unwrap().contains(&id) {
+        assert!(
+            Instant::now() < deadline,
+            "system.startup was not delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let stopped = assessment_service::store::outbox::with_name(&store, "system.shutdown")
+        .await
+        .unwrap();
+    assert_eq!(stopped.len(), 1, "a graceful stop records system.shutdown");
+    assert_eq!(
+        stopped[0].payload.0["data"]["instanceId"],
+        data["instanceId"]
+    );
+    assert!(stopped[0].payload.0["data"]["uptimeSeconds"].is_u64());
+}
