@@ -63,7 +63,7 @@ pub fn store_options(config: &Config) -> StoreOptions {
     StoreOptions {
         pool_size: config.database_pool_size,
         // The whole pool, warm: connections a burst needs are open before it comes.
-        min_connections: config.database_pool_size,
+        warm_connections: config.database_pool_size,
         sqlite_synchronous: config.sqlite_synchronous,
         ..StoreOptions::default()
     }

@@ -101,7 +101,11 @@ pub fn main() -> ExitCode {
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
     let url = config.database()?;
-    let store = Store::connect(&url, store_options(&config))
+    let options = crate::store::StoreOptions {
+        warm_connections: 0,
+        ..store_options(&config)
+    };
+    let store = Store::connect(&url, options)
         .await
         .with_context(|| format!("connecting to {}", url.redacted()))?;
     store.migrate().await?;
@@ -303,9 +307,9 @@ fn spawn_retention(store: Store, days: u32, token: CancellationToken) {
             let mut deleted = 0;
             loop {
                 match crate::store::deliveries::purge_before(&store, cutoff, BATCH).await {
-                    Ok(n) => {
-                        deleted += n;
-                        if n < BATCH as u64 || token.is_cancelled() {
+                    Ok((d, e)) => {
+                        deleted += e;
+                        if (d < BATCH as u64 && e < BATCH as u64) || token.is_cancelled() {
                             break;
                         }
                         tokio::task::yield_now().await;

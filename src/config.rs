@@ -78,8 +78,8 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_pool_size: u32,
 
-    /// Days an event, its deliveries and their tries are kept once every delivery has ended
-    /// (delivered or dead-lettered); 0 keeps them forever.
+    /// Days events, deliveries and tries are kept: a delivery once it ended (delivered or
+    /// dead-lettered) and its event are deleted when both are older; 0 keeps them forever.
     #[arg(long, env = "EVENT_RETENTION_DAYS", default_value_t = DEFAULT_EVENT_RETENTION_DAYS,
           global = true, value_parser = clap::value_parser!(u32).range(0..=36500))]
     pub event_retention_days: u32,

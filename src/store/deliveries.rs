@@ -417,23 +417,42 @@ pub async fn record_tries(
     Ok(recorded)
 }
 
-/// Deletes up to `batch` events created before `cutoff` whose deliveries have all ended
-/// (delivered, dead-lettered or cancelled), with those deliveries and their tries (the foreign
-/// keys cascade). Events not yet fanned out, or with a delivery still pending or in flight, are
-/// kept whatever their age. Returns how many events were deleted.
-pub async fn purge_before(store: &Store, cutoff: Ts, batch: i64) -> Result<u64, sqlx::Error> {
+/// One retention step: deletes up to `batch` ended deliveries (delivered, dead-lettered or
+/// cancelled, last changed before `cutoff`) of events created before `cutoff`, with their tries
+/// (the foreign key cascades), then up to `batch` fanned-out events created before `cutoff`
+/// that have no delivery left. Returns how many rows of each were deleted.
+///
+/// Two statements, so a delivery a replay has just made pending again is never deleted: the
+/// first re-checks each row's status as it deletes it (PostgreSQL re-evaluates a row changed
+/// since the statement began), and the second only takes events with no delivery at all.
+pub async fn purge_before(
+    store: &Store,
+    cutoff: Ts,
+    batch: i64,
+) -> Result<(u64, u64), sqlx::Error> {
     let mut tx = store.begin_async_commit().await?;
-    let n = on_tx!(&mut tx, c => {
+    let deliveries = on_tx!(&mut tx, c => {
+        sqlx::query(r#"DELETE FROM "deliveries"
+            WHERE "status" IN ('delivered', 'dead', 'cancelled') AND "updatedAt" < $1
+              AND "deliveryId" IN (
+                SELECT d."deliveryId" FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq"
+                WHERE d."status" IN ('delivered', 'dead', 'cancelled') AND d."updatedAt" < $1
+                  AND e."createdAt" < $1
+                LIMIT $2)"#)
+            .bind(cutoff).bind(batch).execute(c).await.map(|r| r.rows_affected())
+    })?;
+    tx.commit().await?;
+    let mut tx = store.begin_async_commit().await?;
+    let events = on_tx!(&mut tx, c => {
         sqlx::query(r#"DELETE FROM "events" WHERE "seq" IN (
             SELECT e."seq" FROM "events" e
             WHERE e."createdAt" < $1 AND e."fannedOutAt" IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM "deliveries" d WHERE d."eventSeq" = e."seq"
-                              AND d."status" IN ('pending', 'delivering'))
+              AND NOT EXISTS (SELECT 1 FROM "deliveries" d WHERE d."eventSeq" = e."seq")
             ORDER BY e."seq" LIMIT $2)"#)
             .bind(cutoff).bind(batch).execute(c).await.map(|r| r.rows_affected())
     })?;
     tx.commit().await?;
-    Ok(n)
+    Ok((deliveries, events))
 }
 
 /// A delivery as the log shows it.

@@ -54,9 +54,20 @@ fn plain_on_loopback(url: &str, env_sslmode: Option<&str>) -> bool {
     {
         return false;
     }
-    let socket = parsed
-        .query_pairs()
-        .any(|(k, v)| k == "host" && v.starts_with('/'));
+    // `host` and `hostaddr` parameters replace the URL's host: only a Unix socket path counts
+    // as this machine.
+    let mut socket = false;
+    for (k, v) in parsed.query_pairs() {
+        if k == "host" || k == "hostaddr" {
+            if !v.starts_with('/') {
+                return false;
+            }
+            socket = true;
+        }
+    }
+    if socket {
+        return true;
+    }
     match parsed.host() {
         // `postgres:` is not a special scheme: its host comes back as text, IPs included.
         Some(url::Host::Domain(d)) => {
@@ -67,7 +78,7 @@ fn plain_on_loopback(url: &str, env_sslmode: Option<&str>) -> bool {
         }
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => socket,
+        None => false,
     }
 }
 
@@ -91,9 +102,10 @@ impl Backend {
 #[derive(Debug, Clone, Copy)]
 pub struct StoreOptions {
     pub pool_size: u32,
-    /// PostgreSQL connections kept open even when idle (opened in the background at start):
-    /// the first requests after a start do not each wait for a new connection.
-    pub min_connections: u32,
+    /// PostgreSQL connections opened in the background right after connecting, so the first
+    /// burst of requests does not wait for new connections. Start-up does not wait for them,
+    /// and a failure to open them only logs (the pool opens connections on demand as before).
+    pub warm_connections: u32,
     pub sqlite_synchronous: config::SqliteSynchronous,
     pub acquire_timeout: Duration,
 }
@@ -102,7 +114,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             pool_size: config::DEFAULT_POOL_SIZE,
-            min_connections: 0,
+            warm_connections: 0,
             sqlite_synchronous: config::SqliteSynchronous::Full,
             acquire_timeout: Duration::from_secs(10),
         }
@@ -256,11 +268,22 @@ impl Store {
     ) -> anyhow::Result<Store> {
         let pool = PgPoolOptions::new()
             .max_connections(opts.pool_size)
-            .min_connections(opts.min_connections.min(opts.pool_size))
             .acquire_timeout(opts.acquire_timeout)
             .connect_with(options)
             .await
             .context("connecting to PostgreSQL")?;
+        let warm = opts.warm_connections.min(opts.pool_size) as usize;
+        if warm > 1 {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                // Held together so each acquire opens a new connection; idle ones then stay in
+                // the pool until its idle timeout.
+                let opened = futures::future::join_all((0..warm).map(|_| pool.acquire())).await;
+                if let Some(Err(e)) = opened.iter().find(|c| c.is_err()) {
+                    tracing::debug!(error = %e, "warming the connection pool stopped early");
+                }
+            });
+        }
         Ok(Store::Postgres(pool))
     }
 
@@ -426,5 +449,13 @@ mod loopback_tests {
             Some("require")
         ));
         assert!(plain_on_loopback("postgres://u@127.0.0.1/db", Some("")));
+        assert!(!plain_on_loopback(
+            "postgres://u@localhost/db?host=db.example.com",
+            None
+        ));
+        assert!(!plain_on_loopback(
+            "postgres://u@localhost/db?hostaddr=10.1.2.3",
+            None
+        ));
     }
 }

@@ -1136,18 +1136,21 @@ async fn retention_deletes_finished_events_with_their_deliveries_and_tries() {
     let before = Ts::new(now.0 - chrono::Duration::hours(1));
     assert_eq!(
         deliveries::purge_before(store, before, 1000).await.unwrap(),
-        0
+        (0, 0)
     );
     // A cutoff after them all deletes the finished ones only, batch by batch.
     let after = later(Ts::now(), 60);
-    assert_eq!(deliveries::purge_before(store, after, 1).await.unwrap(), 1);
     assert_eq!(
-        deliveries::purge_before(store, after, 1000).await.unwrap(),
-        1
+        deliveries::purge_before(store, after, 1).await.unwrap(),
+        (1, 1)
     );
     assert_eq!(
         deliveries::purge_before(store, after, 1000).await.unwrap(),
-        0
+        (1, 1)
+    );
+    assert_eq!(
+        deliveries::purge_before(store, after, 1000).await.unwrap(),
+        (0, 0)
     );
     for (e, id) in done.iter().zip(&delivered_ids) {
         assert!(
