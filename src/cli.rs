@@ -187,7 +187,7 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
         allow_private,
         plugins,
     ));
-    tokio::spawn(dispatcher.run(token.clone()));
+    let dispatching = tokio::spawn(dispatcher.run(token.clone()));
     let instance = uuid::Uuid::new_v4();
     if let Err(e) = system_event(&store, EventName::SystemStartup, instance, None).await {
         tracing::warn!(error = %e, "recording system.startup failed");
@@ -203,14 +203,12 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
         .with_graceful_shutdown(async move { graceful_token.cancelled().await });
     let mut server = tokio::spawn(async move { server.await });
 
-    tokio::select! {
-        // The server stopped on its own (an accept error): report it.
-        joined = &mut server => {
-            joined.context("server task")?.context("serving")?;
-        }
+    let served: anyhow::Result<()> = tokio::select! {
+        // The server stopped on its own (an accept error): report it after the clean-up.
+        joined = &mut server => joined.context("server task").and_then(|r| r.context("serving")),
         _ = token.cancelled() => {
             match tokio::time::timeout(shutdown_timeout, &mut server).await {
-                Ok(joined) => joined.context("server task")?.context("serving")?,
+                Ok(joined) => joined.context("server task").and_then(|r| r.context("serving")),
                 Err(_) => {
                     tracing::warn!(
                         seconds = shutdown_timeout.as_secs(),
@@ -218,9 +216,19 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
                     );
                     // Dropping their futures rolls their transactions back.
                     server.abort();
+                    Ok(())
                 }
             }
         }
+    };
+    token.cancel();
+    // The dispatcher finishes its sends in flight and records their tries (bounded: what is
+    // still running then is sent again by the next dispatcher, as after a crash).
+    if tokio::time::timeout(shutdown_timeout, dispatching)
+        .await
+        .is_err()
+    {
+        tracing::warn!("deliveries in flight did not finish in time; they will be sent again");
     }
     // Recorded once no request runs; delivered by the next dispatcher that runs (this one has
     // stopped), like any committed event.
@@ -234,7 +242,7 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
         tracing::warn!("database connections did not close within 5 s");
     }
     tracing::info!("stopped");
-    Ok(())
+    served
 }
 
 /// Submits attempts whose deadline has passed, once a second, until shutdown.

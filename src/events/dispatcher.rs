@@ -434,7 +434,7 @@ impl Dispatcher {
         // while the previous batch was being written.
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
         let me = self.clone();
-        tokio::spawn(async move {
+        let recorder = tokio::spawn(async move {
             while let Some(first) = done_rx.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < RECORD_BATCH {
@@ -444,9 +444,20 @@ impl Dispatcher {
                     }
                 }
                 let tries: Vec<Finished> = batch.iter().map(|d| d.0.clone()).collect();
-                if let Err(e) = repo::record_tries(&me.store, &me.owner, &tries, Ts::now()).await {
-                    // The leases run out and the deliveries are sent again (at least once).
-                    tracing::warn!(error = %e, "recording deliveries failed");
+                // Recording again is harmless (a try is recorded only while its lease is
+                // held), so a transient failure is retried before the leases are left to run
+                // out (their deliveries would then be sent again).
+                for (n, pause) in [0u64, 200, 1000, 5000].into_iter().enumerate() {
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    match repo::record_tries(&me.store, &me.owner, &tries, Ts::now()).await {
+                        Ok(_) => break,
+                        Err(e) if n == 3 => {
+                            tracing::warn!(error = %e, tries = tries.len(), "recording deliveries failed")
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "recording deliveries failed; retrying")
+                        }
+                    }
                 }
                 // The slots free only now, after the leases were released.
                 drop(batch);
@@ -493,6 +504,10 @@ impl Dispatcher {
                 tokio::time::sleep_until((pass + GATHER).into()).await;
             }
         }
+        // Stopping: no new claims. The recorder ends once every send in flight has finished
+        // and its try is recorded (the caller bounds how long that may take).
+        drop(done_tx);
+        let _ = recorder.await;
     }
 
     async fn claim_and_spawn(

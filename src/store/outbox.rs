@@ -34,13 +34,16 @@ pub fn publish(pool: &sqlx::PgPool) {
     tokio::spawn(async move {
         loop {
             while AGAIN.swap(false, Ordering::SeqCst) {
-                if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(CHANNEL)
-                    .execute(&pool)
-                    .await
-                {
+                let sent = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    sqlx::query("SELECT pg_notify($1, '')")
+                        .bind(CHANNEL)
+                        .execute(&pool),
+                )
+                .await;
+                if !matches!(sent, Ok(Ok(_))) {
                     // Other instances find the events at their next poll.
-                    tracing::debug!(error = %e, "notifying other instances failed");
+                    tracing::debug!("notifying other instances failed or timed out");
                 }
             }
             PUBLISHING.store(false, Ordering::SeqCst);

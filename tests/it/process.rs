@@ -629,3 +629,47 @@ async fn start_and_graceful_stop_are_events() {
     );
     assert!(stopped[0].payload.0["data"]["uptimeSeconds"].is_u64());
 }
+
+/// A graceful stop lets the sends in flight finish and records them: nothing is left leased
+/// to a process that is gone (which would be sent again after a restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_records_the_sends_in_flight() {
+    let db = TestDb::fresh().await;
+    let (got, hook) = id_receiver(500).await;
+    let port = free_port();
+    let mut child = start_service(&db, port, &hook);
+    for i in 0..5 {
+        let body = format!(r#"{{"text":"Q{i}","type":"essay"}}"#);
+        let (status, text) = tokio::task::spawn_blocking(move || {
+            http_post(port, "/assessment/v1/questions", &body).unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(status, 201, "{text}");
+    }
+    // The receiver holds each request for 500 ms: stop while they are in flight.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        got.lock().unwrap().len() < 5,
+        "the stop came while sends were in flight"
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let store = db.connect().await;
+    for e in assessment_service::store::outbox::with_name(&store, "question.created")
+        .await
+        .unwrap()
+    {
+        let rows = assessment_service::store::deliveries::of_event(&store, e.event_id.0)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            rows[0].status, "delivered",
+            "a send in flight at the stop was recorded"
+        );
+    }
+}
