@@ -189,8 +189,14 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     ));
     let dispatching = tokio::spawn(dispatcher.run(token.clone()));
     let instance = uuid::Uuid::new_v4();
-    if let Err(e) = system_event(&store, EventName::SystemStartup, instance, None).await {
-        tracing::warn!(error = %e, "recording system.startup failed");
+    {
+        // In the background: start-up does not wait for this commit.
+        let store = store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = system_event(&store, EventName::SystemStartup, instance, None).await {
+                tracing::warn!(error = %e, "recording system.startup failed");
+            }
+        });
     }
     let signal_token = token.clone();
     tokio::spawn(async move {

@@ -594,9 +594,16 @@ async fn start_and_graceful_stop_are_events() {
     let port = free_port();
     let mut child = start_service(&db, port, &hook);
     let store = db.connect().await;
-    let started = assessment_service::store::outbox::with_name(&store, "system.startup")
-        .await
-        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let started = loop {
+        let found = assessment_service::store::outbox::with_name(&store, "system.startup")
+            .await
+            .unwrap();
+        if !found.is_empty() || Instant::now() > deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(started.len(), 1, "one system.startup per start");
     let data = &started[0].payload.0["data"];
     assert_eq!(data["service"], "assessment-service");
