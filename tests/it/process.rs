@@ -186,6 +186,35 @@ async fn id_receiver(delay_ms: u64) -> (std::sync::Arc<std::sync::Mutex<Vec<Stri
     (got, url)
 }
 
+/// Sends `signal` (`-KILL`, `-TERM`) to the child and waits for it to exit; returns whether it
+/// exited successfully.
+fn signal(child: &mut std::process::Child, signal: &str) -> bool {
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap().success()
+}
+
+/// Waits (up to a minute) until the receiver has seen every one of `ids`.
+async fn wait_until_received(got: &std::sync::Arc<std::sync::Mutex<Vec<String>>>, ids: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let received: std::collections::HashSet<String> =
+            got.lock().unwrap().iter().cloned().collect();
+        let missing = ids.iter().filter(|id| !received.contains(*id)).count();
+        if missing == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of {} committed events never arrived",
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn http_post(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
@@ -245,11 +274,7 @@ async fn every_committed_event_is_delivered_after_a_sigkill() {
     }
     // Let a few deliveries go out, then kill the process mid-flight.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    signal(&mut child, "-KILL");
     let before = got.lock().unwrap().len();
     assert!(
         before < acknowledged,
@@ -267,26 +292,8 @@ async fn every_committed_event_is_delivered_after_a_sigkill() {
             .collect();
     assert_eq!(committed.len(), acknowledged);
     let mut child = start_service(&db, port, &hook);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let received: std::collections::HashSet<String> =
-            got.lock().unwrap().iter().cloned().collect();
-        if committed.iter().all(|id| received.contains(id)) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not every committed event arrived: {} of {}",
-            received.len(),
-            committed.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    wait_until_received(&got, &committed).await;
+    signal(&mut child, "-TERM");
 }
 
 /// One call to the running binary over HTTP as `user`; the `result` of a 2xx, or why not.
@@ -472,11 +479,7 @@ async fn every_acknowledged_answer_survives_a_sigkill() {
         assert!(Instant::now() < deadline, "the learners made no progress");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    signal(&mut child, "-KILL");
     for l in learners {
         l.await.unwrap();
     }
@@ -560,29 +563,8 @@ async fn every_acknowledged_answer_survives_a_sigkill() {
         answers.len(),
         acknowledged.len()
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let received: std::collections::HashSet<String> =
-            got.lock().unwrap().iter().cloned().collect();
-        let missing = committed
-            .iter()
-            .filter(|id| !received.contains(*id))
-            .count();
-        if missing == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} of {} committed events never arrived",
-            committed.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    wait_until_received(&got, &committed).await;
+    signal(&mut child, "-TERM");
 }
 
 /// `system.startup` is delivered after a start; `system.shutdown` is committed at a graceful
@@ -621,11 +603,10 @@ async fn start_and_graceful_stop_are_events() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(
+        signal(&mut child, "-TERM"),
+        "a graceful stop exits with success"
+    );
     let stopped = assessment_service::store::outbox::with_name(&store, "system.shutdown")
         .await
         .unwrap();
@@ -660,11 +641,10 @@ async fn a_graceful_stop_records_the_sends_in_flight() {
         got.lock().unwrap().len() < 5,
         "the stop came while sends were in flight"
     );
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(
+        signal(&mut child, "-TERM"),
+        "a graceful stop exits with success"
+    );
     let store = db.connect().await;
     for e in assessment_service::store::outbox::with_name(&store, "question.created")
         .await
