@@ -36,12 +36,7 @@ const RESPONSE_KEEP: usize = 1024;
 const RECORD_BATCH: usize = 256;
 
 /// A finished send waiting to be recorded, holding its in-flight slot until then.
-struct Done(
-    Finished,
-    /// Held, not read: dropping it frees the slot.
-    #[allow(dead_code)]
-    Option<tokio::sync::OwnedSemaphorePermit>,
-);
+struct Done(Finished, Option<tokio::sync::OwnedSemaphorePermit>);
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -427,9 +422,6 @@ impl Dispatcher {
                 Err(e) => tracing::warn!(error = %e, "releasing stale leases failed"),
             }
         }
-        // Claim when there may be something new to send: deliveries were just created, a send
-        // ended, or the poll interval passed (retries coming due, expired leases). A commit whose
-        // events nobody subscribes to costs one fan-out and no claim.
         // Finished sends are recorded in batches: one commit for all the tries that ended
         // while the previous batch was being written.
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
@@ -443,7 +435,8 @@ impl Dispatcher {
                         Err(_) => break,
                     }
                 }
-                let tries: Vec<Finished> = batch.iter().map(|d| d.0.clone()).collect();
+                let (tries, slots): (Vec<Finished>, Vec<_>) =
+                    batch.into_iter().map(|Done(f, slot)| (f, slot)).unzip();
                 // Recording again is harmless (a try is recorded only while its lease is
                 // held), so a transient failure is retried before the leases are left to run
                 // out (their deliveries would then be sent again).
@@ -460,10 +453,13 @@ impl Dispatcher {
                     }
                 }
                 // The slots free only now, after the leases were released.
-                drop(batch);
+                drop(slots);
                 me.finished.notify_one();
             }
         });
+        // Claim when there may be something new to send: deliveries were just created, a send
+        // ended, or the poll interval passed (retries coming due, expired leases). A commit whose
+        // events nobody subscribes to costs one fan-out and no claim.
         let mut claim_now = true;
         let mut last_claim = Instant::now();
         loop {
