@@ -396,7 +396,7 @@ pub async fn learners_of(
     );
     filter(&mut page);
     page.push(r#" ORDER BY "userId""#).page(limit, offset);
-    let total: i64 = on_reader!(store, p => crate::bind_args!(sqlx::query_scalar::<_, i64>(&count.text), &count.args).fetch_one(p).await)?;
+    let total = count.fetch_count(store).await?;
     let ids: Vec<Id> = on_reader!(store, p => crate::bind_args!(sqlx::query_scalar::<_, Id>(&page.text), &page.args).fetch_all(p).await)?;
     Ok((ids.into_iter().map(|i| i.0).collect(), total))
 }

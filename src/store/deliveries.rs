@@ -339,7 +339,7 @@ pub async fn claim(
     );
     q.bind_list(ids.iter().map(|i| super::sql::Arg::Id(*i)))
         .push(r#" ORDER BY d."eventSeq""#);
-    on_reader!(store, p => crate::bind_args!(sqlx::query_as::<_, Claimed>(&q.text), &q.args).fetch_all(p).await)
+    q.fetch_rows::<Claimed>(store).await
 }
 
 /// One try, and what it leaves the delivery as.
@@ -612,9 +612,8 @@ pub async fn log(
     push_delivery_filter(&mut page, tenant, org, f);
     page.push(r#" ORDER BY e."seq" DESC, d."deliveryId""#)
         .page(limit, offset);
-    let total: i64 = on_reader!(store, p => crate::bind_args!(sqlx::query_scalar::<_, i64>(&count.text), &count.args).fetch_one(p).await)?;
-    let rows = on_reader!(store, p => crate::bind_args!(sqlx::query_as::<_, DeliveryRow>(&page.text), &page.args).fetch_all(p).await)?;
-    Ok((rows, total))
+    let total = count.fetch_count(store).await?;
+    Ok((page.fetch_rows(store).await?, total))
 }
 
 /// The deliveries of a tenant's events matching `f` (and `delivery_id`), not in flight.

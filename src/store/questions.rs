@@ -219,9 +219,7 @@ pub async fn options_of(
         return Ok(Vec::new());
     }
     let sql = options_query(store.backend(), scope, question_ids);
-    on_reader!(store, p => {
-        bind_args!(sqlx::query_as::<_, QuestionOption>(&sql.text), &sql.args).fetch_all(p).await
-    })
+    sql.fetch_rows::<QuestionOption>(store).await
 }
 
 /// Options of these questions, read within `tx`.
@@ -434,13 +432,8 @@ pub async fn list(
     push_filter(&mut page, scope, filter);
     page.order_nulls_last(order_by, r#""questionId""#, descending)
         .page(limit, offset);
-    let total: i64 = on_reader!(store, p => {
-        bind_args!(sqlx::query_scalar::<_, i64>(&count.text), &count.args).fetch_one(p).await
-    })?;
-    let rows = on_reader!(store, p => {
-        bind_args!(sqlx::query_as::<_, Question>(&page.text), &page.args).fetch_all(p).await
-    })?;
-    Ok((rows, total))
+    let total = count.fetch_count(store).await?;
+    Ok((page.fetch_rows(store).await?, total))
 }
 
 /// Every question matching `filter` (rule pools), ordered by creation.
@@ -455,9 +448,7 @@ pub async fn matching(
     );
     push_filter(&mut sql, scope, filter);
     sql.push(r#" ORDER BY "createdAt", "questionId""#);
-    on_reader!(store, p => {
-        bind_args!(sqlx::query_as::<_, Question>(&sql.text), &sql.args).fetch_all(p).await
-    })
+    sql.fetch_rows::<Question>(store).await
 }
 
 /// A link from an option to the child question it reveals.
@@ -512,18 +503,11 @@ pub async fn unlink_option(
     Ok(done > 0)
 }
 
-/// Links whose child is one of `question_ids`.
-pub async fn links_to(
-    store: &Store,
-    scope: &Scope,
-    question_ids: &[Uuid],
-) -> Result<Vec<OptionQuestion>, sqlx::Error> {
-    if question_ids.is_empty() {
-        return Ok(Vec::new());
-    }
+/// The query of [`links_to`] and [`links_to_in`].
+fn links_to_query(backend: Backend, scope: &Scope, question_ids: &[Uuid]) -> Sql {
     let (t, o) = sid(scope);
     let mut sql = Sql::new(
-        store.backend(),
+        backend,
         r#"SELECT "id", "optionId", "questionId", "ordering", "isActive" FROM "optionQuestions"
            WHERE "tenantId" = "#,
     );
@@ -533,9 +517,20 @@ pub async fn links_to(
         .push(r#" AND "questionId" IN "#)
         .bind_list(question_ids.iter().map(|i| Arg::Id(Id(*i))))
         .push(r#" ORDER BY "ordering", "createdAt""#);
-    on_reader!(store, p => {
-        bind_args!(sqlx::query_as::<_, OptionQuestion>(&sql.text), &sql.args).fetch_all(p).await
-    })
+    sql
+}
+
+/// Links whose child is one of `question_ids`.
+pub async fn links_to(
+    store: &Store,
+    scope: &Scope,
+    question_ids: &[Uuid],
+) -> Result<Vec<OptionQuestion>, sqlx::Error> {
+    if question_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = links_to_query(store.backend(), scope, question_ids);
+    sql.fetch_rows::<OptionQuestion>(store).await
 }
 
 /// Child questions of `parent_id` (by `parentId`), oldest first.
@@ -598,9 +593,7 @@ pub async fn by_ids(
         return Ok(Vec::new());
     }
     let sql = by_ids_sql(store.backend(), scope, ids);
-    on_reader!(store, p => {
-        bind_args!(sqlx::query_as::<_, Question>(&sql.text), &sql.args).fetch_all(p).await
-    })
+    sql.fetch_rows::<Question>(store).await
 }
 
 /// [`matching`] within `tx` (so a transaction never waits for a second pooled connection).
@@ -644,18 +637,7 @@ pub async fn links_to_in(
     if question_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let (t, o) = sid(scope);
-    let mut sql = Sql::new(
-        tx.backend(),
-        r#"SELECT "id", "optionId", "questionId", "ordering", "isActive" FROM "optionQuestions"
-           WHERE "tenantId" = "#,
-    );
-    sql.bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o))
-        .push(r#" AND "questionId" IN "#)
-        .bind_list(question_ids.iter().map(|i| Arg::Id(Id(*i))))
-        .push(r#" ORDER BY "ordering", "createdAt""#);
+    let sql = links_to_query(tx.backend(), scope, question_ids);
     on_tx!(tx, c => {
         bind_args!(sqlx::query_as::<_, OptionQuestion>(&sql.text), &sql.args).fetch_all(c).await
     })

@@ -205,7 +205,7 @@ pub async fn list(
     oldest_first: bool,
 ) -> Result<Vec<Rule>, sqlx::Error> {
     let sql = list_sql(store.backend(), scope, f, oldest_first);
-    on_reader!(store, p => bind_args!(sqlx::query_as::<_, Rule>(&sql.text), &sql.args).fetch_all(p).await)
+    sql.fetch_rows::<Rule>(store).await
 }
 
 /// Rules read within `tx`.

@@ -82,6 +82,26 @@ impl Sql {
         self
     }
 
+    /// Runs this `SELECT COUNT(...)` on a read connection.
+    pub async fn fetch_count(&self, store: &super::Store) -> Result<i64, sqlx::Error> {
+        crate::on_reader!(store, p => {
+            crate::bind_args!(sqlx::query_scalar::<_, i64>(&self.text), &self.args).fetch_one(p).await
+        })
+    }
+
+    /// Runs this query on a read connection and decodes every row as `T`.
+    pub async fn fetch_rows<T>(&self, store: &super::Store) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        crate::on_reader!(store, p => {
+            crate::bind_args!(sqlx::query_as::<_, T>(&self.text), &self.args).fetch_all(p).await
+        })
+    }
+
     /// The set-returning call that yields the text elements of a JSON array column as `value`.
     pub fn json_array_elements(&self, column: &str) -> String {
         match self.backend {

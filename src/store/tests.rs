@@ -12,7 +12,7 @@ use crate::domain::enums::{
 };
 use crate::domain::ids::Scope;
 use crate::domain::marks::Marks;
-use crate::{bind_args, on_reader, on_tx};
+use crate::{on_reader, on_tx};
 
 /// A test as stored and as returned to authors.
 #[derive(Debug, Clone, PartialEq, FromRow, Serialize, ToSchema)]
@@ -371,13 +371,8 @@ pub async fn list(
     push_test_filter(&mut page, scope, filter);
     page.order_nulls_last(order_by, r#""testId""#, descending)
         .page(limit, offset);
-    let total: i64 = on_reader!(store, p => {
-        bind_args!(sqlx::query_scalar::<_, i64>(&count.text), &count.args).fetch_one(p).await
-    })?;
-    let rows = on_reader!(store, p => {
-        bind_args!(sqlx::query_as::<_, Test>(&page.text), &page.args).fetch_all(p).await
-    })?;
-    Ok((rows, total))
+    let total = count.fetch_count(store).await?;
+    Ok((page.fetch_rows(store).await?, total))
 }
 
 /// A section of a test.
@@ -665,9 +660,7 @@ pub async fn links_of_sections(
         .push(r#" AND "sectionId" IN "#)
         .bind_list(section_ids.iter().map(|s| Arg::Id(Id(*s))))
         .push(r#" ORDER BY "ordering", "testQuestionId""#);
-    on_reader!(store, p => {
-        bind_args!(sqlx::query_as::<_, TestQuestion>(&sql.text), &sql.args).fetch_all(p).await
-    })
+    sql.fetch_rows::<TestQuestion>(store).await
 }
 
 /// The types and marks of the questions linked to a test (for `isObjective` and totals).
