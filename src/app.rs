@@ -25,6 +25,8 @@ pub struct AppState {
     pub users: Arc<crate::service::users::UserDirectory>,
     /// The internal plugins the dispatcher runs.
     pub plugins: crate::events::plugins::Registry,
+    /// The time source: the system clock, or a test's manual clock.
+    pub clock: crate::clock::Clock,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
             prefix: Arc::from(prefix),
             config: Arc::new(config),
             started_at: Instant::now(),
+            clock: crate::clock::Clock::system(),
         })
     }
 
