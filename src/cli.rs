@@ -169,6 +169,7 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
         .with_context(|| format!("binding {addr}"))?;
     let addr = listener.local_addr().unwrap_or(addr);
     let store = state.store.clone();
+    let clock = state.clock.clone();
     let app = build_app(state);
     tracing::info!(
         %addr,
@@ -178,7 +179,7 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     );
 
     let token = CancellationToken::new();
-    spawn_sweeper(store.clone(), token.clone());
+    spawn_sweeper(store.clone(), clock.clone(), token.clone());
     if retention_days > 0 {
         spawn_retention(store.clone(), retention_days, token.clone());
     }
@@ -252,7 +253,7 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
 }
 
 /// Submits attempts whose deadline has passed, once a second, until shutdown.
-fn spawn_sweeper(store: Store, token: CancellationToken) {
+fn spawn_sweeper(store: Store, clock: crate::clock::Clock, token: CancellationToken) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -260,7 +261,7 @@ fn spawn_sweeper(store: Store, token: CancellationToken) {
             tokio::select! {
                 _ = token.cancelled() => break,
                 _ = tick.tick() => {
-                    match crate::service::attempts::sweep_once(&store, crate::store::Ts::now(), 100).await {
+                    match crate::service::attempts::sweep_once(&store, &clock, 100).await {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(submitted = n, "deadline sweeper submitted attempts"),
                         Err(e) => tracing::warn!(error = %e, "deadline sweeper step failed"),

@@ -12,7 +12,7 @@ pub struct UnknownValue {
 }
 
 macro_rules! wire_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:tt),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
         pub enum $name { $(#[serde(rename = $text)] $variant),+ }
@@ -137,6 +137,32 @@ wire_enum!(
     SelectionMode { Preselected => "PRESELECTED", Dynamic => "DYNAMIC" }
 );
 
+wire_enum!(
+    /// Where an attempt is in its life, stored as upstream's letter.
+    AttemptStatus { InProgress => "I", Submitted => "S" }
+);
+
+wire_enum!(
+    /// Review state of an attempt (all four) or of one answer (`P` or `R`), stored as
+    /// upstream's letter.
+    ReviewStatus {
+        Pending => "P",
+        UnderReview => "U",
+        Reviewed => "R",
+        NotApplicable => "N",
+    }
+);
+
+wire_enum!(
+    /// Whether a reviewed attempt reached the passing marks, stored as upstream's letter.
+    AttemptResult { Passed => "P", Failed => "F" }
+);
+
+wire_enum!(
+    /// Who closed an attempt: the learner, or the deadline.
+    SubmissionType { Learner => "self", Auto => "auto" }
+);
+
 impl GradingType {
     /// Quiz and assessment answers have right and wrong answers; feedback and reflection
     /// prompts do not.
@@ -175,5 +201,13 @@ mod tests {
             SelectionMode::Preselected
         );
         assert!(serde_json::from_str::<TestStatus>("\"deleted\"").is_err());
+        // The attempt lifecycle keeps upstream's stored letters.
+        assert_eq!(AttemptStatus::InProgress.as_str(), "I");
+        assert_eq!(ReviewStatus::UnderReview.as_str(), "U");
+        assert_eq!(AttemptResult::Passed.as_str(), "P");
+        assert_eq!(SubmissionType::Learner.as_str(), "self");
+        for r in ReviewStatus::ALL {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
     }
 }

@@ -4,6 +4,7 @@ pub mod attempt;
 pub mod enums;
 pub mod event;
 pub mod ids;
+pub mod lifecycle;
 pub mod marks;
 pub mod question;
 pub mod scoring;

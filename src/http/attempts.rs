@@ -77,7 +77,7 @@ async fn review_attempt(
     ctx.require_any_role(&REVIEWERS)?;
     let attempt_id = path_uuid(&attempt_id)?;
     Ok(ApiOk::created(
-        reviews::review_attempt(&s.store, &ctx.actor()?, attempt_id, body).await?,
+        reviews::review_attempt(&s.store, &s.clock, &ctx.actor()?, attempt_id, body).await?,
     ))
 }
 
@@ -92,7 +92,7 @@ async fn review_by_test(
 ) -> AppResult<ApiOk<Reviewed>> {
     ctx.require_any_role(&REVIEWERS)?;
     Ok(ApiOk::created(
-        reviews::review_by_test(&s.store, &ctx.actor()?, body).await?,
+        reviews::review_by_test(&s.store, &s.clock, &ctx.actor()?, body).await?,
     ))
 }
 
@@ -214,7 +214,7 @@ async fn start(
 ) -> AppResult<ApiOk<Started>> {
     let test_id = path_uuid(&test_id)?;
     Ok(ApiOk::created(
-        svc::start(&s.store, &ctx.actor()?, test_id).await?,
+        svc::start(&s.store, &s.clock, &ctx.actor()?, test_id).await?,
     ))
 }
 
@@ -231,7 +231,7 @@ async fn save_answers(
     ValidJson(body): ValidJson<AnswersIn>,
 ) -> AppResult<ApiOk<MessageOut>> {
     let attempt_id = path_uuid(&attempt_id)?;
-    let message = svc::save_answers(&s.store, &ctx.actor()?, attempt_id, body).await?;
+    let message = svc::save_answers(&s.store, &s.clock, &ctx.actor()?, attempt_id, body).await?;
     Ok(ApiOk::created(MessageOut {
         message: message.into(),
     }))
@@ -249,7 +249,7 @@ async fn submit(
 ) -> AppResult<ApiOk<Submitted>> {
     let attempt_id = path_uuid(&attempt_id)?;
     Ok(ApiOk::created(
-        svc::submit(&s.store, &ctx.actor()?, attempt_id).await?,
+        svc::submit(&s.store, &s.clock, &ctx.actor()?, attempt_id).await?,
     ))
 }
 
@@ -268,6 +268,7 @@ async fn resume(
     Ok(ApiOk::ok(
         svc::resume(
             &s.store,
+            &s.clock,
             &actor.scope,
             actor.user_uuid(),
             user_id,

@@ -46,7 +46,7 @@ async fn create(
 ) -> AppResult<ApiOk<QuestionOut>> {
     ctx.require_author()?;
     Ok(ApiOk::created(
-        svc::create(&state.store, &ctx.actor()?, body).await?,
+        svc::create(&state.store, &state.clock, &ctx.actor()?, body).await?,
     ))
 }
 
@@ -100,10 +100,11 @@ async fn associate_option(
     ValidJson(body): ValidJson<OptionLinkIn>,
 ) -> AppResult<ApiOk<ActionResult>> {
     ctx.require_author()?;
-    svc::associate(&state.store, &ctx.actor()?, body).await?;
+    svc::associate(&state.store, &state.clock, &ctx.actor()?, body).await?;
     Ok(ApiOk::created(ActionResult::new(
         "Question successfully associated with option",
         Value::Null,
+        state.clock.now(),
     )))
 }
 
@@ -120,10 +121,11 @@ async fn disassociate_option(
     ValidJson(body): ValidJson<OptionLinkIn>,
 ) -> AppResult<ApiOk<ActionResult>> {
     ctx.require_author()?;
-    svc::disassociate(&state.store, &ctx.actor()?, body).await?;
+    svc::disassociate(&state.store, &state.clock, &ctx.actor()?, body).await?;
     Ok(ApiOk::created(ActionResult::new(
         "Question successfully disassociated from option",
         Value::Null,
+        state.clock.now(),
     )))
 }
 
@@ -161,7 +163,7 @@ async fn update(
     ctx.require_author()?;
     let id = path_uuid(&id)?;
     Ok(ApiOk::ok(
-        svc::update(&state.store, &ctx.actor()?, id, body).await?,
+        svc::update(&state.store, &state.clock, &ctx.actor()?, id, body).await?,
     ))
 }
 
@@ -179,7 +181,7 @@ async fn delete(
 ) -> AppResult<ApiOk<Message>> {
     ctx.require_author()?;
     let id = path_uuid(&id)?;
-    svc::archive(&state.store, &ctx.actor()?, id).await?;
+    svc::archive(&state.store, &state.clock, &ctx.actor()?, id).await?;
     Ok(ApiOk::ok(Message {
         message: "Question deleted successfully".into(),
     }))
@@ -204,5 +206,6 @@ async fn child_questions(
     Ok(ApiOk::ok(ActionResult::new(
         "Child questions retrieved successfully",
         Value::Array(data),
+        state.clock.now(),
     )))
 }

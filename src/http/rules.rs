@@ -55,7 +55,7 @@ async fn create(
     ValidJson(body): ValidJson<RuleIn>,
 ) -> AppResult<ApiOk<RuleIdOut>> {
     ctx.require_author()?;
-    let rule_id = svc::create(&s.store, &ctx.actor()?, body).await?;
+    let rule_id = svc::create(&s.store, &s.clock, &ctx.actor()?, body).await?;
     Ok(ApiOk::created(RuleIdOut { rule_id }))
 }
 
@@ -140,7 +140,7 @@ async fn update(
     ValidJson(body): ValidJson<RuleIn>,
 ) -> AppResult<ApiOk<RuleIdOut>> {
     ctx.require_author()?;
-    let rule_id = svc::update(&s.store, &ctx.actor()?, path_uuid(&id)?, body).await?;
+    let rule_id = svc::update(&s.store, &s.clock, &ctx.actor()?, path_uuid(&id)?, body).await?;
     Ok(ApiOk::ok(RuleIdOut { rule_id }))
 }
 
@@ -153,7 +153,7 @@ async fn delete(
     Path(id): Path<String>,
 ) -> AppResult<ApiOk<MessageOut>> {
     ctx.require_author()?;
-    svc::delete(&s.store, &ctx.actor()?, path_uuid(&id)?).await?;
+    svc::delete(&s.store, &s.clock, &ctx.actor()?, path_uuid(&id)?).await?;
     Ok(ApiOk::ok(MessageOut {
         message: "Rule deleted successfully".into(),
     }))

@@ -39,7 +39,7 @@ async fn create(
     ValidJson(body): ValidJson<SectionIn>,
 ) -> AppResult<ApiOk<SectionIdOut>> {
     ctx.require_author()?;
-    let section_id = svc::create(&s.store, &ctx.actor()?, body).await?;
+    let section_id = svc::create(&s.store, &s.clock, &ctx.actor()?, body).await?;
     Ok(ApiOk::created(SectionIdOut { section_id }))
 }
 
@@ -91,7 +91,7 @@ async fn update(
     ValidJson(body): ValidJson<SectionPatch>,
 ) -> AppResult<ApiOk<SectionIdOut>> {
     ctx.require_author()?;
-    let section_id = svc::update(&s.store, &ctx.actor()?, path_uuid(&id)?, body).await?;
+    let section_id = svc::update(&s.store, &s.clock, &ctx.actor()?, path_uuid(&id)?, body).await?;
     Ok(ApiOk::ok(SectionIdOut { section_id }))
 }
 
@@ -108,6 +108,7 @@ async fn delete(
     ctx.require_author()?;
     svc::delete(
         &s.store,
+        &s.clock,
         &ctx.actor()?,
         path_uuid(&id)?,
         q.hard.unwrap_or(false),

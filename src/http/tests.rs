@@ -142,7 +142,7 @@ async fn create(
     ValidJson(body): ValidJson<TestIn>,
 ) -> AppResult<ApiOk<TestIdOut>> {
     ctx.require_author()?;
-    let test_id = svc::create(&s.store, &ctx.actor()?, body).await?;
+    let test_id = svc::create(&s.store, &s.clock, &ctx.actor()?, body).await?;
     Ok(ApiOk::created(TestIdOut { test_id }))
 }
 
@@ -196,7 +196,7 @@ async fn update(
     ValidJson(body): ValidJson<TestIn>,
 ) -> AppResult<ApiOk<TestIdOut>> {
     ctx.require_author()?;
-    let test_id = svc::update(&s.store, &ctx.actor()?, path_uuid(&id)?, body).await?;
+    let test_id = svc::update(&s.store, &s.clock, &ctx.actor()?, path_uuid(&id)?, body).await?;
     Ok(ApiOk::ok(TestIdOut { test_id }))
 }
 
@@ -212,6 +212,7 @@ async fn delete(
     ctx.require_author()?;
     svc::delete(
         &s.store,
+        &s.clock,
         &ctx.actor()?,
         path_uuid(&id)?,
         q.hard.unwrap_or(false),
@@ -259,7 +260,7 @@ async fn add_question(
     ValidJson(body): ValidJson<AddQuestionIn>,
 ) -> AppResult<ApiOk<MessageOut>> {
     ctx.require_author()?;
-    svc::add_question(&s.store, &ctx.actor()?, path_uuid(&id)?, body).await?;
+    svc::add_question(&s.store, &s.clock, &ctx.actor()?, path_uuid(&id)?, body).await?;
     Ok(ApiOk::created(msg("Question added to test successfully")))
 }
 
@@ -275,7 +276,7 @@ async fn bulk_add(
     ValidJson(body): ValidJson<BulkAddIn>,
 ) -> AppResult<ApiOk<BulkOut>> {
     ctx.require_author()?;
-    let result = svc::bulk_add(&s.store, &ctx.actor()?, path_uuid(&id)?, body).await?;
+    let result = svc::bulk_add(&s.store, &s.clock, &ctx.actor()?, path_uuid(&id)?, body).await?;
     Ok(ApiOk::created(BulkOut {
         message: "Questions added to test successfully".into(),
         result,
@@ -295,6 +296,7 @@ async fn remove_question(
     ctx.require_author()?;
     svc::remove_question(
         &s.store,
+        &s.clock,
         &ctx.actor()?,
         path_uuid(&id)?,
         path_uuid(&question_id)?,
@@ -315,7 +317,7 @@ async fn structure(
     ValidJson(body): ValidJson<StructureIn>,
 ) -> AppResult<ApiOk<MessageOut>> {
     ctx.require_author()?;
-    svc::restructure(&s.store, &ctx.actor()?, path_uuid(&id)?, body).await?;
+    svc::restructure(&s.store, &s.clock, &ctx.actor()?, path_uuid(&id)?, body).await?;
     Ok(ApiOk::ok(msg("Test structure updated successfully")))
 }
 
@@ -328,7 +330,7 @@ async fn clone_test(
     Path(id): Path<String>,
 ) -> AppResult<ApiOk<CloneOut>> {
     ctx.require_author()?;
-    let cloned_test_id = svc::clone(&s.store, &ctx.actor()?, path_uuid(&id)?).await?;
+    let cloned_test_id = svc::clone(&s.store, &s.clock, &ctx.actor()?, path_uuid(&id)?).await?;
     Ok(ApiOk::created(CloneOut {
         message: "Test cloned successfully".into(),
         cloned_test_id,
@@ -347,7 +349,7 @@ async fn publish(
 ) -> AppResult<ApiOk<Test>> {
     ctx.require_author()?;
     Ok(ApiOk::created(
-        svc::publish(&s.store, &ctx.actor()?, path_uuid(&id)?).await?,
+        svc::publish(&s.store, &s.clock, &ctx.actor()?, path_uuid(&id)?).await?,
     ))
 }
 
@@ -361,6 +363,6 @@ async fn unpublish(
 ) -> AppResult<ApiOk<Test>> {
     ctx.require_author()?;
     Ok(ApiOk::created(
-        svc::unpublish(&s.store, &ctx.actor()?, path_uuid(&id)?).await?,
+        svc::unpublish(&s.store, &s.clock, &ctx.actor()?, path_uuid(&id)?).await?,
     ))
 }

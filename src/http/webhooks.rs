@@ -50,6 +50,7 @@ async fn create(
     Ok(ApiOk::created(
         svc::create(
             &s.store,
+            &s.clock,
             &ctx.actor()?,
             s.config.webhook_allow_private_networks,
             body,
@@ -96,7 +97,15 @@ async fn update(
     admin(&ctx)?;
     let allow = s.config.webhook_allow_private_networks;
     Ok(ApiOk::ok(
-        svc::update(&s.store, &ctx.scope(), allow, path_uuid(&id)?, body).await?,
+        svc::update(
+            &s.store,
+            &s.clock,
+            &ctx.scope(),
+            allow,
+            path_uuid(&id)?,
+            body,
+        )
+        .await?,
     ))
 }
 
@@ -125,7 +134,7 @@ async fn rotate_secret(
 ) -> AppResult<ApiOk<WebhookOut>> {
     admin(&ctx)?;
     Ok(ApiOk::created(
-        svc::rotate(&s.store, &ctx.scope(), path_uuid(&id)?).await?,
+        svc::rotate(&s.store, &s.clock, &ctx.scope(), path_uuid(&id)?).await?,
     ))
 }
 
@@ -140,7 +149,7 @@ async fn send_test(
     admin(&ctx)?;
     let allow = s.config.webhook_allow_private_networks;
     Ok(ApiOk::created(
-        svc::send_test(&s.store, &ctx.actor()?, allow, path_uuid(&id)?).await?,
+        svc::send_test(&s.store, &s.clock, &ctx.actor()?, allow, path_uuid(&id)?).await?,
     ))
 }
 
@@ -201,6 +210,7 @@ async fn replay_delivery(
     Ok(ApiOk::created(
         svc::replay(
             &s.store,
+            &s.clock,
             &ctx.scope(),
             DeliveryFilter::default(),
             Some(path_uuid(&id)?),
@@ -224,7 +234,7 @@ async fn replay_event(
         ..DeliveryFilter::default()
     };
     Ok(ApiOk::created(
-        svc::replay(&s.store, &ctx.scope(), f, None).await?,
+        svc::replay(&s.store, &s.clock, &ctx.scope(), f, None).await?,
     ))
 }
 
@@ -263,7 +273,7 @@ async fn replay_range(
         ..DeliveryFilter::default()
     };
     Ok(ApiOk::created(
-        svc::replay(&s.store, &ctx.scope(), f, None).await?,
+        svc::replay(&s.store, &s.clock, &ctx.scope(), f, None).await?,
     ))
 }
 

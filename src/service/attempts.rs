@@ -10,16 +10,21 @@ use sqlx::types::Json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Actor, emit};
+use super::{Actor, UnitOfWork};
+use crate::clock::Clock;
 use crate::domain::attempt::{self as rules, ScoredAttempt, SeededRng};
 use crate::domain::enums::{
-    GradingType, QuestionStatus, QuestionType, SectionStatus, TestStatus, TestType,
+    AttemptResult, AttemptStatus, GradingType, QuestionStatus, QuestionType, ReviewStatus,
+    SectionStatus, SubmissionType, TestStatus, TestType,
 };
 use crate::domain::event::EventName;
 use crate::domain::ids::{Scope, UserId};
+use crate::domain::lifecycle::{
+    self, Earlier, Refusal, ScoredAnswer, Stage, Start, StartRefusal, Window,
+};
 use crate::domain::marks::Marks;
 use crate::domain::question::QuestionParams;
-use crate::domain::scoring::{self, Answer, KeyOption, Outcome, QuestionKey};
+use crate::domain::scoring::{self, Answer, KeyOption, QuestionKey};
 use crate::error::{AppError, AppResult};
 use crate::store::attempts::{self as repo, Attempt, PaperItem};
 use crate::store::questions::{self as question_repo, Question, QuestionOption};
@@ -27,8 +32,8 @@ use crate::store::rules::{self as rule_repo, RuleFilter};
 use crate::store::tests::{self as test_repo, Test};
 use crate::store::{Id, Store, Ts, Tx};
 
-fn ordering_key(attempt_id: Uuid) -> Option<String> {
-    Some(format!("attempt:{attempt_id}"))
+fn ordering_key(attempt_id: Uuid) -> String {
+    format!("attempt:{attempt_id}")
 }
 
 fn marks_of(h: Option<i64>) -> Option<Marks> {
@@ -237,12 +242,17 @@ pub struct Started {
 }
 
 /// Starts an attempt (or, with `allowResubmission`, returns the learner's existing one).
-pub async fn start(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Started> {
-    let now = Ts::now();
+pub async fn start(
+    store: &Store,
+    clock: &Clock,
+    actor: &Actor,
+    test_id: Uuid,
+) -> AppResult<Started> {
     let scope = actor.scope;
     let user = actor.user_uuid();
-    let mut tx = store.begin().await?;
-    let test = test_repo::get_in(&mut tx, &scope, test_id)
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
+    let now = uow.now();
+    let test = test_repo::get_in(uow.tx(), &scope, test_id)
         .await?
         .filter(|t| t.status != TestStatus::Archived)
         .ok_or_else(|| AppError::not_found("Test not found"))?;
@@ -261,41 +271,32 @@ pub async fn start(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Sta
             "Test is no longer available for attempts",
         ));
     }
-    let attempts = repo::of_user_in(&mut tx, &scope, test_id, user).await?;
-    if test.allow_resubmission {
-        if let Some(existing) = attempts
-            .iter()
-            .rev()
-            .find(|a| a.status == "I" || a.status == "S")
-        {
+    let attempts = repo::of_user_in(uow.tx(), &scope, test_id, user).await?;
+    let number = match lifecycle::start(&earlier(&attempts), test.allow_resubmission, test.attempts)
+    {
+        Start::Resume(i) => {
             return Ok(Started {
-                attempt_id: existing.attempt_id.0,
+                attempt_id: attempts[i].attempt_id.0,
             });
         }
-    } else {
-        if attempts.iter().any(|a| a.status == "I") {
-            return Err(AppError::conflict(
-                "You have an incomplete attempt. Please complete it before starting a new attempt.",
-            ));
+        Start::New(number) => number,
+        Start::Refused(StartRefusal::Incomplete) => {
+            return Err(AppError::conflict(INCOMPLETE));
         }
-        if attempts
-            .iter()
-            .any(|a| a.status == "S" && matches!(a.review_status.as_str(), "P" | "U"))
-        {
+        Start::Refused(StartRefusal::AwaitingReview) => {
             return Err(AppError::conflict(
                 "Your last attempt is currently under review. Please wait for the review to finish before starting a new one.",
             ));
         }
-    }
-    if attempts.len() as i64 >= i64::from(test.attempts) {
-        return Err(AppError::conflict(format!(
-            "Maximum attempts ({}) reached for this test. You cannot start a new attempt.",
-            test.attempts
-        )));
-    }
+        Start::Refused(StartRefusal::NoAttemptsLeft { allowed }) => {
+            return Err(AppError::conflict(format!(
+                "Maximum attempts ({allowed}) reached for this test. You cannot start a new attempt."
+            )));
+        }
+    };
     let seed = rand::random::<u64>();
     let mut rng = SeededRng::new(seed);
-    let paper = build_paper(&mut tx, &scope, &test, &mut rng).await?;
+    let paper = build_paper(uow.tx(), &scope, &test, &mut rng).await?;
     // The attempt is scored out of its own paper (a rule-based paper's marks depend on the
     // questions drawn); conditional questions are extra.
     let total: Marks = {
@@ -304,10 +305,9 @@ pub async fn start(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Sta
             .filter(|i| !i.is_conditional)
             .map(|i| i.question_id)
             .collect();
-        let (questions, _) = questions_with_options_in(&mut tx, &scope, &ids).await?;
+        let (questions, _) = questions_with_options_in(uow.tx(), &scope, &ids).await?;
         questions.values().map(|q| q.marks).sum()
     };
-    let number = attempts.len() as i32 + 1;
     let attempt = Attempt {
         attempt_id: Id(Uuid::new_v4()),
         tenant_id: Id(scope.tenant.as_uuid()),
@@ -318,10 +318,10 @@ pub async fn start(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Sta
         attempt: number,
         started_at: now,
         submitted_at: None,
-        status: "I".into(),
-        review_status: "P".into(),
+        status: AttemptStatus::InProgress,
+        review_status: ReviewStatus::Pending,
         score: None,
-        submission_type: "self".into(),
+        submission_type: SubmissionType::Learner,
         result: None,
         current_position: None,
         time_spent: Some(0),
@@ -334,10 +334,10 @@ pub async fn start(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Sta
         total_marks: Some(total.hundredths()),
         overall_remarks: None,
     };
-    if !repo::insert(&mut tx, &attempt).await? {
+    if !repo::insert(uow.tx(), &attempt).await? {
         // Another start by the same learner won the race for this attempt number.
         if test.allow_resubmission {
-            if let Some(winner) = repo::of_user_in(&mut tx, &scope, test_id, user)
+            if let Some(winner) = repo::of_user_in(uow.tx(), &scope, test_id, user)
                 .await?
                 .pop()
             {
@@ -346,23 +346,41 @@ pub async fn start(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Sta
                 });
             }
         }
-        return Err(AppError::conflict(
-            "You have an incomplete attempt. Please complete it before starting a new attempt.",
-        ));
+        return Err(AppError::conflict(INCOMPLETE));
     }
-    emit(
-        &mut tx,
-        actor,
+    uow.emit_ordered(
         EventName::AttemptStarted,
         json!({"attemptId": attempt.attempt_id, "testId": test_id, "attemptNumber": number}),
-        now,
         ordering_key(attempt.attempt_id.0),
-    )
-    .await?;
-    tx.commit().await?;
+    );
+    uow.commit().await?;
     Ok(Started {
         attempt_id: attempt.attempt_id.0,
     })
+}
+
+const INCOMPLETE: &str =
+    "You have an incomplete attempt. Please complete it before starting a new attempt.";
+
+/// The lifecycle's view of a learner's attempts.
+fn earlier(attempts: &[Attempt]) -> Vec<Earlier> {
+    attempts
+        .iter()
+        .map(|a| Earlier {
+            status: a.status,
+            review: a.review_status,
+        })
+        .collect()
+}
+
+/// The lifecycle's view of an attempt on `test`.
+fn window(a: &Attempt, test: &Test) -> Window {
+    Window {
+        status: a.status,
+        allow_resubmission: test.allow_resubmission,
+        deadline: a.deadline_at.map(|d| d.0),
+        test_end: test.end_date.map(|e| e.0),
+    }
 }
 
 /// One answer in `POST /attempts/{id}/answers`.
@@ -409,6 +427,7 @@ fn elapsed_secs(a: &Attempt, now: Ts, test: &Test) -> i32 {
 /// Saves answers: one row per question, the last write wins; refused after the deadline.
 pub async fn save_answers(
     store: &Store,
+    clock: &Clock,
     actor: &Actor,
     attempt_id: Uuid,
     body: AnswersIn,
@@ -416,28 +435,16 @@ pub async fn save_answers(
     if body.answers.is_empty() {
         return Ok("No answers provided to submit");
     }
-    let now = Ts::now();
     let scope = actor.scope;
-    let mut tx = store.begin().await?;
-    let mut attempt = lock_own(&mut tx, actor, attempt_id).await?;
-    let test = test_repo::get_in(&mut tx, &scope, attempt.test_id.0)
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
+    let now = uow.now();
+    let mut attempt = lock_own(uow.tx(), actor, attempt_id).await?;
+    let test = test_repo::get_in(uow.tx(), &scope, attempt.test_id.0)
         .await?
         .ok_or_else(|| AppError::not_found("Test not found"))?;
-    if attempt.status == "S" && !test.allow_resubmission {
-        return Err(AppError::conflict(
-            "Cannot submit answer to completed attempt",
-        ));
-    }
-    if attempt.deadline_at.is_some_and(|d| now > d) {
-        return Err(AppError::unprocessable(
-            "The time allowed for this attempt is over",
-        ));
-    }
-    if test.end_date.is_some_and(|e| now > e) {
-        return Err(AppError::unprocessable(
-            "Test is no longer available for attempts",
-        ));
-    }
+    window(&attempt, &test)
+        .may_answer(now.0)
+        .map_err(|r| refused(r, "Cannot submit answer to completed attempt"))?;
     let paper = paper_of(&attempt);
     let position: HashMap<Uuid, usize> = paper
         .iter()
@@ -460,7 +467,7 @@ pub async fn save_answers(
         }
     }
     let ids: Vec<Uuid> = body.answers.iter().map(|a| a.question_id).collect();
-    let (questions, options) = questions_with_options_in(&mut tx, &scope, &ids).await?;
+    let (questions, options) = questions_with_options_in(uow.tx(), &scope, &ids).await?;
     let mut last = None;
     for (i, a) in body.answers.iter().enumerate() {
         let q = questions
@@ -476,43 +483,45 @@ pub async fn save_answers(
         );
         scoring::validate(&key, &a.answer)
             .map_err(|m| AppError::validation(format!("answers[{i}]: {m}")))?;
-        let outcome = scoring::score(&key, &a.answer);
-        let (score, review) = match outcome {
-            Outcome::Scored(m) => (Some(m.hundredths()), "R"),
-            Outcome::Unscored => (Some(0), "R"),
-            Outcome::NeedsReview => (None, "P"),
-        };
+        let (score, review) = lifecycle::answer_review(&scoring::score(&key, &a.answer));
         let stored = Json(serde_json::to_value(&a.answer).map_err(anyhow::Error::from)?);
         repo::upsert_answer(
-            &mut tx,
+            uow.tx(),
             &scope,
-            attempt_id,
-            a.question_id,
-            &stored,
-            score,
-            review,
+            repo::AnswerRow {
+                attempt_id,
+                question_id: a.question_id,
+                answer: &stored,
+                score: score.map(Marks::hundredths),
+                review_status: review,
+            },
             actor.user_uuid(),
             now,
         )
         .await?;
-        emit(
-            &mut tx,
-            actor,
+        uow.emit_ordered(
             EventName::AnswerSubmitted,
             json!({"attemptId": attempt_id, "testId": attempt.test_id, "questionId": a.question_id}),
-            now,
             ordering_key(attempt_id),
-        )
-        .await?;
+        );
         last = position.get(&a.question_id).copied();
     }
     attempt.current_position = last.map(|p| p as i32 + 1);
     attempt.time_spent = Some(elapsed_secs(&attempt, now, &test));
-    attempt.updated_by = Some(Id(actor.user_uuid()));
-    attempt.updated_at = now;
-    repo::update(&mut tx, &attempt).await?;
-    tx.commit().await?;
+    uow.stamp(&mut attempt);
+    repo::update(uow.tx(), &attempt).await?;
+    uow.commit().await?;
     Ok("Answers submitted successfully")
+}
+
+/// The error a lifecycle refusal is answered with (`submitted`: the message for an attempt
+/// already submitted, which differs between answering and submitting).
+fn refused(r: Refusal, submitted: &'static str) -> AppError {
+    match r {
+        Refusal::AlreadySubmitted => AppError::conflict(submitted),
+        Refusal::TimeOver => AppError::unprocessable("The time allowed for this attempt is over"),
+        Refusal::TestClosed => AppError::unprocessable("Test is no longer available for attempts"),
+    }
 }
 
 /// Result of a submission.
@@ -523,13 +532,13 @@ pub struct Submitted {
     pub attempt_id: Uuid,
     #[schema(value_type = Option<f64>)]
     pub score: Option<Marks>,
-    pub review_status: String,
-    pub result: Option<String>,
+    pub review_status: ReviewStatus,
+    pub result: Option<AttemptResult>,
     #[schema(value_type = f64)]
     pub total_marks: Marks,
     pub percentage: Option<f64>,
     pub time_spent: i32,
-    pub submission_type: String,
+    pub submission_type: SubmissionType,
 }
 
 /// True when an answer says nothing (no selection, no text, no blanks, no pairs, no file).
@@ -587,19 +596,18 @@ async fn unanswered_compulsory(
         .collect())
 }
 
-/// Scores and closes an attempt inside `tx` (the attempt row is locked by the caller).
+/// Scores and closes an attempt in `uow` (the attempt row is locked by the caller).
 async fn finalize(
-    tx: &mut Tx,
-    actor: &Actor,
+    uow: &mut UnitOfWork,
     mut attempt: Attempt,
     test: &Test,
-    now: Ts,
-    submission_type: &str,
+    submission_type: SubmissionType,
 ) -> AppResult<Submitted> {
-    let scope = actor.scope;
+    let scope = uow.scope();
+    let now = uow.now();
     let paper = paper_of(&attempt);
     let in_paper: BTreeSet<Uuid> = paper.iter().map(|p| p.question_id).collect();
-    let answers: Vec<_> = repo::answers_in(tx, &scope, attempt.attempt_id.0)
+    let answers: Vec<_> = repo::answers_in(uow.tx(), &scope, attempt.attempt_id.0)
         .await?
         .into_iter()
         .filter(|a| in_paper.contains(&a.question_id.0))
@@ -609,18 +617,22 @@ async fn finalize(
         .map(|a| (a.question_id.0, a.answer.0.clone()))
         .collect();
     // Answers to conditional questions their parent's answer did not reveal do not count.
-    let shown = revealed(tx, &scope, &paper, &given).await?;
+    let shown = revealed(uow.tx(), &scope, &paper, &given).await?;
     let conditional: BTreeSet<Uuid> = paper
         .iter()
         .filter(|p| p.is_conditional)
         .map(|p| p.question_id)
         .collect();
-    let answers: Vec<_> = answers
-        .into_iter()
+    let counted: Vec<ScoredAnswer> = answers
+        .iter()
         .filter(|a| !conditional.contains(&a.question_id.0) || shown.contains(&a.question_id.0))
+        .map(|a| ScoredAnswer {
+            score: a.score,
+            review: a.review_status,
+        })
         .collect();
-    if submission_type == "self"
-        && !unanswered_compulsory(tx, &scope, &paper, &given)
+    if submission_type == SubmissionType::Learner
+        && !unanswered_compulsory(uow.tx(), &scope, &paper, &given)
             .await?
             .is_empty()
     {
@@ -629,91 +641,73 @@ async fn finalize(
         ));
     }
     let total = marks_of(attempt.total_marks).unwrap_or(Marks::ZERO);
-    let (score, review, result) = if test.grading_type.has_answer_key() {
-        let sum: i64 = answers.iter().filter_map(|a| a.score).sum();
-        let score = Marks::from_hundredths(sum.max(0)).unwrap_or(Marks::MAX);
-        if answers.iter().any(|a| a.review_status == "P") {
-            (Some(score), "P", None)
-        } else {
-            let r = if rules::passed(score, test.passing_marks) {
-                "P"
-            } else {
-                "F"
-            };
-            (Some(score), "R", Some(r.to_string()))
-        }
-    } else {
-        // Feedback and reflection prompts are not graded: nothing to review, no result.
-        (None, "N", None)
-    };
-    attempt.status = "S".into();
+    let closing = lifecycle::close(
+        Stage::Submission,
+        test.grading_type.has_answer_key(),
+        &counted,
+        test.passing_marks,
+    );
+    attempt.status = AttemptStatus::Submitted;
     attempt.submitted_at = Some(now);
-    attempt.submission_type = submission_type.into();
-    attempt.score = score.map(Marks::hundredths);
-    attempt.review_status = review.into();
-    attempt.result = result.clone();
+    attempt.submission_type = submission_type;
+    attempt.score = closing.score.map(Marks::hundredths);
+    attempt.review_status = closing.review;
+    attempt.result = closing.result;
     attempt.time_spent = Some(elapsed_secs(&attempt, now, test));
-    attempt.updated_by = Some(Id(actor.user_uuid()));
-    attempt.updated_at = now;
-    repo::update(tx, &attempt).await?;
+    uow.stamp(&mut attempt);
+    repo::update(uow.tx(), &attempt).await?;
     let time_spent = attempt.time_spent.unwrap_or(0);
-    emit(
-        tx,
-        actor,
+    uow.emit_ordered(
         EventName::AttemptSubmitted,
         json!({
             "attemptId": attempt.attempt_id,
             "testId": attempt.test_id,
-            "score": score,
-            "result": result,
+            "score": closing.score,
+            "result": closing.result,
             "timeSpent": time_spent,
-            "reviewStatus": review,
+            "reviewStatus": closing.review,
             "isObjective": test.is_objective,
             "submissionType": submission_type,
         }),
-        now,
         ordering_key(attempt.attempt_id.0),
-    )
-    .await?;
+    );
     Ok(Submitted {
         attempt_id: attempt.attempt_id.0,
-        score,
-        review_status: review.into(),
-        result,
+        score: closing.score,
+        review_status: closing.review,
+        result: closing.result,
         total_marks: total,
-        percentage: score.map(|s| rules::percentage(s, total)),
+        percentage: closing.score.map(|s| rules::percentage(s, total)),
         time_spent,
-        submission_type: submission_type.into(),
+        submission_type,
     })
 }
 
 /// `POST /attempts/{id}/submit`.
-pub async fn submit(store: &Store, actor: &Actor, attempt_id: Uuid) -> AppResult<Submitted> {
-    let now = Ts::now();
-    let mut tx = store.begin().await?;
-    let attempt = lock_own(&mut tx, actor, attempt_id).await?;
-    let test = test_repo::get_in(&mut tx, &actor.scope, attempt.test_id.0)
+pub async fn submit(
+    store: &Store,
+    clock: &Clock,
+    actor: &Actor,
+    attempt_id: Uuid,
+) -> AppResult<Submitted> {
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
+    let attempt = lock_own(uow.tx(), actor, attempt_id).await?;
+    let test = test_repo::get_in(uow.tx(), &actor.scope, attempt.test_id.0)
         .await?
         .ok_or_else(|| AppError::not_found("Test not found"))?;
-    if attempt.status == "S" && !test.allow_resubmission {
-        return Err(AppError::conflict("Attempt is already submitted"));
-    }
-    // Past the deadline the attempt is closed as the sweeper would have closed it.
-    let kind = if attempt.deadline_at.is_some_and(|d| now > d) {
-        "auto"
-    } else {
-        "self"
-    };
-    let out = finalize(&mut tx, actor, attempt, &test, now, kind).await?;
-    tx.commit().await?;
+    let kind = window(&attempt, &test)
+        .may_submit(uow.now().0)
+        .map_err(|r| refused(r, "Attempt is already submitted"))?;
+    let out = finalize(&mut uow, attempt, &test, kind).await?;
+    uow.commit().await?;
     Ok(out)
 }
 
 /// One step of the deadline sweeper: submits (as `auto`) every in-progress attempt whose
-/// deadline has passed at `now`, up to `limit`. Returns how many it submitted.
-pub async fn sweep_once(store: &Store, now: Ts, limit: i64) -> AppResult<usize> {
+/// deadline has passed by the clock's time, up to `limit`. Returns how many it submitted.
+pub async fn sweep_once(store: &Store, clock: &Clock, limit: i64) -> AppResult<usize> {
     let mut done = 0;
-    for candidate in repo::expired(store, now, limit).await? {
+    for candidate in repo::expired(store, clock.now(), limit).await? {
         let scope = Scope {
             tenant: crate::domain::ids::TenantId::from_uuid(candidate.tenant_id.0),
             organisation: crate::domain::ids::OrganisationId::from_uuid(
@@ -724,19 +718,19 @@ pub async fn sweep_once(store: &Store, now: Ts, limit: i64) -> AppResult<usize> 
             scope,
             user: UserId::from_uuid(candidate.user_id.0),
         };
-        let mut tx = store.begin().await?;
-        let Some(attempt) = repo::lock(&mut tx, &scope, candidate.attempt_id.0).await? else {
+        let mut uow = UnitOfWork::begin(store, clock, &actor).await?;
+        let Some(attempt) = repo::lock(uow.tx(), &scope, candidate.attempt_id.0).await? else {
+            continue;
+        };
+        let Some(test) = test_repo::get_in(uow.tx(), &scope, attempt.test_id.0).await? else {
             continue;
         };
         // Re-checked under the lock: a learner's own submit may have won.
-        if attempt.status != "I" || attempt.deadline_at.is_none_or(|d| d > now) {
+        if !window(&attempt, &test).is_overdue(uow.now().0) {
             continue;
         }
-        let Some(test) = test_repo::get_in(&mut tx, &scope, attempt.test_id.0).await? else {
-            continue;
-        };
-        finalize(&mut tx, &actor, attempt, &test, now, "auto").await?;
-        tx.commit().await?;
+        finalize(&mut uow, attempt, &test, SubmissionType::Auto).await?;
+        uow.commit().await?;
         done += 1;
     }
     Ok(done)
@@ -773,6 +767,7 @@ async fn own_attempt(
 /// The attempt with its answers and the time left.
 pub async fn resume(
     store: &Store,
+    clock: &Clock,
     scope: &Scope,
     user: Uuid,
     path_user: Uuid,
@@ -780,7 +775,7 @@ pub async fn resume(
 ) -> AppResult<Resumed> {
     own_path_user(user, path_user)?;
     let a = own_attempt(store, scope, user, attempt_id).await?;
-    let now = Ts::now();
+    let now = clock.now();
     let remaining = a.deadline_at.map(|d| rules::seconds_remaining(now.0, d.0));
     let answers = repo::answers(store, scope, attempt_id)
         .await?
@@ -798,7 +793,7 @@ pub async fn resume(
             "status": a.status,
             "startedAt": a.started_at,
             "currentPosition": a.current_position,
-            "timeSpent": if a.status == "I" { (now.0 - a.started_at.0).num_seconds().max(0) } else { i64::from(a.time_spent.unwrap_or(0)) },
+            "timeSpent": if a.status == AttemptStatus::InProgress { (now.0 - a.started_at.0).num_seconds().max(0) } else { i64::from(a.time_spent.unwrap_or(0)) },
             "deadlineAt": a.deadline_at,
             "timeRemaining": remaining,
             "updatedAt": a.updated_at,
@@ -903,7 +898,9 @@ pub async fn user_status(
     let scored: Vec<ScoredAttempt<usize>> = attempts
         .iter()
         .enumerate()
-        .filter(|(_, a)| a.status == "S" && a.review_status == "R")
+        .filter(|(_, a)| {
+            a.status == AttemptStatus::Submitted && a.review_status == ReviewStatus::Reviewed
+        })
         .filter_map(|(i, a)| {
             marks_of(a.score).map(|s| ScoredAttempt {
                 id: i,
@@ -915,9 +912,9 @@ pub async fn user_status(
     let graded = rules::grade(test.attempts_grading, &scored).map(|(i, score)| {
         let a = &attempts[i];
         let result = if test.attempts_grading == crate::domain::enums::AttemptsGrading::Average {
-            Some(if rules::passed(score, test.passing_marks) { "P".to_string() } else { "F".to_string() })
+            Some(lifecycle::result_of(score, test.passing_marks))
         } else {
-            a.result.clone()
+            a.result
         };
         json!({"attemptId": a.attempt_id, "status": a.status, "score": score, "result": result, "submittedAt": a.submitted_at})
     });
@@ -927,12 +924,15 @@ pub async fn user_status(
         let last = latest;
         (made == 0, last, last.is_some())
     } else {
-        let in_progress = attempts.iter().rev().find(|a| a.status == "I");
-        let pending = attempts
+        let in_progress = attempts
             .iter()
-            .any(|a| a.status == "S" && matches!(a.review_status.as_str(), "P" | "U"));
+            .rev()
+            .find(|a| a.status == AttemptStatus::InProgress);
         (
-            made < i64::from(test.attempts) && in_progress.is_none() && !pending,
+            matches!(
+                lifecycle::start(&earlier(&attempts), false, test.attempts),
+                Start::New(_)
+            ),
             in_progress,
             in_progress.is_some(),
         )
@@ -947,9 +947,9 @@ pub async fn user_status(
         "canResume": can_resume,
         "attemptGrading": test.attempts_grading,
         "gradedAttempt": graded,
-        "lastAttempt": last.map(|a| json!({"attemptId": a.attempt_id, "status": a.status, "resumeAllowed": a.status == "I" || test.allow_resubmission})),
+        "lastAttempt": last.map(|a| json!({"attemptId": a.attempt_id, "status": a.status, "resumeAllowed": a.status == AttemptStatus::InProgress || test.allow_resubmission})),
         "lastAttemptId": latest.map(|a| a.attempt_id),
-        "lastAttemptStatus": latest.map(|a| a.status.clone()),
+        "lastAttemptStatus": latest.map(|a| a.status),
         "showCorrectAnswers": test.show_correct_answer,
     }))
 }

@@ -16,10 +16,11 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::clock::Clock;
 use crate::domain::event::{EventContext, EventName, NewEvent};
 use crate::domain::ids::{Scope, UserId};
-use crate::error::AppError;
-use crate::store::{Ts, Tx};
+use crate::error::{AppError, AppResult};
+use crate::store::{Id, Store, Ts, Tx};
 
 /// Who performs a write: the scope it is confined to and the user recorded as author.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,19 +43,110 @@ impl Actor {
     }
 }
 
-/// Appends one event about this actor's change to the outbox, inside `tx`.
-pub async fn emit(
-    tx: &mut Tx,
-    actor: &Actor,
-    name: EventName,
-    data: Value,
+/// A record that keeps who changed it last and when.
+pub trait Stamped {
+    fn stamp(&mut self, by: Id, at: Ts);
+}
+
+macro_rules! stamped {
+    ($($t:ty),+) => {$(
+        impl Stamped for $t {
+            fn stamp(&mut self, by: Id, at: Ts) {
+                self.updated_by = Some(by);
+                self.updated_at = at;
+            }
+        }
+    )+};
+}
+
+stamped!(
+    crate::store::attempts::Attempt,
+    crate::store::questions::Question,
+    crate::store::rules::Rule,
+    crate::store::tests::Test,
+    crate::store::tests::Section
+);
+
+/// One use case's write: its transaction, who acts, the time it happens at (read once from the
+/// clock), and the events it will append. Events are buffered and written at [`commit`](Self::commit)
+/// in one multi-row insert, in the transaction, so they exist if and only if the change
+/// committed. Dropped without `commit`, nothing is written.
+#[derive(Debug)]
+pub struct UnitOfWork {
+    tx: Tx,
+    actor: Actor,
     now: Ts,
-    ordering_key: Option<String>,
-) -> Result<(), AppError> {
-    let mut event = NewEvent::new(Uuid::now_v7(), name, actor.event_context(), data, now.0);
-    event.ordering_key = ordering_key;
-    crate::store::outbox::append(tx, &event).await?;
-    Ok(())
+    events: Vec<NewEvent>,
+}
+
+impl UnitOfWork {
+    /// Opens the transaction and reads the clock.
+    pub async fn begin(store: &Store, clock: &Clock, actor: &Actor) -> AppResult<UnitOfWork> {
+        let tx = store.begin().await?;
+        Ok(UnitOfWork {
+            tx,
+            actor: *actor,
+            now: clock.now(),
+            events: Vec::new(),
+        })
+    }
+
+    /// The transaction, for the store's functions.
+    pub fn tx(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+
+    /// The time of this use case.
+    pub fn now(&self) -> Ts {
+        self.now
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    pub fn scope(&self) -> Scope {
+        self.actor.scope
+    }
+
+    /// The acting user, as stored.
+    pub fn user(&self) -> Id {
+        Id(self.actor.user_uuid())
+    }
+
+    /// Records that `record` was changed by the actor now.
+    pub fn stamp<T: Stamped>(&self, record: &mut T) {
+        record.stamp(self.user(), self.now);
+    }
+
+    /// Buffers an event about this change.
+    pub fn emit(&mut self, name: EventName, data: Value) {
+        self.push(name, data, None);
+    }
+
+    /// Buffers an event delivered in order with the others of `ordering_key` (one attempt).
+    pub fn emit_ordered(&mut self, name: EventName, data: Value, ordering_key: String) {
+        self.push(name, data, Some(ordering_key));
+    }
+
+    fn push(&mut self, name: EventName, data: Value, ordering_key: Option<String>) {
+        let mut event = NewEvent::new(
+            Uuid::now_v7(),
+            name,
+            self.actor.event_context(),
+            data,
+            self.now.0,
+        );
+        event.ordering_key = ordering_key;
+        self.events.push(event);
+    }
+
+    /// Appends the buffered events and commits.
+    pub async fn commit(mut self) -> AppResult<()> {
+        crate::store::outbox::append_many(&mut self.tx, &self.events).await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
 }
 
 /// A page of results, upstream's pagination shape.

@@ -8,7 +8,8 @@ use sqlx::types::Json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{Actor, Page, emit, page_window};
+use super::{Actor, Page, UnitOfWork, page_window};
+use crate::clock::Clock;
 use crate::domain::enums::{GradingType, QuestionLevel, QuestionStatus, QuestionType};
 use crate::domain::event::EventName;
 use crate::domain::ids::Scope;
@@ -342,8 +343,14 @@ fn summary(q: &Question) -> Value {
 }
 
 /// Creates a question with its options (and its link to a parent option), in one transaction.
-pub async fn create(store: &Store, actor: &Actor, input: QuestionIn) -> AppResult<QuestionOut> {
-    let now = Ts::now();
+pub async fn create(
+    store: &Store,
+    clock: &Clock,
+    actor: &Actor,
+    input: QuestionIn,
+) -> AppResult<QuestionOut> {
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
+    let now = uow.now();
     let scope = actor.scope;
     let id = Uuid::new_v4();
     if input.option_id.is_some() && input.parent_id.is_none() {
@@ -407,11 +414,10 @@ pub async fn create(store: &Store, actor: &Actor, input: QuestionIn) -> AppResul
             build_option(&scope, id, i, o, Uuid::new_v4(), now, now)
         })
         .collect::<AppResult<Vec<_>>>()?;
-    let mut tx = store.begin().await?;
     let test = match (input.test_id, input.section_id) {
         (Some(test_id), Some(section_id)) => {
-            let t = super::tests::lock_editable(&mut tx, &scope, test_id, "questions").await?;
-            super::tests::check_section(&mut tx, &scope, test_id, section_id).await?;
+            let t = super::tests::lock_editable(uow.tx(), &scope, test_id, "questions").await?;
+            super::tests::check_section(uow.tx(), &scope, test_id, section_id).await?;
             // A question written inside a test takes the test's grading type (upstream).
             q.grading_type = t.grading_type;
             Some((t, section_id))
@@ -420,16 +426,16 @@ pub async fn create(store: &Store, actor: &Actor, input: QuestionIn) -> AppResul
     };
     check(&q, &options)?;
     if let Some(parent) = input.parent_id {
-        if repo::get_in(&mut tx, &scope, parent).await?.is_none() {
+        if repo::get_in(uow.tx(), &scope, parent).await?.is_none() {
             return Err(AppError::not_found("Parent question not found"));
         }
     }
-    repo::insert(&mut tx, &q).await?;
+    repo::insert(uow.tx(), &q).await?;
     for o in &options {
-        repo::insert_option(&mut tx, o).await?;
+        repo::insert_option(uow.tx(), o).await?;
     }
     if let (Some(parent), Some(option)) = (input.parent_id, input.option_id) {
-        let parent_options = repo::options_in(&mut tx, &scope, &[parent]).await?;
+        let parent_options = repo::options_in(uow.tx(), &scope, &[parent]).await?;
         if !parent_options
             .iter()
             .any(|o| o.question_option_id.0 == option)
@@ -438,12 +444,12 @@ pub async fn create(store: &Store, actor: &Actor, input: QuestionIn) -> AppResul
                 "Option does not belong to the specified parent question",
             ));
         }
-        repo::link_option(&mut tx, &scope, option, id, now).await?;
+        repo::link_option(uow.tx(), &scope, option, id, now).await?;
     }
     if let Some((t, section_id)) = &test {
         use crate::store::tests as test_repo;
         let ordering = super::next_ordering(
-            test_repo::max_ordering(&mut tx, &scope, t.test_id.0, Some(*section_id)).await?,
+            test_repo::max_ordering(uow.tx(), &scope, t.test_id.0, Some(*section_id)).await?,
         )?;
         let link = test_repo::TestQuestion {
             test_question_id: Id(Uuid::new_v4()),
@@ -457,39 +463,15 @@ pub async fn create(store: &Store, actor: &Actor, input: QuestionIn) -> AppResul
             is_compulsory: input.is_compulsory.unwrap_or(false),
             is_conditional: q.parent_id.is_some(),
         };
-        test_repo::insert_link(&mut tx, &link).await?;
-        super::tests::refresh_derived(&mut tx, &scope, t.test_id.0).await?;
-        emit(
-            &mut tx,
-            actor,
-            EventName::TestUpdated,
-            super::tests::test_summary(t),
-            now,
-            None,
-        )
-        .await?;
+        test_repo::insert_link(uow.tx(), &link).await?;
+        super::tests::refresh_derived(uow.tx(), &scope, t.test_id.0).await?;
+        uow.emit(EventName::TestUpdated, super::tests::test_summary(t));
     }
-    emit(
-        &mut tx,
-        actor,
-        EventName::QuestionCreated,
-        summary(&q),
-        now,
-        None,
-    )
-    .await?;
+    uow.emit(EventName::QuestionCreated, summary(&q));
     if q.status == QuestionStatus::Published {
-        emit(
-            &mut tx,
-            actor,
-            EventName::QuestionPublished,
-            summary(&q),
-            now,
-            None,
-        )
-        .await?;
+        uow.emit(EventName::QuestionPublished, summary(&q));
     }
-    tx.commit().await?;
+    uow.commit().await?;
     Ok(QuestionOut {
         question: q,
         options,
@@ -586,19 +568,20 @@ async fn lock_using_tests(tx: &mut Tx, scope: &Scope, question_id: Uuid) -> AppR
 /// Applies a partial update in one transaction; only the fields sent change.
 pub async fn update(
     store: &Store,
+    clock: &Clock,
     actor: &Actor,
     id: Uuid,
     patch: QuestionPatch,
 ) -> AppResult<QuestionOut> {
-    let now = Ts::now();
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
+    let now = uow.now();
     let scope = actor.scope;
-    let mut tx = store.begin().await?;
-    let mut q = repo::get_for_update(&mut tx, &scope, id)
+    let mut q = repo::get_for_update(uow.tx(), &scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("Question not found"))?;
     let was_published = q.status == QuestionStatus::Published;
     let was_archived = q.status == QuestionStatus::Archived;
-    let using = lock_using_tests(&mut tx, &scope, id).await?;
+    let using = lock_using_tests(uow.tx(), &scope, id).await?;
     if let Some(text) = patch.text {
         q.text = text.trim().to_string();
     }
@@ -644,44 +627,27 @@ pub async fn update(
     if let Some(o) = patch.ordering {
         q.ordering = o;
     }
-    q.updated_by = Some(Id(actor.user_uuid()));
-    q.updated_at = now;
+    uow.stamp(&mut q);
 
-    let existing = repo::options_in(&mut tx, &scope, &[id]).await?;
+    let existing = repo::options_in(uow.tx(), &scope, &[id]).await?;
     let options = match patch.options {
-        Some(sent) => reconcile_options(&mut tx, &scope, id, &existing, sent, now).await?,
+        Some(sent) => reconcile_options(uow.tx(), &scope, id, &existing, sent, now).await?,
         None => existing,
     };
     check(&q, &options)?;
-    repo::update(&mut tx, &q).await?;
+    repo::update(uow.tx(), &q).await?;
     for test_id in &using {
-        super::tests::refresh_derived(&mut tx, &scope, *test_id).await?;
+        super::tests::refresh_derived(uow.tx(), &scope, *test_id).await?;
     }
-    emit(
-        &mut tx,
-        actor,
-        EventName::QuestionUpdated,
-        summary(&q),
-        now,
-        None,
-    )
-    .await?;
+    uow.emit(EventName::QuestionUpdated, summary(&q));
     if !was_archived && q.status == QuestionStatus::Archived {
         let data = json!({"questionId": q.question_id, "type": q.qtype});
-        emit(&mut tx, actor, EventName::QuestionDeleted, data, now, None).await?;
+        uow.emit(EventName::QuestionDeleted, data);
     }
     if !was_published && q.status == QuestionStatus::Published {
-        emit(
-            &mut tx,
-            actor,
-            EventName::QuestionPublished,
-            summary(&q),
-            now,
-            None,
-        )
-        .await?;
+        uow.emit(EventName::QuestionPublished, summary(&q));
     }
-    tx.commit().await?;
+    uow.commit().await?;
     let mut options = options;
     options.sort_by_key(|o| o.ordering);
     Ok(QuestionOut {
@@ -691,16 +657,16 @@ pub async fn update(
 }
 
 /// Archives a question (upstream's soft delete). Links to tests are kept.
-pub async fn archive(store: &Store, actor: &Actor, id: Uuid) -> AppResult<()> {
-    let now = Ts::now();
-    let mut tx = store.begin().await?;
-    let q = repo::get_for_update(&mut tx, &actor.scope, id)
+pub async fn archive(store: &Store, clock: &Clock, actor: &Actor, id: Uuid) -> AppResult<()> {
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
+    let now = uow.now();
+    let q = repo::get_for_update(uow.tx(), &actor.scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("Question not found"))?;
     if q.status != QuestionStatus::Archived {
-        let using = lock_using_tests(&mut tx, &actor.scope, id).await?;
+        let using = lock_using_tests(uow.tx(), &actor.scope, id).await?;
         repo::set_status(
-            &mut tx,
+            uow.tx(),
             &actor.scope,
             id,
             QuestionStatus::Archived,
@@ -709,19 +675,14 @@ pub async fn archive(store: &Store, actor: &Actor, id: Uuid) -> AppResult<()> {
         )
         .await?;
         for test_id in &using {
-            super::tests::refresh_derived(&mut tx, &actor.scope, *test_id).await?;
+            super::tests::refresh_derived(uow.tx(), &actor.scope, *test_id).await?;
         }
-        emit(
-            &mut tx,
-            actor,
+        uow.emit(
             EventName::QuestionDeleted,
             json!({"questionId": q.question_id, "type": q.qtype}),
-            now,
-            None,
-        )
-        .await?;
+        );
     }
-    tx.commit().await?;
+    uow.commit().await?;
     Ok(())
 }
 
@@ -997,22 +958,27 @@ pub struct ActionResult {
 }
 
 impl ActionResult {
-    pub fn new(message: &str, data: Value) -> Self {
+    pub fn new(message: &str, data: Value, now: Ts) -> Self {
         ActionResult {
             success: true,
             message: message.into(),
             data,
-            timestamp: Ts::now().to_text(),
+            timestamp: now.to_text(),
         }
     }
 }
 
 /// Links a child question to the parent option that reveals it.
-pub async fn associate(store: &Store, actor: &Actor, input: OptionLinkIn) -> AppResult<()> {
-    let now = Ts::now();
+pub async fn associate(
+    store: &Store,
+    clock: &Clock,
+    actor: &Actor,
+    input: OptionLinkIn,
+) -> AppResult<()> {
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
+    let now = uow.now();
     let scope = actor.scope;
-    let mut tx = store.begin().await?;
-    let q = repo::get_for_update(&mut tx, &scope, input.question_id)
+    let q = repo::get_for_update(uow.tx(), &scope, input.question_id)
         .await?
         .ok_or_else(|| AppError::not_found("Question not found"))?;
     let Some(parent) = q.parent_id else {
@@ -1020,33 +986,25 @@ pub async fn associate(store: &Store, actor: &Actor, input: OptionLinkIn) -> App
             "Question must have a parentId to be associated with an option",
         ));
     };
-    let parent_options = repo::options_in(&mut tx, &scope, &[parent.0]).await?;
+    let parent_options = repo::options_in(uow.tx(), &scope, &[parent.0]).await?;
     if !parent_options
         .iter()
         .any(|o| o.question_option_id.0 == input.option_id)
     {
         // The option may exist under another question, or not at all.
-        return Err(if option_exists(&mut tx, &scope, input.option_id).await? {
+        return Err(if option_exists(uow.tx(), &scope, input.option_id).await? {
             AppError::validation("Question parentId must match the option's questionId")
         } else {
             AppError::not_found("Option not found")
         });
     }
-    if !repo::link_option(&mut tx, &scope, input.option_id, input.question_id, now).await? {
+    if !repo::link_option(uow.tx(), &scope, input.option_id, input.question_id, now).await? {
         return Err(AppError::conflict(
             "Question is already associated with this option",
         ));
     }
-    emit(
-        &mut tx,
-        actor,
-        EventName::QuestionUpdated,
-        summary(&q),
-        now,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+    uow.emit(EventName::QuestionUpdated, summary(&q));
+    uow.commit().await?;
     Ok(())
 }
 
@@ -1062,25 +1020,21 @@ async fn option_exists(tx: &mut Tx, scope: &Scope, option_id: Uuid) -> AppResult
 }
 
 /// Removes a child question's link to an option.
-pub async fn disassociate(store: &Store, actor: &Actor, input: OptionLinkIn) -> AppResult<()> {
-    let now = Ts::now();
-    let mut tx = store.begin().await?;
-    let q = repo::get_for_update(&mut tx, &actor.scope, input.question_id)
+pub async fn disassociate(
+    store: &Store,
+    clock: &Clock,
+    actor: &Actor,
+    input: OptionLinkIn,
+) -> AppResult<()> {
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
+    let q = repo::get_for_update(uow.tx(), &actor.scope, input.question_id)
         .await?
         .ok_or_else(|| AppError::not_found("Question-option association not found"))?;
-    if !repo::unlink_option(&mut tx, &actor.scope, input.option_id, input.question_id).await? {
+    if !repo::unlink_option(uow.tx(), &actor.scope, input.option_id, input.question_id).await? {
         return Err(AppError::not_found("Question-option association not found"));
     }
-    emit(
-        &mut tx,
-        actor,
-        EventName::QuestionUpdated,
-        summary(&q),
-        now,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+    uow.emit(EventName::QuestionUpdated, summary(&q));
+    uow.commit().await?;
     Ok(())
 }
 

@@ -8,18 +8,22 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Actor, Page, emit, page_window};
+use super::{Actor, Page, UnitOfWork, page_window};
+use crate::clock::Clock;
 use crate::domain::attempt as rules;
-use crate::domain::enums::{GradingType, QuestionType, TestStatus};
+use crate::domain::enums::{
+    AttemptResult, AttemptStatus, GradingType, QuestionType, ReviewStatus, TestStatus,
+};
 use crate::domain::event::EventName;
 use crate::domain::ids::Scope;
+use crate::domain::lifecycle::{self, ScoredAnswer, Stage};
 use crate::domain::marks::Marks;
 use crate::domain::scoring::{Answer, blanks_by_index};
 use crate::error::{AppError, AppResult};
+use crate::store::Store;
 use crate::store::attempts::{self as repo, Attempt};
 use crate::store::questions as question_repo;
 use crate::store::tests::{self as test_repo, Test};
-use crate::store::{Id, Store, Ts, Tx};
 
 /// A reviewer's score for one answer.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -63,21 +67,21 @@ pub struct Reviewed {
     pub attempt_id: Uuid,
     #[schema(value_type = Option<f64>)]
     pub score: Option<Marks>,
-    pub result: Option<String>,
-    pub review_status: String,
+    pub result: Option<AttemptResult>,
+    pub review_status: ReviewStatus,
 }
 
 async fn apply_review(
-    tx: &mut Tx,
-    reviewer: &Actor,
+    uow: &mut UnitOfWork,
     mut attempt: Attempt,
     test: &Test,
     items: &[ReviewItem],
     overall_remarks: Option<&str>,
-    now: Ts,
 ) -> AppResult<Reviewed> {
-    let scope = reviewer.scope;
-    if attempt.status != "S" {
+    let scope = uow.scope();
+    let now = uow.now();
+    let reviewer = uow.user();
+    if attempt.status != AttemptStatus::Submitted {
         return Err(AppError::conflict(
             "Only submitted attempts can be reviewed",
         ));
@@ -95,7 +99,7 @@ async fn apply_review(
         .as_ref()
         .map(|p| p.0.iter().map(|i| i.question_id).collect())
         .unwrap_or_default();
-    let questions: HashMap<Uuid, Marks> = question_repo::by_ids_in(tx, &scope, &paper)
+    let questions: HashMap<Uuid, Marks> = question_repo::by_ids_in(uow.tx(), &scope, &paper)
         .await?
         .into_iter()
         .map(|q| (q.question_id.0, q.marks))
@@ -114,13 +118,15 @@ async fn apply_review(
             )));
         }
         let found = repo::review_answer(
-            tx,
+            uow.tx(),
             &scope,
-            attempt.attempt_id.0,
-            item.question_id,
-            item.score.hundredths(),
-            item.remarks.as_deref(),
-            reviewer.user_uuid(),
+            repo::AnswerReview {
+                attempt_id: attempt.attempt_id.0,
+                question_id: item.question_id,
+                score: item.score.hundredths(),
+                remarks: item.remarks.as_deref(),
+            },
+            reviewer.0,
             now,
         )
         .await?;
@@ -131,88 +137,74 @@ async fn apply_review(
             )));
         }
     }
-    let answers = repo::answers_in(tx, &scope, attempt.attempt_id.0).await?;
-    let answers: Vec<_> = answers
+    let answers: Vec<ScoredAnswer> = repo::answers_in(uow.tx(), &scope, attempt.attempt_id.0)
+        .await?
         .into_iter()
         .filter(|a| questions.contains_key(&a.question_id.0))
+        .map(|a| ScoredAnswer {
+            score: a.score,
+            review: a.review_status,
+        })
         .collect();
-    let score = Marks::from_hundredths(answers.iter().filter_map(|a| a.score).sum::<i64>().max(0))
-        .unwrap_or(Marks::MAX);
-    let pending = answers.iter().any(|a| a.review_status == "P");
-    let (review, result) = if pending {
-        ("U", None)
-    } else {
-        let r = if rules::passed(score, test.passing_marks) {
-            "P"
-        } else {
-            "F"
-        };
-        ("R", Some(r.to_string()))
-    };
+    let closing = lifecycle::close(Stage::Review, true, &answers, test.passing_marks);
+    let score = closing.score.unwrap_or(Marks::ZERO);
     attempt.score = Some(score.hundredths());
-    attempt.review_status = review.into();
-    attempt.result = result.clone();
+    attempt.review_status = closing.review;
+    attempt.result = closing.result;
     if let Some(r) = overall_remarks {
         attempt.overall_remarks = Some(r.to_string());
     }
-    attempt.updated_by = Some(Id(reviewer.user_uuid()));
-    attempt.updated_at = now;
-    repo::update(tx, &attempt).await?;
-    emit(
-        tx,
-        reviewer,
+    uow.stamp(&mut attempt);
+    repo::update(uow.tx(), &attempt).await?;
+    uow.emit_ordered(
         EventName::AttemptReviewed,
         json!({
             "attemptId": attempt.attempt_id,
             "testId": attempt.test_id,
             "userId": attempt.user_id,
             "score": score,
-            "result": result,
-            "reviewStatus": review,
-            "reviewedBy": reviewer.user,
+            "result": closing.result,
+            "reviewStatus": closing.review,
+            "reviewedBy": reviewer,
             "answersReviewed": items.len(),
         }),
-        now,
-        Some(format!("attempt:{}", attempt.attempt_id.0)),
-    )
-    .await?;
+        format!("attempt:{}", attempt.attempt_id.0),
+    );
     Ok(Reviewed {
         attempt_id: attempt.attempt_id.0,
         score: Some(score),
-        result,
-        review_status: review.into(),
+        result: closing.result,
+        review_status: closing.review,
     })
 }
 
 /// `POST /attempts/{id}/review`: a reviewer (never the learner) scores answers.
 pub async fn review_attempt(
     store: &Store,
+    clock: &Clock,
     reviewer: &Actor,
     attempt_id: Uuid,
     body: ReviewIn,
 ) -> AppResult<Reviewed> {
-    let now = Ts::now();
-    let mut tx = store.begin().await?;
-    let attempt = repo::lock(&mut tx, &reviewer.scope, attempt_id)
+    let mut uow = UnitOfWork::begin(store, clock, reviewer).await?;
+    let attempt = repo::lock(uow.tx(), &reviewer.scope, attempt_id)
         .await?
         .ok_or_else(|| AppError::not_found("Attempt not found"))?;
     if attempt.user_id.0 == reviewer.user_uuid() {
         return Err(AppError::forbidden("You cannot review your own attempt"));
     }
-    let test = test_repo::get_in(&mut tx, &reviewer.scope, attempt.test_id.0)
+    let test = test_repo::get_in(uow.tx(), &reviewer.scope, attempt.test_id.0)
         .await?
         .ok_or_else(|| AppError::not_found("Test not found"))?;
     let out = apply_review(
-        &mut tx,
-        reviewer,
+        &mut uow,
         attempt,
         &test,
         &body.answers,
         body.overall_remarks.as_deref(),
-        now,
     )
     .await?;
-    tx.commit().await?;
+    uow.commit().await?;
     Ok(out)
 }
 
@@ -220,36 +212,34 @@ pub async fn review_attempt(
 /// attempt on a test, in one transaction.
 pub async fn review_by_test(
     store: &Store,
+    clock: &Clock,
     reviewer: &Actor,
     body: ImportIn,
 ) -> AppResult<Reviewed> {
-    let now = Ts::now();
     let scope = reviewer.scope;
-    let mut tx = store.begin().await?;
-    let test = test_repo::get_in(&mut tx, &scope, body.test_id)
+    let mut uow = UnitOfWork::begin(store, clock, reviewer).await?;
+    let test = test_repo::get_in(uow.tx(), &scope, body.test_id)
         .await?
         .filter(|t| t.status != TestStatus::Archived)
         .ok_or_else(|| AppError::not_found("Test not found"))?;
     if body.user_id == reviewer.user_uuid() {
         return Err(AppError::forbidden("You cannot review your own attempt"));
     }
-    let latest = repo::latest_in(&mut tx, &scope, body.test_id, body.user_id, true)
+    let latest = repo::latest_in(uow.tx(), &scope, body.test_id, body.user_id, true)
         .await?
         .ok_or_else(|| AppError::not_found("No attempt found for review"))?;
-    let attempt = repo::lock(&mut tx, &scope, latest.attempt_id.0)
+    let attempt = repo::lock(uow.tx(), &scope, latest.attempt_id.0)
         .await?
         .ok_or_else(|| AppError::not_found("No attempt found for review"))?;
     let out = apply_review(
-        &mut tx,
-        reviewer,
+        &mut uow,
         attempt,
         &test,
         &body.answers,
         body.overall_remarks.as_deref(),
-        now,
     )
     .await?;
-    tx.commit().await?;
+    uow.commit().await?;
     Ok(out)
 }
 
@@ -268,7 +258,7 @@ pub async fn pending(
         let answers: Vec<_> = repo::answers(store, scope, a.attempt_id.0)
             .await?
             .into_iter()
-            .filter(|x| x.review_status == "P")
+            .filter(|x| x.review_status == ReviewStatus::Pending)
             .collect();
         let ids: Vec<Uuid> = answers.iter().map(|x| x.question_id.0).collect();
         let questions: HashMap<Uuid, _> = question_repo::by_ids(store, scope, &ids)
@@ -323,7 +313,7 @@ pub async fn answersheet(
         .await?
         .filter(|a| is_reviewer || a.user_id.0 == caller)
         .ok_or_else(|| AppError::not_found("Attempt not found"))?;
-    if a.status != "S" {
+    if a.status != AttemptStatus::Submitted {
         return Err(AppError::validation(
             "Attempt results are only available for submitted attempts",
         ));
@@ -430,9 +420,7 @@ pub async fn result_status(
         .await?
         .into_iter()
         .last();
-    let imported = |a: &Attempt| {
-        a.review_status == "R" && matches!(a.result.as_deref(), Some("P") | Some("F"))
-    };
+    let imported = |a: &Attempt| lifecycle::has_final_result(a.review_status, a.result);
     if internal {
         let grading = test.as_ref().map(|t| t.grading_type);
         let is_imported =

@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::questions::{Criteria, QuestionOut};
-use super::{Actor, emit};
+use super::{Actor, UnitOfWork};
+use crate::clock::Clock;
 use crate::domain::enums::{RuleType, SelectionMode, SelectionStrategy, TestStatus, TestType};
 use crate::domain::event::EventName;
 use crate::domain::ids::Scope;
@@ -17,7 +18,7 @@ use crate::error::{AppError, AppResult};
 use crate::http::de;
 use crate::store::rules::{self as repo, Rule, RuleFilter};
 use crate::store::tests as test_repo;
-use crate::store::{Id, Store, Ts, Tx};
+use crate::store::{Id, Store, Tx};
 
 /// Body of `POST /rules` (all optional in `PATCH /rules/{id}`).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -173,8 +174,9 @@ fn apply(r: &mut Rule, input: &RuleIn) -> AppResult<()> {
 }
 
 /// `POST /rules`.
-pub async fn create(store: &Store, actor: &Actor, input: RuleIn) -> AppResult<Uuid> {
-    let now = Ts::now();
+pub async fn create(store: &Store, clock: &Clock, actor: &Actor, input: RuleIn) -> AppResult<Uuid> {
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
+    let now = uow.now();
     let scope = actor.scope;
     let name = input
         .name
@@ -217,83 +219,61 @@ pub async fn create(store: &Store, actor: &Actor, input: RuleIn) -> AppResult<Uu
     };
     apply(&mut r, &input)?;
     validate(&r)?;
-    let mut tx = store.begin().await?;
     if let Some(t) = input.test_id {
-        lock_test(&mut tx, &scope, t).await?;
+        lock_test(uow.tx(), &scope, t).await?;
     }
-    check_section(&mut tx, &scope, r.test_id, r.section_id).await?;
-    repo::insert(&mut tx, &r).await?;
-    emit(
-        &mut tx,
-        actor,
-        EventName::RuleCreated,
-        summary(&r),
-        now,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+    check_section(uow.tx(), &scope, r.test_id, r.section_id).await?;
+    repo::insert(uow.tx(), &r).await?;
+    uow.emit(EventName::RuleCreated, summary(&r));
+    uow.commit().await?;
     Ok(r.rule_id.0)
 }
 
 /// `PATCH /rules/{id}`.
-pub async fn update(store: &Store, actor: &Actor, id: Uuid, input: RuleIn) -> AppResult<Uuid> {
-    let now = Ts::now();
+pub async fn update(
+    store: &Store,
+    clock: &Clock,
+    actor: &Actor,
+    id: Uuid,
+    input: RuleIn,
+) -> AppResult<Uuid> {
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let mut tx = store.begin().await?;
-    let mut r = repo::get_in(&mut tx, &scope, id)
+    let mut r = repo::get_in(uow.tx(), &scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("Rule not found"))?;
     if let Some(t) = r.test_id {
-        lock_test(&mut tx, &scope, t.0).await?;
+        lock_test(uow.tx(), &scope, t.0).await?;
     }
     if let Some(t) = input.test_id {
         if Some(Id(t)) != r.test_id {
-            lock_test(&mut tx, &scope, t).await?;
+            lock_test(uow.tx(), &scope, t).await?;
             r.test_id = Some(Id(t));
         }
     }
     apply(&mut r, &input)?;
     validate(&r)?;
-    check_section(&mut tx, &scope, r.test_id, r.section_id).await?;
-    r.updated_by = Some(Id(actor.user_uuid()));
-    r.updated_at = now;
-    repo::update(&mut tx, &r).await?;
-    emit(
-        &mut tx,
-        actor,
-        EventName::RuleUpdated,
-        summary(&r),
-        now,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+    check_section(uow.tx(), &scope, r.test_id, r.section_id).await?;
+    uow.stamp(&mut r);
+    repo::update(uow.tx(), &r).await?;
+    uow.emit(EventName::RuleUpdated, summary(&r));
+    uow.commit().await?;
     Ok(id)
 }
 
 /// `DELETE /rules/{id}`.
-pub async fn delete(store: &Store, actor: &Actor, id: Uuid) -> AppResult<()> {
-    let now = Ts::now();
+pub async fn delete(store: &Store, clock: &Clock, actor: &Actor, id: Uuid) -> AppResult<()> {
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let mut tx = store.begin().await?;
-    let r = repo::get_in(&mut tx, &scope, id)
+    let r = repo::get_in(uow.tx(), &scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("Rule not found"))?;
     if let Some(t) = r.test_id {
-        lock_test(&mut tx, &scope, t.0).await?;
+        lock_test(uow.tx(), &scope, t.0).await?;
     }
-    repo::delete(&mut tx, &scope, id).await?;
-    emit(
-        &mut tx,
-        actor,
-        EventName::RuleDeleted,
-        summary(&r),
-        now,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+    repo::delete(uow.tx(), &scope, id).await?;
+    uow.emit(EventName::RuleDeleted, summary(&r));
+    uow.commit().await?;
     Ok(())
 }
 

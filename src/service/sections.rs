@@ -5,14 +5,15 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Actor, emit};
+use super::{Actor, UnitOfWork};
+use crate::clock::Clock;
 use crate::domain::enums::{SectionStatus, TestStatus, TestType};
 use crate::domain::event::EventName;
 use crate::domain::ids::Scope;
 use crate::error::{AppError, AppResult};
 use crate::http::de;
 use crate::store::tests::{self as repo, Section, TestQuestion};
-use crate::store::{Id, Store, Ts, Tx};
+use crate::store::{Id, Store, Tx};
 
 /// Body of `POST /sections`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -104,8 +105,14 @@ fn summary(s: &Section) -> serde_json::Value {
 }
 
 /// `POST /sections`.
-pub async fn create(store: &Store, actor: &Actor, input: SectionIn) -> AppResult<Uuid> {
-    let now = Ts::now();
+pub async fn create(
+    store: &Store,
+    clock: &Clock,
+    actor: &Actor,
+    input: SectionIn,
+) -> AppResult<Uuid> {
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
+    let now = uow.now();
     let scope = actor.scope;
     if input.title.trim().is_empty() {
         return Err(AppError::validation("title should not be empty"));
@@ -119,13 +126,12 @@ pub async fn create(store: &Store, actor: &Actor, input: SectionIn) -> AppResult
         .map(|v| int(v, "maxQuestions"))
         .transpose()?;
     check_counts(min, max)?;
-    let mut tx = store.begin().await?;
-    lock_test_for(&mut tx, &scope, input.test_id).await?;
+    lock_test_for(uow.tx(), &scope, input.test_id).await?;
     let ordering = match input.ordering {
         Some(o) => o,
-        None => {
-            super::next_ordering(repo::max_section_ordering(&mut tx, &scope, input.test_id).await?)?
-        }
+        None => super::next_ordering(
+            repo::max_section_ordering(uow.tx(), &scope, input.test_id).await?,
+        )?,
     };
     let s = Section {
         section_id: Id(Uuid::new_v4()),
@@ -143,17 +149,9 @@ pub async fn create(store: &Store, actor: &Actor, input: SectionIn) -> AppResult
         updated_by: None,
         updated_at: now,
     };
-    repo::insert_section(&mut tx, &s).await?;
-    emit(
-        &mut tx,
-        actor,
-        EventName::TestUpdated,
-        summary(&s),
-        now,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+    repo::insert_section(uow.tx(), &s).await?;
+    uow.emit(EventName::TestUpdated, summary(&s));
+    uow.commit().await?;
     Ok(s.section_id.0)
 }
 
@@ -206,17 +204,17 @@ pub async fn get(store: &Store, scope: &Scope, id: Uuid) -> AppResult<SectionOut
 /// `PATCH /sections/{id}`.
 pub async fn update(
     store: &Store,
+    clock: &Clock,
     actor: &Actor,
     id: Uuid,
     patch: SectionPatch,
 ) -> AppResult<Uuid> {
-    let now = Ts::now();
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let mut tx = store.begin().await?;
-    let mut s = repo::section_in(&mut tx, &scope, id)
+    let mut s = repo::section_in(uow.tx(), &scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("Section not found"))?;
-    lock_test_for(&mut tx, &scope, s.test_id.0).await?;
+    lock_test_for(uow.tx(), &scope, s.test_id.0).await?;
     if let Some(t) = patch.title {
         if t.trim().is_empty() {
             return Err(AppError::validation("title should not be empty"));
@@ -239,56 +237,43 @@ pub async fn update(
         s.max_questions = v.map(|v| int(v, "maxQuestions")).transpose()?;
     }
     check_counts(s.min_questions, s.max_questions)?;
-    s.updated_by = Some(Id(actor.user_uuid()));
-    s.updated_at = now;
-    repo::update_section(&mut tx, &s).await?;
-    emit(
-        &mut tx,
-        actor,
-        EventName::TestUpdated,
-        summary(&s),
-        now,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+    uow.stamp(&mut s);
+    repo::update_section(uow.tx(), &s).await?;
+    uow.emit(EventName::TestUpdated, summary(&s));
+    uow.commit().await?;
     Ok(id)
 }
 
 /// `DELETE /sections/{id}[?hard=true]`: removes the section's question links; archives it
 /// (or deletes it with `hard`).
-pub async fn delete(store: &Store, actor: &Actor, id: Uuid, hard: bool) -> AppResult<()> {
-    let now = Ts::now();
+pub async fn delete(
+    store: &Store,
+    clock: &Clock,
+    actor: &Actor,
+    id: Uuid,
+    hard: bool,
+) -> AppResult<()> {
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let mut tx = store.begin().await?;
-    let mut s = repo::section_in(&mut tx, &scope, id)
+    let mut s = repo::section_in(uow.tx(), &scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("Section not found"))?;
-    lock_test_for(&mut tx, &scope, s.test_id.0).await?;
-    if repo::attempt_count(&mut tx, &scope, s.test_id.0).await? > 0 {
+    lock_test_for(uow.tx(), &scope, s.test_id.0).await?;
+    if repo::attempt_count(uow.tx(), &scope, s.test_id.0).await? > 0 {
         return Err(AppError::validation(
             "Cannot delete section from test that has attempts. Archive the section instead.",
         ));
     }
-    repo::delete_section_links(&mut tx, &scope, id).await?;
-    super::tests::refresh_derived(&mut tx, &scope, s.test_id.0).await?;
+    repo::delete_section_links(uow.tx(), &scope, id).await?;
+    super::tests::refresh_derived(uow.tx(), &scope, s.test_id.0).await?;
     if hard {
-        repo::delete_section(&mut tx, &scope, id).await?;
+        repo::delete_section(uow.tx(), &scope, id).await?;
     } else {
         s.status = SectionStatus::Archived;
-        s.updated_by = Some(Id(actor.user_uuid()));
-        s.updated_at = now;
-        repo::update_section(&mut tx, &s).await?;
+        uow.stamp(&mut s);
+        repo::update_section(uow.tx(), &s).await?;
     }
-    emit(
-        &mut tx,
-        actor,
-        EventName::TestUpdated,
-        summary(&s),
-        now,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+    uow.emit(EventName::TestUpdated, summary(&s));
+    uow.commit().await?;
     Ok(())
 }

@@ -10,7 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::questions::{Criteria, descending};
-use super::{Actor, Page, conflict_on_unique, emit, page_window};
+use super::{Actor, Page, UnitOfWork, conflict_on_unique, page_window};
+use crate::clock::Clock;
 use crate::domain::enums::{AttemptsGrading, GradingType, SelectionMode, TestStatus, TestType};
 use crate::domain::event::EventName;
 use crate::domain::ids::Scope;
@@ -308,8 +309,9 @@ fn new_test(actor: &Actor, now: Ts) -> Test {
 }
 
 /// `POST /tests`.
-pub async fn create(store: &Store, actor: &Actor, input: TestIn) -> AppResult<Uuid> {
-    let now = Ts::now();
+pub async fn create(store: &Store, clock: &Clock, actor: &Actor, input: TestIn) -> AppResult<Uuid> {
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
+    let now = uow.now();
     let test_type = input
         .test_type
         .ok_or_else(|| AppError::validation("type should not be empty"))?;
@@ -335,22 +337,13 @@ pub async fn create(store: &Store, actor: &Actor, input: TestIn) -> AppResult<Uu
         .flatten()
         .filter(|a| !a.trim().is_empty())
         .unwrap_or_else(|| t.title.clone());
-    let mut tx = store.begin().await?;
-    check_parent(&mut tx, &actor.scope, t.parent_id).await?;
-    insert_with_alias(&mut tx, &mut t, &wanted).await?;
-    emit(
-        &mut tx,
-        actor,
-        EventName::TestCreated,
-        test_summary(&t),
-        now,
-        None,
-    )
-    .await?;
+    check_parent(uow.tx(), &actor.scope, t.parent_id).await?;
+    insert_with_alias(uow.tx(), &mut t, &wanted).await?;
+    uow.emit(EventName::TestCreated, test_summary(&t));
     if target != TestStatus::Draft {
-        change_status(&mut tx, actor, &mut t, target, now).await?;
+        change_status(&mut uow, &mut t, target).await?;
     }
-    tx.commit().await?;
+    uow.commit().await?;
     Ok(t.test_id.0)
 }
 
@@ -365,29 +358,21 @@ async fn check_parent(tx: &mut Tx, scope: &Scope, parent: Option<Id>) -> AppResu
 }
 
 /// Moves a test to `target` with the checks and events of publish / unpublish.
-async fn change_status(
-    tx: &mut Tx,
-    actor: &Actor,
-    t: &mut Test,
-    target: TestStatus,
-    now: Ts,
-) -> AppResult<()> {
+async fn change_status(uow: &mut UnitOfWork, t: &mut Test, target: TestStatus) -> AppResult<()> {
     if t.status == target {
         return Ok(());
     }
+    let scope = uow.scope();
     match target {
         TestStatus::Published => {
-            let facts = publish_facts(tx, &actor.scope, t).await?;
+            let facts = publish_facts(uow.tx(), &scope, t).await?;
             let publication = rules_of::check_publish(&facts).map_err(AppError::Unprocessable)?;
             t.total_marks_computed = facts.total_marks == Marks::ZERO;
             t.total_marks = publication.total_marks;
             t.status = TestStatus::Published;
-            t.updated_by = Some(Id(actor.user_uuid()));
-            t.updated_at = now;
-            repo::update(tx, t).await?;
-            emit(
-                tx,
-                actor,
+            uow.stamp(t);
+            repo::update(uow.tx(), t).await?;
+            uow.emit(
                 EventName::TestPublished,
                 json!({
                     "testId": t.test_id,
@@ -396,22 +381,16 @@ async fn change_status(
                     "totalMarks": publication.total_marks,
                     "questionCount": publication.question_count,
                 }),
-                now,
-                None,
-            )
-            .await?;
+            );
         }
         TestStatus::Unpublished | TestStatus::Draft => {
             let was_published = t.status == TestStatus::Published;
             t.status = target;
-            t.updated_by = Some(Id(actor.user_uuid()));
-            t.updated_at = now;
-            repo::update(tx, t).await?;
+            uow.stamp(t);
+            repo::update(uow.tx(), t).await?;
             if was_published {
-                let count = question_count(tx, &actor.scope, t).await?;
-                emit(
-                    tx,
-                    actor,
+                let count = question_count(uow.tx(), &scope, t).await?;
+                uow.emit(
                     EventName::TestUnpublished,
                     json!({
                         "testId": t.test_id,
@@ -420,10 +399,7 @@ async fn change_status(
                         "totalMarks": t.total_marks,
                         "questionCount": count,
                     }),
-                    now,
-                    None,
-                )
-                .await?;
+                );
             }
         }
         TestStatus::Archived => {
@@ -540,10 +516,15 @@ async fn publish_facts(tx: &mut Tx, scope: &Scope, t: &Test) -> AppResult<Publis
 }
 
 /// `PATCH /tests/{id}`: only the fields sent change; a `status` goes through publish checks.
-pub async fn update(store: &Store, actor: &Actor, id: Uuid, input: TestIn) -> AppResult<Uuid> {
-    let now = Ts::now();
-    let mut tx = store.begin().await?;
-    let mut t = lock_live(&mut tx, &actor.scope, id).await?;
+pub async fn update(
+    store: &Store,
+    clock: &Clock,
+    actor: &Actor,
+    id: Uuid,
+    input: TestIn,
+) -> AppResult<Uuid> {
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
+    let mut t = lock_live(uow.tx(), &actor.scope, id).await?;
     if let Some(tt) = input.test_type {
         if tt != t.test_type {
             return Err(AppError::unprocessable(
@@ -553,7 +534,7 @@ pub async fn update(store: &Store, actor: &Actor, id: Uuid, input: TestIn) -> Ap
     }
     let before = t.clone();
     if let Some(parent) = input.parent_id.flatten() {
-        check_parent(&mut tx, &actor.scope, Some(Id(parent))).await?;
+        check_parent(uow.tx(), &actor.scope, Some(Id(parent))).await?;
     }
     apply(&mut t, &input)?;
     if let Some(alias) = &input.alias {
@@ -571,29 +552,20 @@ pub async fn update(store: &Store, actor: &Actor, id: Uuid, input: TestIn) -> Ap
     if t != before {
         if t.status == TestStatus::Published && input.status != Some(TestStatus::Unpublished) {
             // A published test keeps satisfying the publish checks (marks, passing marks).
-            let facts = publish_facts(&mut tx, &actor.scope, &t).await?;
+            let facts = publish_facts(uow.tx(), &actor.scope, &t).await?;
             let publication = rules_of::check_publish(&facts).map_err(AppError::Unprocessable)?;
             t.total_marks = publication.total_marks;
         }
-        t.updated_by = Some(Id(actor.user_uuid()));
-        t.updated_at = now;
-        repo::update(&mut tx, &t)
+        uow.stamp(&mut t);
+        repo::update(uow.tx(), &t)
             .await
             .map_err(|e| conflict_on_unique(e, "alias is already used by another test"))?;
-        emit(
-            &mut tx,
-            actor,
-            EventName::TestUpdated,
-            test_summary(&t),
-            now,
-            None,
-        )
-        .await?;
+        uow.emit(EventName::TestUpdated, test_summary(&t));
     }
     if let Some(target) = input.status {
-        change_status(&mut tx, actor, &mut t, target, now).await?;
+        change_status(&mut uow, &mut t, target).await?;
     }
-    tx.commit().await?;
+    uow.commit().await?;
     Ok(id)
 }
 
@@ -628,64 +600,64 @@ pub(crate) async fn lock_editable(
 }
 
 /// `POST /tests/{id}/publish`.
-pub async fn publish(store: &Store, actor: &Actor, id: Uuid) -> AppResult<Test> {
-    set_status(store, actor, id, TestStatus::Published).await
+pub async fn publish(store: &Store, clock: &Clock, actor: &Actor, id: Uuid) -> AppResult<Test> {
+    set_status(store, clock, actor, id, TestStatus::Published).await
 }
 
 /// `POST /tests/{id}/unpublish`.
-pub async fn unpublish(store: &Store, actor: &Actor, id: Uuid) -> AppResult<Test> {
-    set_status(store, actor, id, TestStatus::Unpublished).await
+pub async fn unpublish(store: &Store, clock: &Clock, actor: &Actor, id: Uuid) -> AppResult<Test> {
+    set_status(store, clock, actor, id, TestStatus::Unpublished).await
 }
 
-async fn set_status(store: &Store, actor: &Actor, id: Uuid, target: TestStatus) -> AppResult<Test> {
-    let now = Ts::now();
-    let mut tx = store.begin().await?;
-    let mut t = lock_live(&mut tx, &actor.scope, id).await?;
+async fn set_status(
+    store: &Store,
+    clock: &Clock,
+    actor: &Actor,
+    id: Uuid,
+    target: TestStatus,
+) -> AppResult<Test> {
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
+    let mut t = lock_live(uow.tx(), &actor.scope, id).await?;
     if target == TestStatus::Published && t.status == TestStatus::Published {
         return Err(AppError::conflict("Test is already published"));
     }
     if target == TestStatus::Unpublished && t.status != TestStatus::Published {
         return Err(AppError::conflict("Test is not published"));
     }
-    change_status(&mut tx, actor, &mut t, target, now).await?;
-    tx.commit().await?;
+    change_status(&mut uow, &mut t, target).await?;
+    uow.commit().await?;
     Ok(t)
 }
 
 /// `DELETE /tests/{id}[?hard=true]`.
-pub async fn delete(store: &Store, actor: &Actor, id: Uuid, hard: bool) -> AppResult<()> {
-    let now = Ts::now();
-    let mut tx = store.begin().await?;
-    let mut t = lock_live(&mut tx, &actor.scope, id).await?;
-    if repo::attempt_count(&mut tx, &actor.scope, id).await? > 0 {
+pub async fn delete(
+    store: &Store,
+    clock: &Clock,
+    actor: &Actor,
+    id: Uuid,
+    hard: bool,
+) -> AppResult<()> {
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
+    let mut t = lock_live(uow.tx(), &actor.scope, id).await?;
+    if repo::attempt_count(uow.tx(), &actor.scope, id).await? > 0 {
         return Err(AppError::validation(
             "Cannot delete test that has attempts. Archive the test instead.",
         ));
     }
     if hard {
-        repo::delete(&mut tx, &actor.scope, id).await?;
+        repo::delete(uow.tx(), &actor.scope, id).await?;
     } else {
-        for mut s in repo::sections_in(&mut tx, &actor.scope, id).await? {
+        for mut s in repo::sections_in(uow.tx(), &actor.scope, id).await? {
             s.status = crate::domain::enums::SectionStatus::Archived;
-            s.updated_by = Some(Id(actor.user_uuid()));
-            s.updated_at = now;
-            repo::update_section(&mut tx, &s).await?;
+            uow.stamp(&mut s);
+            repo::update_section(uow.tx(), &s).await?;
         }
         t.status = TestStatus::Archived;
-        t.updated_by = Some(Id(actor.user_uuid()));
-        t.updated_at = now;
-        repo::update(&mut tx, &t).await?;
+        uow.stamp(&mut t);
+        repo::update(uow.tx(), &t).await?;
     }
-    emit(
-        &mut tx,
-        actor,
-        EventName::TestDeleted,
-        json!({"testId": id, "hard": hard}),
-        now,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+    uow.emit(EventName::TestDeleted, json!({"testId": id, "hard": hard}));
+    uow.commit().await?;
     Ok(())
 }
 
@@ -834,17 +806,11 @@ pub(crate) async fn refresh_derived(tx: &mut Tx, scope: &Scope, test_id: Uuid) -
 }
 
 /// After questions were added to or removed from `t`: its derived fields, and `test.updated`.
-async fn questions_changed(tx: &mut Tx, actor: &Actor, t: &Test, now: Ts) -> AppResult<()> {
-    refresh_derived(tx, &actor.scope, t.test_id.0).await?;
-    emit(
-        tx,
-        actor,
-        EventName::TestUpdated,
-        test_summary(t),
-        now,
-        None,
-    )
-    .await
+async fn questions_changed(uow: &mut UnitOfWork, t: &Test) -> AppResult<()> {
+    let scope = uow.scope();
+    refresh_derived(uow.tx(), &scope, t.test_id.0).await?;
+    uow.emit(EventName::TestUpdated, test_summary(t));
+    Ok(())
 }
 
 /// Body of `POST /tests/{id}/questions`.
@@ -905,24 +871,24 @@ async fn check_rule(
 /// `POST /tests/{id}/questions`.
 pub async fn add_question(
     store: &Store,
+    clock: &Clock,
     actor: &Actor,
     test_id: Uuid,
     input: AddQuestionIn,
 ) -> AppResult<()> {
-    let now = Ts::now();
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let mut tx = store.begin().await?;
-    let t = lock_editable(&mut tx, &scope, test_id, "questions").await?;
-    check_section(&mut tx, &scope, test_id, input.section_id).await?;
-    let rule_id = check_rule(&mut tx, &scope, &t, input.rule_id).await?;
-    let q = question_repo::get_in(&mut tx, &scope, input.question_id)
+    let t = lock_editable(uow.tx(), &scope, test_id, "questions").await?;
+    check_section(uow.tx(), &scope, test_id, input.section_id).await?;
+    let rule_id = check_rule(uow.tx(), &scope, &t, input.rule_id).await?;
+    let q = question_repo::get_in(uow.tx(), &scope, input.question_id)
         .await?
         .filter(|q| q.status != crate::domain::enums::QuestionStatus::Archived)
         .ok_or_else(|| AppError::not_found("Question not found"))?;
     let ordering = match input.ordering {
         Some(o) => o,
         None => super::next_ordering(
-            repo::max_ordering(&mut tx, &scope, test_id, Some(input.section_id)).await?,
+            repo::max_ordering(uow.tx(), &scope, test_id, Some(input.section_id)).await?,
         )?,
     };
     let link = TestQuestion {
@@ -937,11 +903,11 @@ pub async fn add_question(
         is_compulsory: input.is_compulsory.unwrap_or(false),
         is_conditional: q.parent_id.is_some(),
     };
-    if !repo::insert_link(&mut tx, &link).await? {
+    if !repo::insert_link(uow.tx(), &link).await? {
         return Err(AppError::conflict("Question is already added to this test"));
     }
-    questions_changed(&mut tx, actor, &t, now).await?;
-    tx.commit().await?;
+    questions_changed(&mut uow, &t).await?;
+    uow.commit().await?;
     Ok(())
 }
 
@@ -978,6 +944,7 @@ pub struct BulkOutcome {
 /// distinct orderings after the section's last one.
 pub async fn bulk_add(
     store: &Store,
+    clock: &Clock,
     actor: &Actor,
     test_id: Uuid,
     input: BulkAddIn,
@@ -987,12 +954,11 @@ pub async fn bulk_add(
             "At least one question must be provided",
         ));
     }
-    let now = Ts::now();
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let mut tx = store.begin().await?;
-    let t = lock_editable(&mut tx, &scope, test_id, "questions").await?;
-    check_section(&mut tx, &scope, test_id, input.section_id).await?;
-    let mut next = repo::max_ordering(&mut tx, &scope, test_id, Some(input.section_id)).await?;
+    let t = lock_editable(uow.tx(), &scope, test_id, "questions").await?;
+    check_section(uow.tx(), &scope, test_id, input.section_id).await?;
+    let mut next = repo::max_ordering(uow.tx(), &scope, test_id, Some(input.section_id)).await?;
     let mut outcome = BulkOutcome {
         added: 0,
         skipped: 0,
@@ -1005,8 +971,8 @@ pub async fn bulk_add(
             outcome.skipped += 1;
             continue;
         }
-        let rule_id = check_rule(&mut tx, &scope, &t, item.rule_id).await?;
-        let Some(q) = question_repo::get_in(&mut tx, &scope, item.question_id)
+        let rule_id = check_rule(uow.tx(), &scope, &t, item.rule_id).await?;
+        let Some(q) = question_repo::get_in(uow.tx(), &scope, item.question_id)
             .await?
             .filter(|q| q.status != crate::domain::enums::QuestionStatus::Archived)
         else {
@@ -1032,7 +998,7 @@ pub async fn bulk_add(
             is_compulsory: item.is_compulsory.unwrap_or(false),
             is_conditional: q.parent_id.is_some(),
         };
-        if repo::insert_link(&mut tx, &link).await? {
+        if repo::insert_link(uow.tx(), &link).await? {
             outcome.added += 1;
         } else {
             outcome.skipped += 1;
@@ -1044,33 +1010,33 @@ pub async fn bulk_add(
             .push(format!("Questions not found: {}", missing.join(", ")));
     }
     if outcome.added > 0 {
-        questions_changed(&mut tx, actor, &t, now).await?;
+        questions_changed(&mut uow, &t).await?;
     }
-    tx.commit().await?;
+    uow.commit().await?;
     Ok(outcome)
 }
 
 /// `DELETE /tests/{testId}/question/{questionId}`.
 pub async fn remove_question(
     store: &Store,
+    clock: &Clock,
     actor: &Actor,
     test_id: Uuid,
     question_id: Uuid,
 ) -> AppResult<()> {
-    let now = Ts::now();
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let mut tx = store.begin().await?;
-    let t = lock_editable(&mut tx, &scope, test_id, "questions").await?;
-    if repo::attempt_count(&mut tx, &scope, test_id).await? > 0 {
+    let t = lock_editable(uow.tx(), &scope, test_id, "questions").await?;
+    if repo::attempt_count(uow.tx(), &scope, test_id).await? > 0 {
         return Err(AppError::validation(
             "Cannot remove questions from a test that has attempts",
         ));
     }
-    if !repo::delete_link(&mut tx, &scope, test_id, question_id).await? {
+    if !repo::delete_link(uow.tx(), &scope, test_id, question_id).await? {
         return Err(AppError::not_found("Question not found in this test"));
     }
-    questions_changed(&mut tx, actor, &t, now).await?;
-    tx.commit().await?;
+    questions_changed(&mut uow, &t).await?;
+    uow.commit().await?;
     Ok(())
 }
 
@@ -1103,21 +1069,21 @@ pub struct StructureIn {
 /// sections; everything current must be listed.
 pub async fn restructure(
     store: &Store,
+    clock: &Clock,
     actor: &Actor,
     test_id: Uuid,
     input: StructureIn,
 ) -> AppResult<()> {
-    let now = Ts::now();
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let mut tx = store.begin().await?;
-    let t = lock_editable(&mut tx, &scope, test_id, "the structure").await?;
-    let sections: Vec<Section> = repo::sections_in(&mut tx, &scope, test_id)
+    let t = lock_editable(uow.tx(), &scope, test_id, "the structure").await?;
+    let sections: Vec<Section> = repo::sections_in(uow.tx(), &scope, test_id)
         .await?
         .into_iter()
         .filter(|s| s.status != crate::domain::enums::SectionStatus::Archived)
         .collect();
     let section_ids: HashSet<Uuid> = sections.iter().map(|s| s.section_id.0).collect();
-    let links = repo::links_in(&mut tx, &scope, test_id).await?;
+    let links = repo::links_in(uow.tx(), &scope, test_id).await?;
     let live_links: Vec<&TestQuestion> = links
         .iter()
         .filter(|l| l.section_id.is_some_and(|s| section_ids.contains(&s.0)))
@@ -1196,36 +1162,27 @@ pub async fn restructure(
             .cloned()
             .ok_or_else(|| AppError::not_found("Section not found"))?;
         section.ordering = int(s.order, "order")?;
-        section.updated_by = Some(Id(actor.user_uuid()));
-        section.updated_at = now;
-        repo::update_section(&mut tx, &section).await?;
+        uow.stamp(&mut section);
+        repo::update_section(uow.tx(), &section).await?;
         for q in &s.questions {
             let mut link = (*by_question[&q.question_id]).clone();
             link.ordering = int(q.order, "order")?;
             link.section_id = Some(Id(s.section_id));
-            repo::update_link(&mut tx, &link).await?;
+            repo::update_link(uow.tx(), &link).await?;
         }
     }
-    emit(
-        &mut tx,
-        actor,
-        EventName::TestUpdated,
-        test_summary(&t),
-        now,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+    uow.emit(EventName::TestUpdated, test_summary(&t));
+    uow.commit().await?;
     Ok(())
 }
 
 /// `POST /tests/{id}/clone`: a draft copy with its sections, question links and rules. The
 /// copy links the same bank questions (it does not duplicate the bank, unlike upstream).
-pub async fn clone(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Uuid> {
-    let now = Ts::now();
+pub async fn clone(store: &Store, clock: &Clock, actor: &Actor, test_id: Uuid) -> AppResult<Uuid> {
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
+    let now = uow.now();
     let scope = actor.scope;
-    let mut tx = store.begin().await?;
-    let source = repo::lock(&mut tx, &scope, test_id)
+    let source = repo::lock(uow.tx(), &scope, test_id)
         .await?
         .ok_or_else(|| AppError::not_found("Test not found"))?;
     let mut copy = source.clone();
@@ -1245,10 +1202,10 @@ pub async fn clone(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Uui
         "{}_copy",
         source.alias.clone().unwrap_or_else(|| source.title.clone())
     );
-    insert_with_alias(&mut tx, &mut copy, &wanted).await?;
+    insert_with_alias(uow.tx(), &mut copy, &wanted).await?;
 
     let mut section_map = HashMap::new();
-    for s in repo::sections_in(&mut tx, &scope, test_id).await? {
+    for s in repo::sections_in(uow.tx(), &scope, test_id).await? {
         let mut n = s.clone();
         n.section_id = Id(Uuid::new_v4());
         n.test_id = copy.test_id;
@@ -1256,12 +1213,12 @@ pub async fn clone(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Uui
         n.created_at = now;
         n.updated_by = None;
         n.updated_at = now;
-        repo::insert_section(&mut tx, &n).await?;
+        repo::insert_section(uow.tx(), &n).await?;
         section_map.insert(s.section_id, n.section_id);
     }
     let mut rule_map = HashMap::new();
     for r in rule_repo::list_in(
-        &mut tx,
+        uow.tx(),
         &scope,
         RuleFilter {
             test_id: Some(test_id),
@@ -1278,26 +1235,18 @@ pub async fn clone(store: &Store, actor: &Actor, test_id: Uuid) -> AppResult<Uui
         n.created_at = now;
         n.updated_by = None;
         n.updated_at = now;
-        rule_repo::insert(&mut tx, &n).await?;
+        rule_repo::insert(uow.tx(), &n).await?;
         rule_map.insert(r.rule_id, n.rule_id);
     }
-    for l in repo::links_in(&mut tx, &scope, test_id).await? {
+    for l in repo::links_in(uow.tx(), &scope, test_id).await? {
         let mut n = l.clone();
         n.test_question_id = Id(Uuid::new_v4());
         n.test_id = copy.test_id;
         n.section_id = l.section_id.and_then(|s| section_map.get(&s).copied());
         n.rule_id = l.rule_id.and_then(|r| rule_map.get(&r).copied());
-        repo::insert_link(&mut tx, &n).await?;
+        repo::insert_link(uow.tx(), &n).await?;
     }
-    emit(
-        &mut tx,
-        actor,
-        EventName::TestCreated,
-        test_summary(&copy),
-        now,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+    uow.emit(EventName::TestCreated, test_summary(&copy));
+    uow.commit().await?;
     Ok(copy.test_id.0)
 }

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Actor, Page, page_window};
+use crate::clock::Clock;
 use crate::domain::event::EventName;
 use crate::domain::ids::Scope;
 use crate::error::{AppError, AppResult};
@@ -154,11 +155,12 @@ fn apply(s: &mut Subscription, input: &WebhookIn) -> AppResult<()> {
 /// `POST /webhooks`.
 pub async fn create(
     store: &Store,
+    clock: &Clock,
     actor: &Actor,
     allow_private: bool,
     input: WebhookIn,
 ) -> AppResult<WebhookOut> {
-    let now = Ts::now();
+    let now = clock.now();
     let url = input
         .url
         .as_deref()
@@ -224,6 +226,7 @@ pub async fn get(store: &Store, scope: &Scope, id: Uuid) -> AppResult<Subscripti
 /// `PATCH /webhooks/{id}`.
 pub async fn update(
     store: &Store,
+    clock: &Clock,
     scope: &Scope,
     allow_private: bool,
     id: Uuid,
@@ -234,7 +237,7 @@ pub async fn update(
         s.target = check_url(u, allow_private).await?;
     }
     apply(&mut s, &input)?;
-    s.updated_at = Ts::now();
+    s.updated_at = clock.now();
     let mut tx = store.begin().await?;
     repo::upsert_subscription(&mut tx, &s).await?;
     tx.commit().await?;
@@ -251,11 +254,16 @@ pub async fn delete(store: &Store, scope: &Scope, id: Uuid) -> AppResult<()> {
 }
 
 /// `POST /webhooks/{id}/rotate-secret`: a new signing secret, effective at once.
-pub async fn rotate(store: &Store, scope: &Scope, id: Uuid) -> AppResult<WebhookOut> {
+pub async fn rotate(
+    store: &Store,
+    clock: &Clock,
+    scope: &Scope,
+    id: Uuid,
+) -> AppResult<WebhookOut> {
     let mut s = own(store, scope, id).await?;
     let secret = signing::new_secret();
     s.secret = Some(secret.clone());
-    s.updated_at = Ts::now();
+    s.updated_at = clock.now();
     let mut tx = store.begin().await?;
     repo::upsert_subscription(&mut tx, &s).await?;
     tx.commit().await?;
@@ -269,6 +277,7 @@ pub async fn rotate(store: &Store, scope: &Scope, id: Uuid) -> AppResult<Webhook
 /// answer (not queued, not retried).
 pub async fn send_test(
     store: &Store,
+    clock: &Clock,
     actor: &Actor,
     allow_private: bool,
     id: Uuid,
@@ -283,11 +292,11 @@ pub async fn send_test(
         "name": "webhook.test",
         "context": {"tenantId": actor.scope.tenant, "organisationId": actor.scope.organisation, "userId": actor.user},
         "data": {"subscriptionId": s.subscription_id, "message": "This is a test event from the Shiksha assessment service."},
-        "timestamp": Ts::now().to_text(),
+        "timestamp": clock.now().to_text(),
         "id": event_id,
     }))
     .map_err(anyhow::Error::from)?;
-    let ts = chrono::Utc::now().timestamp();
+    let ts = clock.now().0.timestamp();
     let mut req = safety::client(allow_private)
         .post(url)
         .timeout(std::time::Duration::from_millis(s.timeout_ms.max(1) as u64))
@@ -405,6 +414,7 @@ pub async fn attempts(store: &Store, scope: &Scope, delivery_id: Uuid) -> AppRes
 /// Replays: one delivery, the deliveries of one event, or those of a time range.
 pub async fn replay(
     store: &Store,
+    clock: &Clock,
     scope: &Scope,
     filter: DeliveryFilter,
     delivery_id: Option<Uuid>,
@@ -415,7 +425,7 @@ pub async fn replay(
         scope.organisation.as_uuid(),
         &filter,
         delivery_id,
-        Ts::now(),
+        clock.now(),
     )
     .await?;
     if n == 0 && (delivery_id.is_some() || filter.event_id.is_some()) {

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Backend, Id, Store, Ts, Tx};
+use crate::domain::enums::{AttemptResult, AttemptStatus, ReviewStatus, SubmissionType};
 use crate::domain::ids::Scope;
 use crate::{on_reader, on_tx};
 
@@ -48,16 +49,16 @@ pub struct Attempt {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub submitted_at: Option<Ts>,
     /// `I` in progress, `S` submitted.
-    pub status: String,
+    pub status: AttemptStatus,
     /// `P` pending, `U` under review, `R` reviewed, `N` not applicable.
-    pub review_status: String,
+    pub review_status: ReviewStatus,
     /// Hundredths (see [`Attempt::score_marks`]).
     #[serde(skip)]
     pub score: Option<i64>,
     /// `self` or `auto`.
-    pub submission_type: String,
+    pub submission_type: SubmissionType,
     /// `P` or `F`.
-    pub result: Option<String>,
+    pub result: Option<AttemptResult>,
     pub current_position: Option<i32>,
     /// Seconds, from the server clock.
     pub time_spent: Option<i32>,
@@ -101,8 +102,8 @@ pub async fn insert(tx: &mut Tx, a: &Attempt) -> Result<bool, sqlx::Error> {
         sqlx::query(&sql)
             .bind(a.attempt_id).bind(a.tenant_id).bind(a.organisation_id).bind(a.test_id)
             .bind(a.resolved_test_id).bind(a.user_id).bind(a.attempt).bind(a.started_at)
-            .bind(a.submitted_at).bind(&a.status).bind(&a.review_status).bind(a.score)
-            .bind(&a.submission_type).bind(&a.result).bind(a.current_position).bind(a.time_spent)
+            .bind(a.submitted_at).bind(a.status).bind(a.review_status).bind(a.score)
+            .bind(a.submission_type).bind(a.result).bind(a.current_position).bind(a.time_spent)
             .bind(a.updated_by).bind(a.updated_at).bind(a.seed).bind(a.deadline_at).bind(&a.paper)
             .bind(a.total_marks).bind(&a.overall_remarks)
             .execute(c).await.map(|r| r.rows_affected())
@@ -119,8 +120,8 @@ pub async fn update(tx: &mut Tx, a: &Attempt) -> Result<(), sqlx::Error> {
         WHERE "attemptId" = $1 AND "tenantId" = $12 AND "organisationId" = $13"#;
     on_tx!(tx, c => {
         sqlx::query(SQL)
-            .bind(a.attempt_id).bind(a.submitted_at).bind(&a.status).bind(&a.review_status)
-            .bind(a.score).bind(&a.submission_type).bind(&a.result).bind(a.current_position)
+            .bind(a.attempt_id).bind(a.submitted_at).bind(a.status).bind(a.review_status)
+            .bind(a.score).bind(a.submission_type).bind(a.result).bind(a.current_position)
             .bind(a.time_spent).bind(a.updated_by).bind(a.updated_at).bind(a.tenant_id)
             .bind(a.organisation_id).bind(&a.overall_remarks)
             .execute(c).await.map(|r| r.rows_affected())
@@ -190,9 +191,11 @@ pub async fn of_user(
 /// In-progress attempts whose deadline has passed, any tenant, oldest deadline first.
 pub async fn expired(store: &Store, now: Ts, limit: i64) -> Result<Vec<Attempt>, sqlx::Error> {
     let sql = format!(
-        r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "status" = 'I'
+        r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "status" = '{in_progress}'
            AND "deadlineAt" IS NOT NULL AND "deadlineAt" <= $1
-           ORDER BY "deadlineAt", "attemptId" LIMIT $2"#
+           ORDER BY "deadlineAt", "attemptId" LIMIT $2"#,
+        // Inline, not bound: the deadline index covers only this status.
+        in_progress = AttemptStatus::InProgress.as_str()
     );
     on_reader!(store, p => sqlx::query_as::<_, Attempt>(&sql).bind(now).bind(limit).fetch_all(p).await)
 }
@@ -214,7 +217,7 @@ pub struct StoredAnswer {
     pub score: Option<i64>,
     #[schema(value_type = Option<String>, format = Uuid)]
     pub reviewed_by: Option<Id>,
-    pub review_status: String,
+    pub review_status: ReviewStatus,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub reviewed_at: Option<Ts>,
     pub remarks: Option<String>,
@@ -227,16 +230,22 @@ pub struct StoredAnswer {
 const ANSWER_COLUMNS: &str = r#""attemptAnsId", "attemptId", "questionId", "answer", "score",
     "reviewedBy", "reviewStatus", "reviewedAt", "remarks", "createdAt", "updatedAt""#;
 
+/// An answer to save.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerRow<'a> {
+    pub attempt_id: Uuid,
+    pub question_id: Uuid,
+    pub answer: &'a Json<Value>,
+    /// Hundredths; none while it waits for a reviewer.
+    pub score: Option<i64>,
+    pub review_status: ReviewStatus,
+}
+
 /// Saves an answer: one row per (attempt, question); a repeat replaces the previous answer.
-#[allow(clippy::too_many_arguments)]
 pub async fn upsert_answer(
     tx: &mut Tx,
     scope: &Scope,
-    attempt_id: Uuid,
-    question_id: Uuid,
-    answer: &Json<Value>,
-    score: Option<i64>,
-    review_status: &str,
+    row: AnswerRow<'_>,
     user: Uuid,
     now: Ts,
 ) -> Result<(), sqlx::Error> {
@@ -252,8 +261,9 @@ pub async fn upsert_answer(
             "updatedAt" = excluded."updatedAt""#;
     on_tx!(tx, c => {
         sqlx::query(SQL)
-            .bind(Id(Uuid::new_v4())).bind(t).bind(o).bind(Id(attempt_id)).bind(Id(question_id))
-            .bind(answer).bind(score).bind(review_status).bind(now).bind(Id(user))
+            .bind(Id(Uuid::new_v4())).bind(t).bind(o).bind(Id(row.attempt_id))
+            .bind(Id(row.question_id)).bind(row.answer).bind(row.score).bind(row.review_status)
+            .bind(now).bind(Id(user))
             .execute(c).await.map(|r| r.rows_affected())
     })?;
     Ok(())
@@ -288,27 +298,35 @@ pub async fn answers_in(
     on_tx!(tx, c => sqlx::query_as::<_, StoredAnswer>(&sql).bind(Id(attempt_id)).bind(t).bind(o).fetch_all(c).await)
 }
 
+/// A reviewer's score for one answer.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerReview<'a> {
+    pub attempt_id: Uuid,
+    pub question_id: Uuid,
+    /// Hundredths.
+    pub score: i64,
+    /// Kept as they were when `None`.
+    pub remarks: Option<&'a str>,
+}
+
 /// Records a reviewer's score for one answer. `Ok(false)` when the attempt has no answer to
 /// that question.
-#[allow(clippy::too_many_arguments)]
 pub async fn review_answer(
     tx: &mut Tx,
     scope: &Scope,
-    attempt_id: Uuid,
-    question_id: Uuid,
-    score: i64,
-    remarks: Option<&str>,
+    review: AnswerReview<'_>,
     reviewer: Uuid,
     now: Ts,
 ) -> Result<bool, sqlx::Error> {
     let (t, o) = sid(scope);
     const SQL: &str = r#"UPDATE "testUserAnswers" SET "score" = $1,
-        "remarks" = COALESCE($2, "remarks"), "reviewedBy" = $3, "reviewStatus" = 'R',
+        "remarks" = COALESCE($2, "remarks"), "reviewedBy" = $3, "reviewStatus" = $9,
         "reviewedAt" = $4, "updatedBy" = $3, "updatedAt" = $4
         WHERE "attemptId" = $5 AND "questionId" = $6 AND "tenantId" = $7 AND "organisationId" = $8"#;
     let n = on_tx!(tx, c => {
-        sqlx::query(SQL).bind(score).bind(remarks).bind(Id(reviewer)).bind(now)
-            .bind(Id(attempt_id)).bind(Id(question_id)).bind(t).bind(o)
+        sqlx::query(SQL).bind(review.score).bind(review.remarks).bind(Id(reviewer)).bind(now)
+            .bind(Id(review.attempt_id)).bind(Id(review.question_id)).bind(t).bind(o)
+            .bind(ReviewStatus::Reviewed)
             .execute(c).await.map(|r| r.rows_affected())
     })?;
     Ok(n > 0)
@@ -323,10 +341,10 @@ pub async fn pending_review(
     offset: i64,
 ) -> Result<(Vec<Attempt>, i64), sqlx::Error> {
     let (t, o) = sid(scope);
-    const WHERE: &str = r#" WHERE a."tenantId" = $1 AND a."organisationId" = $2 AND a."status" = 'S'
-        AND a."reviewStatus" IN ('P', 'U')
+    const WHERE: &str = r#" WHERE a."tenantId" = $1 AND a."organisationId" = $2 AND a."status" = $3
+        AND a."reviewStatus" IN ($4, $5)
         AND EXISTS (SELECT 1 FROM "testUserAnswers" u WHERE u."attemptId" = a."attemptId"
-                    AND u."reviewStatus" = 'P')"#;
+                    AND u."reviewStatus" = $4)"#;
     let columns = ATTEMPT_COLUMNS
         .split(',')
         .map(|c| format!("a.{}", c.trim()))
@@ -334,13 +352,21 @@ pub async fn pending_review(
         .join(", ");
     let page = format!(
         r#"SELECT {columns} FROM "testAttempts" a{WHERE}
-           ORDER BY a."submittedAt", a."attemptId" LIMIT $3 OFFSET $4"#
+           ORDER BY a."submittedAt", a."attemptId" LIMIT $6 OFFSET $7"#
     );
     let count = format!(r#"SELECT COUNT(*) FROM "testAttempts" a{WHERE}"#);
-    let total: i64 =
-        on_reader!(store, p => sqlx::query_scalar(&count).bind(t).bind(o).fetch_one(p).await)?;
+    let (submitted, pending, under_review) = (
+        AttemptStatus::Submitted,
+        ReviewStatus::Pending,
+        ReviewStatus::UnderReview,
+    );
+    let total: i64 = on_reader!(store, p => {
+        sqlx::query_scalar(&count).bind(t).bind(o).bind(submitted).bind(pending)
+            .bind(under_review).fetch_one(p).await
+    })?;
     let rows = on_reader!(store, p => {
-        sqlx::query_as::<_, Attempt>(&page).bind(t).bind(o).bind(limit).bind(offset).fetch_all(p).await
+        sqlx::query_as::<_, Attempt>(&page).bind(t).bind(o).bind(submitted).bind(pending)
+            .bind(under_review).bind(limit).bind(offset).fetch_all(p).await
     })?;
     Ok((rows, total))
 }
@@ -358,7 +384,7 @@ pub async fn latest_in(
     Ok(all
         .into_iter()
         .rev()
-        .find(|a| !submitted_only || a.status == "S"))
+        .find(|a| !submitted_only || a.status == AttemptStatus::Submitted))
 }
 
 /// A page of the learners with attempts on a test (optionally only `users`), ordered by
@@ -410,8 +436,8 @@ pub async fn in_progress_with(
     let (t, o) = sid(scope);
     let pattern = format!("%{}%", question_id.hyphenated());
     on_tx!(tx, c => {
-        sqlx::query_scalar(r#"SELECT COUNT(*) FROM "testAttempts" WHERE "status" = 'I'
+        sqlx::query_scalar(r#"SELECT COUNT(*) FROM "testAttempts" WHERE "status" = $4
             AND "tenantId" = $1 AND "organisationId" = $2 AND CAST("paper" AS TEXT) LIKE $3"#)
-            .bind(t).bind(o).bind(pattern).fetch_one(c).await
+            .bind(t).bind(o).bind(pattern).bind(AttemptStatus::InProgress).fetch_one(c).await
     })
 }

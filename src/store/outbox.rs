@@ -118,6 +118,69 @@ pub async fn append(tx: &mut Tx, event: &NewEvent) -> Result<i64, sqlx::Error> {
     })
 }
 
+/// Rows per statement in [`append_many`]: 8 values each, well under both databases' limits
+/// on bound parameters.
+const APPEND_CHUNK: usize = 500;
+
+/// Appends `events` in `tx`, in order, with one multi-row `INSERT` (per [`APPEND_CHUNK`]
+/// events). As with [`append`], they become visible only when `tx` commits.
+pub async fn append_many(tx: &mut Tx, events: &[NewEvent]) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    if let Tx::Postgres(t) = tx {
+        t.appended = true;
+    }
+    for chunk in events.chunks(APPEND_CHUNK) {
+        let mut sql = String::from(
+            r#"INSERT INTO "events"
+    ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload", "createdAt")
+VALUES "#,
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let b = i * 8;
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8
+            ));
+        }
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|e| {
+                (
+                    Id(e.id),
+                    e.name.as_str(),
+                    e.context.tenant_id.map(|t| Id(t.as_uuid())),
+                    e.context.organisation_id.map(|o| Id(o.as_uuid())),
+                    e.context.user_id.map(|u| Id(u.as_uuid())),
+                    e.ordering_key.as_deref(),
+                    Json(e.payload()),
+                    Ts::new(e.timestamp),
+                )
+            })
+            .collect();
+        on_tx!(tx, conn => {
+            let mut q = sqlx::query(&sql);
+            for (id, name, tenant, org, user, key, payload, at) in &rows {
+                q = q.bind(*id).bind(*name).bind(*tenant).bind(*org).bind(*user).bind(*key)
+                    .bind(payload).bind(*at);
+            }
+            q.execute(conn).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
 /// The committed event with this id, if any.
 pub async fn find(store: &Store, event_id: Uuid) -> Result<Option<StoredEvent>, sqlx::Error> {
     on_reader!(store, pool => {

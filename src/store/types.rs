@@ -15,6 +15,8 @@ use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
 use uuid::Uuid;
 
+use crate::domain::enums::{AttemptResult, AttemptStatus, ReviewStatus, SubmissionType};
+
 /// A UUID column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Id(pub Uuid);
@@ -159,6 +161,61 @@ pub fn hundredths_as_marks<S: serde::Serializer>(v: &Option<i64>, s: S) -> Resul
     v.and_then(|h| crate::domain::marks::Marks::from_hundredths(h).ok())
         .serialize(s)
 }
+
+/// Stores a wire enumeration of the domain as its text (upstream's letters and words), the
+/// same on both databases; an unknown stored value is a decode error naming it.
+macro_rules! text_column {
+    ($($name:ty),+ $(,)?) => {$(
+        impl Type<Postgres> for $name {
+            fn type_info() -> PgTypeInfo {
+                <String as Type<Postgres>>::type_info()
+            }
+            fn compatible(ty: &PgTypeInfo) -> bool {
+                <String as Type<Postgres>>::compatible(ty)
+            }
+        }
+
+        impl Encode<'_, Postgres> for $name {
+            fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+                <&str as Encode<Postgres>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r> Decode<'r, Postgres> for $name {
+            fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+                let text = <String as Decode<Postgres>>::decode(value)?;
+                Ok(<$name>::try_from(text)?)
+            }
+        }
+
+        impl Type<Sqlite> for $name {
+            fn type_info() -> SqliteTypeInfo {
+                <String as Type<Sqlite>>::type_info()
+            }
+            fn compatible(ty: &SqliteTypeInfo) -> bool {
+                <String as Type<Sqlite>>::compatible(ty)
+            }
+        }
+
+        impl<'q> Encode<'q, Sqlite> for $name {
+            fn encode_by_ref(
+                &self,
+                buf: &mut Vec<SqliteArgumentValue<'q>>,
+            ) -> Result<IsNull, BoxDynError> {
+                <&str as Encode<'q, Sqlite>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r> Decode<'r, Sqlite> for $name {
+            fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+                let text = <String as Decode<Sqlite>>::decode(value)?;
+                Ok(<$name>::try_from(text)?)
+            }
+        }
+    )+};
+}
+
+text_column!(AttemptStatus, ReviewStatus, AttemptResult, SubmissionType);
 
 #[cfg(test)]
 mod tests {

@@ -606,7 +606,8 @@ async fn parallel_saves_keep_one_row_and_submit_counts_nothing_after_it() {
 
 #[tokio::test]
 async fn deadlines_refuse_answers_and_the_sweeper_submits_once() {
-    let app = TestApp::spawn().await;
+    let clock = ManualClock::starting_now();
+    let app = TestApp::on_clock(&clock).await;
     let (test, qs) = published_test(&app, json!({"timeDuration": 600}), vec![
         json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
     ]).await;
@@ -625,24 +626,17 @@ async fn deadlines_refuse_answers_and_the_sweeper_submits_once() {
     assert!((590..=600).contains(&remaining), "{remaining}");
     answer(&app, &attempt, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}])).await;
 
-    let store = &app.state.store;
-    // Nothing is due yet.
-    let now = assessment_service::store::Ts::now();
+    let (store, service_clock) = (&app.state.store, &app.state.clock);
+    // Nothing is due yet, even a second before the deadline.
+    clock.advance(chrono::Duration::seconds(599));
     assert_eq!(
-        assessment_service::service::attempts::sweep_once(store, now, 100)
+        assessment_service::service::attempts::sweep_once(store, service_clock, 100)
             .await
             .unwrap(),
         0
     );
-    // Move the deadline into the past, as time passing would.
-    let past = assessment_service::store::Ts::new(now.0 - chrono::Duration::seconds(5));
-    let mut tx = store.begin().await.unwrap();
-    let id = assessment_service::store::Id(uuid::Uuid::parse_str(&attempt).unwrap());
-    assessment_service::on_tx!(&mut tx, c => {
-        sqlx::query(r#"UPDATE "testAttempts" SET "deadlineAt" = $1 WHERE "attemptId" = $2"#)
-            .bind(past).bind(id).execute(c).await.map(|r| r.rows_affected()).unwrap()
-    });
-    tx.commit().await.unwrap();
+    // Past the ten minutes allowed.
+    clock.advance(chrono::Duration::seconds(2));
 
     let r = answer(&app, &attempt, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}])).await;
     assert_failure(
@@ -654,13 +648,13 @@ async fn deadlines_refuse_answers_and_the_sweeper_submits_once() {
         "The time allowed for this attempt is over",
     );
     assert_eq!(
-        assessment_service::service::attempts::sweep_once(store, now, 100)
+        assessment_service::service::attempts::sweep_once(store, service_clock, 100)
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        assessment_service::service::attempts::sweep_once(store, now, 100)
+        assessment_service::service::attempts::sweep_once(store, service_clock, 100)
             .await
             .unwrap(),
         0
@@ -1806,18 +1800,11 @@ async fn date_windows_resubmission_and_late_submits() {
     assert_eq!(r.json()["result"]["score"], 1);
 
     // A learner's submit after the deadline is recorded as automatic.
+    let clock = ManualClock::starting_now();
+    let app = TestApp::on_clock(&clock).await;
     let (timed, _) = published_test(&app, json!({"timeDuration": 60}), vec![mcq_q()]).await;
     let a = start(&app, &timed, LEARNER).await;
-    let store = &app.state.store;
-    let past_ts =
-        assessment_service::store::Ts::new(chrono::Utc::now() - chrono::Duration::seconds(5));
-    let mut tx = store.begin().await.unwrap();
-    let id = assessment_service::store::Id(uuid::Uuid::parse_str(&a).unwrap());
-    assessment_service::on_tx!(&mut tx, c => {
-        sqlx::query(r#"UPDATE "testAttempts" SET "deadlineAt" = $1 WHERE "attemptId" = $2"#)
-            .bind(past_ts).bind(id).execute(c).await.map(|r| r.rows_affected()).unwrap()
-    });
-    tx.commit().await.unwrap();
+    clock.advance(chrono::Duration::seconds(61));
     let r = app
         .call_with(
             Method::POST,

@@ -2,6 +2,7 @@
 
 use std::str::FromStr;
 
+pub use assessment_service::clock::{Clock, ManualClock};
 use assessment_service::config::Config;
 use assessment_service::store::{Backend, Store, StoreOptions};
 use assessment_service::{AppState, build_app};
@@ -123,11 +124,21 @@ impl TestApp {
         TestApp::build(config, true).await
     }
 
+    /// The application on a clock that moves only when the test moves it.
+    pub async fn on_clock(clock: &ManualClock) -> TestApp {
+        TestApp::build_on(Config::default(), true, clock.clock()).await
+    }
+
     /// `probes`: mount the test-only probe routes of `probe.rs`.
     pub async fn build(config: Config, probes: bool) -> TestApp {
+        TestApp::build_on(config, probes, Clock::system()).await
+    }
+
+    async fn build_on(config: Config, probes: bool, clock: Clock) -> TestApp {
         let db = TestDb::fresh().await;
         let store = db.store().await;
-        let state = AppState::new(config, store).expect("valid test configuration");
+        let mut state = AppState::new(config, store).expect("valid test configuration");
+        state.clock = clock;
         let router = if probes {
             assessment_service::http::router_with(state.clone(), super::probe::routes())
         } else {
