@@ -30,7 +30,7 @@ use crate::store::attempts::{self as repo, Attempt, PaperItem};
 use crate::store::questions::{self as question_repo, Question, QuestionOption};
 use crate::store::rules::{self as rule_repo, RuleFilter};
 use crate::store::tests::{self as test_repo, Test};
-use crate::store::{Id, Store, Ts, Tx};
+use crate::store::{Db, Id, Store, Ts, Tx};
 
 fn ordering_key(attempt_id: Uuid) -> String {
     format!("attempt:{attempt_id}")
@@ -89,22 +89,17 @@ fn bank(questions: Vec<Question>, all_options: Vec<QuestionOption>) -> Bank {
     (questions, options)
 }
 
-/// Questions and options read within `tx`: a transaction must never wait for a second
-/// pooled connection (under load that deadlocks the pool).
-async fn questions_with_options_in(tx: &mut Tx, scope: &Scope, ids: &[Uuid]) -> AppResult<Bank> {
-    let questions = question_repo::by_ids_in(tx, scope, ids).await?;
-    let options = question_repo::options_in(tx, scope, ids).await?;
+/// Questions and options, read on a read connection or within a transaction (a transaction
+/// must never wait for a second pooled connection).
+async fn questions_with_options<'a>(
+    db: impl Into<Db<'a>>,
+    scope: &Scope,
+    ids: &[Uuid],
+) -> AppResult<Bank> {
+    let mut db = db.into();
+    let questions = question_repo::by_ids(db.reborrow(), scope, ids).await?;
+    let options = question_repo::options_of(db, scope, ids).await?;
     Ok(bank(questions, options))
-}
-
-async fn questions_with_options(store: &Store, scope: &Scope, ids: &[Uuid]) -> AppResult<Bank> {
-    let questions = question_repo::by_ids(store, scope, ids).await?;
-    let options = question_repo::options_of(store, scope, ids).await?;
-    let (questions, mut options) = bank(questions, options);
-    for list in options.values_mut() {
-        list.sort_by_key(|o| (o.ordering, o.created_at, o.question_option_id.0));
-    }
-    Ok((questions, options))
 }
 
 /// Builds the paper of a new attempt from the test (plain) or its rules (rule-based).
@@ -116,14 +111,15 @@ async fn build_paper(
 ) -> AppResult<Vec<PaperItem>> {
     let mut items: Vec<PaperItem> = Vec::new();
     if test.test_type == TestType::RuleBased {
-        let rules = rule_repo::list_in(
-            tx,
+        let rules = rule_repo::list(
+            &mut *tx,
             scope,
             RuleFilter {
                 test_id: Some(test.test_id.0),
                 active_only: true,
                 ..RuleFilter::default()
             },
+            false,
         )
         .await?;
         let mut chosen = BTreeSet::new();
@@ -176,14 +172,14 @@ async fn build_paper(
             items = shuffled;
         }
     } else {
-        let sections: Vec<_> = test_repo::sections_in(tx, scope, test.test_id.0)
+        let sections: Vec<_> = test_repo::sections_of(&mut *tx, scope, test.test_id.0)
             .await?
             .into_iter()
             .filter(|s| s.status != SectionStatus::Archived)
             .collect();
-        let links = test_repo::links_in(tx, scope, test.test_id.0).await?;
+        let links = test_repo::links_of(&mut *tx, scope, test.test_id.0).await?;
         let ids: Vec<Uuid> = links.iter().map(|l| l.question_id.0).collect();
-        let live: BTreeSet<Uuid> = question_repo::by_ids_in(tx, scope, &ids)
+        let live: BTreeSet<Uuid> = question_repo::by_ids(&mut *tx, scope, &ids)
             .await?
             .into_iter()
             .filter(|q| q.status != QuestionStatus::Archived)
@@ -219,7 +215,7 @@ async fn build_paper(
         ));
     }
     let ids: Vec<Uuid> = items.iter().map(|i| i.question_id).collect();
-    let (_, options) = questions_with_options_in(tx, scope, &ids).await?;
+    let (_, options) = questions_with_options(tx, scope, &ids).await?;
     for item in &mut items {
         let mut order: Vec<Uuid> = options
             .get(&item.question_id)
@@ -252,7 +248,7 @@ pub async fn start(
     let user = actor.user_uuid();
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let now = uow.now();
-    let test = test_repo::get_in(uow.tx(), &scope, test_id)
+    let test = test_repo::get(uow.tx(), &scope, test_id)
         .await?
         .filter(|t| t.status != TestStatus::Archived)
         .ok_or_else(|| AppError::not_found("Test not found"))?;
@@ -271,7 +267,7 @@ pub async fn start(
             "Test is no longer available for attempts",
         ));
     }
-    let attempts = repo::of_user_in(uow.tx(), &scope, test_id, user).await?;
+    let attempts = repo::of_user(uow.tx(), &scope, test_id, user).await?;
     let number = match lifecycle::start(&earlier(&attempts), test.allow_resubmission, test.attempts)
     {
         Start::Resume(i) => {
@@ -305,7 +301,7 @@ pub async fn start(
             .filter(|i| !i.is_conditional)
             .map(|i| i.question_id)
             .collect();
-        let (questions, _) = questions_with_options_in(uow.tx(), &scope, &ids).await?;
+        let (questions, _) = questions_with_options(uow.tx(), &scope, &ids).await?;
         questions.values().map(|q| q.marks).sum()
     };
     let attempt = Attempt {
@@ -337,10 +333,7 @@ pub async fn start(
     if !repo::insert(uow.tx(), &attempt).await? {
         // Another start by the same learner won the race for this attempt number.
         if test.allow_resubmission {
-            if let Some(winner) = repo::of_user_in(uow.tx(), &scope, test_id, user)
-                .await?
-                .pop()
-            {
+            if let Some(winner) = repo::of_user(uow.tx(), &scope, test_id, user).await?.pop() {
                 return Ok(Started {
                     attempt_id: winner.attempt_id.0,
                 });
@@ -439,7 +432,7 @@ pub async fn save_answers(
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let now = uow.now();
     let mut attempt = lock_own(uow.tx(), actor, attempt_id).await?;
-    let test = test_repo::get_in(uow.tx(), &scope, attempt.test_id.0)
+    let test = test_repo::get(uow.tx(), &scope, attempt.test_id.0)
         .await?
         .ok_or_else(|| AppError::not_found("Test not found"))?;
     window(&attempt, &test)
@@ -467,7 +460,7 @@ pub async fn save_answers(
         }
     }
     let ids: Vec<Uuid> = body.answers.iter().map(|a| a.question_id).collect();
-    let (questions, options) = questions_with_options_in(uow.tx(), &scope, &ids).await?;
+    let (questions, options) = questions_with_options(uow.tx(), &scope, &ids).await?;
     let mut last = None;
     for (i, a) in body.answers.iter().enumerate() {
         let q = questions
@@ -564,7 +557,7 @@ async fn revealed(
         .filter(|p| p.is_conditional)
         .map(|p| p.question_id)
         .collect();
-    let links = question_repo::links_to_in(tx, scope, &conditional).await?;
+    let links = question_repo::links_to(&mut *tx, scope, &conditional).await?;
     let selected: BTreeSet<Uuid> = answers
         .values()
         .filter_map(|a| a.get("selectedOptionIds"))
@@ -607,7 +600,7 @@ async fn finalize(
     let now = uow.now();
     let paper = paper_of(&attempt);
     let in_paper: BTreeSet<Uuid> = paper.iter().map(|p| p.question_id).collect();
-    let answers: Vec<_> = repo::answers_in(uow.tx(), &scope, attempt.attempt_id.0)
+    let answers: Vec<_> = repo::answers(uow.tx(), &scope, attempt.attempt_id.0)
         .await?
         .into_iter()
         .filter(|a| in_paper.contains(&a.question_id.0))
@@ -692,7 +685,7 @@ pub async fn submit(
 ) -> AppResult<Submitted> {
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let attempt = lock_own(uow.tx(), actor, attempt_id).await?;
-    let test = test_repo::get_in(uow.tx(), &actor.scope, attempt.test_id.0)
+    let test = test_repo::get(uow.tx(), &actor.scope, attempt.test_id.0)
         .await?
         .ok_or_else(|| AppError::not_found("Test not found"))?;
     let kind = window(&attempt, &test)
@@ -722,7 +715,7 @@ pub async fn sweep_once(store: &Store, clock: &Clock, limit: i64) -> AppResult<u
         let Some(attempt) = repo::lock(uow.tx(), &scope, candidate.attempt_id.0).await? else {
             continue;
         };
-        let Some(test) = test_repo::get_in(uow.tx(), &scope, attempt.test_id.0).await? else {
+        let Some(test) = test_repo::get(uow.tx(), &scope, attempt.test_id.0).await? else {
             continue;
         };
         // Re-checked under the lock: a learner's own submit may have won.

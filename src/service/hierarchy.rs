@@ -204,34 +204,33 @@ pub async fn hierarchy(
     // One read transaction: one pooled connection for the six reads (under load each separate
     // read waited for a connection again), and one snapshot of the test.
     let mut tx = store.begin_read().await?;
-    let test = repo::get_in(&mut tx, scope, test_id)
+    let test = repo::get(&mut tx, scope, test_id)
         .await?
         .filter(|t| match audience {
             Audience::Learner => t.status == TestStatus::Published,
             Audience::Author => t.status != TestStatus::Archived,
         })
         .ok_or_else(|| AppError::not_found("Test not found"))?;
-    let sections: Vec<_> = repo::sections_in(&mut tx, scope, test_id)
+    let sections: Vec<_> = repo::sections_of(&mut tx, scope, test_id)
         .await?
         .into_iter()
         .filter(|s| s.status != SectionStatus::Archived)
         .collect();
-    let links = repo::links_in(&mut tx, scope, test_id).await?;
+    let links = repo::links_of(&mut tx, scope, test_id).await?;
     let ids: Vec<Uuid> = links.iter().map(|l| l.question_id.0).collect();
-    let questions: HashMap<Uuid, Question> = question_repo::by_ids_in(&mut tx, scope, &ids)
+    let questions: HashMap<Uuid, Question> = question_repo::by_ids(&mut tx, scope, &ids)
         .await?
         .into_iter()
         .map(|q| (q.question_id.0, q))
         .collect();
     let mut options: HashMap<Uuid, Vec<QuestionOption>> = HashMap::new();
-    for o in question_repo::options_in(&mut tx, scope, &ids).await? {
+    for o in question_repo::options_of(&mut tx, scope, &ids).await? {
         options.entry(o.question_id.0).or_default().push(o);
     }
     for list in options.values_mut() {
         list.sort_by_key(|o| (o.ordering, o.created_at, o.question_option_id.0));
     }
-    let option_links: Vec<OptionQuestion> =
-        question_repo::links_to_in(&mut tx, scope, &ids).await?;
+    let option_links: Vec<OptionQuestion> = question_repo::links_to(&mut tx, scope, &ids).await?;
     tx.rollback().await?;
     let link_map: HashMap<Uuid, TestQuestion> =
         links.iter().map(|l| (l.question_id.0, l.clone())).collect();

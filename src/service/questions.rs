@@ -426,7 +426,7 @@ pub async fn create(
     };
     check(&q, &options)?;
     if let Some(parent) = input.parent_id {
-        if repo::get_in(uow.tx(), &scope, parent).await?.is_none() {
+        if repo::get(uow.tx(), &scope, parent).await?.is_none() {
             return Err(AppError::not_found("Parent question not found"));
         }
     }
@@ -435,7 +435,7 @@ pub async fn create(
         repo::insert_option(uow.tx(), o).await?;
     }
     if let (Some(parent), Some(option)) = (input.parent_id, input.option_id) {
-        let parent_options = repo::options_in(uow.tx(), &scope, &[parent]).await?;
+        let parent_options = repo::options_of(uow.tx(), &scope, &[parent]).await?;
         if !parent_options
             .iter()
             .any(|o| o.question_option_id.0 == option)
@@ -629,7 +629,7 @@ pub async fn update(
     }
     uow.stamp(&mut q);
 
-    let existing = repo::options_in(uow.tx(), &scope, &[id]).await?;
+    let existing = repo::options_of(uow.tx(), &scope, &[id]).await?;
     let options = match patch.options {
         Some(sent) => reconcile_options(uow.tx(), &scope, id, &existing, sent, now).await?,
         None => existing,
@@ -986,7 +986,7 @@ pub async fn associate(
             "Question must have a parentId to be associated with an option",
         ));
     };
-    let parent_options = repo::options_in(uow.tx(), &scope, &[parent.0]).await?;
+    let parent_options = repo::options_of(uow.tx(), &scope, &[parent.0]).await?;
     if !parent_options
         .iter()
         .any(|o| o.question_option_id.0 == input.option_id)

@@ -99,7 +99,7 @@ async fn apply_review(
         .as_ref()
         .map(|p| p.0.iter().map(|i| i.question_id).collect())
         .unwrap_or_default();
-    let questions: HashMap<Uuid, Marks> = question_repo::by_ids_in(uow.tx(), &scope, &paper)
+    let questions: HashMap<Uuid, Marks> = question_repo::by_ids(uow.tx(), &scope, &paper)
         .await?
         .into_iter()
         .map(|q| (q.question_id.0, q.marks))
@@ -137,7 +137,7 @@ async fn apply_review(
             )));
         }
     }
-    let answers: Vec<ScoredAnswer> = repo::answers_in(uow.tx(), &scope, attempt.attempt_id.0)
+    let answers: Vec<ScoredAnswer> = repo::answers(uow.tx(), &scope, attempt.attempt_id.0)
         .await?
         .into_iter()
         .filter(|a| questions.contains_key(&a.question_id.0))
@@ -193,7 +193,7 @@ pub async fn review_attempt(
     if attempt.user_id.0 == reviewer.user_uuid() {
         return Err(AppError::forbidden("You cannot review your own attempt"));
     }
-    let test = test_repo::get_in(uow.tx(), &reviewer.scope, attempt.test_id.0)
+    let test = test_repo::get(uow.tx(), &reviewer.scope, attempt.test_id.0)
         .await?
         .ok_or_else(|| AppError::not_found("Test not found"))?;
     let out = apply_review(
@@ -218,14 +218,14 @@ pub async fn review_by_test(
 ) -> AppResult<Reviewed> {
     let scope = reviewer.scope;
     let mut uow = UnitOfWork::begin(store, clock, reviewer).await?;
-    let test = test_repo::get_in(uow.tx(), &scope, body.test_id)
+    let test = test_repo::get(uow.tx(), &scope, body.test_id)
         .await?
         .filter(|t| t.status != TestStatus::Archived)
         .ok_or_else(|| AppError::not_found("Test not found"))?;
     if body.user_id == reviewer.user_uuid() {
         return Err(AppError::forbidden("You cannot review your own attempt"));
     }
-    let latest = repo::latest_in(uow.tx(), &scope, body.test_id, body.user_id, true)
+    let latest = repo::latest(uow.tx(), &scope, body.test_id, body.user_id, true)
         .await?
         .ok_or_else(|| AppError::not_found("No attempt found for review"))?;
     let attempt = repo::lock(uow.tx(), &scope, latest.attempt_id.0)

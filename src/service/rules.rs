@@ -99,7 +99,7 @@ async fn check_section(
     let Some(section_id) = section_id else {
         return Ok(());
     };
-    let s = test_repo::section_in(tx, scope, section_id.0)
+    let s = test_repo::section(&mut *tx, scope, section_id.0)
         .await?
         .ok_or_else(|| AppError::not_found("Section not found"))?;
     if test_id.is_some_and(|t| t != s.test_id) {
@@ -239,7 +239,7 @@ pub async fn update(
 ) -> AppResult<Uuid> {
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let mut r = repo::get_in(uow.tx(), &scope, id)
+    let mut r = repo::get(uow.tx(), &scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("Rule not found"))?;
     if let Some(t) = r.test_id {
@@ -265,7 +265,7 @@ pub async fn update(
 pub async fn delete(store: &Store, clock: &Clock, actor: &Actor, id: Uuid) -> AppResult<()> {
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let r = repo::get_in(uow.tx(), &scope, id)
+    let r = repo::get(uow.tx(), &scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("Rule not found"))?;
     if let Some(t) = r.test_id {

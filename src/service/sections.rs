@@ -211,7 +211,7 @@ pub async fn update(
 ) -> AppResult<Uuid> {
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let mut s = repo::section_in(uow.tx(), &scope, id)
+    let mut s = repo::section(uow.tx(), &scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("Section not found"))?;
     lock_test_for(uow.tx(), &scope, s.test_id.0).await?;
@@ -255,7 +255,7 @@ pub async fn delete(
 ) -> AppResult<()> {
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let mut s = repo::section_in(uow.tx(), &scope, id)
+    let mut s = repo::section(uow.tx(), &scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("Section not found"))?;
     lock_test_for(uow.tx(), &scope, s.test_id.0).await?;

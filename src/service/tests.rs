@@ -350,7 +350,7 @@ pub async fn create(store: &Store, clock: &Clock, actor: &Actor, input: TestIn) 
 /// A test's `parentId` must name a test of the same scope.
 async fn check_parent(tx: &mut Tx, scope: &Scope, parent: Option<Id>) -> AppResult<()> {
     if let Some(p) = parent {
-        if repo::get_in(tx, scope, p.0).await?.is_none() {
+        if repo::get(&mut *tx, scope, p.0).await?.is_none() {
             return Err(AppError::not_found("Parent test not found"));
         }
     }
@@ -414,14 +414,15 @@ async fn change_status(uow: &mut UnitOfWork, t: &mut Test, target: TestStatus) -
 async fn question_count(tx: &mut Tx, scope: &Scope, t: &Test) -> AppResult<u32> {
     Ok(match t.test_type {
         TestType::RuleBased => {
-            let rules = rule_repo::list_in(
-                tx,
+            let rules = rule_repo::list(
+                &mut *tx,
                 scope,
                 RuleFilter {
                     test_id: Some(t.test_id.0),
                     active_only: true,
                     ..RuleFilter::default()
                 },
+                false,
             )
             .await?;
             rules
@@ -450,12 +451,12 @@ pub async fn rule_pool(
     filter.min_marks = rule.min_marks();
     filter.max_marks = rule.max_marks();
     match rule.selection_mode {
-        SelectionMode::Dynamic => Ok(question_repo::matching_in(tx, scope, &filter).await?),
+        SelectionMode::Dynamic => Ok(question_repo::matching(&mut *tx, scope, &filter).await?),
         SelectionMode::Preselected => {
             let Some(test_id) = rule.test_id else {
                 return Ok(Vec::new());
             };
-            let ids: Vec<Uuid> = repo::links_in(tx, scope, test_id.0)
+            let ids: Vec<Uuid> = repo::links_of(&mut *tx, scope, test_id.0)
                 .await?
                 .into_iter()
                 .filter(|l| l.rule_id == Some(rule.rule_id))
@@ -465,7 +466,7 @@ pub async fn rule_pool(
                 return Ok(Vec::new());
             }
             filter.include_ids = ids;
-            Ok(question_repo::matching_in(tx, scope, &filter).await?)
+            Ok(question_repo::matching(&mut *tx, scope, &filter).await?)
         }
     }
 }
@@ -479,14 +480,15 @@ async fn publish_facts(tx: &mut Tx, scope: &Scope, t: &Test) -> AppResult<Publis
         .collect();
     let mut supplies = Vec::new();
     if t.test_type == TestType::RuleBased {
-        let rules = rule_repo::list_in(
-            tx,
+        let rules = rule_repo::list(
+            &mut *tx,
             scope,
             RuleFilter {
                 test_id: Some(t.test_id.0),
                 active_only: true,
                 ..RuleFilter::default()
             },
+            false,
         )
         .await?;
         for rule in &rules {
@@ -647,7 +649,7 @@ pub async fn delete(
     if hard {
         repo::delete(uow.tx(), &actor.scope, id).await?;
     } else {
-        for mut s in repo::sections_in(uow.tx(), &actor.scope, id).await? {
+        for mut s in repo::sections_of(uow.tx(), &actor.scope, id).await? {
             s.status = crate::domain::enums::SectionStatus::Archived;
             uow.stamp(&mut s);
             repo::update_section(uow.tx(), &s).await?;
@@ -837,7 +839,7 @@ pub(crate) async fn check_section(
     test_id: Uuid,
     section_id: Uuid,
 ) -> AppResult<Section> {
-    repo::section_in(tx, scope, section_id)
+    repo::section(&mut *tx, scope, section_id)
         .await?
         .filter(|s| {
             s.test_id.0 == test_id && s.status != crate::domain::enums::SectionStatus::Archived
@@ -856,7 +858,7 @@ async fn check_rule(
     let Some(rule_id) = rule_id else {
         return Ok(None);
     };
-    let rule = rule_repo::get_in(tx, scope, rule_id)
+    let rule = rule_repo::get(&mut *tx, scope, rule_id)
         .await?
         .filter(|r| r.test_id == Some(t.test_id))
         .ok_or_else(|| AppError::not_found("Rule not found for this test"))?;
@@ -881,7 +883,7 @@ pub async fn add_question(
     let t = lock_editable(uow.tx(), &scope, test_id, "questions").await?;
     check_section(uow.tx(), &scope, test_id, input.section_id).await?;
     let rule_id = check_rule(uow.tx(), &scope, &t, input.rule_id).await?;
-    let q = question_repo::get_in(uow.tx(), &scope, input.question_id)
+    let q = question_repo::get(uow.tx(), &scope, input.question_id)
         .await?
         .filter(|q| q.status != crate::domain::enums::QuestionStatus::Archived)
         .ok_or_else(|| AppError::not_found("Question not found"))?;
@@ -972,7 +974,7 @@ pub async fn bulk_add(
             continue;
         }
         let rule_id = check_rule(uow.tx(), &scope, &t, item.rule_id).await?;
-        let Some(q) = question_repo::get_in(uow.tx(), &scope, item.question_id)
+        let Some(q) = question_repo::get(uow.tx(), &scope, item.question_id)
             .await?
             .filter(|q| q.status != crate::domain::enums::QuestionStatus::Archived)
         else {
@@ -1077,13 +1079,13 @@ pub async fn restructure(
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
     let t = lock_editable(uow.tx(), &scope, test_id, "the structure").await?;
-    let sections: Vec<Section> = repo::sections_in(uow.tx(), &scope, test_id)
+    let sections: Vec<Section> = repo::sections_of(uow.tx(), &scope, test_id)
         .await?
         .into_iter()
         .filter(|s| s.status != crate::domain::enums::SectionStatus::Archived)
         .collect();
     let section_ids: HashSet<Uuid> = sections.iter().map(|s| s.section_id.0).collect();
-    let links = repo::links_in(uow.tx(), &scope, test_id).await?;
+    let links = repo::links_of(uow.tx(), &scope, test_id).await?;
     let live_links: Vec<&TestQuestion> = links
         .iter()
         .filter(|l| l.section_id.is_some_and(|s| section_ids.contains(&s.0)))
@@ -1205,7 +1207,7 @@ pub async fn clone(store: &Store, clock: &Clock, actor: &Actor, test_id: Uuid) -
     insert_with_alias(uow.tx(), &mut copy, &wanted).await?;
 
     let mut section_map = HashMap::new();
-    for s in repo::sections_in(uow.tx(), &scope, test_id).await? {
+    for s in repo::sections_of(uow.tx(), &scope, test_id).await? {
         let mut n = s.clone();
         n.section_id = Id(Uuid::new_v4());
         n.test_id = copy.test_id;
@@ -1217,13 +1219,14 @@ pub async fn clone(store: &Store, clock: &Clock, actor: &Actor, test_id: Uuid) -
         section_map.insert(s.section_id, n.section_id);
     }
     let mut rule_map = HashMap::new();
-    for r in rule_repo::list_in(
+    for r in rule_repo::list(
         uow.tx(),
         &scope,
         RuleFilter {
             test_id: Some(test_id),
             ..RuleFilter::default()
         },
+        false,
     )
     .await?
     {
@@ -1238,7 +1241,7 @@ pub async fn clone(store: &Store, clock: &Clock, actor: &Actor, test_id: Uuid) -
         rule_repo::insert(uow.tx(), &n).await?;
         rule_map.insert(r.rule_id, n.rule_id);
     }
-    for l in repo::links_in(uow.tx(), &scope, test_id).await? {
+    for l in repo::links_of(uow.tx(), &scope, test_id).await? {
         let mut n = l.clone();
         n.test_question_id = Id(Uuid::new_v4());
         n.test_id = copy.test_id;

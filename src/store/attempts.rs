@@ -8,10 +8,11 @@ use sqlx::types::Json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Backend, Id, Store, Ts, Tx};
+use super::db::sid;
+use super::{Backend, Db, Id, Store, Ts, Tx};
 use crate::domain::enums::{AttemptResult, AttemptStatus, ReviewStatus, SubmissionType};
 use crate::domain::ids::Scope;
-use crate::{on_reader, on_tx};
+use crate::{on_db, on_reader, on_tx};
 
 /// One question of an attempt's paper.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -83,10 +84,6 @@ const ATTEMPT_COLUMNS: &str = r#""attemptId", "tenantId", "organisationId", "tes
     "score", "submissionType", "result", "currentPosition", "timeSpent", "updatedBy",
     "updatedAt", "seed", "deadlineAt", "paper", "totalMarks", "overallRemarks""#;
 
-fn sid(scope: &Scope) -> (Id, Id) {
-    (Id(scope.tenant.as_uuid()), Id(scope.organisation.as_uuid()))
-}
-
 /// Inserts an attempt unless its number is taken for this learner and test (`Ok(false)`):
 /// the unique constraint settles concurrent starts.
 pub async fn insert(tx: &mut Tx, a: &Attempt) -> Result<bool, sqlx::Error> {
@@ -149,18 +146,22 @@ pub async fn lock(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<Option<Attempt
 }
 
 /// The attempt.
-pub async fn get(store: &Store, scope: &Scope, id: Uuid) -> Result<Option<Attempt>, sqlx::Error> {
+pub async fn get<'a>(
+    db: impl Into<Db<'a>>,
+    scope: &Scope,
+    id: Uuid,
+) -> Result<Option<Attempt>, sqlx::Error> {
     let (t, o) = sid(scope);
     let sql = format!(
         r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "attemptId" = $1 AND "tenantId" = $2
            AND "organisationId" = $3"#
     );
-    on_reader!(store, p => sqlx::query_as::<_, Attempt>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(p).await)
+    on_db!(db.into(), c => sqlx::query_as::<_, Attempt>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(c).await)
 }
 
 /// A learner's attempts on a test, oldest first.
-pub async fn of_user_in(
-    tx: &mut Tx,
+pub async fn of_user<'a>(
+    db: impl Into<Db<'a>>,
     scope: &Scope,
     test_id: Uuid,
     user_id: Uuid,
@@ -170,22 +171,10 @@ pub async fn of_user_in(
         r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "testId" = $1 AND "userId" = $2
            AND "tenantId" = $3 AND "organisationId" = $4 ORDER BY "attempt""#
     );
-    on_tx!(tx, c => sqlx::query_as::<_, Attempt>(&sql).bind(Id(test_id)).bind(Id(user_id)).bind(t).bind(o).fetch_all(c).await)
-}
-
-/// A learner's attempts on a test, oldest first.
-pub async fn of_user(
-    store: &Store,
-    scope: &Scope,
-    test_id: Uuid,
-    user_id: Uuid,
-) -> Result<Vec<Attempt>, sqlx::Error> {
-    let (t, o) = sid(scope);
-    let sql = format!(
-        r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "testId" = $1 AND "userId" = $2
-           AND "tenantId" = $3 AND "organisationId" = $4 ORDER BY "attempt""#
-    );
-    on_reader!(store, p => sqlx::query_as::<_, Attempt>(&sql).bind(Id(test_id)).bind(Id(user_id)).bind(t).bind(o).fetch_all(p).await)
+    on_db!(db.into(), c => {
+        sqlx::query_as::<_, Attempt>(&sql).bind(Id(test_id)).bind(Id(user_id)).bind(t).bind(o)
+            .fetch_all(c).await
+    })
 }
 
 /// In-progress attempts whose deadline has passed, any tenant, oldest deadline first.
@@ -269,33 +258,20 @@ pub async fn upsert_answer(
     Ok(())
 }
 
-fn answers_sql() -> String {
-    format!(
+/// The answers of an attempt, in the order they were first given.
+pub async fn answers<'a>(
+    db: impl Into<Db<'a>>,
+    scope: &Scope,
+    attempt_id: Uuid,
+) -> Result<Vec<StoredAnswer>, sqlx::Error> {
+    let (t, o) = sid(scope);
+    let sql = format!(
         r#"SELECT {ANSWER_COLUMNS} FROM "testUserAnswers" WHERE "attemptId" = $1
            AND "tenantId" = $2 AND "organisationId" = $3 ORDER BY "createdAt", "attemptAnsId""#
-    )
-}
-
-/// The answers of an attempt, in the order they were first given.
-pub async fn answers(
-    store: &Store,
-    scope: &Scope,
-    attempt_id: Uuid,
-) -> Result<Vec<StoredAnswer>, sqlx::Error> {
-    let (t, o) = sid(scope);
-    let sql = answers_sql();
-    on_reader!(store, p => sqlx::query_as::<_, StoredAnswer>(&sql).bind(Id(attempt_id)).bind(t).bind(o).fetch_all(p).await)
-}
-
-/// The answers of an attempt, read within `tx`.
-pub async fn answers_in(
-    tx: &mut Tx,
-    scope: &Scope,
-    attempt_id: Uuid,
-) -> Result<Vec<StoredAnswer>, sqlx::Error> {
-    let (t, o) = sid(scope);
-    let sql = answers_sql();
-    on_tx!(tx, c => sqlx::query_as::<_, StoredAnswer>(&sql).bind(Id(attempt_id)).bind(t).bind(o).fetch_all(c).await)
+    );
+    on_db!(db.into(), c => {
+        sqlx::query_as::<_, StoredAnswer>(&sql).bind(Id(attempt_id)).bind(t).bind(o).fetch_all(c).await
+    })
 }
 
 /// A reviewer's score for one answer.
@@ -373,14 +349,14 @@ pub async fn pending_review(
 
 /// The latest attempt (highest number) of a learner on a test, with status `S` when
 /// `submitted_only`.
-pub async fn latest_in(
-    tx: &mut Tx,
+pub async fn latest<'a>(
+    db: impl Into<Db<'a>>,
     scope: &Scope,
     test_id: Uuid,
     user_id: Uuid,
     submitted_only: bool,
 ) -> Result<Option<Attempt>, sqlx::Error> {
-    let all = of_user_in(tx, scope, test_id, user_id).await?;
+    let all = of_user(db, scope, test_id, user_id).await?;
     Ok(all
         .into_iter()
         .rev()

@@ -10,6 +10,7 @@
 //! for the file lock) means no `SQLITE_BUSY` under load.
 
 pub mod attempts;
+pub mod db;
 pub mod deliveries;
 pub mod outbox;
 pub mod questions;
@@ -29,6 +30,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Postgres, Sqlite, Transaction};
 
+pub use db::Db;
 pub use types::{Id, Ts};
 
 use crate::config::{self, DatabaseUrl};

@@ -8,12 +8,13 @@ use sqlx::types::Json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::db::sid;
 use super::sql::{Arg, Sql, like_contains};
-use super::{Backend, Id, Store, Ts, Tx};
+use super::{Backend, Db, Id, Store, Ts, Tx};
 use crate::domain::enums::{GradingType, QuestionLevel, QuestionStatus, QuestionType};
 use crate::domain::ids::Scope;
 use crate::domain::marks::Marks;
-use crate::{bind_args, on_reader, on_tx};
+use crate::{bind_args, on_db, on_reader, on_tx};
 
 /// A question as stored and as returned to authors.
 #[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
@@ -105,10 +106,6 @@ const OPTION_COLUMNS: &str = r#""questionOptionId", "tenantId", "organisationId"
     "text", "media", "matchWith", "matchWithMedia", "ordering", "isCorrect", "marks",
     "blankIndex", "caseSensitive", "createdAt", "updatedAt""#;
 
-fn sid(scope: &Scope) -> (Id, Id) {
-    (Id(scope.tenant.as_uuid()), Id(scope.organisation.as_uuid()))
-}
-
 /// Inserts a question row.
 pub async fn insert(tx: &mut Tx, q: &Question) -> Result<(), sqlx::Error> {
     let sql = format!(
@@ -176,20 +173,16 @@ pub async fn get_for_update(
     })
 }
 
-/// The question, read within `tx` without locking.
-pub async fn get_in(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<Option<Question>, sqlx::Error> {
-    let (t, o) = sid(scope);
-    let sql = select_one(tx.backend(), false);
-    on_tx!(tx, c => {
-        sqlx::query_as::<_, Question>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(c).await
-    })
-}
-
 /// The question.
-pub async fn get(store: &Store, scope: &Scope, id: Uuid) -> Result<Option<Question>, sqlx::Error> {
+pub async fn get<'a>(
+    db: impl Into<Db<'a>>,
+    scope: &Scope,
+    id: Uuid,
+) -> Result<Option<Question>, sqlx::Error> {
+    let db = db.into();
     let (t, o) = sid(scope);
-    let sql = select_one(store.backend(), false);
-    on_reader!(store, p => {
+    let sql = select_one(db.backend(), false);
+    on_db!(db, p => {
         sqlx::query_as::<_, Question>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(p).await
     })
 }
@@ -210,31 +203,17 @@ fn options_query(backend: Backend, scope: &Scope, question_ids: &[Uuid]) -> Sql 
 }
 
 /// Options of these questions, ordered by question then `ordering`.
-pub async fn options_of(
-    store: &Store,
+pub async fn options_of<'a>(
+    db: impl Into<Db<'a>>,
     scope: &Scope,
     question_ids: &[Uuid],
 ) -> Result<Vec<QuestionOption>, sqlx::Error> {
+    let db = db.into();
     if question_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = options_query(store.backend(), scope, question_ids);
-    sql.fetch_rows::<QuestionOption>(store).await
-}
-
-/// Options of these questions, read within `tx`.
-pub async fn options_in(
-    tx: &mut Tx,
-    scope: &Scope,
-    question_ids: &[Uuid],
-) -> Result<Vec<QuestionOption>, sqlx::Error> {
-    if question_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = options_query(tx.backend(), scope, question_ids);
-    on_tx!(tx, c => {
-        bind_args!(sqlx::query_as::<_, QuestionOption>(&sql.text), &sql.args).fetch_all(c).await
-    })
+    let sql = options_query(db.backend(), scope, question_ids);
+    sql.fetch_rows::<QuestionOption>(db).await
 }
 
 /// Inserts an option row.
@@ -437,18 +416,19 @@ pub async fn list(
 }
 
 /// Every question matching `filter` (rule pools), ordered by creation.
-pub async fn matching(
-    store: &Store,
+pub async fn matching<'a>(
+    db: impl Into<Db<'a>>,
     scope: &Scope,
     filter: &QuestionFilter,
 ) -> Result<Vec<Question>, sqlx::Error> {
+    let db = db.into();
     let mut sql = Sql::new(
-        store.backend(),
+        db.backend(),
         format!(r#"SELECT {QUESTION_COLUMNS} FROM "questions""#),
     );
     push_filter(&mut sql, scope, filter);
     sql.push(r#" ORDER BY "createdAt", "questionId""#);
-    sql.fetch_rows::<Question>(store).await
+    sql.fetch_rows::<Question>(db).await
 }
 
 /// A link from an option to the child question it reveals.
@@ -521,16 +501,17 @@ fn links_to_query(backend: Backend, scope: &Scope, question_ids: &[Uuid]) -> Sql
 }
 
 /// Links whose child is one of `question_ids`.
-pub async fn links_to(
-    store: &Store,
+pub async fn links_to<'a>(
+    db: impl Into<Db<'a>>,
     scope: &Scope,
     question_ids: &[Uuid],
 ) -> Result<Vec<OptionQuestion>, sqlx::Error> {
+    let db = db.into();
     if question_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = links_to_query(store.backend(), scope, question_ids);
-    sql.fetch_rows::<OptionQuestion>(store).await
+    let sql = links_to_query(db.backend(), scope, question_ids);
+    sql.fetch_rows::<OptionQuestion>(db).await
 }
 
 /// Child questions of `parent_id` (by `parentId`), oldest first.
@@ -584,61 +565,15 @@ fn by_ids_sql(backend: Backend, scope: &Scope, ids: &[Uuid]) -> Sql {
 }
 
 /// The questions with these ids (any status).
-pub async fn by_ids(
-    store: &Store,
+pub async fn by_ids<'a>(
+    db: impl Into<Db<'a>>,
     scope: &Scope,
     ids: &[Uuid],
 ) -> Result<Vec<Question>, sqlx::Error> {
+    let db = db.into();
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = by_ids_sql(store.backend(), scope, ids);
-    sql.fetch_rows::<Question>(store).await
-}
-
-/// [`matching`] within `tx` (so a transaction never waits for a second pooled connection).
-pub async fn matching_in(
-    tx: &mut Tx,
-    scope: &Scope,
-    filter: &QuestionFilter,
-) -> Result<Vec<Question>, sqlx::Error> {
-    let mut sql = Sql::new(
-        tx.backend(),
-        format!(r#"SELECT {QUESTION_COLUMNS} FROM "questions""#),
-    );
-    push_filter(&mut sql, scope, filter);
-    sql.push(r#" ORDER BY "createdAt", "questionId""#);
-    on_tx!(tx, c => {
-        bind_args!(sqlx::query_as::<_, Question>(&sql.text), &sql.args).fetch_all(c).await
-    })
-}
-
-/// [`by_ids`] within `tx`.
-pub async fn by_ids_in(
-    tx: &mut Tx,
-    scope: &Scope,
-    ids: &[Uuid],
-) -> Result<Vec<Question>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = by_ids_sql(tx.backend(), scope, ids);
-    on_tx!(tx, c => {
-        bind_args!(sqlx::query_as::<_, Question>(&sql.text), &sql.args).fetch_all(c).await
-    })
-}
-
-/// [`links_to`] within `tx`.
-pub async fn links_to_in(
-    tx: &mut Tx,
-    scope: &Scope,
-    question_ids: &[Uuid],
-) -> Result<Vec<OptionQuestion>, sqlx::Error> {
-    if question_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = links_to_query(tx.backend(), scope, question_ids);
-    on_tx!(tx, c => {
-        bind_args!(sqlx::query_as::<_, OptionQuestion>(&sql.text), &sql.args).fetch_all(c).await
-    })
+    let sql = by_ids_sql(db.backend(), scope, ids);
+    sql.fetch_rows::<Question>(db).await
 }

@@ -7,12 +7,13 @@ use sqlx::types::Json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::db::sid;
 use super::sql::{Arg, Sql};
-use super::{Id, Store, Ts, Tx};
+use super::{Db, Id, Ts, Tx};
 use crate::domain::enums::{RuleType, SelectionMode, SelectionStrategy};
 use crate::domain::ids::Scope;
 use crate::domain::marks::Marks;
-use crate::{bind_args, on_reader, on_tx};
+use crate::{on_db, on_tx};
 
 /// A rule as stored and returned.
 #[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
@@ -73,10 +74,6 @@ const RULE_COLUMNS: &str = r#""ruleId", "tenantId", "organisationId", "name", "d
     "ruleType", "testId", "sectionId", "numberOfQuestions", "poolSize", "minMarks", "maxMarks",
     "selectionStrategy", "criteria", "selectionMode", "isActive", "priority", "createdBy",
     "createdAt", "updatedBy", "updatedAt""#;
-
-fn sid(scope: &Scope) -> (Id, Id) {
-    (Id(scope.tenant.as_uuid()), Id(scope.organisation.as_uuid()))
-}
 
 macro_rules! bind_rule {
     ($q:expr, $r:expr) => {
@@ -140,22 +137,17 @@ pub async fn delete(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<(), sqlx::Er
     Ok(())
 }
 
-pub async fn get_in(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<Option<Rule>, sqlx::Error> {
+pub async fn get<'a>(
+    db: impl Into<Db<'a>>,
+    scope: &Scope,
+    id: Uuid,
+) -> Result<Option<Rule>, sqlx::Error> {
     let (t, o) = sid(scope);
     let sql = format!(
         r#"SELECT {RULE_COLUMNS} FROM "testRules" WHERE "ruleId" = $1 AND "tenantId" = $2
            AND "organisationId" = $3"#
     );
-    on_tx!(tx, c => sqlx::query_as::<_, Rule>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(c).await)
-}
-
-pub async fn get(store: &Store, scope: &Scope, id: Uuid) -> Result<Option<Rule>, sqlx::Error> {
-    let (t, o) = sid(scope);
-    let sql = format!(
-        r#"SELECT {RULE_COLUMNS} FROM "testRules" WHERE "ruleId" = $1 AND "tenantId" = $2
-           AND "organisationId" = $3"#
-    );
-    on_reader!(store, p => sqlx::query_as::<_, Rule>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(p).await)
+    on_db!(db.into(), p => sqlx::query_as::<_, Rule>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(p).await)
 }
 
 /// Which rules to list.
@@ -198,18 +190,13 @@ fn list_sql(
 }
 
 /// Rules by priority (highest first), then by creation.
-pub async fn list(
-    store: &Store,
+pub async fn list<'a>(
+    db: impl Into<Db<'a>>,
     scope: &Scope,
     f: RuleFilter,
     oldest_first: bool,
 ) -> Result<Vec<Rule>, sqlx::Error> {
-    let sql = list_sql(store.backend(), scope, f, oldest_first);
-    sql.fetch_rows::<Rule>(store).await
-}
-
-/// Rules read within `tx`.
-pub async fn list_in(tx: &mut Tx, scope: &Scope, f: RuleFilter) -> Result<Vec<Rule>, sqlx::Error> {
-    let sql = list_sql(tx.backend(), scope, f, false);
-    on_tx!(tx, c => bind_args!(sqlx::query_as::<_, Rule>(&sql.text), &sql.args).fetch_all(c).await)
+    let db = db.into();
+    let sql = list_sql(db.backend(), scope, f, oldest_first);
+    sql.fetch_rows::<Rule>(db).await
 }

@@ -82,23 +82,26 @@ impl Sql {
         self
     }
 
-    /// Runs this `SELECT COUNT(...)` on a read connection.
-    pub async fn fetch_count(&self, store: &super::Store) -> Result<i64, sqlx::Error> {
-        crate::on_reader!(store, p => {
-            crate::bind_args!(sqlx::query_scalar::<_, i64>(&self.text), &self.args).fetch_one(p).await
+    /// Runs this `SELECT COUNT(...)` on a read connection or in a transaction.
+    pub async fn fetch_count<'a>(&self, db: impl Into<super::Db<'a>>) -> Result<i64, sqlx::Error> {
+        crate::on_db!(db.into(), c => {
+            crate::bind_args!(sqlx::query_scalar::<_, i64>(&self.text), &self.args).fetch_one(c).await
         })
     }
 
-    /// Runs this query on a read connection and decodes every row as `T`.
-    pub async fn fetch_rows<T>(&self, store: &super::Store) -> Result<Vec<T>, sqlx::Error>
+    /// Runs this query on a read connection or in a transaction and decodes every row as `T`.
+    pub async fn fetch_rows<'a, T>(
+        &self,
+        db: impl Into<super::Db<'a>>,
+    ) -> Result<Vec<T>, sqlx::Error>
     where
         T: Send
             + Unpin
             + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
             + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
     {
-        crate::on_reader!(store, p => {
-            crate::bind_args!(sqlx::query_as::<_, T>(&self.text), &self.args).fetch_all(p).await
+        crate::on_db!(db.into(), c => {
+            crate::bind_args!(sqlx::query_as::<_, T>(&self.text), &self.args).fetch_all(c).await
         })
     }
 

@@ -5,14 +5,15 @@ use sqlx::FromRow;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::db::sid;
 use super::sql::{Arg, Sql, like_contains};
-use super::{Backend, Id, Store, Ts, Tx};
+use super::{Backend, Db, Id, Store, Ts, Tx};
 use crate::domain::enums::{
     AttemptsGrading, GradingType, QuestionType, SectionStatus, TestStatus, TestType,
 };
 use crate::domain::ids::Scope;
 use crate::domain::marks::Marks;
-use crate::{on_reader, on_tx};
+use crate::{on_db, on_reader, on_tx};
 
 /// A test as stored and as returned to authors.
 #[derive(Debug, Clone, PartialEq, FromRow, Serialize, ToSchema)]
@@ -97,10 +98,6 @@ const TEST_COLUMNS: &str = r#""testId", "parentId", "type", "tenantId", "organis
     "showThankyouPage", "showAllQuestions", "showQuestionsOverview", "paginationLimit",
     "allowResubmission", "checkedOut", "checkedOutTime", "contextType", "contextId",
     "createdBy", "createdAt", "updatedBy", "updatedAt", "totalMarksComputed""#;
-
-fn sid(scope: &Scope) -> (Id, Id) {
-    (Id(scope.tenant.as_uuid()), Id(scope.organisation.as_uuid()))
-}
 
 macro_rules! bind_test {
     ($q:expr, $t:expr) => {
@@ -214,10 +211,15 @@ pub async fn lock(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<Option<Test>, 
 }
 
 /// The test (any status).
-pub async fn get(store: &Store, scope: &Scope, id: Uuid) -> Result<Option<Test>, sqlx::Error> {
+pub async fn get<'a>(
+    db: impl Into<Db<'a>>,
+    scope: &Scope,
+    id: Uuid,
+) -> Result<Option<Test>, sqlx::Error> {
+    let db = db.into();
     let (t, o) = sid(scope);
-    let sql = select_test(store.backend(), false);
-    on_reader!(store, p => {
+    let sql = select_test(db.backend(), false);
+    on_db!(db, p => {
         sqlx::query_as::<_, Test>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(p).await
     })
 }
@@ -458,28 +460,16 @@ fn sections_sql(backend: Backend, by: &str) -> String {
 }
 
 /// Sections of a test, ordered.
-pub async fn sections_of(
-    store: &Store,
+pub async fn sections_of<'a>(
+    db: impl Into<Db<'a>>,
     scope: &Scope,
     test_id: Uuid,
 ) -> Result<Vec<Section>, sqlx::Error> {
+    let db = db.into();
     let (t, o) = sid(scope);
-    let sql = sections_sql(store.backend(), r#" AND "testId" = $3"#);
-    on_reader!(store, p => {
+    let sql = sections_sql(db.backend(), r#" AND "testId" = $3"#);
+    on_db!(db, p => {
         sqlx::query_as::<_, Section>(&sql).bind(t).bind(o).bind(Id(test_id)).fetch_all(p).await
-    })
-}
-
-/// Sections of a test, read within `tx`.
-pub async fn sections_in(
-    tx: &mut Tx,
-    scope: &Scope,
-    test_id: Uuid,
-) -> Result<Vec<Section>, sqlx::Error> {
-    let (t, o) = sid(scope);
-    let sql = sections_sql(tx.backend(), r#" AND "testId" = $3"#);
-    on_tx!(tx, c => {
-        sqlx::query_as::<_, Section>(&sql).bind(t).bind(o).bind(Id(test_id)).fetch_all(c).await
     })
 }
 
@@ -493,28 +483,16 @@ pub async fn all_sections(store: &Store, scope: &Scope) -> Result<Vec<Section>, 
 }
 
 /// One section.
-pub async fn section(
-    store: &Store,
+pub async fn section<'a>(
+    db: impl Into<Db<'a>>,
     scope: &Scope,
     id: Uuid,
 ) -> Result<Option<Section>, sqlx::Error> {
+    let db = db.into();
     let (t, o) = sid(scope);
-    let sql = sections_sql(store.backend(), r#" AND "sectionId" = $3"#);
-    on_reader!(store, p => {
+    let sql = sections_sql(db.backend(), r#" AND "sectionId" = $3"#);
+    on_db!(db, p => {
         sqlx::query_as::<_, Section>(&sql).bind(t).bind(o).bind(Id(id)).fetch_optional(p).await
-    })
-}
-
-/// One section, read within `tx`.
-pub async fn section_in(
-    tx: &mut Tx,
-    scope: &Scope,
-    id: Uuid,
-) -> Result<Option<Section>, sqlx::Error> {
-    let (t, o) = sid(scope);
-    let sql = sections_sql(tx.backend(), r#" AND "sectionId" = $3"#);
-    on_tx!(tx, c => {
-        sqlx::query_as::<_, Section>(&sql).bind(t).bind(o).bind(Id(id)).fetch_optional(c).await
     })
 }
 
@@ -615,28 +593,15 @@ fn links_sql() -> String {
 }
 
 /// The links of a test, ordered.
-pub async fn links_of(
-    store: &Store,
+pub async fn links_of<'a>(
+    db: impl Into<Db<'a>>,
     scope: &Scope,
     test_id: Uuid,
 ) -> Result<Vec<TestQuestion>, sqlx::Error> {
     let (t, o) = sid(scope);
     let sql = links_sql();
-    on_reader!(store, p => {
+    on_db!(db.into(), p => {
         sqlx::query_as::<_, TestQuestion>(&sql).bind(Id(test_id)).bind(t).bind(o).fetch_all(p).await
-    })
-}
-
-/// The links of a test, read within `tx`.
-pub async fn links_in(
-    tx: &mut Tx,
-    scope: &Scope,
-    test_id: Uuid,
-) -> Result<Vec<TestQuestion>, sqlx::Error> {
-    let (t, o) = sid(scope);
-    let sql = links_sql();
-    on_tx!(tx, c => {
-        sqlx::query_as::<_, TestQuestion>(&sql).bind(Id(test_id)).bind(t).bind(o).fetch_all(c).await
     })
 }
 
@@ -732,15 +697,6 @@ pub async fn set_derived(
             .bind(is_objective).bind(Id(test_id)).bind(t).bind(o).execute(c).await.map(|r| r.rows_affected())
     })?;
     Ok(())
-}
-
-/// The test (any status), read within `tx` without locking it.
-pub async fn get_in(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<Option<Test>, sqlx::Error> {
-    let (t, o) = sid(scope);
-    let sql = select_test(tx.backend(), false);
-    on_tx!(tx, c => {
-        sqlx::query_as::<_, Test>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(c).await
-    })
 }
 
 /// The tests that link this question.
