@@ -1,5 +1,6 @@
 //! Pure domain logic: no I/O, no clock, no database. Values here are valid once built.
 
+pub mod assessment;
 pub mod attempt;
 pub mod enums;
 pub mod event;
@@ -8,4 +9,3 @@ pub mod lifecycle;
 pub mod marks;
 pub mod question;
 pub mod scoring;
-pub mod test;

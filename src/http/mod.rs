@@ -1,5 +1,6 @@
 //! The HTTP layer: routes, extractors, the envelope, and the middleware stack.
 
+pub mod assessments;
 pub mod attempts;
 pub mod auth;
 pub mod de;
@@ -13,7 +14,6 @@ pub mod params;
 pub mod questions;
 pub mod rules;
 pub mod sections;
-pub mod tests;
 pub mod webhooks;
 
 use std::sync::Arc;

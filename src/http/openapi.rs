@@ -60,7 +60,7 @@ impl Modify for Security {
 pub fn api_router(prefix: &str) -> OpenApiRouter<AppState> {
     let resources = OpenApiRouter::new()
         .merge(super::questions::router())
-        .merge(super::tests::router())
+        .merge(super::assessments::router())
         .merge(super::sections::router())
         .merge(super::rules::router())
         .merge(super::attempts::router())

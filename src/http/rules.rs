@@ -7,11 +7,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::assessments::MessageOut;
 use super::auth::RequestContext;
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
 use super::extract::{ValidJson, ValidQuery, path_uuid};
 use super::params::Tenancy;
-use super::tests::MessageOut;
 use crate::AppState;
 use crate::error::AppResult;
 use crate::service::rules::{self as svc, RuleIn, RulePool};

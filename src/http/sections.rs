@@ -6,11 +6,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::assessments::{HardQuery, MessageOut};
 use super::auth::RequestContext;
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
 use super::extract::{ValidJson, ValidQuery, path_uuid};
 use super::params::Tenancy;
-use super::tests::{HardQuery, MessageOut};
 use crate::AppState;
 use crate::error::AppResult;
 use crate::service::sections::{self as svc, SectionIn, SectionOut, SectionPatch};

@@ -26,10 +26,10 @@ use crate::domain::marks::Marks;
 use crate::domain::question::QuestionParams;
 use crate::domain::scoring::{self, Answer, KeyOption, QuestionKey};
 use crate::error::{AppError, AppResult};
+use crate::store::assessments::{self as test_repo, Test};
 use crate::store::attempts::{self as repo, Attempt, PaperItem};
 use crate::store::questions::{self as question_repo, Question, QuestionOption};
 use crate::store::rules::{self as rule_repo, RuleFilter};
-use crate::store::tests::{self as test_repo, Test};
 use crate::store::{Db, Id, Store, Ts, Tx};
 
 fn ordering_key(attempt_id: Uuid) -> String {
@@ -124,7 +124,7 @@ async fn build_paper(
         .await?;
         let mut chosen = BTreeSet::new();
         for rule in &rules {
-            let pool: Vec<(Uuid, Marks)> = super::tests::rule_pool(tx, scope, rule)
+            let pool: Vec<(Uuid, Marks)> = super::assessments::rule_pool(tx, scope, rule)
                 .await?
                 .into_iter()
                 .filter(|q| !chosen.contains(&q.question_id.0))

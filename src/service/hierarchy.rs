@@ -14,8 +14,8 @@ use crate::domain::enums::{QuestionStatus, QuestionType, SectionStatus, TestStat
 use crate::domain::ids::Scope;
 use crate::error::{AppError, AppResult};
 use crate::store::Store;
+use crate::store::assessments::{self as repo, TestQuestion};
 use crate::store::questions::{self as question_repo, OptionQuestion, Question, QuestionOption};
-use crate::store::tests::{self as repo, TestQuestion};
 
 /// Who the hierarchy is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,13 +1,13 @@
 //! Use cases: each is one database transaction that loads, decides (in `domain`), writes,
 //! appends its events to the outbox, and commits.
 
+pub mod assessments;
 pub mod attempts;
 pub mod hierarchy;
 pub mod questions;
 pub mod reviews;
 pub mod rules;
 pub mod sections;
-pub mod tests;
 pub mod users;
 pub mod webhooks;
 
@@ -63,8 +63,8 @@ stamped!(
     crate::store::attempts::Attempt,
     crate::store::questions::Question,
     crate::store::rules::Rule,
-    crate::store::tests::Test,
-    crate::store::tests::Section
+    crate::store::assessments::Test,
+    crate::store::assessments::Section
 );
 
 /// One use case's write: its transaction, who acts, the time it happens at (read once from the

@@ -416,8 +416,9 @@ pub async fn create(
         .collect::<AppResult<Vec<_>>>()?;
     let test = match (input.test_id, input.section_id) {
         (Some(test_id), Some(section_id)) => {
-            let t = super::tests::lock_editable(uow.tx(), &scope, test_id, "questions").await?;
-            super::tests::check_section(uow.tx(), &scope, test_id, section_id).await?;
+            let t =
+                super::assessments::lock_editable(uow.tx(), &scope, test_id, "questions").await?;
+            super::assessments::check_section(uow.tx(), &scope, test_id, section_id).await?;
             // A question written inside a test takes the test's grading type (upstream).
             q.grading_type = t.grading_type;
             Some((t, section_id))
@@ -447,7 +448,7 @@ pub async fn create(
         repo::link_option(uow.tx(), &scope, option, id, now).await?;
     }
     if let Some((t, section_id)) = &test {
-        use crate::store::tests as test_repo;
+        use crate::store::assessments as test_repo;
         let ordering = super::next_ordering(
             test_repo::max_ordering(uow.tx(), &scope, t.test_id.0, Some(*section_id)).await?,
         )?;
@@ -464,8 +465,8 @@ pub async fn create(
             is_conditional: q.parent_id.is_some(),
         };
         test_repo::insert_link(uow.tx(), &link).await?;
-        super::tests::refresh_derived(uow.tx(), &scope, t.test_id.0).await?;
-        uow.emit(EventName::TestUpdated, super::tests::test_summary(t));
+        super::assessments::refresh_derived(uow.tx(), &scope, t.test_id.0).await?;
+        uow.emit(EventName::TestUpdated, super::assessments::test_summary(t));
     }
     uow.emit(EventName::QuestionCreated, summary(&q));
     if q.status == QuestionStatus::Published {
@@ -551,9 +552,9 @@ async fn lock_using_tests(tx: &mut Tx, scope: &Scope, question_id: Uuid) -> AppR
             "This question is on {running} attempt(s) in progress; change it once they are submitted"
         )));
     }
-    let ids = crate::store::tests::tests_linking(tx, scope, question_id).await?;
+    let ids = crate::store::assessments::tests_linking(tx, scope, question_id).await?;
     for id in &ids {
-        if let Some(t) = crate::store::tests::lock(tx, scope, *id).await? {
+        if let Some(t) = crate::store::assessments::lock(tx, scope, *id).await? {
             if t.status == TestStatus::Published {
                 return Err(AppError::unprocessable(format!(
                     "This question is used by the published test \"{}\"; unpublish it first",
@@ -637,7 +638,7 @@ pub async fn update(
     check(&q, &options)?;
     repo::update(uow.tx(), &q).await?;
     for test_id in &using {
-        super::tests::refresh_derived(uow.tx(), &scope, *test_id).await?;
+        super::assessments::refresh_derived(uow.tx(), &scope, *test_id).await?;
     }
     uow.emit(EventName::QuestionUpdated, summary(&q));
     if !was_archived && q.status == QuestionStatus::Archived {
@@ -675,7 +676,7 @@ pub async fn archive(store: &Store, clock: &Clock, actor: &Actor, id: Uuid) -> A
         )
         .await?;
         for test_id in &using {
-            super::tests::refresh_derived(uow.tx(), &actor.scope, *test_id).await?;
+            super::assessments::refresh_derived(uow.tx(), &actor.scope, *test_id).await?;
         }
         uow.emit(
             EventName::QuestionDeleted,

@@ -21,9 +21,9 @@ use crate::domain::marks::Marks;
 use crate::domain::scoring::{Answer, blanks_by_index};
 use crate::error::{AppError, AppResult};
 use crate::store::Store;
+use crate::store::assessments::{self as test_repo, Test};
 use crate::store::attempts::{self as repo, Attempt};
 use crate::store::questions as question_repo;
-use crate::store::tests::{self as test_repo, Test};
 
 /// A reviewer's score for one answer.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -16,8 +16,8 @@ use crate::domain::ids::Scope;
 use crate::domain::marks::Marks;
 use crate::error::{AppError, AppResult};
 use crate::http::de;
+use crate::store::assessments as test_repo;
 use crate::store::rules::{self as repo, Rule, RuleFilter};
-use crate::store::tests as test_repo;
 use crate::store::{Id, Store, Tx};
 
 /// Body of `POST /rules` (all optional in `PATCH /rules/{id}`).
@@ -310,7 +310,7 @@ pub struct RulePool {
 pub async fn pool(store: &Store, scope: &Scope, id: Uuid) -> AppResult<RulePool> {
     let rule = get(store, scope, id).await?;
     let mut tx = store.begin_read().await?;
-    let questions = super::tests::rule_pool(&mut tx, scope, &rule).await?;
+    let questions = super::assessments::rule_pool(&mut tx, scope, &rule).await?;
     tx.rollback().await?;
     let total = questions.len();
     let ids: Vec<Uuid> = questions.iter().map(|q| q.question_id.0).collect();

@@ -12,7 +12,7 @@ use crate::domain::event::EventName;
 use crate::domain::ids::Scope;
 use crate::error::{AppError, AppResult};
 use crate::http::de;
-use crate::store::tests::{self as repo, Section, TestQuestion};
+use crate::store::assessments::{self as repo, Section, TestQuestion};
 use crate::store::{Id, Store, Tx};
 
 /// Body of `POST /sections`.
@@ -82,7 +82,7 @@ async fn lock_test_for(
     tx: &mut Tx,
     scope: &Scope,
     test_id: Uuid,
-) -> AppResult<crate::store::tests::Test> {
+) -> AppResult<crate::store::assessments::Test> {
     let t = repo::lock(tx, scope, test_id)
         .await?
         .filter(|t| t.status != TestStatus::Archived)
@@ -265,7 +265,7 @@ pub async fn delete(
         ));
     }
     repo::delete_section_links(uow.tx(), &scope, id).await?;
-    super::tests::refresh_derived(uow.tx(), &scope, s.test_id.0).await?;
+    super::assessments::refresh_derived(uow.tx(), &scope, s.test_id.0).await?;
     if hard {
         repo::delete_section(uow.tx(), &scope, id).await?;
     } else {

@@ -9,6 +9,7 @@
 //! one writer at a time anyway, and queuing writers in the pool (instead of letting them race
 //! for the file lock) means no `SQLITE_BUSY` under load.
 
+pub mod assessments;
 pub mod attempts;
 pub mod db;
 pub mod deliveries;
@@ -16,7 +17,6 @@ pub mod outbox;
 pub mod questions;
 pub mod rules;
 pub mod sql;
-pub mod tests;
 pub mod types;
 
 use std::str::FromStr;

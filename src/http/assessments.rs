@@ -16,12 +16,12 @@ use crate::AppState;
 use crate::error::AppResult;
 use crate::http::de;
 use crate::service::Page;
-use crate::service::hierarchy::{self, Audience};
-use crate::service::tests::{
+use crate::service::assessments::{
     self as svc, AddQuestionIn, BulkAddIn, BulkOutcome, StructureIn, TestDetail, TestIn,
     TestListQuery,
 };
-use crate::store::tests::Test;
+use crate::service::hierarchy::{self, Audience};
+use crate::store::assessments::Test;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
