@@ -45,6 +45,7 @@ impl TestDb {
                 panic!("TEST_DATABASE_URL must be postgres://... or unset, not {url:?}")
             }
             _ => {
+                refuse_postgres_only_test();
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
                 TestDb::Sqlite { url, _dir: dir }
@@ -104,6 +105,27 @@ impl TestDb {
         let store = self.connect().await;
         store.migrate().await.expect("migrating the test database");
         store
+    }
+}
+
+/// A test named `postgres_...` tests what only PostgreSQL has (LISTEN/NOTIFY, advisory locks).
+/// `.config/nextest.toml` reports such tests as skipped in the default (SQLite) run and runs
+/// them in the `postgres` profile. Run on SQLite anyway (or by `cargo test` without
+/// `TEST_DATABASE_URL`), one would pass without testing anything, so it fails here instead.
+/// libtest names the thread running a test after the test.
+fn refuse_postgres_only_test() {
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or_default();
+    if name
+        .rsplit("::")
+        .next()
+        .unwrap_or_default()
+        .starts_with("postgres_")
+    {
+        panic!(
+            "{name} is PostgreSQL-only and TEST_DATABASE_URL names no PostgreSQL database: \
+             run it with TEST_DATABASE_URL=postgres://... cargo nextest run --profile postgres"
+        );
     }
 }
 
