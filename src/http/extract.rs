@@ -6,6 +6,10 @@
 //!   the field path (`options[0].marks: invalid type: string "x", expected ...`).
 //! - [`ValidQuery`]: the query string, with the same messages.
 //! - [`path_uuid`]: a UUID path parameter (`Validation failed (uuid is expected)`).
+//!
+//! Both refuse text holding a NUL character (`\u0000` in JSON, `%00` in a query string), in
+//! any value or property name: PostgreSQL cannot store it in text and SQLite would, so it is
+//! refused here, before either database sees it (`title must not contain the NUL character`).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -59,6 +63,12 @@ where
 
 /// Deserialises a JSON document into `T` with path-aware, upstream-style messages.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    // JSON text can only carry NUL escaped; look closer only when the escape is there.
+    if contains(bytes, br"\u0000") {
+        if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
+            refuse_nul(&value)?;
+        }
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -131,6 +141,56 @@ where
     }
 }
 
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Refuses a NUL character in any string or property name of `value`, naming where it is.
+fn refuse_nul(value: &Value) -> Result<(), AppError> {
+    match find_nul(value, String::new()) {
+        None => Ok(()),
+        Some(path) => {
+            let what = if path.is_empty() {
+                "The request".to_string()
+            } else {
+                path
+            };
+            Err(AppError::validation(format!(
+                "{what} must not contain the NUL character (\\u0000)"
+            )))
+        }
+    }
+}
+
+/// The path (`options[0].text`) of the first string holding NUL; for a property name, the
+/// path of the object holding it (`params: a property name`).
+fn find_nul(value: &Value, path: String) -> Option<String> {
+    match value {
+        Value::String(s) if s.contains('\0') => Some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| find_nul(v, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                let at = if path.is_empty() {
+                    String::new()
+                } else {
+                    format!("{path}: ")
+                };
+                return Some(format!("{at}a property name"));
+            }
+            let child = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            find_nul(v, child)
+        }),
+        _ => None,
+    }
+}
+
 /// Deserialises a query string into `T` with the messages of [`parse_json`].
 ///
 /// The pairs become a JSON object first: a repeated key (`tags=a&tags=b`) or `key[]` makes an
@@ -139,6 +199,7 @@ where
 /// through [`crate::http::de`].
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, AppError> {
     let value = query_to_json(query);
+    refuse_nul(&value)?;
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         AppError::validation(describe(&path, &e.into_inner().to_string()))
@@ -245,6 +306,38 @@ mod tests {
     fn syntax_errors_are_reported_as_such() {
         assert!(err("{").starts_with("Request body is not valid JSON"));
         assert!(err(r#"{"title":"t"} trailing"#).starts_with("Request body is not valid JSON"));
+    }
+
+    #[test]
+    fn nul_characters_are_refused_wherever_they_are() {
+        let nul = |path: &str| format!("{path} must not contain the NUL character (\\u0000)");
+        assert_eq!(err(r#"{"title":"a\u0000b"}"#), nul("title"));
+        assert_eq!(
+            err(r#"{"title":"t","options":[{"text":"x","marks":1},{"text":"\u0000","marks":1}]}"#),
+            nul("options[1].text")
+        );
+        let any = |json: &str| {
+            parse_json::<Value>(json.as_bytes())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            any(r#"{"params":{"a\u0000":1}}"#),
+            "params: a property name must not contain the NUL character (\\u0000)"
+        );
+        assert_eq!(any(r#""\u0000""#), nul("The request"));
+        // An escaped backslash followed by `u0000` is text, not NUL.
+        assert!(parse_json::<Body>(br#"{"title":"a\\u0000"}"#).is_ok());
+        // Other control characters stay allowed.
+        assert!(parse_json::<Body>(br#"{"title":"a\u0001\tb"}"#).is_ok());
+
+        let query = |q: &str| parse_query::<Value>(q).unwrap_err().to_string();
+        assert_eq!(query("search=a%00b"), nul("search"));
+        assert_eq!(query("startDate[gte]=%00"), nul("startDate.gte"));
+        assert_eq!(
+            query("x%00=1"),
+            "a property name must not contain the NUL character (\\u0000)"
+        );
     }
 
     #[test]

@@ -5,85 +5,11 @@ use std::collections::HashSet;
 use http::Method;
 use serde_json::{Value, json};
 
-use crate::harness::*;
-use crate::questions::{OTHER_ORG, create as create_question};
-use crate::tests_api::{create_section, create_test};
+use crate::harness::{ATTEMPTS as A, *};
+use crate::questions::OTHER_ORG;
 
-const A: &str = "/assessment/v1/attempts";
 const LEARNER: &str = "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d";
 const OTHER_LEARNER: &str = "7b8c9d0e-1f2a-4b3c-9d4e-5f6a7b8c9d0e";
-
-fn as_learner(user: &'static str) -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("tenantid", TENANT),
-        ("organisationid", ORG),
-        ("userid", user),
-    ]
-}
-
-async fn events(app: &TestApp, name: &str) -> Vec<Value> {
-    assessment_service::store::outbox::with_name(&app.state.store, name)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.payload.0)
-        .collect()
-}
-
-/// A published test holding `questions` (bodies for POST /questions) in one section.
-async fn published_test(
-    app: &TestApp,
-    settings: Value,
-    questions: Vec<Value>,
-) -> (String, Vec<Value>) {
-    let mut body = json!({"title": "Journey", "type": "plain", "questionsShuffle": false, "answersShuffle": false});
-    for (k, v) in settings.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let test = create_test(app, body).await;
-    let section = create_section(app, &test, "S").await;
-    let mut created = Vec::new();
-    for mut q in questions {
-        q["testId"] = json!(test);
-        q["sectionId"] = json!(section);
-        created.push(create_question(app, q).await);
-    }
-    let r = app
-        .call(
-            Method::POST,
-            &format!("/assessment/v1/tests/{test}/publish"),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    (test, created)
-}
-
-async fn start(app: &TestApp, test: &str, user: &'static str) -> String {
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/start/{test}"),
-            None,
-            &as_learner(user),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.json()["result"]["attemptId"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-async fn answer(app: &TestApp, attempt: &str, user: &'static str, answers: Value) -> TestResponse {
-    app.call_with(
-        Method::POST,
-        &format!("{A}/{attempt}/answers"),
-        Some(json!({"answers": answers})),
-        &as_learner(user),
-    )
-    .await
-}
 
 fn opt(q: &Value, i: usize) -> Value {
     q["options"][i]["questionOptionId"].clone()
@@ -110,7 +36,7 @@ async fn a_full_journey_scores_every_type_exactly() {
         ],
     )
     .await;
-    let attempt = start(&app, &test, LEARNER).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
     let started = events(&app, "attempt.started").await;
     assert_eq!(started.len(), 1);
     assert_eq!(
@@ -128,25 +54,12 @@ async fn a_full_journey_scores_every_type_exactly() {
         {"questionId": qs[5]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[5], 0)]}},
         {"questionId": qs[6]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[6], 0)]}},
         {"questionId": qs[7]["questionId"], "answer": {"rating": 4}},
-    ]))
+    ]), 201)
     .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(
-        r.json()["result"]["message"],
-        "Answers submitted successfully"
-    );
+    assert_eq!(r["result"]["message"], "Answers submitted successfully");
     assert_eq!(events(&app, "answer.submitted").await.len(), 8);
 
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/{attempt}/submit"),
-            None,
-            &as_learner(LEARNER),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let res = r.json()["result"].clone();
+    let res = submit(&app, &attempt, LEARNER, 201).await["result"].clone();
     // mcq 2 + tf 0 + ma (1.5 - 1.5 penalty = 0) + fb 2 + match 2 + dropdown 1 + checkbox 1.25 + rating 0
     assert_eq!(res["score"], 8.25);
     assert_eq!(res["totalMarks"], 12.25);
@@ -160,7 +73,7 @@ async fn a_full_journey_scores_every_type_exactly() {
             Method::GET,
             &format!("{A}/{attempt}/answersheet"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
     assert_eq!(sheet.status, 200, "{}", sheet.text());
@@ -193,17 +106,9 @@ async fn a_full_journey_scores_every_type_exactly() {
     assert!(data["timeSpent"].as_i64().unwrap() >= 0);
     assert_eq!(data["reviewStatus"], "R");
 
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/{attempt}/submit"),
-            None,
-            &as_learner(LEARNER),
-        )
-        .await;
-    assert_failure(
+    let r = submit(&app, &attempt, LEARNER, 409).await;
+    assert_failure_envelope(
         &r,
-        409,
         "api.attempts.create",
         "CONFLICT",
         "CONFLICT",
@@ -219,16 +124,23 @@ async fn a_full_journey_scores_every_type_exactly() {
         &attempt,
         LEARNER,
         json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": []}}]),
+        409,
     )
     .await;
-    assert_eq!(r.status, 409);
+    assert_failure_envelope(
+        &r,
+        "api.attempts.create",
+        "CONFLICT",
+        "CONFLICT",
+        "Cannot submit answer to completed attempt",
+    );
 
     let r = app
         .call_with(
             Method::GET,
             &format!("/assessment/v1/tests/{test}/users/{LEARNER}/status"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -247,20 +159,20 @@ async fn essays_leave_the_attempt_pending_review() {
         json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
         json!({"text": "Why?", "type": "essay", "marks": 5, "params": {"maxLength": 20}}),
     ]).await;
-    let attempt = start(&app, &test, LEARNER).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
     let r = answer(
         &app,
         &attempt,
         LEARNER,
         json!([{"questionId": qs[1]["questionId"], "answer": {"text": "x".repeat(30)}}]),
+        400,
     )
     .await;
-    assert_eq!(r.status, 400);
     assert_eq!(
-        r.errmsg(),
+        r["params"]["errmsg"],
         "answers[0]: The answer is longer than 20 characters."
     );
-    let r = answer(
+    answer(
         &app,
         &attempt,
         LEARNER,
@@ -268,18 +180,10 @@ async fn essays_leave_the_attempt_pending_review() {
             {"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}},
             {"questionId": qs[1]["questionId"], "answer": {"text": "Because."}},
         ]),
+        201,
     )
     .await;
-    assert_eq!(r.status, 201);
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/{attempt}/submit"),
-            None,
-            &as_learner(LEARNER),
-        )
-        .await;
-    let res = r.json()["result"].clone();
+    let res = submit(&app, &attempt, LEARNER, 201).await["result"].clone();
     assert_eq!(res["score"], 1);
     assert_eq!(res["reviewStatus"], "P");
     assert!(res["result"].is_null(), "no result until reviewed");
@@ -292,7 +196,7 @@ async fn answers_are_validated_against_the_attempt() {
         json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
     ]).await;
     let stranger = create_question(&app, json!({"text": "elsewhere", "type": "essay"})).await;
-    let attempt = start(&app, &test, LEARNER).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
     let cases = [
         (
             json!([{"questionId": stranger["questionId"], "answer": {"text": "x"}}]),
@@ -319,10 +223,9 @@ async fn answers_are_validated_against_the_attempt() {
         ),
     ];
     for (answers, msg) in cases {
-        let r = answer(&app, &attempt, LEARNER, answers).await;
-        assert_failure(
+        let r = answer(&app, &attempt, LEARNER, answers, 400).await;
+        assert_failure_envelope(
             &r,
-            400,
             "api.attempts.create",
             "VALIDATION_ERROR",
             "CLIENT_ERROR",
@@ -330,18 +233,8 @@ async fn answers_are_validated_against_the_attempt() {
         );
     }
     assert!(events(&app, "answer.submitted").await.is_empty());
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/{attempt}/answers"),
-            Some(json!({"answers": []})),
-            &as_learner(LEARNER),
-        )
-        .await;
-    assert_eq!(
-        r.json()["result"]["message"],
-        "No answers provided to submit"
-    );
+    let r = answer(&app, &attempt, LEARNER, json!([]), 201).await;
+    assert_eq!(r["result"]["message"], "No answers provided to submit");
 }
 
 #[tokio::test]
@@ -353,7 +246,7 @@ async fn start_checks() {
             Method::POST,
             &format!("{A}/start/{draft}"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
     assert_failure(
@@ -369,7 +262,7 @@ async fn start_checks() {
             Method::POST,
             &format!("{A}/start/{TENANT}"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
     assert_failure(
@@ -383,47 +276,23 @@ async fn start_checks() {
     let (test, _) = published_test(&app, json!({"attempts": 2, "startDate": "2020-01-01T00:00:00Z"}), vec![
         json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
     ]).await;
-    let a1 = start(&app, &test, LEARNER).await;
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/start/{test}"),
-            None,
-            &as_learner(LEARNER),
-        )
-        .await;
-    assert_eq!(r.status, 409);
+    let a1 = start_attempt(&app, &test, LEARNER).await;
+    let r = start(&app, &test, LEARNER, 409).await;
     assert_eq!(
-        r.errmsg(),
+        r["params"]["errmsg"],
         "You have an incomplete attempt. Please complete it before starting a new attempt."
     );
-    app.call_with(
-        Method::POST,
-        &format!("{A}/{a1}/submit"),
-        None,
-        &as_learner(LEARNER),
-    )
-    .await;
-    let a2 = start(&app, &test, LEARNER).await;
+    submit(&app, &a1, LEARNER, 201).await;
+    let a2 = start_attempt(&app, &test, LEARNER).await;
     assert_ne!(a1, a2);
-    app.call_with(
-        Method::POST,
-        &format!("{A}/{a2}/submit"),
-        None,
-        &as_learner(LEARNER),
-    )
-    .await;
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/start/{test}"),
-            None,
-            &as_learner(LEARNER),
-        )
-        .await;
-    assert_eq!(
-        r.errmsg(),
-        "Maximum attempts (2) reached for this test. You cannot start a new attempt."
+    submit(&app, &a2, LEARNER, 201).await;
+    let r = start(&app, &test, LEARNER, 409).await;
+    assert_failure_envelope(
+        &r,
+        "api.attempts.create",
+        "CONFLICT",
+        "CONFLICT",
+        "Maximum attempts (2) reached for this test. You cannot start a new attempt.",
     );
     let r = app
         .call_with(
@@ -439,29 +308,6 @@ async fn start_checks() {
     assert_eq!(started[1]["data"]["attemptNumber"], 2);
 }
 
-async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futs.into_iter().map(Box::pin).collect();
-    let mut done: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in pinned.iter_mut().enumerate() {
-            if done[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => done[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    done.into_iter().map(|d| d.unwrap()).collect()
-}
-
 #[tokio::test]
 async fn fifty_concurrent_starts_create_one_attempt() {
     let app = TestApp::spawn().await;
@@ -469,7 +315,7 @@ async fn fifty_concurrent_starts_create_one_attempt() {
         json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
     ]).await;
     let path = format!("{A}/start/{test}");
-    let headers = as_learner(LEARNER);
+    let headers = as_user(LEARNER);
     let calls: Vec<_> = (0..50)
         .map(|_| app.call_with(Method::POST, &path, None, &headers))
         .collect();
@@ -498,10 +344,10 @@ async fn parallel_saves_keep_one_row_and_submit_counts_nothing_after_it() {
     let (test, qs) = published_test(&app, json!({}), vec![
         json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
     ]).await;
-    let attempt = start(&app, &test, LEARNER).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
     let q = qs[0]["questionId"].clone();
     let path = format!("{A}/{attempt}/answers");
-    let headers = as_learner(LEARNER);
+    let headers = as_user(LEARNER);
     let bodies: Vec<Value> = (0..20)
         .map(|i| json!({"answers": [{"questionId": q, "answer": {"selectedOptionIds": [opt(&qs[0], i % 2)]}}]}))
         .collect();
@@ -526,10 +372,14 @@ async fn parallel_saves_keep_one_row_and_submit_counts_nothing_after_it() {
 
     // Start from the wrong option; the racing saves choose the right one. A save that slipped
     // in after the submission would change the stored answer without changing the score.
-    let r = app
-        .call_with(Method::POST, &path, Some(json!({"answers": [{"questionId": q, "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}]})), &headers)
-        .await;
-    assert_eq!(r.status, 201);
+    answer(
+        &app,
+        &attempt,
+        LEARNER,
+        json!([{"questionId": q, "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}]),
+        201,
+    )
+    .await;
     // Submit racing more saves: every save either lands before the submission or is refused.
     let submit_path = format!("{A}/{attempt}/submit");
     let mut calls = Vec::new();
@@ -611,20 +461,20 @@ async fn deadlines_refuse_answers_and_the_sweeper_submits_once() {
     let (test, qs) = published_test(&app, json!({"timeDuration": 600}), vec![
         json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
     ]).await;
-    let attempt = start(&app, &test, LEARNER).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
     let r = app
         .call_with(
             Method::GET,
             &format!("{A}/{attempt}/resume/{LEARNER}"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
     let remaining = r.json()["result"]["attempt"]["timeRemaining"]
         .as_i64()
         .unwrap();
     assert!((590..=600).contains(&remaining), "{remaining}");
-    answer(&app, &attempt, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}])).await;
+    answer(&app, &attempt, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]), 201).await;
 
     let (store, service_clock) = (&app.state.store, &app.state.clock);
     // Nothing is due yet, even a second before the deadline.
@@ -638,10 +488,9 @@ async fn deadlines_refuse_answers_and_the_sweeper_submits_once() {
     // Past the ten minutes allowed.
     clock.advance(chrono::Duration::seconds(2));
 
-    let r = answer(&app, &attempt, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}])).await;
-    assert_failure(
+    let r = answer(&app, &attempt, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}]), 422).await;
+    assert_failure_envelope(
         &r,
-        422,
         "api.attempts.create",
         "UNPROCESSABLE_ENTITY",
         "CLIENT_ERROR",
@@ -671,7 +520,7 @@ async fn deadlines_refuse_answers_and_the_sweeper_submits_once() {
             Method::POST,
             &format!("{A}/{attempt}/submit"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
     assert_eq!(r.status, 409);
@@ -692,14 +541,14 @@ async fn resume_and_questions_keep_the_shuffled_paper_and_hide_keys() {
         questions,
     )
     .await;
-    let attempt = start(&app, &test, LEARNER).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
     let path = format!("{A}/{attempt}/questions/{LEARNER}");
     let first = app
-        .call_with(Method::GET, &path, None, &as_learner(LEARNER))
+        .call_with(Method::GET, &path, None, &as_user(LEARNER))
         .await;
     assert_eq!(first.status, 200, "{}", first.text());
     let second = app
-        .call_with(Method::GET, &path, None, &as_learner(LEARNER))
+        .call_with(Method::GET, &path, None, &as_user(LEARNER))
         .await;
     assert_eq!(
         first.json()["result"],
@@ -734,10 +583,10 @@ async fn attempts_belong_to_their_learner_and_scope() {
     let (test, qs) = published_test(&app, json!({}), vec![
         json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
     ]).await;
-    let attempt = start(&app, &test, LEARNER).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
     let body = json!({"answers": [{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]});
     let elsewhere = [
-        as_learner(OTHER_LEARNER),
+        as_user(OTHER_LEARNER),
         vec![
             ("tenantid", TENANT),
             ("organisationid", OTHER_ORG),
@@ -787,7 +636,7 @@ async fn attempts_belong_to_their_learner_and_scope() {
             Method::GET,
             &format!("{A}/{attempt}/resume/{LEARNER}"),
             None,
-            &as_learner(OTHER_LEARNER),
+            &as_user(OTHER_LEARNER),
         )
         .await;
     assert_eq!(r.status, 403);
@@ -808,7 +657,7 @@ async fn attempts_belong_to_their_learner_and_scope() {
             Method::GET,
             &format!("{A}/{attempt}/resume/{LEARNER}"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
     assert_eq!(r.status, 200);
@@ -827,7 +676,7 @@ async fn reviewers_score_essays_and_results_follow() {
         json!({"text": "mcq", "type": "mcq", "marks": 1, "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
         json!({"text": "Why?", "type": "essay", "marks": 5}),
     ]).await;
-    let attempt = start(&app, &test, LEARNER).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
     answer(
         &app,
         &attempt,
@@ -836,22 +685,18 @@ async fn reviewers_score_essays_and_results_follow() {
             {"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}},
             {"questionId": qs[1]["questionId"], "answer": {"text": "Because."}},
         ]),
+        201,
     )
     .await;
-    app.call_with(
-        Method::POST,
-        &format!("{A}/{attempt}/submit"),
-        None,
-        &as_learner(LEARNER),
-    )
-    .await;
+    let r = submit(&app, &attempt, LEARNER, 201).await;
+    assert_eq!(r["result"]["reviewStatus"], "P", "the essay awaits review");
 
     let r = app
         .call_with(
             Method::GET,
             &format!("{A}/reviews/pending"),
             None,
-            &as_learner(REVIEWER),
+            &as_user(REVIEWER),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -864,39 +709,35 @@ async fn reviewers_score_essays_and_results_follow() {
         "Because."
     );
 
-    let path = format!("{A}/{attempt}/review");
-    let r = app
-        .call_with(
-            Method::POST,
-            &path,
-            Some(json!({"answers": [{"questionId": qs[1]["questionId"], "score": 6}]})),
-            &as_learner(REVIEWER),
-        )
-        .await;
-    assert_eq!(r.status, 400);
+    let r = review(
+        &app,
+        &attempt,
+        REVIEWER,
+        json!({"answers": [{"questionId": qs[1]["questionId"], "score": 6}]}),
+        400,
+    )
+    .await;
     assert_eq!(
-        r.errmsg(),
+        r["params"]["errmsg"],
         "answers[0].score (6) exceeds the question's marks (5)"
     );
-    let r = app
-        .call_with(
-            Method::POST,
-            &path,
-            Some(json!({"answers": [{"questionId": qs[1]["questionId"], "score": 3}]})),
-            &as_learner(LEARNER),
-        )
-        .await;
-    assert_failure(
-        &r,
+    let r = review(
+        &app,
+        &attempt,
+        LEARNER,
+        json!({"answers": [{"questionId": qs[1]["questionId"], "score": 3}]}),
         403,
+    )
+    .await;
+    assert_failure_envelope(
+        &r,
         "api.attempts.create",
         "FORBIDDEN",
         "FORBIDDEN",
         "You cannot review your own attempt",
     );
-    let r = app.call_with(Method::POST, &path, Some(json!({"answers": [{"questionId": qs[1]["questionId"], "score": 3.5, "remarks": "ok"}], "overallRemarks": "fine"})), &as_learner(REVIEWER)).await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let res = r.json()["result"].clone();
+    let r = review(&app, &attempt, REVIEWER, json!({"answers": [{"questionId": qs[1]["questionId"], "score": 3.5, "remarks": "ok"}], "overallRemarks": "fine"}), 201).await;
+    let res = r["result"].clone();
     assert_eq!(
         res,
         json!({"attemptId": attempt, "score": 4.5, "result": "P", "reviewStatus": "R"})
@@ -910,7 +751,7 @@ async fn reviewers_score_essays_and_results_follow() {
             Method::GET,
             &format!("{A}/reviews/pending"),
             None,
-            &as_learner(REVIEWER),
+            &as_user(REVIEWER),
         )
         .await;
     assert_eq!(r.json()["result"]["totalElements"], 0);
@@ -921,7 +762,7 @@ async fn reviewers_score_essays_and_results_follow() {
             Method::GET,
             &format!("{A}/{attempt}/answersheet"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -942,7 +783,7 @@ async fn reviewers_score_essays_and_results_follow() {
             Method::GET,
             &format!("{A}/{attempt}/answersheet"),
             None,
-            &as_learner(OTHER_LEARNER),
+            &as_user(OTHER_LEARNER),
         )
         .await;
     assert_eq!(r.status, 404);
@@ -953,7 +794,7 @@ async fn reviewers_score_essays_and_results_follow() {
             Method::POST,
             &format!("{A}/import/resultstatus"),
             Some(json!({"userId": LEARNER, "testId": test})),
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
@@ -984,7 +825,7 @@ async fn review_by_test_imports_in_one_transaction() {
         ],
     )
     .await;
-    let attempt = start(&app, &test, LEARNER).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
     answer(
         &app,
         &attempt,
@@ -993,17 +834,11 @@ async fn review_by_test_imports_in_one_transaction() {
             {"questionId": qs[0]["questionId"], "answer": {"text": "a"}},
             {"questionId": qs[1]["questionId"], "answer": {"text": "b"}},
         ]),
+        201,
     )
     .await;
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/{attempt}/submit"),
-            None,
-            &as_learner(LEARNER),
-        )
-        .await;
-    assert_eq!(r.json()["result"]["reviewStatus"], "P");
+    let r = submit(&app, &attempt, LEARNER, 201).await;
+    assert_eq!(r["result"]["reviewStatus"], "P");
     // One bad item refuses the whole import: nothing is scored.
     let bad = json!({"testId": test, "userId": LEARNER, "answers": [
         {"questionId": qs[0]["questionId"], "score": 5}, {"questionId": qs[1]["questionId"], "score": 9}]});
@@ -1012,16 +847,23 @@ async fn review_by_test_imports_in_one_transaction() {
             Method::POST,
             &format!("{A}/review"),
             Some(bad),
-            &as_learner(REVIEWER),
+            &as_user(REVIEWER),
         )
         .await;
-    assert_eq!(r.status, 400);
+    assert_failure(
+        &r,
+        400,
+        "api.attempts.create",
+        "VALIDATION_ERROR",
+        "CLIENT_ERROR",
+        "answers[1].score (9) exceeds the question's marks (5)",
+    );
     let r = app
         .call_with(
             Method::GET,
             &format!("{A}/reviews/pending"),
             None,
-            &as_learner(REVIEWER),
+            &as_user(REVIEWER),
         )
         .await;
     assert_eq!(
@@ -1034,15 +876,17 @@ async fn review_by_test_imports_in_one_transaction() {
     );
     // A partial review leaves the attempt under review (U) without a result.
     let r = app
-        .call_with(Method::POST, &format!("{A}/review"), Some(json!({"testId": test, "userId": LEARNER, "answers": [{"questionId": qs[0]["questionId"], "score": 5}]})), &as_learner(REVIEWER))
-        .await;
-    assert_eq!(r.json()["result"]["reviewStatus"], "U");
-    assert!(r.json()["result"]["result"].is_null());
+        .call_with(Method::POST, &format!("{A}/review"), Some(json!({"testId": test, "userId": LEARNER, "answers": [{"questionId": qs[0]["questionId"], "score": 5}]})), &as_user(REVIEWER))
+        .await
+        .expect_status(201);
+    assert_eq!(r["result"]["reviewStatus"], "U");
+    assert!(r["result"]["result"].is_null());
     let r = app
-        .call_with(Method::POST, &format!("{A}/review"), Some(json!({"testId": test, "userId": LEARNER, "answers": [{"questionId": qs[1]["questionId"], "score": 4}]})), &as_learner(REVIEWER))
-        .await;
+        .call_with(Method::POST, &format!("{A}/review"), Some(json!({"testId": test, "userId": LEARNER, "answers": [{"questionId": qs[1]["questionId"], "score": 4}]})), &as_user(REVIEWER))
+        .await
+        .expect_status(201);
     assert_eq!(
-        r.json()["result"],
+        r["result"],
         json!({"attemptId": attempt, "score": 9, "result": "P", "reviewStatus": "R"})
     );
     let r = app
@@ -1055,7 +899,7 @@ async fn review_by_test_imports_in_one_transaction() {
         "assessment with a final result"
     );
     let r = app
-        .call_with(Method::POST, &format!("{A}/review"), Some(json!({"testId": test, "userId": OTHER_LEARNER, "answers": [{"questionId": qs[1]["questionId"], "score": 4}]})), &as_learner(REVIEWER))
+        .call_with(Method::POST, &format!("{A}/review"), Some(json!({"testId": test, "userId": OTHER_LEARNER, "answers": [{"questionId": qs[1]["questionId"], "score": 4}]})), &as_user(REVIEWER))
         .await;
     assert_failure(
         &r,
@@ -1073,36 +917,35 @@ async fn answer_sheets_show_keys_only_when_allowed() {
     let (test, qs) = published_test(&app, json!({"showCorrectAnswer": true}), vec![
         json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
     ]).await;
-    let attempt = start(&app, &test, LEARNER).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
     let r = app
         .call_with(
             Method::GET,
             &format!("{A}/{attempt}/answersheet"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
-    assert_eq!(
-        r.errmsg(),
-        "Attempt results are only available for submitted attempts"
+    assert_failure(
+        &r,
+        400,
+        "api.attempts.get",
+        "VALIDATION_ERROR",
+        "CLIENT_ERROR",
+        "Attempt results are only available for submitted attempts",
     );
-    answer(&app, &attempt, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}])).await;
-    app.call_with(
-        Method::POST,
-        &format!("{A}/{attempt}/submit"),
-        None,
-        &as_learner(LEARNER),
-    )
-    .await;
+    answer(&app, &attempt, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}]), 201).await;
+    let r = submit(&app, &attempt, LEARNER, 201).await;
+    assert_eq!(r["result"]["score"], 0, "the wrong option");
     let r = app
         .call_with(
             Method::GET,
             &format!("{A}/{attempt}/answersheet"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
-    let a = r.json()["result"]["answers"][0].clone();
+    let a = r.expect_status(200)["result"]["answers"][0].clone();
     assert_eq!(a["isCorrect"], false);
     assert_eq!(a["userAnswer"]["selectedOptions"][0]["isCorrect"], false);
     assert_eq!(
@@ -1122,7 +965,7 @@ async fn answer_sheets_show_keys_only_when_allowed() {
             Method::GET,
             &format!("{A}/{attempt}/answersheet"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
     assert_failure(
@@ -1159,16 +1002,16 @@ async fn rule_based_attempts_draw_their_paper_from_the_rules() {
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["result"]["totalMarks"], 3);
 
-    let attempt = start(&app, &test, LEARNER).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
     let r = app
         .call_with(
             Method::GET,
             &format!("{A}/{attempt}/questions/{LEARNER}"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
-    let paper = r.json()["result"].clone();
+    let paper = r.expect_status(200)["result"].clone();
     let texts: Vec<&str> = paper
         .as_array()
         .unwrap()
@@ -1193,51 +1036,49 @@ async fn rule_based_attempts_draw_their_paper_from_the_rules() {
         let bank_q = bank.iter().find(|b| b["questionId"] == q["questionId"]).unwrap();
         json!({"questionId": q["questionId"], "answer": {"selectedOptionIds": [opt(bank_q, 0)]}})
     }).collect();
-    let r = answer(&app, &attempt, LEARNER, json!(answers)).await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/{attempt}/submit"),
-            None,
-            &as_learner(LEARNER),
-        )
-        .await;
-    assert_eq!(r.json()["result"]["score"], 3);
-    assert_eq!(r.json()["result"]["percentage"], 100.0);
+    answer(&app, &attempt, LEARNER, json!(answers), 201).await;
+    let r = submit(&app, &attempt, LEARNER, 201).await;
+    assert_eq!(r["result"]["score"], 3);
+    assert_eq!(r["result"]["percentage"], 100.0);
     // A question outside the drawn paper is refused.
     let outside = bank
         .iter()
         .find(|b| !texts.contains(&b["text"].as_str().unwrap()))
         .unwrap();
-    let second = {
-        app.call(
-            Method::PATCH,
-            &format!("/assessment/v1/tests/{test}"),
-            Some(json!({"attempts": 2})),
-        )
-        .await;
-        start(&app, &test, LEARNER).await
-    };
+    app.call(
+        Method::PATCH,
+        &format!("/assessment/v1/tests/{test}"),
+        Some(json!({"attempts": 2})),
+    )
+    .await
+    .expect_status(200);
+    let second = start_attempt(&app, &test, LEARNER).await;
     let drawn = app
         .call_with(
             Method::GET,
             &format!("{A}/{second}/questions/{LEARNER}"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await
-        .json()["result"]
+        .expect_status(200)["result"]
         .clone();
-    if !drawn
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|q| q["questionId"] == outside["questionId"])
-    {
-        let r = answer(&app, &second, LEARNER, json!([{"questionId": outside["questionId"], "answer": {"selectedOptionIds": [opt(outside, 0)]}}])).await;
-        assert_eq!(r.status, 400);
-    }
+    assert!(
+        !drawn
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["questionId"] == outside["questionId"]),
+        "sequential: the same first three again"
+    );
+    let r = answer(&app, &second, LEARNER, json!([{"questionId": outside["questionId"], "answer": {"selectedOptionIds": [opt(outside, 0)]}}]), 400).await;
+    assert_eq!(
+        r["params"]["errmsg"],
+        format!(
+            "answers[0]: question {} is not part of this attempt",
+            outside["questionId"].as_str().unwrap()
+        )
+    );
 }
 
 /// A stand-in user service on loopback that knows one learner.
@@ -1272,7 +1113,7 @@ async fn question_answer_report_uses_each_rows_attempt() {
         json!({"text": "Say", "type": "essay"}),
     ]).await;
     // The learner answers twice; the report shows the second attempt's answers only.
-    let first = start(&app, &test, LEARNER).await;
+    let first = start_attempt(&app, &test, LEARNER).await;
     answer(
         &app,
         &first,
@@ -1281,30 +1122,31 @@ async fn question_answer_report_uses_each_rows_attempt() {
             {"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}},
             {"questionId": qs[1]["questionId"], "answer": {"text": "first try"}},
         ]),
+        201,
     )
     .await;
-    app.call_with(
-        Method::POST,
-        &format!("{A}/{first}/submit"),
-        None,
-        &as_learner(LEARNER),
+    submit(&app, &first, LEARNER, 201).await;
+    let r = review(
+        &app,
+        &first,
+        REVIEWER,
+        json!({"answers": [{"questionId": qs[1]["questionId"], "score": 0}]}),
+        201,
     )
     .await;
-    app.call_with(
-        Method::POST,
-        &format!("{A}/{first}/review"),
-        Some(json!({"answers": [{"questionId": qs[1]["questionId"], "score": 0}]})),
-        &as_learner(REVIEWER),
-    )
-    .await;
-    let second = start(&app, &test, LEARNER).await;
-    answer(&app, &second, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}])).await;
-    let other = start(&app, &test, OTHER_LEARNER).await;
+    assert_eq!(
+        r["result"]["reviewStatus"], "R",
+        "reviewed: a second start is allowed"
+    );
+    let second = start_attempt(&app, &test, LEARNER).await;
+    answer(&app, &second, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]), 201).await;
+    let other = start_attempt(&app, &test, OTHER_LEARNER).await;
     answer(
         &app,
         &other,
         OTHER_LEARNER,
         json!([{"questionId": qs[1]["questionId"], "answer": {"text": "hello"}}]),
+        201,
     )
     .await;
 
@@ -1313,7 +1155,7 @@ async fn question_answer_report_uses_each_rows_attempt() {
             Method::GET,
             &format!("/assessment/v1/tests/{test}/question-answer-report"),
             None,
-            &as_learner(REVIEWER),
+            &as_user(REVIEWER),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -1340,17 +1182,18 @@ async fn question_answer_report_uses_each_rows_attempt() {
                 "/assessment/v1/tests/{test}/question-answer-report?limit=1&userIds={OTHER_LEARNER}"
             ),
             None,
-            &as_learner(REVIEWER),
+            &as_user(REVIEWER),
         )
-        .await;
-    assert_eq!(r.json()["result"]["data"].as_array().unwrap().len(), 1);
-    assert_eq!(r.json()["result"]["pagination"]["totalElements"], 1);
+        .await
+        .expect_status(200);
+    assert_eq!(r["result"]["data"].as_array().unwrap().len(), 1);
+    assert_eq!(r["result"]["pagination"]["totalElements"], 1);
     let r = app
         .call_with(
             Method::GET,
             &format!("/assessment/v1/tests/{test}/question-answer-report?limit=500"),
             None,
-            &as_learner(REVIEWER),
+            &as_user(REVIEWER),
         )
         .await;
     assert_eq!(r.status, 400);
@@ -1363,13 +1206,13 @@ async fn question_answer_report_uses_each_rows_attempt() {
         vec![json!({"text": "Say", "type": "essay"})],
     )
     .await;
-    start(&plain, &t2, LEARNER).await;
+    start_attempt(&plain, &t2, LEARNER).await;
     let r = plain
         .call_with(
             Method::GET,
             &format!("/assessment/v1/tests/{t2}/question-answer-report"),
             None,
-            &as_learner(REVIEWER),
+            &as_user(REVIEWER),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -1386,56 +1229,39 @@ async fn compulsory_questions_and_conditional_children() {
     let no = opt(&parent, 1);
     let child = create_question(&app, json!({"text": "Why not?", "type": "essay", "testId": test, "sectionId": section, "isCompulsory": true,
         "parentId": parent["questionId"], "optionId": no})).await;
-    let r = app
-        .call(
-            Method::POST,
-            &format!("/assessment/v1/tests/{test}/publish"),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    publish(&app, &test, 201).await;
 
-    let submit = |attempt: String| {
-        let app = &app;
-        async move {
-            app.call_with(
-                Method::POST,
-                &format!("{A}/{attempt}/submit"),
-                None,
-                &as_learner(LEARNER),
-            )
-            .await
-        }
+    let required = |r: &Value| {
+        assert_failure_envelope(
+            r,
+            "api.attempts.create",
+            "VALIDATION_ERROR",
+            "CLIENT_ERROR",
+            "You need to answer all the required questions before submitting your attempt.",
+        )
     };
     // Nothing answered: the compulsory parent blocks submission.
-    let a = start(&app, &test, LEARNER).await;
-    let r = submit(a.clone()).await;
-    assert_failure(
-        &r,
-        400,
-        "api.attempts.create",
-        "VALIDATION_ERROR",
-        "CLIENT_ERROR",
-        "You need to answer all the required questions before submitting your attempt.",
-    );
+    let a = start_attempt(&app, &test, LEARNER).await;
+    required(&submit(&app, &a, LEARNER, 400).await);
     // "no" reveals the compulsory child, which must then be answered.
     answer(
         &app,
         &a,
         LEARNER,
         json!([{"questionId": parent["questionId"], "answer": {"selectedOptionIds": [no]}}]),
+        201,
     )
     .await;
-    assert_eq!(submit(a.clone()).await.status, 400);
+    required(&submit(&app, &a, LEARNER, 400).await);
     answer(
         &app,
         &a,
         LEARNER,
         json!([{"questionId": child["questionId"], "answer": {"text": "too long"}}]),
+        201,
     )
     .await;
-    let r = submit(a.clone()).await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    submit(&app, &a, LEARNER, 201).await;
 
     // "yes" leaves the child hidden, so it is not required.
     app.call(
@@ -1443,19 +1269,20 @@ async fn compulsory_questions_and_conditional_children() {
         &format!("/assessment/v1/tests/{test}"),
         Some(json!({"attempts": 3})),
     )
-    .await;
-    app.call_with(
-        Method::POST,
-        &format!("{A}/{a}/review"),
-        Some(json!({"answers": [{"questionId": child["questionId"], "score": 0}]})),
-        &as_learner(REVIEWER),
+    .await
+    .expect_status(200);
+    review(
+        &app,
+        &a,
+        REVIEWER,
+        json!({"answers": [{"questionId": child["questionId"], "score": 0}]}),
+        201,
     )
     .await;
-    let b = start(&app, &test, LEARNER).await;
-    answer(&app, &b, LEARNER, json!([{"questionId": parent["questionId"], "answer": {"selectedOptionIds": [opt(&parent, 0)]}}])).await;
-    let r = submit(b).await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(r.json()["result"]["score"], 1);
+    let b = start_attempt(&app, &test, LEARNER).await;
+    answer(&app, &b, LEARNER, json!([{"questionId": parent["questionId"], "answer": {"selectedOptionIds": [opt(&parent, 0)]}}]), 201).await;
+    let r = submit(&app, &b, LEARNER, 201).await;
+    assert_eq!(r["result"]["score"], 1);
 }
 
 #[tokio::test]
@@ -1482,7 +1309,6 @@ async fn review_routes_need_a_reviewer_and_stay_in_scope() {
     let learner = token(LEARNER, ORG, json!(["learner"]));
     let reviewer = token(REVIEWER, ORG, json!(["reviewer"]));
     let foreign_reviewer = token(REVIEWER, OTHER_ORG, json!(["reviewer"]));
-    let h = |t: &str| vec![("authorization", t.to_string())];
     let call = |m: Method, p: String, b: Option<Value>, auth: String| {
         let app = &app;
         async move {
@@ -1490,66 +1316,68 @@ async fn review_routes_need_a_reviewer_and_stay_in_scope() {
                 .await
         }
     };
-    let _ = h;
+    // Set up through the tokens (the header fixtures do not apply in JWT mode).
     let r = call(
         Method::POST,
         "/assessment/v1/tests".into(),
         Some(json!({"title": "J", "type": "plain"})),
         admin.clone(),
     )
-    .await;
-    let test = r.json()["result"]["testId"].as_str().unwrap().to_string();
+    .await
+    .expect_status(201);
+    let test = r["result"]["testId"].as_str().unwrap().to_string();
     let r = call(
         Method::POST,
         "/assessment/v1/sections".into(),
         Some(json!({"title": "S", "testId": test})),
         admin.clone(),
     )
-    .await;
-    let section = r.json()["result"]["sectionId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    .await
+    .expect_status(201);
+    let section = r["result"]["sectionId"].as_str().unwrap().to_string();
     let r = call(
         Method::POST,
         "/assessment/v1/questions".into(),
         Some(json!({"text": "Why", "type": "essay", "testId": test, "sectionId": section})),
         admin.clone(),
     )
-    .await;
-    let q = r.json()["result"]["questionId"].clone();
+    .await
+    .expect_status(201);
+    let q = r["result"]["questionId"].clone();
     call(
         Method::POST,
         format!("/assessment/v1/tests/{test}/publish"),
         None,
         admin.clone(),
     )
-    .await;
+    .await
+    .expect_status(201);
     let r = call(
         Method::POST,
         format!("{A}/start/{test}"),
         None,
         learner.clone(),
     )
-    .await;
-    let attempt = r.json()["result"]["attemptId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    .await
+    .expect_status(201);
+    let attempt = r["result"]["attemptId"].as_str().unwrap().to_string();
     call(
         Method::POST,
         format!("{A}/{attempt}/answers"),
         Some(json!({"answers": [{"questionId": q, "answer": {"text": "x"}}]})),
         learner.clone(),
     )
-    .await;
-    call(
+    .await
+    .expect_status(201);
+    let r = call(
         Method::POST,
         format!("{A}/{attempt}/submit"),
         None,
         learner.clone(),
     )
-    .await;
+    .await
+    .expect_status(201);
+    assert_eq!(r["result"]["reviewStatus"], "P", "the essay awaits review");
 
     assert_eq!(
         call(
@@ -1576,10 +1404,10 @@ async fn review_routes_need_a_reviewer_and_stay_in_scope() {
         None,
         foreign_reviewer.clone(),
     )
-    .await;
+    .await
+    .expect_status(200);
     assert_eq!(
-        r.json()["result"]["totalElements"],
-        0,
+        r["result"]["totalElements"], 0,
         "another organisation sees nothing"
     );
     let r = call(
@@ -1604,8 +1432,9 @@ async fn review_routes_need_a_reviewer_and_stay_in_scope() {
         None,
         reviewer.clone(),
     )
-    .await;
-    assert_eq!(r.json()["result"]["totalElements"], 1);
+    .await
+    .expect_status(200);
+    assert_eq!(r["result"]["totalElements"], 1);
     let r = call(
         Method::POST,
         format!("{A}/{attempt}/review"),
@@ -1644,16 +1473,17 @@ async fn taking_rules_from_review() {
         json!({"text": "Pick", "type": "mcq", "isCompulsory": true, "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
         json!({"text": "Explain", "type": "essay", "options": [{"text": "a model answer"}]}),
     ]).await;
-    let attempt = start(&app, &test, LEARNER).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
     // Reference answers of free-text questions stay hidden.
     let r = app
         .call_with(
             Method::GET,
             &format!("{A}/{attempt}/questions/{LEARNER}"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
+    assert_eq!(r.status, 200, "{}", r.text());
     assert!(!r.text().contains("a model answer"), "{}", r.text());
     // A question on a running paper cannot change.
     let r = app
@@ -1672,25 +1502,28 @@ async fn taking_rules_from_review() {
         {"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}},
         {"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}},
     ]);
-    let r = answer(&app, &attempt, LEARNER, dup).await;
-    assert_eq!(r.status, 400);
-    // An empty answer does not satisfy a compulsory question.
+    let r = answer(&app, &attempt, LEARNER, dup, 400).await;
+    assert_eq!(
+        r["params"]["errmsg"],
+        format!(
+            "answers[1]: question {} is answered twice in this request",
+            qs[0]["questionId"].as_str().unwrap()
+        )
+    );
+    // An empty answer is saved, but does not satisfy a compulsory question.
     answer(
         &app,
         &attempt,
         LEARNER,
         json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": []}}]),
+        201,
     )
     .await;
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/{attempt}/submit"),
-            None,
-            &as_learner(LEARNER),
-        )
-        .await;
-    assert_eq!(r.status, 400);
+    let r = submit(&app, &attempt, LEARNER, 400).await;
+    assert_eq!(
+        r["params"]["errmsg"],
+        "You need to answer all the required questions before submitting your attempt."
+    );
     let ev = events(&app, "answer.submitted").await;
     assert_eq!(
         ev.last().unwrap()["data"],
@@ -1705,28 +1538,20 @@ async fn taking_rules_from_review() {
             {"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}},
             {"questionId": qs[1]["questionId"], "answer": {"text": "my view"}},
         ]),
+        201,
     )
     .await;
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/{attempt}/submit"),
-            None,
-            &as_learner(LEARNER),
-        )
-        .await;
-    assert_eq!(r.json()["result"]["reviewStatus"], "P");
-    assert_eq!(r.json()["result"]["totalMarks"], 2, "the paper's marks");
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/start/{test}"),
-            None,
-            &as_learner(LEARNER),
-        )
-        .await;
-    assert_eq!(r.status, 409);
-    assert!(r.errmsg().contains("under review"), "{}", r.errmsg());
+    let r = submit(&app, &attempt, LEARNER, 201).await;
+    assert_eq!(r["result"]["reviewStatus"], "P");
+    assert_eq!(r["result"]["totalMarks"], 2, "the paper's marks");
+    let r = start(&app, &test, LEARNER, 409).await;
+    assert_failure_envelope(
+        &r,
+        "api.attempts.create",
+        "CONFLICT",
+        "CONFLICT",
+        "Your last attempt is currently under review. Please wait for the review to finish before starting a new one.",
+    );
 }
 
 #[tokio::test]
@@ -1744,10 +1569,17 @@ async fn date_windows_resubmission_and_late_submits() {
             Method::POST,
             &format!("{A}/start/{future}"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
-    assert_eq!(r.errmsg(), "Test is not yet available for attempts");
+    assert_failure(
+        &r,
+        422,
+        "api.attempts.create",
+        "UNPROCESSABLE_ENTITY",
+        "CLIENT_ERROR",
+        "Test is not yet available for attempts",
+    );
     // A test can be published with a past end date, and then refuses attempts.
     let (past, _) = published_test(
         &app,
@@ -1760,7 +1592,7 @@ async fn date_windows_resubmission_and_late_submits() {
             Method::POST,
             &format!("{A}/start/{past}"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
     assert_failure(
@@ -1774,43 +1606,28 @@ async fn date_windows_resubmission_and_late_submits() {
 
     // allowResubmission: start returns the same attempt, which can be re-answered and resubmitted.
     let (again, qs) = published_test(&app, json!({"allowResubmission": true}), vec![mcq_q()]).await;
-    let a1 = start(&app, &again, LEARNER).await;
-    let a2 = start(&app, &again, LEARNER).await;
+    let a1 = start_attempt(&app, &again, LEARNER).await;
+    let a2 = start_attempt(&app, &again, LEARNER).await;
     assert_eq!(a1, a2);
-    answer(&app, &a1, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}])).await;
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/{a1}/submit"),
-            None,
-            &as_learner(LEARNER),
-        )
-        .await;
-    assert_eq!(r.json()["result"]["score"], 0);
-    let r = answer(&app, &a1, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}])).await;
-    assert_eq!(r.status, 201);
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/{a1}/submit"),
-            None,
-            &as_learner(LEARNER),
-        )
-        .await;
-    assert_eq!(r.json()["result"]["score"], 1);
+    answer(&app, &a1, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}]), 201).await;
+    let r = submit(&app, &a1, LEARNER, 201).await;
+    assert_eq!(r["result"]["score"], 0);
+    answer(&app, &a1, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]), 201).await;
+    let r = submit(&app, &a1, LEARNER, 201).await;
+    assert_eq!(r["result"]["score"], 1);
 
     // A learner's submit after the deadline is recorded as automatic.
     let clock = ManualClock::starting_now();
     let app = TestApp::on_clock(&clock).await;
     let (timed, _) = published_test(&app, json!({"timeDuration": 60}), vec![mcq_q()]).await;
-    let a = start(&app, &timed, LEARNER).await;
+    let a = start_attempt(&app, &timed, LEARNER).await;
     clock.advance(chrono::Duration::seconds(61));
     let r = app
         .call_with(
             Method::POST,
             &format!("{A}/{a}/submit"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
@@ -1825,37 +1642,29 @@ async fn subjective_essay_and_file_are_scored_by_review() {
         json!({"text": "Discuss", "type": "essay", "marks": 4}),
         json!({"text": "Upload", "type": "file", "marks": 3, "params": {"allowedFileExtensions": ["pdf"]}}),
     ]).await;
-    let attempt = start(&app, &test, LEARNER).await;
-    let r = answer(&app, &attempt, LEARNER, json!([
+    let attempt = start_attempt(&app, &test, LEARNER).await;
+    answer(&app, &attempt, LEARNER, json!([
         {"questionId": qs[0]["questionId"], "answer": {"text": "a definition"}},
         {"questionId": qs[1]["questionId"], "answer": {"text": "a discussion"}},
         {"questionId": qs[2]["questionId"], "answer": {"file": "https://files.example.org/a.pdf"}},
-    ])).await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/{attempt}/submit"),
-            None,
-            &as_learner(LEARNER),
-        )
-        .await;
-    assert_eq!(r.json()["result"]["reviewStatus"], "P");
-    assert_eq!(r.json()["result"]["score"], 0);
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{A}/{attempt}/review"),
-            Some(json!({"answers": [
-                {"questionId": qs[0]["questionId"], "score": 1.5},
-                {"questionId": qs[1]["questionId"], "score": 3.25},
-                {"questionId": qs[2]["questionId"], "score": 3},
-            ]})),
-            &as_learner(REVIEWER),
-        )
-        .await;
+    ]), 201).await;
+    let r = submit(&app, &attempt, LEARNER, 201).await;
+    assert_eq!(r["result"]["reviewStatus"], "P");
+    assert_eq!(r["result"]["score"], 0);
+    let r = review(
+        &app,
+        &attempt,
+        REVIEWER,
+        json!({"answers": [
+            {"questionId": qs[0]["questionId"], "score": 1.5},
+            {"questionId": qs[1]["questionId"], "score": 3.25},
+            {"questionId": qs[2]["questionId"], "score": 3},
+        ]}),
+        201,
+    )
+    .await;
     assert_eq!(
-        r.json()["result"],
+        r["result"],
         json!({"attemptId": attempt, "score": 7.75, "result": "P", "reviewStatus": "R"})
     );
     let sheet = app
@@ -1863,10 +1672,10 @@ async fn subjective_essay_and_file_are_scored_by_review() {
             Method::GET,
             &format!("{A}/{attempt}/answersheet"),
             None,
-            &as_learner(LEARNER),
+            &as_user(LEARNER),
         )
         .await;
-    let answers = sheet.json()["result"]["answers"].clone();
+    let answers = sheet.expect_status(200)["result"]["answers"].clone();
     assert_eq!(answers[0]["score"], 1.5);
     assert_eq!(answers[1]["score"], 3.25);
     assert_eq!(

@@ -46,6 +46,7 @@ impl TestDb {
                 panic!("TEST_DATABASE_URL must be postgres://... or unset, not {url:?}")
             }
             _ => {
+                refuse_postgres_only_test();
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
                 TestDb::Sqlite { url, _dir: dir }
@@ -105,6 +106,27 @@ impl TestDb {
         let store = self.connect().await;
         store.migrate().await.expect("migrating the test database");
         store
+    }
+}
+
+/// A test named `postgres_...` tests what only PostgreSQL has (LISTEN/NOTIFY, advisory locks).
+/// `.config/nextest.toml` reports such tests as skipped in the default (SQLite) run and runs
+/// them in the `postgres` profile. Run on SQLite anyway (or by `cargo test` without
+/// `TEST_DATABASE_URL`), one would pass without testing anything, so it fails here instead.
+/// libtest names the thread running a test after the test.
+fn refuse_postgres_only_test() {
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or_default();
+    if name
+        .rsplit("::")
+        .next()
+        .unwrap_or_default()
+        .starts_with("postgres_")
+    {
+        panic!(
+            "{name} is PostgreSQL-only and TEST_DATABASE_URL names no PostgreSQL database: \
+             run it with TEST_DATABASE_URL=postgres://... cargo nextest run --profile postgres"
+        );
     }
 }
 
@@ -270,8 +292,12 @@ pub fn assert_failure(
     errmsg: &str,
 ) {
     assert_eq!(r.status.as_u16(), status, "status; body: {}", r.text());
-    let v = r.json();
-    assert_envelope_keys(&v);
+    assert_failure_envelope(&r.json(), api_id, err, code, errmsg);
+}
+
+/// Asserts a failure envelope already parsed (its status checked by the caller).
+pub fn assert_failure_envelope(v: &Value, api_id: &str, err: &str, code: &str, errmsg: &str) {
+    assert_envelope_keys(v);
     assert_eq!(v["id"], api_id, "api id");
     assert_eq!(v["params"]["status"], "failed");
     assert_eq!(v["params"]["err"], err);
@@ -305,4 +331,282 @@ pub fn assert_envelope_keys(v: &Value) {
     );
     let resmsgid = v["params"]["resmsgid"].as_str().unwrap();
     assert!(resmsgid.len() == 20 && resmsgid.bytes().all(|b| b.is_ascii_alphanumeric()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures: the steps tests repeat (authoring and publishing a test, taking it, reading the
+// outbox). Each one states the HTTP status it expects and fails otherwise, naming its caller,
+// the request and the response body; it returns the parsed response body.
+
+pub const ATTEMPTS: &str = "/assessment/v1/attempts";
+
+/// The default tenancy headers, for `user`.
+pub fn as_user(user: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("tenantid", TENANT),
+        ("organisationid", ORG),
+        ("userid", user),
+    ]
+}
+
+impl TestResponse {
+    /// Asserts the status (the failure names the caller's line and shows the body) and
+    /// returns the parsed body (`null` when empty).
+    #[track_caller]
+    pub fn expect_status(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text()
+        );
+        self.json_or_null()
+    }
+
+    fn json_or_null(&self) -> Value {
+        if self.body.is_empty() {
+            Value::Null
+        } else {
+            self.json()
+        }
+    }
+}
+
+type Caller = &'static std::panic::Location<'static>;
+
+/// Sends a request and checks its status; `at` is the test line the failure names.
+async fn expect_at(
+    app: &TestApp,
+    (method, path, body): (Method, String, Option<Value>),
+    headers: &[(&str, &str)],
+    status: u16,
+    at: Caller,
+) -> Value {
+    let r = app
+        .call_with(method.clone(), &path, body.clone(), headers)
+        .await;
+    if r.status.as_u16() != status {
+        panic!(
+            "{method} {path} (called at {at}): expected {status}, got {}\n\
+             request body: {}\nresponse body: {}",
+            r.status,
+            body.map_or_else(|| "(none)".to_string(), |b| b.to_string()),
+            r.text()
+        );
+    }
+    r.json_or_null()
+}
+
+async fn create_test_at(app: &TestApp, body: Value, at: Caller) -> String {
+    let v = expect_at(
+        app,
+        (Method::POST, "/assessment/v1/tests".into(), Some(body)),
+        &tenancy(),
+        201,
+        at,
+    )
+    .await;
+    v["result"]["testId"].as_str().unwrap().to_string()
+}
+
+async fn create_section_at(app: &TestApp, test: &str, title: &str, at: Caller) -> String {
+    let body = serde_json::json!({"title": title, "testId": test});
+    let v = expect_at(
+        app,
+        (Method::POST, "/assessment/v1/sections".into(), Some(body)),
+        &tenancy(),
+        201,
+        at,
+    )
+    .await;
+    v["result"]["sectionId"].as_str().unwrap().to_string()
+}
+
+async fn create_question_at(app: &TestApp, body: Value, at: Caller) -> Value {
+    let v = expect_at(
+        app,
+        (Method::POST, "/assessment/v1/questions".into(), Some(body)),
+        &tenancy(),
+        201,
+        at,
+    )
+    .await;
+    v["result"].clone()
+}
+
+/// Creates a test (201, default tenancy); returns its id.
+#[track_caller]
+pub fn create_test(app: &TestApp, body: Value) -> impl Future<Output = String> + '_ {
+    let at = std::panic::Location::caller();
+    create_test_at(app, body, at)
+}
+
+/// Creates a section of `test` (201); returns its id.
+#[track_caller]
+pub fn create_section<'a>(
+    app: &'a TestApp,
+    test: &str,
+    title: &str,
+) -> impl Future<Output = String> + 'a {
+    let at = std::panic::Location::caller();
+    let (test, title) = (test.to_string(), title.to_string());
+    async move { create_section_at(app, &test, &title, at).await }
+}
+
+/// Creates a bank question (201); returns the created question (`result`).
+#[track_caller]
+pub fn create_question(app: &TestApp, body: Value) -> impl Future<Output = Value> + '_ {
+    let at = std::panic::Location::caller();
+    create_question_at(app, body, at)
+}
+
+/// `POST /tests/{test}/publish`, expecting `status`.
+#[track_caller]
+pub fn publish<'a>(app: &'a TestApp, test: &str, status: u16) -> impl Future<Output = Value> + 'a {
+    let at = std::panic::Location::caller();
+    let path = format!("/assessment/v1/tests/{test}/publish");
+    async move { expect_at(app, (Method::POST, path, None), &tenancy(), status, at).await }
+}
+
+/// A published plain test holding `questions` (bodies for POST /questions) in one section, in
+/// that order unless `settings` shuffles; `settings` adds to or overrides the test's fields.
+/// Returns the test id and the created questions.
+#[track_caller]
+pub fn published_test(
+    app: &TestApp,
+    settings: Value,
+    questions: Vec<Value>,
+) -> impl Future<Output = (String, Vec<Value>)> + '_ {
+    let at = std::panic::Location::caller();
+    async move {
+        let mut body = serde_json::json!({"title": "Journey", "type": "plain",
+            "questionsShuffle": false, "answersShuffle": false});
+        for (k, v) in settings.as_object().expect("settings is an object") {
+            body[k] = v.clone();
+        }
+        let test = create_test_at(app, body, at).await;
+        let section = create_section_at(app, &test, "S", at).await;
+        let mut created = Vec::new();
+        for mut q in questions {
+            q["testId"] = serde_json::json!(test);
+            q["sectionId"] = serde_json::json!(section);
+            created.push(create_question_at(app, q, at).await);
+        }
+        let path = format!("/assessment/v1/tests/{test}/publish");
+        expect_at(app, (Method::POST, path, None), &tenancy(), 201, at).await;
+        (test, created)
+    }
+}
+
+/// `POST /attempts/start/{test}` as `user`, expecting `status`.
+#[track_caller]
+pub fn start<'a>(
+    app: &'a TestApp,
+    test: &str,
+    user: &'static str,
+    status: u16,
+) -> impl Future<Output = Value> + 'a {
+    let at = std::panic::Location::caller();
+    let path = format!("{ATTEMPTS}/start/{test}");
+    async move { expect_at(app, (Method::POST, path, None), &as_user(user), status, at).await }
+}
+
+/// Starts an attempt of `test` as `user` (201); returns the attempt id.
+#[track_caller]
+pub fn start_attempt<'a>(
+    app: &'a TestApp,
+    test: &str,
+    user: &'static str,
+) -> impl Future<Output = String> + 'a {
+    let at = std::panic::Location::caller();
+    let path = format!("{ATTEMPTS}/start/{test}");
+    async move {
+        let v = expect_at(app, (Method::POST, path, None), &as_user(user), 201, at).await;
+        v["result"]["attemptId"].as_str().unwrap().to_string()
+    }
+}
+
+/// `POST /attempts/{attempt}/answers` with `{"answers": answers}` as `user`, expecting `status`.
+#[track_caller]
+pub fn answer<'a>(
+    app: &'a TestApp,
+    attempt: &str,
+    user: &'static str,
+    answers: Value,
+    status: u16,
+) -> impl Future<Output = Value> + 'a {
+    let at = std::panic::Location::caller();
+    let path = format!("{ATTEMPTS}/{attempt}/answers");
+    let body = serde_json::json!({ "answers": answers });
+    async move {
+        let req = (Method::POST, path, Some(body));
+        expect_at(app, req, &as_user(user), status, at).await
+    }
+}
+
+/// `POST /attempts/{attempt}/submit` as `user`, expecting `status`.
+#[track_caller]
+pub fn submit<'a>(
+    app: &'a TestApp,
+    attempt: &str,
+    user: &'static str,
+    status: u16,
+) -> impl Future<Output = Value> + 'a {
+    let at = std::panic::Location::caller();
+    let path = format!("{ATTEMPTS}/{attempt}/submit");
+    async move { expect_at(app, (Method::POST, path, None), &as_user(user), status, at).await }
+}
+
+/// `POST /attempts/{attempt}/review` with `body` as `reviewer`, expecting `status`.
+#[track_caller]
+pub fn review<'a>(
+    app: &'a TestApp,
+    attempt: &str,
+    reviewer: &'static str,
+    body: Value,
+    status: u16,
+) -> impl Future<Output = Value> + 'a {
+    let at = std::panic::Location::caller();
+    let path = format!("{ATTEMPTS}/{attempt}/review");
+    async move {
+        let req = (Method::POST, path, Some(body));
+        expect_at(app, req, &as_user(reviewer), status, at).await
+    }
+}
+
+/// The payloads of the outbox's events named `name`, oldest first.
+pub async fn events(app: &TestApp, name: &str) -> Vec<Value> {
+    assessment_service::store::outbox::with_name(&app.state.store, name)
+        .await
+        .expect("reading the outbox")
+        .into_iter()
+        .map(|e| e.payload.0)
+        .collect()
+}
+
+/// Runs the futures concurrently on the current task (no `'static` bound, unlike spawning)
+/// and returns their outputs in order.
+pub async fn join_all<F: Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in pinned.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    done.into_iter()
+        .map(|d| d.expect("every future completed"))
+        .collect()
 }

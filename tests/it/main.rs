@@ -1,6 +1,13 @@
 //! Integration tests: the real application, driven over HTTP, on the database named by
 //! `TEST_DATABASE_URL` (unset: a fresh SQLite file per test; `postgres://...`: a fresh schema
 //! per test). CI runs the whole suite once on each.
+//!
+//! Tests named `postgres_...` are PostgreSQL-only: nextest's default profile (SQLite) reports
+//! them as skipped, its `postgres` profile runs them (`.config/nextest.toml`), and the harness
+//! fails one run without PostgreSQL.
+//!
+//! `harness` holds the shared fixtures (`published_test`, `start`, `answer`, `submit`,
+//! `events`, ...): each states the HTTP status it expects.
 
 mod harness;
 mod probe;

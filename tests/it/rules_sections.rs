@@ -4,20 +4,10 @@ use http::Method;
 use serde_json::{Value, json};
 
 use crate::harness::*;
-use crate::questions::{OTHER_ORG, create as create_question, mcq};
-use crate::tests_api::{create_section, create_test};
+use crate::questions::{OTHER_ORG, mcq};
 
 const S: &str = "/assessment/v1/sections";
 const R: &str = "/assessment/v1/rules";
-
-async fn events(app: &TestApp, name: &str) -> Vec<Value> {
-    assessment_service::store::outbox::with_name(&app.state.store, name)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.payload.0)
-        .collect()
-}
 
 #[tokio::test]
 async fn sections_crud() {
@@ -41,7 +31,8 @@ async fn sections_crud() {
         &format!("/assessment/v1/tests/{test}/questions"),
         Some(json!({"sectionId": a, "questionId": q["questionId"]})),
     )
-    .await;
+    .await
+    .expect_status(201);
     let r = app.call(Method::GET, &format!("{S}/{a}"), None).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["result"]["questions"].as_array().unwrap().len(), 1);
@@ -230,7 +221,8 @@ async fn rules_crud_preview_and_rule_based_publishing() {
         &format!("{R}/{rule_id}"),
         Some(json!({"numberOfQuestions": 2, "criteria": {"tags": ["geo"]}})),
     )
-    .await;
+    .await
+    .expect_status(200);
     let r = app
         .call(
             Method::POST,
@@ -262,7 +254,8 @@ async fn rules_crud_preview_and_rule_based_publishing() {
         &format!("/assessment/v1/tests/{rb}/unpublish"),
         None,
     )
-    .await;
+    .await
+    .expect_status(201);
     let r = app
         .call(Method::DELETE, &format!("{R}/{rule_id}"), None)
         .await;
