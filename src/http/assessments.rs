@@ -14,12 +14,12 @@ use super::extract::{ValidJson, ValidQuery, path_uuid};
 use super::params::Tenancy;
 use crate::AppState;
 use crate::error::AppResult;
-use crate::http::de;
 use crate::service::Page;
 use crate::service::assessments::{
     self as svc, AddQuestionIn, BulkAddIn, BulkOutcome, StructureIn, TestDetail, TestIn,
     TestListQuery,
 };
+use crate::service::de;
 use crate::service::hierarchy::{self, Audience};
 use crate::store::assessments::Test;
 

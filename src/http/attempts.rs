@@ -43,9 +43,9 @@ const REVIEWERS: [Role; 3] = [Role::Reviewer, Role::Instructor, Role::Admin];
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    #[serde(default, deserialize_with = "crate::http::de::opt_num")]
+    #[serde(default, deserialize_with = "crate::service::de::opt_num")]
     pub limit: Option<i64>,
-    #[serde(default, deserialize_with = "crate::http::de::opt_num")]
+    #[serde(default, deserialize_with = "crate::service::de::opt_num")]
     pub offset: Option<i64>,
 }
 

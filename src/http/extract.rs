@@ -196,7 +196,7 @@ fn find_nul(value: &Value, path: String) -> Option<String> {
 /// The pairs become a JSON object first: a repeated key (`tags=a&tags=b`) or `key[]` makes an
 /// array, `key[sub]=v` a nested object (`startDate[gte]=...`), so list and range filters work
 /// in the forms upstream's clients send. Values stay text; DTOs read numbers and booleans
-/// through [`crate::http::de`].
+/// through [`crate::service::de`].
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, AppError> {
     let value = query_to_json(query);
     refuse_nul(&value)?;
@@ -346,9 +346,9 @@ mod tests {
         #[serde(deny_unknown_fields)]
         #[allow(dead_code)]
         struct Q {
-            #[serde(default, deserialize_with = "crate::http::de::opt_num")]
+            #[serde(default, deserialize_with = "crate::service::de::opt_num")]
             limit: Option<u32>,
-            #[serde(default, deserialize_with = "crate::http::de::list")]
+            #[serde(default, deserialize_with = "crate::service::de::list")]
             tags: Vec<String>,
             #[serde(default)]
             start: Option<std::collections::BTreeMap<String, String>>,

@@ -3,7 +3,6 @@
 pub mod assessments;
 pub mod attempts;
 pub mod auth;
-pub mod de;
 pub mod envelope;
 pub mod extract;
 pub mod health;

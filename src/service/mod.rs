@@ -3,6 +3,8 @@
 
 pub mod assessments;
 pub mod attempts;
+pub mod criteria;
+pub mod de;
 pub mod hierarchy;
 pub mod questions;
 pub mod reviews;

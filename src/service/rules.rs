@@ -15,7 +15,7 @@ use crate::domain::event::EventName;
 use crate::domain::ids::Scope;
 use crate::domain::marks::Marks;
 use crate::error::{AppError, AppResult};
-use crate::http::de;
+use crate::service::de;
 use crate::store::assessments as test_repo;
 use crate::store::rules::{self as repo, Rule, RuleFilter};
 use crate::store::{Id, Store, Tx};

@@ -11,7 +11,7 @@ use crate::domain::enums::{SectionStatus, TestStatus, TestType};
 use crate::domain::event::EventName;
 use crate::domain::ids::Scope;
 use crate::error::{AppError, AppResult};
-use crate::http::de;
+use crate::service::de;
 use crate::store::assessments::{self as repo, Section, TestQuestion};
 use crate::store::{Id, Store, Tx};
 

@@ -15,7 +15,7 @@ use crate::domain::event::EventName;
 use crate::domain::ids::Scope;
 use crate::error::{AppError, AppResult};
 use crate::events::{safety, signing};
-use crate::http::de;
+use crate::service::de;
 use crate::store::deliveries::{self as repo, DeliveryFilter, DeliveryRow, Subscription};
 use crate::store::{Id, Store, Ts};
 

@@ -115,7 +115,7 @@ async fn slow_event(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
-    #[serde(default, deserialize_with = "assessment_service::http::de::opt_num")]
+    #[serde(default, deserialize_with = "assessment_service::service::de::opt_num")]
     limit: Option<u32>,
 }
 

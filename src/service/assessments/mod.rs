@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::questions::{Criteria, descending};
+use super::criteria::{Criteria, descending};
 use super::{Actor, Page, UnitOfWork, conflict_on_unique, page_window};
 use crate::clock::Clock;
 use crate::domain::assessment::{self as rules_of, PublishFacts, RuleSupply};
@@ -18,7 +18,7 @@ use crate::domain::event::EventName;
 use crate::domain::ids::Scope;
 use crate::domain::marks::Marks;
 use crate::error::{AppError, AppResult};
-use crate::http::de;
+use crate::service::de;
 use crate::store::assessments::{self as repo, DateOp, Section, Test, TestFilter, TestQuestion};
 use crate::store::questions as question_repo;
 use crate::store::rules::{self as rule_repo, Rule, RuleFilter};
@@ -30,7 +30,6 @@ mod structure;
 pub use listing::*;
 pub use publishing::*;
 pub use structure::*;
-
 /// Body of `POST /tests` (and, all optional, of `PATCH /tests/{id}`).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

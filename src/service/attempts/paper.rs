@@ -1,0 +1,274 @@
+//! An attempt's paper: the answer key of a question, drawing the paper at start, and the learner's view of it.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// The key of a question as the test grades it.
+pub fn key_of(q: &Question, options: &[QuestionOption], grading: GradingType) -> QuestionKey {
+    let params: QuestionParams = q
+        .params
+        .as_ref()
+        .and_then(|p| serde_json::from_value(p.0.clone()).ok())
+        .unwrap_or_default();
+    QuestionKey {
+        qtype: q.qtype,
+        grading_type: grading,
+        marks: q.marks,
+        partial: q.allow_partial_scoring,
+        multi_select: params.allows_multiple(),
+        case_sensitive: params.case_sensitive.unwrap_or(false),
+        min_length: params.min_length,
+        max_length: params.max_length,
+        word_limit: params.word_limit,
+        options: options
+            .iter()
+            .map(|o| KeyOption {
+                id: o.question_option_id.0,
+                text: o.text.clone(),
+                is_correct: o.is_correct,
+                marks: o.marks,
+                blank_index: o.blank_index.and_then(|b| u32::try_from(b).ok()),
+                match_with: o.match_with.clone(),
+                case_sensitive: o.case_sensitive,
+            })
+            .collect(),
+    }
+}
+
+pub(super) type Bank = (HashMap<Uuid, Question>, HashMap<Uuid, Vec<QuestionOption>>);
+
+pub(super) fn bank(questions: Vec<Question>, all_options: Vec<QuestionOption>) -> Bank {
+    let questions = questions
+        .into_iter()
+        .map(|q| (q.question_id.0, q))
+        .collect();
+    let mut options: HashMap<Uuid, Vec<QuestionOption>> = HashMap::new();
+    for o in all_options {
+        options.entry(o.question_id.0).or_default().push(o);
+    }
+    for list in options.values_mut() {
+        list.sort_by_key(|o| (o.ordering, o.created_at, o.question_option_id.0));
+    }
+    (questions, options)
+}
+
+/// Questions and options, read on a read connection or within a transaction (a transaction
+/// must never wait for a second pooled connection).
+pub(super) async fn questions_with_options<'a>(
+    db: impl Into<Db<'a>>,
+    scope: &Scope,
+    ids: &[Uuid],
+) -> AppResult<Bank> {
+    let mut db = db.into();
+    let questions = question_repo::by_ids(db.reborrow(), scope, ids).await?;
+    let options = question_repo::options_of(db, scope, ids).await?;
+    Ok(bank(questions, options))
+}
+
+/// Builds the paper of a new attempt from the test (plain) or its rules (rule-based).
+pub(super) async fn build_paper(
+    tx: &mut Tx,
+    scope: &Scope,
+    test: &Test,
+    rng: &mut SeededRng,
+) -> AppResult<Vec<PaperItem>> {
+    let mut items: Vec<PaperItem> = Vec::new();
+    if test.test_type == TestType::RuleBased {
+        let rules = rule_repo::list(
+            &mut *tx,
+            scope,
+            RuleFilter {
+                test_id: Some(test.test_id.0),
+                active_only: true,
+                ..RuleFilter::default()
+            },
+            false,
+        )
+        .await?;
+        let mut chosen = BTreeSet::new();
+        for rule in &rules {
+            let pool: Vec<(Uuid, Marks)> = crate::service::assessments::rule_pool(tx, scope, rule)
+                .await?
+                .into_iter()
+                .filter(|q| !chosen.contains(&q.question_id.0))
+                .map(|q| (q.question_id.0, q.marks))
+                .collect();
+            let n = rule.number_of_questions.max(0) as usize;
+            let picked =
+                rules::select(&pool, n, rule.selection_strategy, rng).ok_or_else(|| {
+                    AppError::unprocessable(format!(
+                        "Not enough questions available for rule \"{}\": found {}, required {n}",
+                        rule.name,
+                        pool.len()
+                    ))
+                })?;
+            for id in picked {
+                chosen.insert(id);
+                items.push(PaperItem {
+                    question_id: id,
+                    section_id: rule.section_id.map(|s| s.0),
+                    rule_id: Some(rule.rule_id.0),
+                    is_compulsory: false,
+                    is_conditional: false,
+                    option_order: Vec::new(),
+                });
+            }
+        }
+        if test.questions_shuffle {
+            // Shuffle within each section, sections in the order the rules gave them.
+            let mut order: Vec<Option<Uuid>> = Vec::new();
+            for i in &items {
+                if !order.contains(&i.section_id) {
+                    order.push(i.section_id);
+                }
+            }
+            let mut shuffled = Vec::with_capacity(items.len());
+            for section in order {
+                let mut group: Vec<PaperItem> = items
+                    .iter()
+                    .filter(|i| i.section_id == section)
+                    .cloned()
+                    .collect();
+                rules::shuffle(&mut group, rng);
+                shuffled.extend(group);
+            }
+            items = shuffled;
+        }
+    } else {
+        let sections: Vec<_> = test_repo::sections_of(&mut *tx, scope, test.test_id.0)
+            .await?
+            .into_iter()
+            .filter(|s| s.status != SectionStatus::Archived)
+            .collect();
+        let links = test_repo::links_of(&mut *tx, scope, test.test_id.0).await?;
+        let ids: Vec<Uuid> = links.iter().map(|l| l.question_id.0).collect();
+        let live: BTreeSet<Uuid> = question_repo::by_ids(&mut *tx, scope, &ids)
+            .await?
+            .into_iter()
+            .filter(|q| q.status != QuestionStatus::Archived)
+            .map(|q| q.question_id.0)
+            .collect();
+        for s in &sections {
+            let mut section_items: Vec<PaperItem> = links
+                .iter()
+                .filter(|l| l.section_id == Some(s.section_id) && live.contains(&l.question_id.0))
+                .map(|l| PaperItem {
+                    question_id: l.question_id.0,
+                    section_id: Some(s.section_id.0),
+                    rule_id: l.rule_id.map(|r| r.0),
+                    is_compulsory: l.is_compulsory,
+                    is_conditional: l.is_conditional,
+                    option_order: Vec::new(),
+                })
+                .collect();
+            if test.questions_shuffle {
+                // Shuffle the top-level questions; conditional ones keep their places after.
+                let (mut top, rest): (Vec<_>, Vec<_>) =
+                    section_items.into_iter().partition(|i| !i.is_conditional);
+                rules::shuffle(&mut top, rng);
+                top.extend(rest);
+                section_items = top;
+            }
+            items.extend(section_items);
+        }
+    }
+    if items.iter().all(|i| i.is_conditional) {
+        return Err(AppError::unprocessable(
+            "This test has no questions to attempt",
+        ));
+    }
+    let ids: Vec<Uuid> = items.iter().map(|i| i.question_id).collect();
+    let (_, options) = questions_with_options(tx, scope, &ids).await?;
+    for item in &mut items {
+        let mut order: Vec<Uuid> = options
+            .get(&item.question_id)
+            .map(|o| o.iter().map(|o| o.question_option_id.0).collect())
+            .unwrap_or_default();
+        if test.answers_shuffle {
+            rules::shuffle(&mut order, rng);
+        }
+        item.option_order = order;
+    }
+    Ok(items)
+}
+
+/// The questions of the attempt's paper, in order, with options in the paper's order and no
+/// answer keys.
+pub async fn questions(
+    store: &Store,
+    scope: &Scope,
+    user: Uuid,
+    path_user: Uuid,
+    attempt_id: Uuid,
+) -> AppResult<Vec<Value>> {
+    own_path_user(user, path_user)?;
+    let a = own_attempt(store, scope, user, attempt_id).await?;
+    let paper = paper_of(&a);
+    let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
+    let (questions, options) = questions_with_options(store, scope, &ids).await?;
+    let links = question_repo::links_to(store, scope, &ids).await?;
+    let mut out = Vec::new();
+    for (i, item) in paper.iter().enumerate() {
+        let Some(q) = questions.get(&item.question_id) else {
+            continue;
+        };
+        let by_id: HashMap<Uuid, &QuestionOption> = options
+            .get(&item.question_id)
+            .map(|os| os.iter().map(|o| (o.question_option_id.0, o)).collect())
+            .unwrap_or_default();
+        let shown: Vec<&QuestionOption> = item
+            .option_order
+            .iter()
+            .filter_map(|id| by_id.get(id).copied())
+            .collect();
+        let mut v = json!({
+            "questionId": q.question_id,
+            "sectionId": item.section_id,
+            "ruleId": item.rule_id,
+            "ordering": i + 1,
+            "isCompulsory": item.is_compulsory,
+            "isConditional": item.is_conditional,
+            "parentId": q.parent_id,
+            "revealedByOptionIds": links.iter().filter(|l| l.is_active && l.question_id == q.question_id).map(|l| l.option_id).collect::<Vec<_>>(),
+            "text": q.text,
+            "description": q.description,
+            "media": q.media,
+            "type": q.qtype,
+            "level": q.level,
+            "marks": q.marks,
+            "params": q.params,
+            "options": shown.iter().enumerate().map(|(n, o)| json!({
+                "questionOptionId": o.question_option_id,
+                "text": if q.qtype == QuestionType::FillBlank { Value::Null } else { json!(o.text) },
+                "media": o.media,
+                "ordering": n,
+            })).collect::<Vec<_>>(),
+        });
+        if matches!(q.qtype, QuestionType::Subjective | QuestionType::Essay) {
+            // Options of free-text questions are reference answers.
+            v["options"] = json!([]);
+        }
+        if q.qtype == QuestionType::FillBlank {
+            // The blanks, not the accepted answers.
+            let blanks: BTreeSet<i32> = shown.iter().filter_map(|o| o.blank_index).collect();
+            v["options"] = json!([]);
+            v["blanks"] = json!(blanks.into_iter().collect::<Vec<_>>());
+        }
+        if q.qtype == QuestionType::Match {
+            let mut targets: Vec<&str> = shown
+                .iter()
+                .filter_map(|o| o.match_with.as_deref())
+                .collect();
+            targets.sort_by_key(|t| t.to_lowercase());
+            v["matchWithOptions"] = json!(
+                targets
+                    .iter()
+                    .enumerate()
+                    .map(|(n, t)| json!({"matchWith": t, "ordering": n}))
+                    .collect::<Vec<_>>()
+            );
+        }
+        out.push(v);
+    }
+    Ok(out)
+}

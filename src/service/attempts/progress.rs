@@ -1,0 +1,141 @@
+//! Where a learner stands: resuming an attempt and the status across attempts.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Result of `GET /attempts/{id}/resume/{userId}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Resumed {
+    #[schema(value_type = Object)]
+    pub attempt: Value,
+    #[schema(value_type = Vec<Object>)]
+    pub answers: Vec<Value>,
+}
+
+pub(super) fn own_path_user(actor_user: Uuid, path_user: Uuid) -> AppResult<()> {
+    if actor_user != path_user {
+        return Err(AppError::forbidden("You can only open your own attempts"));
+    }
+    Ok(())
+}
+
+pub(super) async fn own_attempt(
+    store: &Store,
+    scope: &Scope,
+    user: Uuid,
+    attempt_id: Uuid,
+) -> AppResult<Attempt> {
+    repo::get(store, scope, attempt_id)
+        .await?
+        .filter(|a| a.user_id.0 == user)
+        .ok_or_else(|| AppError::not_found("Attempt not found"))
+}
+
+/// The attempt with its answers and the time left.
+pub async fn resume(
+    store: &Store,
+    clock: &Clock,
+    scope: &Scope,
+    user: Uuid,
+    path_user: Uuid,
+    attempt_id: Uuid,
+) -> AppResult<Resumed> {
+    own_path_user(user, path_user)?;
+    let a = own_attempt(store, scope, user, attempt_id).await?;
+    let now = clock.now();
+    let remaining = a.deadline_at.map(|d| rules::seconds_remaining(now.0, d.0));
+    let answers = repo::answers(store, scope, attempt_id)
+        .await?
+        .into_iter()
+        .map(
+            |s| json!({"questionId": s.question_id, "answer": s.answer, "updatedAt": s.updated_at}),
+        )
+        .collect();
+    Ok(Resumed {
+        attempt: json!({
+            "attemptId": a.attempt_id,
+            "testId": a.test_id,
+            "userId": a.user_id,
+            "attempt": a.attempt,
+            "status": a.status,
+            "startedAt": a.started_at,
+            "currentPosition": a.current_position,
+            "timeSpent": if a.status == AttemptStatus::InProgress { (now.0 - a.started_at.0).num_seconds().max(0) } else { i64::from(a.time_spent.unwrap_or(0)) },
+            "deadlineAt": a.deadline_at,
+            "timeRemaining": remaining,
+            "updatedAt": a.updated_at,
+        }),
+        answers,
+    })
+}
+
+/// `GET /tests/{testId}/users/{userId}/status`.
+pub async fn user_status(
+    store: &Store,
+    scope: &Scope,
+    test_id: Uuid,
+    user_id: Uuid,
+) -> AppResult<Value> {
+    let test = test_repo::get(store, scope, test_id)
+        .await?
+        .filter(|t| t.status != TestStatus::Archived)
+        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    let attempts = repo::of_user(store, scope, test_id, user_id).await?;
+    let scored: Vec<ScoredAttempt<usize>> = attempts
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| {
+            a.status == AttemptStatus::Submitted && a.review_status == ReviewStatus::Reviewed
+        })
+        .filter_map(|(i, a)| {
+            marks_of(a.score).map(|s| ScoredAttempt {
+                id: i,
+                number: a.attempt,
+                score: s,
+            })
+        })
+        .collect();
+    let graded = rules::grade(test.attempts_grading, &scored).map(|(i, score)| {
+        let a = &attempts[i];
+        let result = if test.attempts_grading == crate::domain::enums::AttemptsGrading::Average {
+            Some(lifecycle::result_of(score, test.passing_marks))
+        } else {
+            a.result
+        };
+        json!({"attemptId": a.attempt_id, "status": a.status, "score": score, "result": result, "submittedAt": a.submitted_at})
+    });
+    let made = attempts.len() as i64;
+    let latest = attempts.last();
+    let (can_attempt, last, can_resume) = if test.allow_resubmission {
+        let last = latest;
+        (made == 0, last, last.is_some())
+    } else {
+        let in_progress = attempts
+            .iter()
+            .rev()
+            .find(|a| a.status == AttemptStatus::InProgress);
+        (
+            matches!(
+                lifecycle::start(&earlier(&attempts), false, test.attempts),
+                Start::New(_)
+            ),
+            in_progress,
+            in_progress.is_some(),
+        )
+    };
+    Ok(json!({
+        "testId": test_id,
+        "totalAttemptsAllowed": test.attempts,
+        "maxAttempts": test.attempts,
+        "attemptsMade": made,
+        "canAttempt": can_attempt,
+        "canReattempt": can_attempt && made > 0,
+        "canResume": can_resume,
+        "attemptGrading": test.attempts_grading,
+        "gradedAttempt": graded,
+        "lastAttempt": last.map(|a| json!({"attemptId": a.attempt_id, "status": a.status, "resumeAllowed": a.status == AttemptStatus::InProgress || test.allow_resubmission})),
+        "lastAttemptId": latest.map(|a| a.attempt_id),
+        "lastAttemptStatus": latest.map(|a| a.status),
+        "showCorrectAnswers": test.show_correct_answer,
+    }))
+}

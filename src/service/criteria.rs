@@ -1,0 +1,77 @@
+//! Question selection criteria shared by question listing, rule pools and test rules, and the
+//! sort direction of list queries.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::enums::{QuestionLevel, QuestionStatus, QuestionType};
+use crate::domain::marks::Marks;
+use crate::error::{AppError, AppResult};
+use crate::store::Ts;
+use crate::store::questions::QuestionFilter;
+
+/// `sortOrder`: `ASC` or `DESC` (any case); DESC by default.
+pub fn descending(order: Option<&str>) -> AppResult<bool> {
+    match order.map(|s| s.trim().to_ascii_uppercase()).as_deref() {
+        None | Some("DESC") => Ok(true),
+        Some("ASC") => Ok(false),
+        Some(other) => Err(AppError::validation(format!(
+            "sortOrder must be ASC or DESC, not {other:?}"
+        ))),
+    }
+}
+
+/// Selection criteria of a rule and of `POST /questions/rule-preview`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Criteria {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<Uuid>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub difficulty_levels: Vec<QuestionLevel>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub question_types: Vec<QuestionType>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<f64>)]
+    pub marks: Vec<Marks>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_question_ids: Vec<Uuid>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include_question_ids: Vec<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub time_range: Option<TimeRange>,
+}
+
+/// A `{from, to}` window kept as given (serialisable for storage in a rule).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeRange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Criteria {
+    /// The bank filter these criteria select: published, top-level questions.
+    pub fn filter(&self) -> QuestionFilter {
+        QuestionFilter {
+            statuses: vec![QuestionStatus::Published],
+            types: self.question_types.clone(),
+            levels: self.difficulty_levels.clone(),
+            categories: self.categories.clone(),
+            tags: self.tags.clone(),
+            marks: self.marks.clone(),
+            include_ids: self.include_question_ids.clone(),
+            exclude_ids: self.exclude_question_ids.clone(),
+            created_from: self.time_range.as_ref().and_then(|t| t.from).map(Ts::new),
+            created_to: self.time_range.as_ref().and_then(|t| t.to).map(Ts::new),
+            top_level_only: true,
+            ..QuestionFilter::default()
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Listing questions, and the preview of what a rule's criteria select.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Query of `GET /questions`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct QuestionListQuery {
+    #[serde(default, deserialize_with = "de::opt_num")]
+    pub limit: Option<i64>,
+    #[serde(default, deserialize_with = "de::opt_num")]
+    pub offset: Option<i64>,
+    /// Case-insensitive match on text and description.
+    #[serde(default)]
+    pub search: Option<String>,
+    #[serde(default)]
+    pub status: Option<QuestionStatus>,
+    #[serde(default, rename = "type")]
+    #[param(rename = "type")]
+    pub qtype: Option<QuestionType>,
+    #[serde(default)]
+    pub level: Option<QuestionLevel>,
+    #[serde(default)]
+    pub category_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "de::list")]
+    pub categories: Vec<Uuid>,
+    #[serde(default, deserialize_with = "de::list")]
+    pub difficulty_levels: Vec<QuestionLevel>,
+    #[serde(default, deserialize_with = "de::list")]
+    pub question_types: Vec<QuestionType>,
+    #[serde(default, deserialize_with = "de::list")]
+    pub tags: Vec<String>,
+    #[serde(default, deserialize_with = "de::list")]
+    #[param(value_type = Vec<f64>)]
+    #[schema(value_type = Vec<f64>)]
+    pub marks: Vec<Marks>,
+    #[serde(default, deserialize_with = "de::list")]
+    pub exclude_question_ids: Vec<Uuid>,
+    #[serde(default, deserialize_with = "de::list")]
+    pub include_question_ids: Vec<Uuid>,
+    #[serde(default)]
+    #[param(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>)]
+    pub min_marks: Option<Marks>,
+    #[serde(default)]
+    #[param(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>)]
+    pub max_marks: Option<Marks>,
+    #[serde(default)]
+    pub time_range_from: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    pub time_range_to: Option<chrono::DateTime<chrono::Utc>>,
+    /// `true`: published questions only, with pool metadata.
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    pub rule_preview: Option<bool>,
+    /// One of createdAt, updatedAt, text, marks, type, level, status, ordering, idealTime.
+    #[serde(default)]
+    pub sort_by: Option<String>,
+    /// `ASC` or `DESC` (default).
+    #[serde(default)]
+    pub sort_order: Option<String>,
+}
+
+/// A page of questions, with pool metadata when `rulePreview=true`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuestionPage {
+    #[serde(flatten)]
+    pub page: Page<QuestionOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+}
+
+pub(super) async fn with_options(
+    store: &Store,
+    scope: &Scope,
+    questions: Vec<Question>,
+) -> AppResult<Vec<QuestionOut>> {
+    let ids: Vec<Uuid> = questions.iter().map(|q| q.question_id.0).collect();
+    let mut options: HashMap<Uuid, Vec<QuestionOption>> = HashMap::new();
+    for o in repo::options_of(store, scope, &ids).await? {
+        options.entry(o.question_id.0).or_default().push(o);
+    }
+    Ok(questions
+        .into_iter()
+        .map(|q| {
+            let opts = options.remove(&q.question_id.0).unwrap_or_default();
+            QuestionOut {
+                question: q,
+                options: opts,
+            }
+        })
+        .collect())
+}
+
+/// `GET /questions`.
+pub async fn list(store: &Store, scope: &Scope, q: QuestionListQuery) -> AppResult<QuestionPage> {
+    let (limit, offset) = page_window(q.limit, q.offset)?;
+    let sort = q.sort_by.as_deref().unwrap_or("createdAt");
+    let order_by = repo::question_sort_column(sort).ok_or_else(|| {
+        AppError::validation(format!(
+            "sortBy must be one of createdAt, updatedAt, text, marks, type, level, status, \
+             ordering, idealTime (not {sort:?})"
+        ))
+    })?;
+    let desc = descending(q.sort_order.as_deref())?;
+    let preview = q.rule_preview.unwrap_or(false);
+    let mut filter = QuestionFilter {
+        search: q.search,
+        statuses: q.status.into_iter().collect(),
+        types: q.question_types,
+        levels: q.difficulty_levels,
+        categories: q.categories,
+        tags: q.tags,
+        marks: q.marks,
+        include_ids: q.include_question_ids,
+        exclude_ids: q.exclude_question_ids,
+        min_marks: q.min_marks,
+        max_marks: q.max_marks,
+        created_from: q.time_range_from.map(Ts::new),
+        created_to: q.time_range_to.map(Ts::new),
+        top_level_only: false,
+    };
+    filter.types.extend(q.qtype);
+    filter.levels.extend(q.level);
+    filter.categories.extend(q.category_id);
+    if preview {
+        filter.statuses = vec![QuestionStatus::Published];
+    }
+    let (rows, total) = repo::list(store, scope, &filter, order_by, desc, limit, offset).await?;
+    let content = with_options(store, scope, rows).await?;
+    let metadata = preview.then(
+        || json!({"totalQuestions": total, "availableForRules": total, "rulePreviewMode": true}),
+    );
+    Ok(QuestionPage {
+        page: Page::new(content, total, limit, offset),
+        metadata,
+    })
+}
+
+/// Result of `POST /questions/rule-preview`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RulePreview {
+    pub questions: Vec<QuestionOut>,
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+}
+
+/// The published, top-level questions matching `criteria`, with distribution metadata.
+pub async fn rule_preview(
+    store: &Store,
+    scope: &Scope,
+    criteria: &Criteria,
+) -> AppResult<RulePreview> {
+    let rows = repo::matching(store, scope, &criteria.filter()).await?;
+    let total_marks: Marks = rows.iter().map(|q| q.marks).sum();
+    let mut marks_distribution: BTreeMap<String, i64> = BTreeMap::new();
+    let mut types: BTreeMap<String, i64> = BTreeMap::new();
+    let mut levels: BTreeMap<String, i64> = BTreeMap::new();
+    let mut categories: BTreeMap<String, i64> = BTreeMap::new();
+    for q in &rows {
+        *marks_distribution.entry(q.marks.to_string()).or_default() += 1;
+        *types.entry(q.qtype.to_string()).or_default() += 1;
+        *levels.entry(q.level.to_string()).or_default() += 1;
+        if let Some(c) = q.category_id {
+            *categories.entry(c.0.to_string()).or_default() += 1;
+        }
+    }
+    let n = rows.len() as i64;
+    let average = if n == 0 {
+        json!(0)
+    } else {
+        // Rounded half up to hundredths, shown as upstream does ("x.yy").
+        let avg = (total_marks.hundredths() * 2 + n) / (2 * n);
+        json!(format!("{}.{:02}", avg / 100, avg % 100))
+    };
+    let questions = with_options(store, scope, rows).await?;
+    Ok(RulePreview {
+        metadata: json!({
+            "totalQuestions": n,
+            "totalMarks": total_marks,
+            "marksDistribution": marks_distribution,
+            "averageMarks": average,
+            "questionTypes": types,
+            "difficultyLevels": levels,
+            "categories": categories,
+        }),
+        questions,
+    })
+}
