@@ -118,7 +118,7 @@ fn openapi(config: &Config, output: Option<PathBuf>) -> anyhow::Result<()> {
     let text = crate::http::openapi::document_json(&config.prefix()?);
     match output {
         Some(path) => {
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         }
         None => print!("{text}"),
     }

@@ -434,7 +434,7 @@ mod tests {
             ))
             .is_ok()
         );
-        let mut gap = c.clone();
+        let mut gap = c;
         gap.blank_index = Some(2);
         assert!(
             validate(&draft(QuestionType::FillBlank, &[a.clone(), gap], &p))

@@ -375,7 +375,7 @@ impl Dispatcher {
         while kept.len() < RESPONSE_KEEP {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
-                    kept.extend_from_slice(&chunk[..chunk.len().min(RESPONSE_KEEP - kept.len())])
+                    kept.extend_from_slice(&chunk[..chunk.len().min(RESPONSE_KEEP - kept.len())]);
                 }
                 _ => break,
             }
@@ -445,10 +445,10 @@ impl Dispatcher {
                     match repo::record_tries(&me.store, &me.owner, &tries, Ts::now()).await {
                         Ok(_) => break,
                         Err(e) if n == 3 => {
-                            tracing::warn!(error = %e, tries = tries.len(), "recording deliveries failed")
+                            tracing::warn!(error = %e, tries = tries.len(), "recording deliveries failed");
                         }
                         Err(e) => {
-                            tracing::debug!(error = %e, "recording deliveries failed; retrying")
+                            tracing::debug!(error = %e, "recording deliveries failed; retrying");
                         }
                     }
                 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::FromRow;
 use sqlx::types::Json;
+use tracing::instrument;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -86,6 +87,7 @@ const ATTEMPT_COLUMNS: &str = r#""attemptId", "tenantId", "organisationId", "tes
 
 /// Inserts an attempt unless its number is taken for this learner and test (`Ok(false)`):
 /// the unique constraint settles concurrent starts.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn insert(tx: &mut Tx, a: &Attempt) -> Result<bool, sqlx::Error> {
     let params = (1..=23)
         .map(|i| format!("${i}"))
@@ -109,6 +111,7 @@ pub async fn insert(tx: &mut Tx, a: &Attempt) -> Result<bool, sqlx::Error> {
 }
 
 /// Writes the mutable state of an attempt.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn update(tx: &mut Tx, a: &Attempt) -> Result<(), sqlx::Error> {
     const SQL: &str = r#"UPDATE "testAttempts" SET "submittedAt" = $2, "status" = $3,
         "reviewStatus" = $4, "score" = $5, "submissionType" = $6, "result" = $7,
@@ -135,6 +138,7 @@ fn lock_clause(backend: Backend) -> &'static str {
 }
 
 /// The attempt, locked for the rest of `tx` (PostgreSQL; SQLite has one writer).
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn lock(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<Option<Attempt>, sqlx::Error> {
     let (t, o) = sid(scope);
     let sql = format!(
@@ -146,6 +150,7 @@ pub async fn lock(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<Option<Attempt
 }
 
 /// The attempt.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn get<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,
@@ -160,6 +165,7 @@ pub async fn get<'a>(
 }
 
 /// A learner's attempts on a test, oldest first.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn of_user<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,
@@ -178,6 +184,7 @@ pub async fn of_user<'a>(
 }
 
 /// In-progress attempts whose deadline has passed, any tenant, oldest deadline first.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn expired(store: &Store, now: Ts, limit: i64) -> Result<Vec<Attempt>, sqlx::Error> {
     let sql = format!(
         r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "status" = '{in_progress}'
@@ -231,6 +238,7 @@ pub struct AnswerRow<'a> {
 }
 
 /// Saves an answer: one row per (attempt, question); a repeat replaces the previous answer.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn upsert_answer(
     tx: &mut Tx,
     scope: &Scope,
@@ -259,6 +267,7 @@ pub async fn upsert_answer(
 }
 
 /// The answers of an attempt, in the order they were first given.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn answers<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,
@@ -287,6 +296,7 @@ pub struct AnswerReview<'a> {
 
 /// Records a reviewer's score for one answer. `Ok(false)` when the attempt has no answer to
 /// that question.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn review_answer(
     tx: &mut Tx,
     scope: &Scope,
@@ -310,6 +320,7 @@ pub async fn review_answer(
 
 /// Submitted attempts with answers waiting for a reviewer, oldest submission first, and
 /// their total.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn pending_review(
     store: &Store,
     scope: &Scope,
@@ -349,6 +360,7 @@ pub async fn pending_review(
 
 /// The latest attempt (highest number) of a learner on a test, with status `S` when
 /// `submitted_only`.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn latest<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,
@@ -365,6 +377,7 @@ pub async fn latest<'a>(
 
 /// A page of the learners with attempts on a test (optionally only `users`), ordered by
 /// user id, and how many there are.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn learners_of(
     store: &Store,
     scope: &Scope,
@@ -404,6 +417,7 @@ pub async fn learners_of(
 }
 
 /// How many in-progress attempts have this question on their paper.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn in_progress_with(
     tx: &mut Tx,
     scope: &Scope,

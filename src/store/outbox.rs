@@ -58,7 +58,7 @@ pub fn publish(pool: &sqlx::PgPool) {
 
 /// Resolves at the next commit (or at once if one happened since the last wait).
 pub async fn committed() {
-    COMMITTED.notified().await
+    COMMITTED.notified().await;
 }
 
 /// An event as stored.

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::FromRow;
 use sqlx::types::Json;
+use tracing::instrument;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -107,6 +108,7 @@ const OPTION_COLUMNS: &str = r#""questionOptionId", "tenantId", "organisationId"
     "blankIndex", "caseSensitive", "createdAt", "updatedAt""#;
 
 /// Inserts a question row.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn insert(tx: &mut Tx, q: &Question) -> Result<(), sqlx::Error> {
     let sql = format!(
         r#"INSERT INTO "questions" ({QUESTION_COLUMNS}) VALUES
@@ -127,6 +129,7 @@ pub async fn insert(tx: &mut Tx, q: &Question) -> Result<(), sqlx::Error> {
 }
 
 /// Rewrites every mutable column of a question (the caller merged the patch).
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn update(tx: &mut Tx, q: &Question) -> Result<(), sqlx::Error> {
     const SQL: &str = r#"UPDATE "questions" SET "ordering" = $3, "text" = $4, "media" = $5,
         "alias" = $6, "description" = $7, "categoryId" = $8, "type" = $9, "level" = $10,
@@ -160,6 +163,7 @@ fn select_one(backend: Backend, lock: bool) -> String {
 }
 
 /// The question, locked for update within `tx` (PostgreSQL; SQLite has one writer).
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn get_for_update(
     tx: &mut Tx,
     scope: &Scope,
@@ -174,6 +178,7 @@ pub async fn get_for_update(
 }
 
 /// The question.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn get<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,
@@ -203,6 +208,7 @@ fn options_query(backend: Backend, scope: &Scope, question_ids: &[Uuid]) -> Sql 
 }
 
 /// Options of these questions, ordered by question then `ordering`.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn options_of<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,
@@ -217,6 +223,7 @@ pub async fn options_of<'a>(
 }
 
 /// Inserts an option row.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn insert_option(tx: &mut Tx, o: &QuestionOption) -> Result<(), sqlx::Error> {
     let sql = format!(
         r#"INSERT INTO "questionOptions" ({OPTION_COLUMNS}) VALUES
@@ -235,6 +242,7 @@ pub async fn insert_option(tx: &mut Tx, o: &QuestionOption) -> Result<(), sqlx::
 }
 
 /// Rewrites an existing option in place (its id, and so stored answers, stay valid).
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn update_option(tx: &mut Tx, o: &QuestionOption) -> Result<(), sqlx::Error> {
     const SQL: &str = r#"UPDATE "questionOptions" SET "text" = $2, "media" = $3,
         "matchWith" = $4, "matchWithMedia" = $5, "ordering" = $6, "isCorrect" = $7,
@@ -253,6 +261,7 @@ pub async fn update_option(tx: &mut Tx, o: &QuestionOption) -> Result<(), sqlx::
 }
 
 /// Deletes options of a question by id (links to child questions go with them).
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn delete_options(
     tx: &mut Tx,
     scope: &Scope,
@@ -393,6 +402,7 @@ fn push_filter(sql: &mut Sql, scope: &Scope, f: &QuestionFilter) {
 }
 
 /// One page of questions matching `filter`, and the total count.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn list(
     store: &Store,
     scope: &Scope,
@@ -416,6 +426,7 @@ pub async fn list(
 }
 
 /// Every question matching `filter` (rule pools), ordered by creation.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn matching<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,
@@ -447,6 +458,7 @@ pub struct OptionQuestion {
 }
 
 /// Links `option_id` to the child `question_id`. `Ok(false)` when the link already exists.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn link_option(
     tx: &mut Tx,
     scope: &Scope,
@@ -468,6 +480,7 @@ pub async fn link_option(
 }
 
 /// Removes a link; `Ok(false)` when there was none.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn unlink_option(
     tx: &mut Tx,
     scope: &Scope,
@@ -501,6 +514,7 @@ fn links_to_query(backend: Backend, scope: &Scope, question_ids: &[Uuid]) -> Sql
 }
 
 /// Links whose child is one of `question_ids`.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn links_to<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,
@@ -515,6 +529,7 @@ pub async fn links_to<'a>(
 }
 
 /// Child questions of `parent_id` (by `parentId`), oldest first.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn children(
     store: &Store,
     scope: &Scope,
@@ -531,6 +546,7 @@ pub async fn children(
 }
 
 /// Sets `status` (archive). Returns whether a row changed.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn set_status(
     tx: &mut Tx,
     scope: &Scope,
@@ -565,6 +581,7 @@ fn by_ids_sql(backend: Backend, scope: &Scope, ids: &[Uuid]) -> Sql {
 }
 
 /// The questions with these ids (any status).
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn by_ids<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,

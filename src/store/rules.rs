@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::FromRow;
 use sqlx::types::Json;
+use tracing::instrument;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -101,6 +102,7 @@ macro_rules! bind_rule {
     };
 }
 
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn insert(tx: &mut Tx, r: &Rule) -> Result<(), sqlx::Error> {
     let params = (1..=21)
         .map(|i| format!("${i}"))
@@ -111,6 +113,7 @@ pub async fn insert(tx: &mut Tx, r: &Rule) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn update(tx: &mut Tx, r: &Rule) -> Result<(), sqlx::Error> {
     let sets = RULE_COLUMNS
         .split(',')
@@ -128,6 +131,7 @@ pub async fn update(tx: &mut Tx, r: &Rule) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn delete(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<(), sqlx::Error> {
     let (t, o) = sid(scope);
     on_tx!(tx, c => {
@@ -137,6 +141,7 @@ pub async fn delete(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<(), sqlx::Er
     Ok(())
 }
 
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn get<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,
@@ -190,6 +195,7 @@ fn list_sql(
 }
 
 /// Rules by priority (highest first), then by creation.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn list<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,

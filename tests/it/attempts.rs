@@ -387,7 +387,7 @@ async fn parallel_saves_keep_one_row_and_submit_counts_nothing_after_it() {
         let body = json!({"answers": [{"questionId": q, "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]});
         calls.push(
             Box::pin(app.call_with(Method::POST, &path, Some(body), &headers))
-                as std::pin::Pin<Box<dyn std::future::Future<Output = TestResponse> + '_>>,
+                as std::pin::Pin<Box<dyn Future<Output = TestResponse> + '_>>,
         );
         if i == 5 {
             calls.push(Box::pin(app.call_with(
@@ -1238,7 +1238,7 @@ async fn compulsory_questions_and_conditional_children() {
             "VALIDATION_ERROR",
             "CLIENT_ERROR",
             "You need to answer all the required questions before submitting your attempt.",
-        )
+        );
     };
     // Nothing answered: the compulsory parent blocks submission.
     let a = start_attempt(&app, &test, LEARNER).await;

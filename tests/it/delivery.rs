@@ -169,8 +169,8 @@ async fn seed_events_arrive_with_the_seed_payload_and_a_valid_signature() {
     )
     .await;
     // A real journey: publish a test, take it.
-    let test = crate::tests_api::create_test(&app, json!({"title": "Seed", "type": "plain", "questionsShuffle": false, "answersShuffle": false})).await;
-    let section = crate::tests_api::create_section(&app, &test, "S").await;
+    let test = create_test(&app, json!({"title": "Seed", "type": "plain", "questionsShuffle": false, "answersShuffle": false})).await;
+    let section = create_section(&app, &test, "S").await;
     let q = crate::questions::create(
         &app,
         json!({"text": "Q", "type": "mcq", "testId": test, "sectionId": section,
@@ -937,7 +937,7 @@ async fn plugins_file_webhooks_are_delivered() {
 #[tokio::test]
 async fn postgres_commits_notify_other_instances() {
     let app = TestApp::spawn().await;
-    let assessment_service::store::Store::Postgres(pool) = &app.state.store else {
+    let Store::Postgres(pool) = &app.state.store else {
         // SQLite runs one process: the in-process wake-up is all it needs (tested by the
         // dispatcher loop below on both databases).
         return;
@@ -1040,7 +1040,7 @@ async fn a_claim_leases_at_most_eight_per_subscription() {
 async fn postgres_fans_out_one_instance_at_a_time() {
     let app = TestApp::spawn().await;
     let store = &app.state.store;
-    let assessment_service::store::Store::Postgres(pool) = store else {
+    let Store::Postgres(pool) = store else {
         // SQLite has one process and serialises writers: nothing to arbitrate.
         return;
     };

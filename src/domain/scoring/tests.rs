@@ -465,7 +465,7 @@ proptest! {
             v.retain(|p| seen.insert(p.option_id));
             v.reverse();
         }
-        let mut a2 = a.clone();
+        let mut a2 = a;
         if let Some(v) = a2.matches.as_mut() {
             let mut seen = BTreeSet::new();
             v.retain(|p| seen.insert(p.option_id));

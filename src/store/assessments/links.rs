@@ -31,6 +31,7 @@ pub(super) const LINK_COLUMNS: &str = r#""testQuestionId", "tenantId", "organisa
     "questionId", "ordering", "sectionId", "ruleId", "isCompulsory", "isConditional""#;
 
 /// Links a question to a test. `Ok(false)`: it was already linked.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn insert_link(tx: &mut Tx, l: &TestQuestion) -> Result<bool, sqlx::Error> {
     let sql = format!(
         r#"INSERT INTO "testQuestions" ({LINK_COLUMNS}) VALUES ({})
@@ -48,6 +49,7 @@ pub async fn insert_link(tx: &mut Tx, l: &TestQuestion) -> Result<bool, sqlx::Er
 }
 
 /// Moves or reorders a link, or changes its flags.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn update_link(tx: &mut Tx, l: &TestQuestion) -> Result<(), sqlx::Error> {
     const SQL: &str = r#"UPDATE "testQuestions" SET "ordering" = $2, "sectionId" = $3,
         "ruleId" = $4, "isCompulsory" = $5, "isConditional" = $6
@@ -62,6 +64,7 @@ pub async fn update_link(tx: &mut Tx, l: &TestQuestion) -> Result<(), sqlx::Erro
 }
 
 /// Removes a question from a test. `Ok(false)` when it was not in it.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn delete_link(
     tx: &mut Tx,
     scope: &Scope,
@@ -79,6 +82,7 @@ pub async fn delete_link(
 }
 
 /// Removes every link of a section.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn delete_section_links(
     tx: &mut Tx,
     scope: &Scope,
@@ -100,6 +104,7 @@ pub(super) fn links_sql() -> String {
 }
 
 /// The links of a test, ordered.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn links_of<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,
@@ -113,6 +118,7 @@ pub async fn links_of<'a>(
 }
 
 /// Links of every test to one of these sections (the section list shows them).
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn links_of_sections(
     store: &Store,
     scope: &Scope,
@@ -136,6 +142,7 @@ pub async fn links_of_sections(
 }
 
 /// The types and marks of the questions linked to a test (for `isObjective` and totals).
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn linked_question_facts(
     tx: &mut Tx,
     scope: &Scope,
@@ -160,6 +167,7 @@ pub async fn linked_question_facts(
 }
 
 /// The largest ordering used in a test's section (or among unsectioned links).
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn max_ordering(
     tx: &mut Tx,
     scope: &Scope,
@@ -177,6 +185,7 @@ pub async fn max_ordering(
 }
 
 /// The tests that link this question.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn tests_linking(
     tx: &mut Tx,
     scope: &Scope,

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use sqlx::FromRow;
+use tracing::instrument;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -160,6 +161,7 @@ fn placeholders(n: usize) -> String {
 }
 
 /// Inserts a test unless its alias is taken in the scope. `Ok(false)`: alias taken.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn insert(tx: &mut Tx, t: &Test) -> Result<bool, sqlx::Error> {
     let sql = format!(
         r#"INSERT INTO "tests" ({TEST_COLUMNS}) VALUES ({})
@@ -174,6 +176,7 @@ pub async fn insert(tx: &mut Tx, t: &Test) -> Result<bool, sqlx::Error> {
 
 /// Rewrites every column of a test (the caller merged the patch). A taken alias is a unique
 /// violation.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn update(tx: &mut Tx, t: &Test) -> Result<(), sqlx::Error> {
     let sets = TEST_COLUMNS
         .split(',')
@@ -207,6 +210,7 @@ fn select_test(backend: Backend, lock: bool) -> String {
 
 /// The test (any status), locked within `tx` on PostgreSQL: every change to a test's
 /// structure takes this lock first, so publishing and editing serialise.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn lock(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<Option<Test>, sqlx::Error> {
     let (t, o) = sid(scope);
     let sql = select_test(tx.backend(), true);
@@ -216,6 +220,7 @@ pub async fn lock(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<Option<Test>, 
 }
 
 /// The test (any status).
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn get<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,
@@ -230,6 +235,7 @@ pub async fn get<'a>(
 }
 
 /// Deletes the test row (hard delete); sections, links and rules cascade.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn delete(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<(), sqlx::Error> {
     let (t, o) = sid(scope);
     on_tx!(tx, c => {
@@ -240,6 +246,7 @@ pub async fn delete(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<(), sqlx::Er
 }
 
 /// Number of attempts on a test (any status).
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn attempt_count(tx: &mut Tx, scope: &Scope, test_id: Uuid) -> Result<i64, sqlx::Error> {
     let (t, o) = sid(scope);
     on_tx!(tx, c => {
@@ -360,6 +367,7 @@ fn push_test_filter(sql: &mut Sql, scope: &Scope, f: &TestFilter) {
 }
 
 /// One page of tests and the total count.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn list(
     store: &Store,
     scope: &Scope,
@@ -383,6 +391,7 @@ pub async fn list(
 }
 
 /// Sets `isObjective` and, when given, `totalMarks` of a test.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn set_derived(
     tx: &mut Tx,
     scope: &Scope,

@@ -37,6 +37,7 @@ pub(super) const SECTION_COLUMNS: &str = r#""sectionId", "tenantId", "organisati
     "description", "testId", "ordering", "status", "minQuestions", "maxQuestions", "createdBy",
     "createdAt", "updatedBy", "updatedAt""#;
 
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn insert_section(tx: &mut Tx, s: &Section) -> Result<(), sqlx::Error> {
     let sql = format!(
         r#"INSERT INTO "testSections" ({SECTION_COLUMNS}) VALUES ({})"#,
@@ -53,6 +54,7 @@ pub async fn insert_section(tx: &mut Tx, s: &Section) -> Result<(), sqlx::Error>
     Ok(())
 }
 
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn update_section(tx: &mut Tx, s: &Section) -> Result<(), sqlx::Error> {
     const SQL: &str = r#"UPDATE "testSections" SET "title" = $2, "description" = $3,
         "ordering" = $4, "status" = $5, "minQuestions" = $6, "maxQuestions" = $7,
@@ -68,6 +70,7 @@ pub async fn update_section(tx: &mut Tx, s: &Section) -> Result<(), sqlx::Error>
     Ok(())
 }
 
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn delete_section(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<(), sqlx::Error> {
     let (t, o) = sid(scope);
     on_tx!(tx, c => {
@@ -86,6 +89,7 @@ pub(super) fn sections_sql(backend: Backend, by: &str) -> String {
 }
 
 /// Sections of a test, ordered.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn sections_of<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,
@@ -100,6 +104,7 @@ pub async fn sections_of<'a>(
 }
 
 /// Every section of the scope.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn all_sections(store: &Store, scope: &Scope) -> Result<Vec<Section>, sqlx::Error> {
     let (t, o) = sid(scope);
     let sql = sections_sql(store.backend(), "");
@@ -109,6 +114,7 @@ pub async fn all_sections(store: &Store, scope: &Scope) -> Result<Vec<Section>, 
 }
 
 /// One section.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn section<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,
@@ -123,6 +129,7 @@ pub async fn section<'a>(
 }
 
 /// The largest section ordering of a test.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn max_section_ordering(
     tx: &mut Tx,
     scope: &Scope,
