@@ -158,46 +158,143 @@ pub fn env_id(name: &str) -> Uuid {
     )
 }
 
-/// Writes the environment's subscriptions to the registry and deactivates those no longer
-/// configured.
-pub async fn sync(store: &Store, subs: &[EnvSubscription]) -> anyhow::Result<()> {
+/// A source of subscriptions defined by the configuration rather than through the API. Each
+/// owns its rows of the `subscriptions` table: a start writes the source's whole set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The seed's environment variables.
+    Env,
+    /// `PLUGINS_FILE`.
+    File,
+    /// The internal plugins.
+    Builtin,
+}
+
+impl Source {
+    /// The `source` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Env => "env",
+            Source::File => "file",
+            Source::Builtin => "builtin",
+        }
+    }
+
+    /// The stable id of this source's subscription named `key` (the same at every start, so
+    /// its deliveries' history stays attached to it).
+    pub fn id(self, key: &str) -> Uuid {
+        match self {
+            Source::Env => env_id(key),
+            Source::File => env_id(&format!("file:{key}")),
+            Source::Builtin => env_id(&format!("plugin:{key}")),
+        }
+    }
+}
+
+/// A subscription as its source wants it registered (the global, configuration-defined kind).
+#[derive(Debug, Clone)]
+pub struct Desired {
+    /// Unique within the source; the stable id derives from it.
+    pub key: String,
+    pub name: String,
+    /// `webhook` or `plugin`.
+    pub kind: &'static str,
+    pub target: String,
+    pub method: String,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub secret: Option<String>,
+    pub events: Vec<String>,
+    pub timeout_ms: i32,
+    pub max_retries: i32,
+    /// `Some(reason)` registers it switched off.
+    pub disabled_reason: Option<String>,
+}
+
+/// Makes the registry hold exactly `desired` for `source`, in one transaction: each is written
+/// (created, or updated in place), and the source's other active rows are deactivated
+/// (`no longer configured`), keeping their history.
+pub async fn sync_source(
+    store: &Store,
+    source: Source,
+    desired: impl IntoIterator<Item = Desired>,
+) -> anyhow::Result<()> {
     let now = Ts::now();
     let mut tx = store.begin().await?;
     let mut keep = Vec::new();
-    for s in subs {
-        let id = env_id(s.name);
+    for d in desired {
+        let id = source.id(&d.key);
         keep.push(id);
-        let mut headers = json!({"X-Service-Name": "shiksha-assessment"});
-        if let Some(k) = &s.api_key {
-            headers["Authorization"] = json!(format!("Bearer {k}"));
-        }
+        let headers: serde_json::Map<String, serde_json::Value> =
+            d.headers.into_iter().map(|(k, v)| (k, json!(v))).collect();
         repo::upsert_subscription(
             &mut tx,
             &Subscription {
                 subscription_id: Id(id),
                 tenant_id: None,
                 organisation_id: None,
-                name: s.name.to_string(),
-                source: "env".into(),
-                kind: "webhook".into(),
-                target: s.url.to_string(),
-                method: "POST".into(),
-                headers: Json(headers),
-                secret: s.secret.clone(),
-                events: Json(s.events.clone()),
-                timeout_ms: 10_000,
-                max_retries: 3,
-                is_active: true,
-                disabled_reason: None,
+                name: d.name,
+                source: source.as_str().into(),
+                kind: d.kind.into(),
+                target: d.target,
+                method: d.method,
+                headers: Json(serde_json::Value::Object(headers)),
+                secret: d.secret,
+                events: Json(d.events),
+                timeout_ms: d.timeout_ms,
+                max_retries: d.max_retries,
+                is_active: d.disabled_reason.is_none(),
+                disabled_reason: d.disabled_reason,
                 created_at: now,
                 updated_at: now,
             },
         )
         .await?;
     }
-    repo::deactivate_others(&mut tx, "env", &keep, now).await?;
+    repo::deactivate_others(&mut tx, source.as_str(), &keep, now).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The `X-Service-Name` header every configured webhook sends.
+fn service_name_header() -> std::collections::BTreeMap<String, String> {
+    [(
+        "X-Service-Name".to_string(),
+        "shiksha-assessment".to_string(),
+    )]
+    .into()
+}
+
+impl EnvSubscription {
+    fn desired(&self) -> Desired {
+        let mut headers = service_name_header();
+        if let Some(k) = &self.api_key {
+            headers.insert("Authorization".into(), format!("Bearer {k}"));
+        }
+        Desired {
+            key: self.name.to_string(),
+            name: self.name.to_string(),
+            kind: "webhook",
+            target: self.url.to_string(),
+            method: "POST".into(),
+            headers,
+            secret: self.secret.clone(),
+            events: self.events.clone(),
+            timeout_ms: 10_000,
+            max_retries: 3,
+            disabled_reason: None,
+        }
+    }
+}
+
+/// Writes the environment's subscriptions to the registry and deactivates those no longer
+/// configured.
+pub async fn sync(store: &Store, subs: &[EnvSubscription]) -> anyhow::Result<()> {
+    sync_source(
+        store,
+        Source::Env,
+        subs.iter().map(EnvSubscription::desired),
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -232,6 +329,18 @@ mod tests {
             "EXTERNAL_SERVICE_EVENTS"
         );
         assert_eq!(env_id("x"), env_id("x"));
+    }
+
+    #[test]
+    fn each_source_keeps_the_ids_its_rows_already_have() {
+        // Rows written before the sources shared one sync: a changed id would orphan them.
+        assert_eq!(Source::Env.id("lms-integration"), env_id("lms-integration"));
+        assert_eq!(Source::File.id("custom"), env_id("file:custom"));
+        assert_eq!(Source::Builtin.id("debug-log"), env_id("plugin:debug-log"));
+        assert_eq!(
+            [Source::Env, Source::File, Source::Builtin].map(Source::as_str),
+            ["env", "file", "builtin"]
+        );
     }
 }
 
@@ -367,56 +476,45 @@ pub fn read_plugins_file(path: &std::path::Path) -> Result<Vec<FilePlugin>, Conf
     Ok(plugins)
 }
 
-/// Writes the file's plugins to the registry (source `file`), deactivating removed ones.
-pub async fn sync_file(store: &Store, plugins: &[FilePlugin]) -> anyhow::Result<()> {
-    let now = Ts::now();
-    let mut tx = store.begin().await?;
-    let mut keep = Vec::new();
-    for p in plugins {
-        let Some(w) = &p.external_service.webhook else {
-            continue;
-        };
-        let id = env_id(&format!("file:{}", p.id));
-        keep.push(id);
-        let mut headers = serde_json::Map::new();
-        headers.insert("X-Service-Name".into(), json!("shiksha-assessment"));
+impl FilePlugin {
+    /// `None` without a webhook (which [`read_plugins_file`] refuses).
+    fn desired(&self) -> Option<Desired> {
+        let w = self.external_service.webhook.as_ref()?;
+        let mut headers = service_name_header();
         for (k, v) in &w.headers {
             if !k.eq_ignore_ascii_case("content-type") {
-                headers.insert(k.clone(), json!(v));
+                headers.insert(k.clone(), v.clone());
             }
         }
-        repo::upsert_subscription(
-            &mut tx,
-            &Subscription {
-                subscription_id: Id(id),
-                tenant_id: None,
-                organisation_id: None,
-                name: p.name.clone(),
-                source: "file".into(),
-                kind: "webhook".into(),
-                target: w.url.clone(),
-                method: w
-                    .method
-                    .clone()
-                    .unwrap_or_else(|| "POST".into())
-                    .to_ascii_uppercase(),
-                headers: Json(serde_json::Value::Object(headers)),
-                secret: w.secret.clone(),
-                events: Json(w.events.clone().unwrap_or_else(|| vec!["*".into()])),
-                timeout_ms: w.timeout.unwrap_or(10_000) as i32,
-                max_retries: w.retries.unwrap_or(3) as i32,
-                is_active: p.is_active,
-                disabled_reason: (!p.is_active)
-                    .then(|| "isActive is false in the plugins file".into()),
-                created_at: now,
-                updated_at: now,
-            },
-        )
-        .await?;
+        Some(Desired {
+            key: self.id.clone(),
+            name: self.name.clone(),
+            kind: "webhook",
+            target: w.url.clone(),
+            method: w
+                .method
+                .clone()
+                .unwrap_or_else(|| "POST".into())
+                .to_ascii_uppercase(),
+            headers,
+            secret: w.secret.clone(),
+            events: w.events.clone().unwrap_or_else(|| vec!["*".into()]),
+            timeout_ms: w.timeout.unwrap_or(10_000) as i32,
+            max_retries: w.retries.unwrap_or(3) as i32,
+            disabled_reason: (!self.is_active)
+                .then(|| "isActive is false in the plugins file".into()),
+        })
     }
-    repo::deactivate_others(&mut tx, "file", &keep, now).await?;
-    tx.commit().await?;
-    Ok(())
+}
+
+/// Writes the file's plugins to the registry (source `file`), deactivating removed ones.
+pub async fn sync_file(store: &Store, plugins: &[FilePlugin]) -> anyhow::Result<()> {
+    sync_source(
+        store,
+        Source::File,
+        plugins.iter().filter_map(FilePlugin::desired),
+    )
+    .await
 }
 
 #[cfg(test)]
