@@ -2,7 +2,8 @@
 //! (`PORT` is `--port`, `DATABASE_URL` is `--database-url`, ...).
 //!
 //! Every value is checked at start-up; a bad one stops the process with one line naming the
-//! variable (see [`ConfigError`]).
+//! variable (see [`ConfigError`]). This module reads and checks values; building the parts of
+//! the service from them (and so the whole check) is `app::Components::from_config`.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -454,36 +455,36 @@ impl Config {
         Ok(Some(url))
     }
 
-    /// Checks every value that clap cannot check alone.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.user_service()?;
-        crate::events::subscriptions::from_config(self)?;
-        if let Some(path) = &self.plugins_file {
-            crate::events::subscriptions::read_plugins_file(path)?;
-        }
-        if let Some(raw) = self
+    /// The LMS service base URL (`LMS_SERVICE_URL`), checked.
+    pub fn lms_service(&self) -> Result<Option<url::Url>, ConfigError> {
+        let Some(raw) = self
             .lms_service_url
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
-        {
-            let ok = url::Url::parse(raw)
-                .map(|u| matches!(u.scheme(), "http" | "https"))
-                .unwrap_or(false);
-            if !ok {
-                return Err(ConfigError::new(
-                    "LMS_SERVICE_URL",
-                    "must be an http(s) URL",
-                ));
-            }
+        else {
+            return Ok(None);
+        };
+        match url::Url::parse(raw) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Some(url)),
+            _ => Err(ConfigError::new(
+                "LMS_SERVICE_URL",
+                "must be an http(s) URL",
+            )),
         }
-        self.prefix()?;
-        self.database()?;
-        self.cors_origin_list()?;
+    }
+
+    /// Checks `LOG_LEVEL` (the logging set-up itself falls back to `info` on a bad one).
+    pub fn check_log_level(&self) -> Result<(), ConfigError> {
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
-            .map_err(|e| ConfigError::new("LOG_LEVEL", e.to_string()))?;
-        crate::http::auth::Authenticator::from_config(self)?;
-        Ok(())
+            .map(drop)
+            .map_err(|e| ConfigError::new("LOG_LEVEL", e.to_string()))
+    }
+
+    /// Whether external plugins (environment and plugins file) are registered: not in the
+    /// seed's `test` profile unless `EXTERNAL_PLUGINS_IN_TEST=true`.
+    pub fn external_plugins_enabled(&self) -> bool {
+        self.node_env.trim() != "test" || self.external_plugins_in_test
     }
 }
 

@@ -11,7 +11,6 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::subscriptions::{Desired, Source, sync_source};
-use crate::config::Config;
 use crate::store::Store;
 
 /// A hook: the event it runs for (`*` for all) and its priority.
@@ -195,20 +194,15 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     /// `debug-log` when events are logged at debug level (`LOG_LEVEL=debug`, the seed's
-    /// "Enable Debug Logging"); `lms-progress` when `LMS_SERVICE_URL` is set. A plugin that is
-    /// not needed is not registered: every registered plugin costs a delivery per event.
-    pub fn from_config(c: &Config) -> Self {
+    /// "Enable Debug Logging"; so built once logging is installed); `lms-progress` when the
+    /// LMS service (`LMS_SERVICE_URL`) is given. A plugin that is not needed is not
+    /// registered: every registered plugin costs a delivery per event.
+    pub fn configured(lms_service: Option<url::Url>) -> Self {
         let mut plugins: Vec<Arc<dyn Plugin>> = Vec::new();
         if tracing::enabled!(target: "events", tracing::Level::DEBUG) {
             plugins.push(Arc::new(DebugLog));
         }
-        if let Some(url) = c
-            .lms_service_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .and_then(|s| url::Url::parse(s).ok())
-        {
+        if let Some(url) = lms_service {
             plugins.push(Arc::new(LmsProgress::new(url)));
         }
         Registry { plugins }

@@ -66,15 +66,9 @@ type Spec<'a> = (
     &'static [&'static str],
 );
 
-/// Whether external plugins (environment and plugins file) are registered: not in the seed's
-/// `test` profile unless `EXTERNAL_PLUGINS_IN_TEST=true`.
-pub fn external_enabled(c: &Config) -> bool {
-    c.node_env.trim() != "test" || c.external_plugins_in_test
-}
-
 /// The environment's subscriptions (none in the `test` profile unless asked for).
 pub fn from_config(c: &Config) -> Result<Vec<EnvSubscription>, ConfigError> {
-    if !external_enabled(c) {
+    if !c.external_plugins_enabled() {
         return Ok(Vec::new());
     }
     let secret = match c
@@ -400,6 +394,13 @@ pub struct FileWebhook {
     /// A `whsec_` secret to sign with.
     #[serde(default)]
     pub secret: Option<String>,
+}
+
+/// A plugins file as read at start-up.
+#[derive(Debug, Clone)]
+pub struct PluginsFile {
+    pub path: std::path::PathBuf,
+    pub plugins: Vec<FilePlugin>,
 }
 
 #[derive(serde::Deserialize)]
