@@ -217,6 +217,44 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plugins.json");
+        std::fs::write(
+            &path,
+            r#"[{"id": "a", "name": "A", "type": "external",
+                "externalService": {"webhook": {"url": "https://x.example/hook",
+                    "headers": {"Authorization": "Bearer file-key-1"},
+                    "secret": "whsec_ZmlsZS1zZWNyZXQtMg=="}}}]"#,
+        )
+        .unwrap();
+        let config = Config {
+            database_url: Some("postgres://svc:url-password-3@db.internal/x".into()),
+            jwt_secret: Some("jwt-secret-4-that-is-long-enough-for-hs256".into()),
+            external_service_webhook_url: Some("https://hooks.example/in".into()),
+            external_service_api_key: Some("env-key-5".into()),
+            webhook_signing_secret: Some("whsec_ZW52LXNlY3JldC02".into()),
+            plugins_file: Some(path),
+            ..Config::default()
+        };
+        let c = Components::from_config(&config).unwrap();
+        assert_eq!(c.env_subscriptions.len(), 1);
+        assert_eq!(c.plugins_file.as_ref().unwrap().plugins.len(), 1);
+        let shown = format!("{c:?}");
+        for secret in [
+            "file-key-1",
+            "ZmlsZS1zZWNyZXQtMg",
+            "url-password-3",
+            "jwt-secret-4",
+            "env-key-5",
+            "ZW52LXNlY3JldC02",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shows in {shown}");
+        }
+        assert!(shown.contains("hooks.example"), "the rest still shows");
+    }
+
+    #[test]
     fn the_plugins_file_is_checked_in_the_test_profile_but_not_registered() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plugins.json");

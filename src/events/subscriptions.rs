@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::config::{Config, ConfigError};
 use crate::domain::event::EventName;
+use crate::secret::Secret;
 use crate::store::deliveries::{self as repo, Subscription};
 use crate::store::{Id, Store, Ts};
 
@@ -15,9 +16,10 @@ use crate::store::{Id, Store, Ts};
 pub struct EnvSubscription {
     pub name: &'static str,
     pub url: url::Url,
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     pub events: Vec<String>,
-    pub secret: Option<String>,
+    /// The `whsec_` secret it is signed with.
+    pub secret: Option<Secret>,
 }
 
 const SEED_EVENTS: &[&str] = &[
@@ -60,7 +62,7 @@ type Spec<'a> = (
     &'static str,
     &'static str,
     &'a Option<String>,
-    &'a Option<String>,
+    &'a Option<Secret>,
     &'static str,
     &'a Option<String>,
     &'static [&'static str],
@@ -71,13 +73,9 @@ pub fn from_config(c: &Config) -> Result<Vec<EnvSubscription>, ConfigError> {
     if !c.external_plugins_enabled() {
         return Ok(Vec::new());
     }
-    let secret = match c
-        .webhook_signing_secret
-        .as_deref()
-        .filter(|s| !s.is_empty())
-    {
+    let secret = match c.webhook_signing_secret.as_ref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) if super::signing::secret_key(s).is_some() => Some(s.to_string()),
+        Some(s) if super::signing::secret_key(s.expose()).is_some() => Some(s.clone()),
         Some(_) => {
             return Err(ConfigError::new(
                 "WEBHOOK_SIGNING_SECRET",
@@ -195,8 +193,9 @@ pub struct Desired {
     pub kind: &'static str,
     pub target: String,
     pub method: String,
-    pub headers: std::collections::BTreeMap<String, String>,
-    pub secret: Option<String>,
+    /// Every value is taken for a credential.
+    pub headers: std::collections::BTreeMap<String, Secret>,
+    pub secret: Option<Secret>,
     pub events: Vec<String>,
     pub timeout_ms: i32,
     pub max_retries: i32,
@@ -218,8 +217,11 @@ pub async fn sync_source(
     for d in desired {
         let id = source.id(&d.key);
         keep.push(id);
-        let headers: serde_json::Map<String, serde_json::Value> =
-            d.headers.into_iter().map(|(k, v)| (k, json!(v))).collect();
+        let headers: serde_json::Map<String, serde_json::Value> = d
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k, json!(v.expose())))
+            .collect();
         repo::upsert_subscription(
             &mut tx,
             &Subscription {
@@ -232,7 +234,7 @@ pub async fn sync_source(
                 target: d.target,
                 method: d.method,
                 headers: Json(serde_json::Value::Object(headers)),
-                secret: d.secret,
+                secret: d.secret.map(|s| s.expose().to_string()),
                 events: Json(d.events),
                 timeout_ms: d.timeout_ms,
                 max_retries: d.max_retries,
@@ -250,10 +252,10 @@ pub async fn sync_source(
 }
 
 /// The `X-Service-Name` header every configured webhook sends.
-fn service_name_header() -> std::collections::BTreeMap<String, String> {
+fn service_name_header() -> std::collections::BTreeMap<String, Secret> {
     [(
         "X-Service-Name".to_string(),
-        "shiksha-assessment".to_string(),
+        Secret::from("shiksha-assessment"),
     )]
     .into()
 }
@@ -262,7 +264,10 @@ impl EnvSubscription {
     fn desired(&self) -> Desired {
         let mut headers = service_name_header();
         if let Some(k) = &self.api_key {
-            headers.insert("Authorization".into(), format!("Bearer {k}"));
+            headers.insert(
+                "Authorization".into(),
+                Secret::new(format!("Bearer {}", k.expose())),
+            );
         }
         Desired {
             key: self.name.to_string(),
@@ -381,8 +386,9 @@ pub struct FileWebhook {
     pub url: String,
     #[serde(default)]
     pub method: Option<String>,
+    /// Values are often credentials (`Authorization`), so they are secrets.
     #[serde(default)]
-    pub headers: std::collections::BTreeMap<String, String>,
+    pub headers: std::collections::BTreeMap<String, Secret>,
     /// Milliseconds (default 10000).
     #[serde(default)]
     pub timeout: Option<u32>,
@@ -393,7 +399,7 @@ pub struct FileWebhook {
     pub events: Option<Vec<String>>,
     /// A `whsec_` secret to sign with.
     #[serde(default)]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
 }
 
 /// A plugins file as read at start-up.
@@ -461,8 +467,8 @@ pub fn read_plugins_file(path: &std::path::Path) -> Result<Vec<FilePlugin>, Conf
             }
         }
         if w.secret
-            .as_deref()
-            .is_some_and(|s| super::signing::secret_key(s).is_none())
+            .as_ref()
+            .is_some_and(|s| super::signing::secret_key(s.expose()).is_none())
         {
             return Err(fail("secret must be whsec_ followed by base64".into()));
         }
@@ -554,7 +560,7 @@ Authorization = "Bearer your-api-key"
         assert_eq!(p[0].id, "custom-webhook");
         let w = p[0].external_service.webhook.as_ref().unwrap();
         assert_eq!((w.timeout, w.retries), (Some(15000), Some(5)));
-        assert_eq!(w.headers["Authorization"], "Bearer your-api-key");
+        assert_eq!(w.headers["Authorization"].expose(), "Bearer your-api-key");
 
         let json_path = dir.path().join("plugins.json");
         std::fs::write(&json_path, r#"[{"id": "a", "name": "A", "type": "external",
