@@ -1,5 +1,7 @@
-//! Subscriptions defined by the environment (the seed's variables), registered in the
-//! `subscriptions` table at start-up beside those created through the API.
+//! Subscriptions defined by the configuration, registered in the `subscriptions` table at
+//! start-up beside those created through the API: the environment's (the seed's variables)
+//! and the plugins file's webhooks here, the internal plugins in `plugins`. Every such
+//! source writes its whole set through [`sync_source`].
 
 use serde_json::json;
 use sqlx::types::Json;
