@@ -1,4 +1,5 @@
-//! Application state and the router factory.
+//! The composition root: the parts of the service built once from the configuration
+//! ([`Components`]), the application state assembled from them, and the router factory.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,9 +8,88 @@ use anyhow::Context;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, DatabaseUrl};
+use crate::events::plugins::Registry;
+use crate::events::subscriptions::{self, EnvSubscription, PluginsFile};
 use crate::http::auth::Authenticator;
+use crate::service::users::UserDirectory;
 use crate::store::{Store, StoreOptions};
+
+/// The parts of the service the configuration describes, each built once.
+///
+/// Building them is the whole check of the configuration ([`Components::from_config`]): a bad
+/// value is a [`ConfigError`] naming its variable. It is pure but for reading the files the
+/// configuration names (`JWT_PUBLIC_KEY` given as a path, `PLUGINS_FILE`): no connection, no
+/// write. Build it once logging is installed: whether the `debug-log` plugin runs depends on
+/// the log level in force.
+#[derive(Debug)]
+pub struct Components {
+    /// The global prefix without slashes, e.g. `assessment/v1`.
+    pub prefix: String,
+    pub database: DatabaseUrl,
+    pub auth: Authenticator,
+    /// The user service, for report names.
+    pub users: UserDirectory,
+    /// The environment's webhooks (none in the `test` profile unless asked for).
+    pub env_subscriptions: Vec<EnvSubscription>,
+    /// The plugins file, when one is given and external plugins are registered.
+    pub plugins_file: Option<PluginsFile>,
+    /// The internal plugins.
+    pub plugins: Registry,
+}
+
+impl Components {
+    /// Checks every value that clap cannot check alone, and builds the components.
+    pub fn from_config(config: &Config) -> Result<Components, ConfigError> {
+        let user_service = config.user_service()?;
+        let env_subscriptions = subscriptions::from_config(config)?;
+        // A broken file stops the start even where its plugins would not be registered.
+        let plugins_file = match &config.plugins_file {
+            Some(path) => Some(PluginsFile {
+                plugins: subscriptions::read_plugins_file(path)?,
+                path: path.clone(),
+            }),
+            None => None,
+        };
+        let lms_service = config.lms_service()?;
+        let prefix = config.prefix()?;
+        let database = config.database()?;
+        config.cors_origin_list()?;
+        config.check_log_level()?;
+        let auth = Authenticator::from_config(config)?;
+        Ok(Components {
+            prefix,
+            database,
+            auth,
+            users: UserDirectory::new(user_service),
+            env_subscriptions,
+            plugins_file: plugins_file.filter(|_| config.external_plugins_enabled()),
+            plugins: Registry::configured(lms_service),
+        })
+    }
+
+    /// Makes the `subscriptions` table hold the configuration's subscriptions: the
+    /// environment's webhooks, the internal plugins and the plugins file's webhooks. Each
+    /// source's earlier rows that are no longer configured are deactivated (without a plugins
+    /// file, or with external services off, the file's earlier entries too).
+    pub async fn sync_subscriptions(&self, store: &Store) -> anyhow::Result<()> {
+        subscriptions::sync(store, &self.env_subscriptions).await?;
+        self.plugins.sync(store).await?;
+        let file_plugins = match &self.plugins_file {
+            Some(file) => {
+                tracing::info!(count = file.plugins.len(), file = %file.path.display(), "plugins file registered");
+                file.plugins.as_slice()
+            }
+            None => &[],
+        };
+        subscriptions::sync_file(store, file_plugins).await?;
+        tracing::info!(
+            count = self.env_subscriptions.len(),
+            "subscriptions from the environment registered"
+        );
+        Ok(())
+    }
+}
 
 /// Everything a handler may need. Cheap to clone.
 #[derive(Clone)]
@@ -22,43 +102,50 @@ pub struct AppState {
     pub prefix: Arc<str>,
     pub started_at: Instant,
     /// The user service, for report names.
-    pub users: Arc<crate::service::users::UserDirectory>,
+    pub users: Arc<UserDirectory>,
     /// The internal plugins the dispatcher runs.
-    pub plugins: crate::events::plugins::Registry,
+    pub plugins: Registry,
     /// The time source: the system clock, or a test's manual clock.
     pub clock: crate::clock::Clock,
 }
 
 impl AppState {
-    /// State over an already connected and migrated store.
-    pub fn new(config: Config, store: Store) -> Result<AppState, ConfigError> {
-        config.validate()?;
-        let auth = Authenticator::from_config(&config)?;
-        let prefix = config.prefix()?;
-        let users = crate::service::users::UserDirectory::new(config.user_service()?);
-        Ok(AppState {
-            users: Arc::new(users),
-            plugins: crate::events::plugins::Registry::from_config(&config),
+    /// State from the components built from `config`, over a connected and migrated store.
+    pub fn assemble(config: Config, components: Components, store: Store) -> AppState {
+        AppState {
+            users: Arc::new(components.users),
+            plugins: components.plugins,
             store,
-            auth: Arc::new(auth),
+            auth: Arc::new(components.auth),
             metrics: crate::http::metrics::install(),
-            prefix: Arc::from(prefix),
+            prefix: Arc::from(components.prefix),
             config: Arc::new(config),
             started_at: Instant::now(),
             clock: crate::clock::Clock::system(),
-        })
+        }
+    }
+
+    /// State over an already connected and migrated store.
+    pub fn new(config: Config, store: Store) -> Result<AppState, ConfigError> {
+        let components = Components::from_config(&config)?;
+        Ok(AppState::assemble(config, components, store))
     }
 
     /// Validates the configuration, connects to the database and migrates it.
     pub async fn connect(config: Config) -> anyhow::Result<AppState> {
-        config.validate()?;
-        let url = config.database()?;
-        let store = Store::connect(&url, store_options(&config))
-            .await
-            .with_context(|| format!("connecting to {}", url.redacted()))?;
-        store.migrate().await?;
-        Ok(AppState::new(config, store)?)
+        let components = Components::from_config(&config)?;
+        let store = open_store(&config, &components.database).await?;
+        Ok(AppState::assemble(config, components, store))
     }
+}
+
+/// Connects to `database` with the configuration's pool settings and migrates it.
+pub async fn open_store(config: &Config, database: &DatabaseUrl) -> anyhow::Result<Store> {
+    let store = Store::connect(database, store_options(config))
+        .await
+        .with_context(|| format!("connecting to {}", database.redacted()))?;
+    store.migrate().await?;
+    Ok(store)
 }
 
 /// Pool settings from the configuration.
@@ -75,4 +162,128 @@ pub fn store_options(config: &Config) -> StoreOptions {
 /// The whole HTTP application.
 pub fn build_app(state: AppState) -> Router {
     crate::http::router_with(state, Router::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_build_header_mode_on_embedded_sqlite() {
+        let c = Components::from_config(&Config::default()).unwrap();
+        assert_eq!(c.prefix, "assessment/v1");
+        assert_eq!(
+            c.database,
+            DatabaseUrl::Sqlite(crate::config::DEFAULT_DATABASE_URL.into())
+        );
+        assert_eq!(c.auth.mode(), crate::http::auth::AuthMode::Headers);
+        assert!(c.env_subscriptions.is_empty() && c.plugins_file.is_none());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (config, var) in [
+            (
+                Config {
+                    lms_service_url: Some("ftp://lms".into()),
+                    ..Config::default()
+                },
+                "LMS_SERVICE_URL",
+            ),
+            (
+                Config {
+                    log_level: "info,[".into(),
+                    ..Config::default()
+                },
+                "LOG_LEVEL",
+            ),
+            (
+                Config {
+                    user_service_url: Some("not a url".into()),
+                    ..Config::default()
+                },
+                "USER_SERVICE_URL",
+            ),
+            (
+                Config {
+                    plugins_file: Some("/nonexistent/plugins.toml".into()),
+                    ..Config::default()
+                },
+                "PLUGINS_FILE",
+            ),
+        ] {
+            assert_eq!(Components::from_config(&config).unwrap_err().var, var);
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plugins.json");
+        std::fs::write(
+            &path,
+            r#"[{"id": "a", "name": "A", "type": "external",
+                "externalService": {"webhook": {"url": "https://x.example/hook",
+                    "headers": {"Authorization": "Bearer file-key-1"},
+                    "secret": "whsec_ZmlsZS1zZWNyZXQtMg=="}}}]"#,
+        )
+        .unwrap();
+        let config = Config {
+            database_url: Some("postgres://svc:url-password-3@db.internal/x".into()),
+            jwt_secret: Some("jwt-secret-4-that-is-long-enough-for-hs256".into()),
+            external_service_webhook_url: Some("https://hooks.example/in".into()),
+            external_service_api_key: Some("env-key-5".into()),
+            webhook_signing_secret: Some("whsec_ZW52LXNlY3JldC02".into()),
+            plugins_file: Some(path),
+            ..Config::default()
+        };
+        let c = Components::from_config(&config).unwrap();
+        assert_eq!(c.env_subscriptions.len(), 1);
+        assert_eq!(c.plugins_file.as_ref().unwrap().plugins.len(), 1);
+        let shown = format!("{c:?}");
+        for secret in [
+            "file-key-1",
+            "ZmlsZS1zZWNyZXQtMg",
+            "url-password-3",
+            "jwt-secret-4",
+            "env-key-5",
+            "ZW52LXNlY3JldC02",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shows in {shown}");
+        }
+        assert!(shown.contains("hooks.example"), "the rest still shows");
+    }
+
+    #[test]
+    fn the_plugins_file_is_checked_in_the_test_profile_but_not_registered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plugins.json");
+        std::fs::write(
+            &path,
+            r#"[{"id": "a", "name": "A", "type": "external",
+                "externalService": {"webhook": {"url": "https://x.example/hook"}}}]"#,
+        )
+        .unwrap();
+        let config = Config {
+            plugins_file: Some(path.clone()),
+            ..Config::default()
+        };
+        let file = Components::from_config(&config).unwrap().plugins_file;
+        assert_eq!(file.unwrap().plugins.len(), 1);
+        let test_profile = Config {
+            node_env: "test".into(),
+            ..config
+        };
+        assert!(
+            Components::from_config(&test_profile)
+                .unwrap()
+                .plugins_file
+                .is_none()
+        );
+        std::fs::write(&path, "[").unwrap();
+        assert_eq!(
+            Components::from_config(&test_profile).unwrap_err().var,
+            "PLUGINS_FILE"
+        );
+    }
 }

@@ -11,8 +11,8 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{AppState, build_app, store_options};
-use crate::config::Config;
+use crate::app::{AppState, Components, build_app, open_store, store_options};
+use crate::config::{Config, DatabaseUrl};
 use crate::events::{EventContext, EventName, NewEvent};
 use crate::http::auth::AuthMode;
 use crate::store::Store;
@@ -66,11 +66,16 @@ pub fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
-    if let Err(e) = cli.config.validate() {
-        eprintln!("assessment-service: {e}");
-        return ExitCode::from(2);
-    }
+    // Logging first: the components ask it whether events are logged at debug level. A bad
+    // `LOG_LEVEL` falls back to `info` there and is reported just below.
     crate::telemetry::init(&cli.config);
+    let components = match Components::from_config(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("assessment-service: {e}");
+            return ExitCode::from(2);
+        }
+    };
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -84,9 +89,9 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(cli.config, started).await,
-            Command::Migrate => migrate(cli.config).await,
-            Command::Openapi { output } => openapi(&cli.config, output),
+            Command::Serve => serve(cli.config, components, started).await,
+            Command::Migrate => migrate(&cli.config, &components.database).await,
+            Command::Openapi { output } => openapi(&components.prefix, output),
         }
     });
     match result {
@@ -99,13 +104,12 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn migrate(config: Config) -> anyhow::Result<()> {
-    let url = config.database()?;
+async fn migrate(config: &Config, url: &DatabaseUrl) -> anyhow::Result<()> {
     let options = crate::store::StoreOptions {
         warm_connections: 0,
-        ..store_options(&config)
+        ..store_options(config)
     };
-    let store = Store::connect(&url, options)
+    let store = Store::connect(url, options)
         .await
         .with_context(|| format!("connecting to {}", url.redacted()))?;
     store.migrate().await?;
@@ -114,8 +118,8 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn openapi(config: &Config, output: Option<PathBuf>) -> anyhow::Result<()> {
-    let text = crate::http::openapi::document_json(&config.prefix()?);
+fn openapi(prefix: &str, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let text = crate::http::openapi::document_json(prefix);
     match output {
         Some(path) => {
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -125,37 +129,16 @@ fn openapi(config: &Config, output: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
+async fn serve(config: Config, components: Components, started: Instant) -> anyhow::Result<()> {
     let addr = SocketAddr::new(config.host, config.port);
-    let database = config.database()?.redacted();
+    let database = components.database.redacted();
     let shutdown_timeout = config.shutdown_timeout();
     let allow_private = config.webhook_allow_private_networks;
     let retention_days = config.event_retention_days;
-    let env_subscriptions = crate::events::subscriptions::from_config(&config)?;
-    let state = AppState::connect(config).await?;
-    crate::events::subscriptions::sync(&state.store, &env_subscriptions).await?;
-    state.plugins.sync(&state.store).await?;
-    // Without a plugins file (or with external services off) the file's earlier entries are
-    // deactivated, as removed environment variables are.
-    let file_plugins = match state
-        .config
-        .plugins_file
-        .as_ref()
-        .filter(|_| crate::events::subscriptions::external_enabled(&state.config))
-    {
-        Some(path) => {
-            let file_plugins = crate::events::subscriptions::read_plugins_file(path)?;
-            tracing::info!(count = file_plugins.len(), file = %path.display(), "plugins file registered");
-            file_plugins
-        }
-        None => Vec::new(),
-    };
-    crate::events::subscriptions::sync_file(&state.store, &file_plugins).await?;
+    let store = open_store(&config, &components.database).await?;
+    components.sync_subscriptions(&store).await?;
+    let state = AppState::assemble(config, components, store);
     let plugins = state.plugins.clone();
-    tracing::info!(
-        count = env_subscriptions.len(),
-        "subscriptions from the environment registered"
-    );
     if exposed_in_header_mode(state.auth.mode(), addr) {
         tracing::warn!(
             %addr,

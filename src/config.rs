@@ -2,12 +2,15 @@
 //! (`PORT` is `--port`, `DATABASE_URL` is `--database-url`, ...).
 //!
 //! Every value is checked at start-up; a bad one stops the process with one line naming the
-//! variable (see [`ConfigError`]).
+//! variable (see [`ConfigError`]). This module reads and checks values; building the parts of
+//! the service from them (and so the whole check) is `app::Components::from_config`.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+
+use crate::secret::Secret;
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 8080;
@@ -55,7 +58,7 @@ pub struct Config {
 
     /// `sqlite://path` (embedded, the default) or `postgres://...`.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
 
     /// Upstream-style PostgreSQL settings, used when `DATABASE_URL` is unset and `DB_HOST` is set.
     #[arg(long, env = "DB_HOST", global = true)]
@@ -68,7 +71,7 @@ pub struct Config {
     pub db_username: Option<String>,
     /// PostgreSQL password (with `DB_HOST`).
     #[arg(long, env = "DB_PASSWORD", global = true, hide_env_values = true)]
-    pub db_password: Option<String>,
+    pub db_password: Option<Secret>,
     /// PostgreSQL database (with `DB_HOST`), default `assessment_db`.
     #[arg(long, env = "DB_DATABASE", global = true)]
     pub db_database: Option<String>,
@@ -130,7 +133,7 @@ pub struct Config {
 
     /// HS256 secret. Setting it (or `JWT_PUBLIC_KEY`) turns on JWT mode.
     #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
 
     /// RS256 or ES256 public key: PEM text, or the path of a PEM file.
     #[arg(long, env = "JWT_PUBLIC_KEY", global = true, hide_env_values = true)]
@@ -160,7 +163,7 @@ pub struct Config {
         global = true,
         hide_env_values = true
     )]
-    pub external_service_api_key: Option<String>,
+    pub external_service_api_key: Option<Secret>,
     /// Comma-separated event names (or `*`) overriding the default list.
     #[arg(long, env = "EXTERNAL_SERVICE_EVENTS", global = true)]
     pub external_service_events: Option<String>,
@@ -173,7 +176,7 @@ pub struct Config {
         global = true,
         hide_env_values = true
     )]
-    pub analytics_service_api_key: Option<String>,
+    pub analytics_service_api_key: Option<Secret>,
     #[arg(long, env = "ANALYTICS_SERVICE_EVENTS", global = true)]
     pub analytics_service_events: Option<String>,
     /// Notification service (submissions, reviews, publications by default).
@@ -185,14 +188,14 @@ pub struct Config {
         global = true,
         hide_env_values = true
     )]
-    pub notification_service_api_key: Option<String>,
+    pub notification_service_api_key: Option<Secret>,
     #[arg(long, env = "NOTIFICATION_SERVICE_EVENTS", global = true)]
     pub notification_service_events: Option<String>,
     /// LMS integration webhook (submissions, reviews, publications by default).
     #[arg(long, env = "LMS_INTEGRATION_URL", global = true)]
     pub lms_integration_url: Option<String>,
     #[arg(long, env = "LMS_API_KEY", global = true, hide_env_values = true)]
-    pub lms_api_key: Option<String>,
+    pub lms_api_key: Option<Secret>,
     #[arg(long, env = "LMS_INTEGRATION_EVENTS", global = true)]
     pub lms_integration_events: Option<String>,
     /// A TOML or JSON file of external plugins in the seed's shape (`id`, `name`, `type`,
@@ -209,7 +212,7 @@ pub struct Config {
         global = true,
         hide_env_values = true
     )]
-    pub webhook_signing_secret: Option<String>,
+    pub webhook_signing_secret: Option<Secret>,
     /// Allow webhooks to private, loopback and link-local addresses.
     #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_NETWORKS", global = true, default_value_t = false,
           action = clap::ArgAction::Set)]
@@ -302,11 +305,12 @@ impl ConfigError {
     }
 }
 
-/// Which database the service runs on.
+/// Which database the service runs on. A PostgreSQL URL may carry the password, so it is a
+/// [`Secret`]: [`DatabaseUrl::redacted`] is the form for logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(String),
-    Postgres(String),
+    Postgres(Secret),
 }
 
 impl DatabaseUrl {
@@ -314,7 +318,7 @@ impl DatabaseUrl {
     pub fn redacted(&self) -> String {
         match self {
             DatabaseUrl::Sqlite(u) => u.clone(),
-            DatabaseUrl::Postgres(u) => match url::Url::parse(u) {
+            DatabaseUrl::Postgres(u) => match url::Url::parse(u.expose()) {
                 Ok(mut parsed) => {
                     if parsed.password().is_some() {
                         let _ = parsed.set_password(Some("***"));
@@ -331,7 +335,7 @@ impl Config {
     /// A configuration with every default and the given database.
     pub fn with_database(url: impl Into<String>) -> Self {
         Config {
-            database_url: Some(url.into()),
+            database_url: Some(Secret::new(url)),
             ..Config::default()
         }
     }
@@ -360,7 +364,8 @@ impl Config {
     pub fn database(&self) -> Result<DatabaseUrl, ConfigError> {
         if let Some(url) = self
             .database_url
-            .as_deref()
+            .as_ref()
+            .map(Secret::expose)
             .filter(|u| !u.trim().is_empty())
         {
             let url = url.trim();
@@ -369,7 +374,7 @@ impl Config {
             } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
                 url::Url::parse(url)
                     .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string()))?;
-                Ok(DatabaseUrl::Postgres(url.to_string()))
+                Ok(DatabaseUrl::Postgres(url.into()))
             } else {
                 Err(ConfigError::new(
                     "DATABASE_URL",
@@ -386,12 +391,12 @@ impl Config {
                 .map_err(|_| ConfigError::new("DB_PORT", "cannot be used with this host"))?;
             url.set_username(self.db_username.as_deref().unwrap_or("postgres"))
                 .map_err(|_| ConfigError::new("DB_USERNAME", "cannot be used in a URL"))?;
-            if let Some(pw) = self.db_password.as_deref() {
-                url.set_password(Some(pw))
+            if let Some(pw) = &self.db_password {
+                url.set_password(Some(pw.expose()))
                     .map_err(|_| ConfigError::new("DB_PASSWORD", "cannot be used in a URL"))?;
             }
             url.set_path(self.db_database.as_deref().unwrap_or("assessment_db"));
-            return Ok(DatabaseUrl::Postgres(url.to_string()));
+            return Ok(DatabaseUrl::Postgres(url.to_string().into()));
         }
         Ok(DatabaseUrl::Sqlite(DEFAULT_DATABASE_URL.to_string()))
     }
@@ -454,36 +459,36 @@ impl Config {
         Ok(Some(url))
     }
 
-    /// Checks every value that clap cannot check alone.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.user_service()?;
-        crate::events::subscriptions::from_config(self)?;
-        if let Some(path) = &self.plugins_file {
-            crate::events::subscriptions::read_plugins_file(path)?;
-        }
-        if let Some(raw) = self
+    /// The LMS service base URL (`LMS_SERVICE_URL`), checked.
+    pub fn lms_service(&self) -> Result<Option<url::Url>, ConfigError> {
+        let Some(raw) = self
             .lms_service_url
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
-        {
-            let ok = url::Url::parse(raw)
-                .map(|u| matches!(u.scheme(), "http" | "https"))
-                .unwrap_or(false);
-            if !ok {
-                return Err(ConfigError::new(
-                    "LMS_SERVICE_URL",
-                    "must be an http(s) URL",
-                ));
-            }
+        else {
+            return Ok(None);
+        };
+        match url::Url::parse(raw) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Some(url)),
+            _ => Err(ConfigError::new(
+                "LMS_SERVICE_URL",
+                "must be an http(s) URL",
+            )),
         }
-        self.prefix()?;
-        self.database()?;
-        self.cors_origin_list()?;
+    }
+
+    /// Checks `LOG_LEVEL` (the logging set-up itself falls back to `info` on a bad one).
+    pub fn check_log_level(&self) -> Result<(), ConfigError> {
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
-            .map_err(|e| ConfigError::new("LOG_LEVEL", e.to_string()))?;
-        crate::http::auth::Authenticator::from_config(self)?;
-        Ok(())
+            .map(drop)
+            .map_err(|e| ConfigError::new("LOG_LEVEL", e.to_string()))
+    }
+
+    /// Whether external plugins (environment and plugins file) are registered: not in the
+    /// seed's `test` profile unless `EXTERNAL_PLUGINS_IN_TEST=true`.
+    pub fn external_plugins_enabled(&self) -> bool {
+        self.node_env.trim() != "test" || self.external_plugins_in_test
     }
 }
 
@@ -512,8 +517,11 @@ mod tests {
         let DatabaseUrl::Postgres(url) = cfg.database().unwrap() else {
             panic!("expected postgres")
         };
-        assert_eq!(url, "postgres://svc:p%40ss%2Fword@db.internal:6543/assess");
-        let parsed = url::Url::parse(&url).unwrap();
+        assert_eq!(
+            url.expose(),
+            "postgres://svc:p%40ss%2Fword@db.internal:6543/assess"
+        );
+        let parsed = url::Url::parse(url.expose()).unwrap();
         assert_eq!(
             percent_decode(parsed.password().unwrap()),
             "p@ss/word",
@@ -575,6 +583,50 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(bad.cors_origin_list().unwrap_err().var, "CORS_ORIGINS");
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let secrets = [
+            "url-password-1",
+            "db-password-2",
+            "jwt-secret-3-long-enough-for-hs256-signing",
+            "external-key-4",
+            "analytics-key-5",
+            "notification-key-6",
+            "lms-key-7",
+            "whsec_c2lnbmluZy1zZWNyZXQtOA==",
+        ];
+        let cfg = Config {
+            database_url: Some(format!("postgres://svc:{}@db.internal/x", secrets[0]).into()),
+            db_password: Some(secrets[1].into()),
+            jwt_secret: Some(secrets[2].into()),
+            external_service_api_key: Some(secrets[3].into()),
+            analytics_service_api_key: Some(secrets[4].into()),
+            notification_service_api_key: Some(secrets[5].into()),
+            lms_api_key: Some(secrets[6].into()),
+            webhook_signing_secret: Some(secrets[7].into()),
+            ..Config::default()
+        };
+        let from_db_vars = Config {
+            database_url: None,
+            db_host: Some("db.internal".into()),
+            ..cfg.clone()
+        };
+        let shown = [
+            format!("{cfg:?}"),
+            format!("{cfg:#?}"),
+            format!("{:?}", cfg.database().unwrap()),
+            format!("{from_db_vars:?}"),
+            format!("{:?}", from_db_vars.database().unwrap()),
+        ]
+        .join("\n");
+        for secret in secrets {
+            assert!(!shown.contains(secret), "{secret} shows in {shown}");
+        }
+        assert!(!shown.contains("c2lnbmluZy1zZWNyZXQtOA"), "{shown}");
+        assert!(shown.contains("[redacted]"));
+        assert!(shown.contains("db.internal"), "the rest still shows");
     }
 
     #[test]

@@ -9,11 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sqlx::types::Json;
 
-use crate::config::Config;
-use crate::store::deliveries::{self as repo, Subscription};
-use crate::store::{Id, Store, Ts};
+use super::subscriptions::{Desired, Source, sync_source};
+use crate::store::Store;
 
 /// A hook: the event it runs for (`*` for all) and its priority.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,20 +194,15 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     /// `debug-log` when events are logged at debug level (`LOG_LEVEL=debug`, the seed's
-    /// "Enable Debug Logging"); `lms-progress` when `LMS_SERVICE_URL` is set. A plugin that is
-    /// not needed is not registered: every registered plugin costs a delivery per event.
-    pub fn from_config(c: &Config) -> Self {
+    /// "Enable Debug Logging"; so built once logging is installed); `lms-progress` when the
+    /// LMS service (`LMS_SERVICE_URL`) is given. A plugin that is not needed is not
+    /// registered: every registered plugin costs a delivery per event.
+    pub fn configured(lms_service: Option<url::Url>) -> Self {
         let mut plugins: Vec<Arc<dyn Plugin>> = Vec::new();
         if tracing::enabled!(target: "events", tracing::Level::DEBUG) {
             plugins.push(Arc::new(DebugLog));
         }
-        if let Some(url) = c
-            .lms_service_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .and_then(|s| url::Url::parse(s).ok())
-        {
+        if let Some(url) = lms_service {
             plugins.push(Arc::new(LmsProgress::new(url)));
         }
         Registry { plugins }
@@ -266,43 +259,27 @@ impl Registry {
         }
     }
 
-    /// Registers each plugin as a built-in subscription (so its runs are durable and logged).
+    /// Registers each plugin as a built-in subscription (so its runs are durable and logged),
+    /// deactivating plugins no longer run.
     pub async fn sync(&self, store: &Store) -> anyhow::Result<()> {
-        let now = Ts::now();
-        let mut tx = store.begin().await?;
-        let mut keep = Vec::new();
-        for p in &self.plugins {
-            let id = super::subscriptions::env_id(&format!("plugin:{}", p.id()));
-            keep.push(id);
+        let desired = self.plugins.iter().map(|p| {
             let mut events: Vec<String> = p.hooks().iter().map(|h| h.event.to_string()).collect();
             events.dedup();
-            repo::upsert_subscription(
-                &mut tx,
-                &Subscription {
-                    subscription_id: Id(id),
-                    tenant_id: None,
-                    organisation_id: None,
-                    name: p.id().to_string(),
-                    source: "builtin".into(),
-                    kind: "plugin".into(),
-                    target: p.id().to_string(),
-                    method: "POST".into(),
-                    headers: Json(json!({})),
-                    secret: None,
-                    events: Json(events),
-                    timeout_ms: 10_000,
-                    max_retries: 5,
-                    is_active: true,
-                    disabled_reason: None,
-                    created_at: now,
-                    updated_at: now,
-                },
-            )
-            .await?;
-        }
-        repo::deactivate_others(&mut tx, "builtin", &keep, now).await?;
-        tx.commit().await?;
-        Ok(())
+            Desired {
+                key: p.id().to_string(),
+                name: p.id().to_string(),
+                kind: "plugin",
+                target: p.id().to_string(),
+                method: "POST".into(),
+                headers: Default::default(),
+                secret: None,
+                events,
+                timeout_ms: 10_000,
+                max_retries: 5,
+                disabled_reason: None,
+            }
+        });
+        sync_source(store, Source::Builtin, desired).await
     }
 }
 

@@ -1,5 +1,7 @@
-//! Subscriptions defined by the environment (the seed's variables), registered in the
-//! `subscriptions` table at start-up beside those created through the API.
+//! Subscriptions defined by the configuration, registered in the `subscriptions` table at
+//! start-up beside those created through the API: the environment's (the seed's variables)
+//! and the plugins file's webhooks here, the internal plugins in `plugins`. Every such
+//! source writes its whole set through [`sync_source`].
 
 use serde_json::json;
 use sqlx::types::Json;
@@ -7,6 +9,7 @@ use uuid::Uuid;
 
 use crate::config::{Config, ConfigError};
 use crate::domain::event::EventName;
+use crate::secret::Secret;
 use crate::store::deliveries::{self as repo, Subscription};
 use crate::store::{Id, Store, Ts};
 
@@ -15,9 +18,10 @@ use crate::store::{Id, Store, Ts};
 pub struct EnvSubscription {
     pub name: &'static str,
     pub url: url::Url,
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     pub events: Vec<String>,
-    pub secret: Option<String>,
+    /// The `whsec_` secret it is signed with.
+    pub secret: Option<Secret>,
 }
 
 const SEED_EVENTS: &[&str] = &[
@@ -60,30 +64,20 @@ type Spec<'a> = (
     &'static str,
     &'static str,
     &'a Option<String>,
-    &'a Option<String>,
+    &'a Option<Secret>,
     &'static str,
     &'a Option<String>,
     &'static [&'static str],
 );
 
-/// Whether external plugins (environment and plugins file) are registered: not in the seed's
-/// `test` profile unless `EXTERNAL_PLUGINS_IN_TEST=true`.
-pub fn external_enabled(c: &Config) -> bool {
-    c.node_env.trim() != "test" || c.external_plugins_in_test
-}
-
 /// The environment's subscriptions (none in the `test` profile unless asked for).
 pub fn from_config(c: &Config) -> Result<Vec<EnvSubscription>, ConfigError> {
-    if !external_enabled(c) {
+    if !c.external_plugins_enabled() {
         return Ok(Vec::new());
     }
-    let secret = match c
-        .webhook_signing_secret
-        .as_deref()
-        .filter(|s| !s.is_empty())
-    {
+    let secret = match c.webhook_signing_secret.as_ref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) if super::signing::secret_key(s).is_some() => Some(s.to_string()),
+        Some(s) if super::signing::secret_key(s.expose()).is_some() => Some(s.clone()),
         Some(_) => {
             return Err(ConfigError::new(
                 "WEBHOOK_SIGNING_SECRET",
@@ -158,46 +152,150 @@ pub fn env_id(name: &str) -> Uuid {
     )
 }
 
-/// Writes the environment's subscriptions to the registry and deactivates those no longer
-/// configured.
-pub async fn sync(store: &Store, subs: &[EnvSubscription]) -> anyhow::Result<()> {
+/// A source of subscriptions defined by the configuration rather than through the API. Each
+/// owns its rows of the `subscriptions` table: a start writes the source's whole set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The seed's environment variables.
+    Env,
+    /// `PLUGINS_FILE`.
+    File,
+    /// The internal plugins.
+    Builtin,
+}
+
+impl Source {
+    /// The `source` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Env => "env",
+            Source::File => "file",
+            Source::Builtin => "builtin",
+        }
+    }
+
+    /// The stable id of this source's subscription named `key` (the same at every start, so
+    /// its deliveries' history stays attached to it).
+    pub fn id(self, key: &str) -> Uuid {
+        match self {
+            Source::Env => env_id(key),
+            Source::File => env_id(&format!("file:{key}")),
+            Source::Builtin => env_id(&format!("plugin:{key}")),
+        }
+    }
+}
+
+/// A subscription as its source wants it registered (the global, configuration-defined kind).
+#[derive(Debug, Clone)]
+pub struct Desired {
+    /// Unique within the source; the stable id derives from it.
+    pub key: String,
+    pub name: String,
+    /// `webhook` or `plugin`.
+    pub kind: &'static str,
+    pub target: String,
+    pub method: String,
+    /// Every value is taken for a credential.
+    pub headers: std::collections::BTreeMap<String, Secret>,
+    pub secret: Option<Secret>,
+    pub events: Vec<String>,
+    pub timeout_ms: i32,
+    pub max_retries: i32,
+    /// `Some(reason)` registers it switched off.
+    pub disabled_reason: Option<String>,
+}
+
+/// Makes the registry hold exactly `desired` for `source`, in one transaction: each is written
+/// (created, or updated in place), and the source's other active rows are deactivated
+/// (`no longer configured`), keeping their history.
+pub async fn sync_source(
+    store: &Store,
+    source: Source,
+    desired: impl IntoIterator<Item = Desired>,
+) -> anyhow::Result<()> {
     let now = Ts::now();
     let mut tx = store.begin().await?;
     let mut keep = Vec::new();
-    for s in subs {
-        let id = env_id(s.name);
+    for d in desired {
+        let id = source.id(&d.key);
         keep.push(id);
-        let mut headers = json!({"X-Service-Name": "shiksha-assessment"});
-        if let Some(k) = &s.api_key {
-            headers["Authorization"] = json!(format!("Bearer {k}"));
-        }
+        let headers: serde_json::Map<String, serde_json::Value> = d
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k, json!(v.expose())))
+            .collect();
         repo::upsert_subscription(
             &mut tx,
             &Subscription {
                 subscription_id: Id(id),
                 tenant_id: None,
                 organisation_id: None,
-                name: s.name.to_string(),
-                source: "env".into(),
-                kind: "webhook".into(),
-                target: s.url.to_string(),
-                method: "POST".into(),
-                headers: Json(headers),
-                secret: s.secret.clone(),
-                events: Json(s.events.clone()),
-                timeout_ms: 10_000,
-                max_retries: 3,
-                is_active: true,
-                disabled_reason: None,
+                name: d.name,
+                source: source.as_str().into(),
+                kind: d.kind.into(),
+                target: d.target,
+                method: d.method,
+                headers: Json(serde_json::Value::Object(headers)),
+                secret: d.secret.map(|s| s.expose().to_string()),
+                events: Json(d.events),
+                timeout_ms: d.timeout_ms,
+                max_retries: d.max_retries,
+                is_active: d.disabled_reason.is_none(),
+                disabled_reason: d.disabled_reason,
                 created_at: now,
                 updated_at: now,
             },
         )
         .await?;
     }
-    repo::deactivate_others(&mut tx, "env", &keep, now).await?;
+    repo::deactivate_others(&mut tx, source.as_str(), &keep, now).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The `X-Service-Name` header every configured webhook sends.
+fn service_name_header() -> std::collections::BTreeMap<String, Secret> {
+    [(
+        "X-Service-Name".to_string(),
+        Secret::from("shiksha-assessment"),
+    )]
+    .into()
+}
+
+impl EnvSubscription {
+    fn desired(&self) -> Desired {
+        let mut headers = service_name_header();
+        if let Some(k) = &self.api_key {
+            headers.insert(
+                "Authorization".into(),
+                Secret::new(format!("Bearer {}", k.expose())),
+            );
+        }
+        Desired {
+            key: self.name.to_string(),
+            name: self.name.to_string(),
+            kind: "webhook",
+            target: self.url.to_string(),
+            method: "POST".into(),
+            headers,
+            secret: self.secret.clone(),
+            events: self.events.clone(),
+            timeout_ms: 10_000,
+            max_retries: 3,
+            disabled_reason: None,
+        }
+    }
+}
+
+/// Writes the environment's subscriptions to the registry and deactivates those no longer
+/// configured.
+pub async fn sync(store: &Store, subs: &[EnvSubscription]) -> anyhow::Result<()> {
+    sync_source(
+        store,
+        Source::Env,
+        subs.iter().map(EnvSubscription::desired),
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -232,6 +330,18 @@ mod tests {
             "EXTERNAL_SERVICE_EVENTS"
         );
         assert_eq!(env_id("x"), env_id("x"));
+    }
+
+    #[test]
+    fn each_source_keeps_the_ids_its_rows_already_have() {
+        // Rows written before the sources shared one sync: a changed id would orphan them.
+        assert_eq!(Source::Env.id("lms-integration"), env_id("lms-integration"));
+        assert_eq!(Source::File.id("custom"), env_id("file:custom"));
+        assert_eq!(Source::Builtin.id("debug-log"), env_id("plugin:debug-log"));
+        assert_eq!(
+            [Source::Env, Source::File, Source::Builtin].map(Source::as_str),
+            ["env", "file", "builtin"]
+        );
     }
 }
 
@@ -278,8 +388,9 @@ pub struct FileWebhook {
     pub url: String,
     #[serde(default)]
     pub method: Option<String>,
+    /// Values are often credentials (`Authorization`), so they are secrets.
     #[serde(default)]
-    pub headers: std::collections::BTreeMap<String, String>,
+    pub headers: std::collections::BTreeMap<String, Secret>,
     /// Milliseconds (default 10000).
     #[serde(default)]
     pub timeout: Option<u32>,
@@ -290,7 +401,14 @@ pub struct FileWebhook {
     pub events: Option<Vec<String>>,
     /// A `whsec_` secret to sign with.
     #[serde(default)]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
+}
+
+/// A plugins file as read at start-up.
+#[derive(Debug, Clone)]
+pub struct PluginsFile {
+    pub path: std::path::PathBuf,
+    pub plugins: Vec<FilePlugin>,
 }
 
 #[derive(serde::Deserialize)]
@@ -351,8 +469,8 @@ pub fn read_plugins_file(path: &std::path::Path) -> Result<Vec<FilePlugin>, Conf
             }
         }
         if w.secret
-            .as_deref()
-            .is_some_and(|s| super::signing::secret_key(s).is_none())
+            .as_ref()
+            .is_some_and(|s| super::signing::secret_key(s.expose()).is_none())
         {
             return Err(fail("secret must be whsec_ followed by base64".into()));
         }
@@ -367,56 +485,45 @@ pub fn read_plugins_file(path: &std::path::Path) -> Result<Vec<FilePlugin>, Conf
     Ok(plugins)
 }
 
-/// Writes the file's plugins to the registry (source `file`), deactivating removed ones.
-pub async fn sync_file(store: &Store, plugins: &[FilePlugin]) -> anyhow::Result<()> {
-    let now = Ts::now();
-    let mut tx = store.begin().await?;
-    let mut keep = Vec::new();
-    for p in plugins {
-        let Some(w) = &p.external_service.webhook else {
-            continue;
-        };
-        let id = env_id(&format!("file:{}", p.id));
-        keep.push(id);
-        let mut headers = serde_json::Map::new();
-        headers.insert("X-Service-Name".into(), json!("shiksha-assessment"));
+impl FilePlugin {
+    /// `None` without a webhook (which [`read_plugins_file`] refuses).
+    fn desired(&self) -> Option<Desired> {
+        let w = self.external_service.webhook.as_ref()?;
+        let mut headers = service_name_header();
         for (k, v) in &w.headers {
             if !k.eq_ignore_ascii_case("content-type") {
-                headers.insert(k.clone(), json!(v));
+                headers.insert(k.clone(), v.clone());
             }
         }
-        repo::upsert_subscription(
-            &mut tx,
-            &Subscription {
-                subscription_id: Id(id),
-                tenant_id: None,
-                organisation_id: None,
-                name: p.name.clone(),
-                source: "file".into(),
-                kind: "webhook".into(),
-                target: w.url.clone(),
-                method: w
-                    .method
-                    .clone()
-                    .unwrap_or_else(|| "POST".into())
-                    .to_ascii_uppercase(),
-                headers: Json(serde_json::Value::Object(headers)),
-                secret: w.secret.clone(),
-                events: Json(w.events.clone().unwrap_or_else(|| vec!["*".into()])),
-                timeout_ms: w.timeout.unwrap_or(10_000) as i32,
-                max_retries: w.retries.unwrap_or(3) as i32,
-                is_active: p.is_active,
-                disabled_reason: (!p.is_active)
-                    .then(|| "isActive is false in the plugins file".into()),
-                created_at: now,
-                updated_at: now,
-            },
-        )
-        .await?;
+        Some(Desired {
+            key: self.id.clone(),
+            name: self.name.clone(),
+            kind: "webhook",
+            target: w.url.clone(),
+            method: w
+                .method
+                .clone()
+                .unwrap_or_else(|| "POST".into())
+                .to_ascii_uppercase(),
+            headers,
+            secret: w.secret.clone(),
+            events: w.events.clone().unwrap_or_else(|| vec!["*".into()]),
+            timeout_ms: w.timeout.unwrap_or(10_000) as i32,
+            max_retries: w.retries.unwrap_or(3) as i32,
+            disabled_reason: (!self.is_active)
+                .then(|| "isActive is false in the plugins file".into()),
+        })
     }
-    repo::deactivate_others(&mut tx, "file", &keep, now).await?;
-    tx.commit().await?;
-    Ok(())
+}
+
+/// Writes the file's plugins to the registry (source `file`), deactivating removed ones.
+pub async fn sync_file(store: &Store, plugins: &[FilePlugin]) -> anyhow::Result<()> {
+    sync_source(
+        store,
+        Source::File,
+        plugins.iter().filter_map(FilePlugin::desired),
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -455,7 +562,7 @@ Authorization = "Bearer your-api-key"
         assert_eq!(p[0].id, "custom-webhook");
         let w = p[0].external_service.webhook.as_ref().unwrap();
         assert_eq!((w.timeout, w.retries), (Some(15000), Some(5)));
-        assert_eq!(w.headers["Authorization"], "Bearer your-api-key");
+        assert_eq!(w.headers["Authorization"].expose(), "Bearer your-api-key");
 
         let json_path = dir.path().join("plugins.json");
         std::fs::write(&json_path, r#"[{"id": "a", "name": "A", "type": "external",

@@ -188,7 +188,7 @@ impl Authenticator {
     }
 
     pub fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
-        let secret = cfg.jwt_secret.as_deref().filter(|s| !s.is_empty());
+        let secret = cfg.jwt_secret.as_ref().filter(|s| !s.is_empty());
         let public = cfg
             .jwt_public_key
             .as_deref()
@@ -202,6 +202,7 @@ impl Authenticator {
                 ));
             }
             (Some(secret), None) => {
+                let secret = secret.expose();
                 if secret.len() < 32 {
                     return Err(ConfigError::new(
                         "JWT_SECRET",
@@ -591,6 +592,19 @@ mod tests {
         );
         assert_eq!(Role::parse(" Admin "), Some(Role::Admin));
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let secret = "jwt-secret-that-is-long-enough-for-hs256";
+        let cfg = Config {
+            jwt_secret: Some(secret.into()),
+            ..Config::default()
+        };
+        let auth = Authenticator::from_config(&cfg).unwrap();
+        let shown = format!("{auth:?} {auth:#?}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("Jwt"), "{shown}");
     }
 
     #[test]

@@ -213,6 +213,7 @@ impl Store {
                 Store::connect_sqlite(options, opts).await
             }
             DatabaseUrl::Postgres(u) => {
+                let u = u.expose();
                 let mut options = PgConnectOptions::from_str(u).context("parsing DATABASE_URL")?;
                 if plain_on_loopback(u, std::env::var("PGSSLMODE").ok().as_deref()) {
                     options = options.ssl_mode(sqlx::postgres::PgSslMode::Disable);

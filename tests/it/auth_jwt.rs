@@ -72,6 +72,14 @@ fn tenant_headers() -> Vec<(&'static str, &'static str)> {
 }
 
 #[tokio::test]
+async fn the_running_state_never_prints_the_secret() {
+    let app = jwt_app().await;
+    let shown = format!("{:?} {:?}", app.state.config, app.state.auth);
+    assert!(!shown.contains(SECRET), "{shown}");
+    assert!(shown.contains("[redacted]"), "{shown}");
+}
+
+#[tokio::test]
 async fn a_valid_token_identifies_user_tenant_and_roles() {
     let app = jwt_app().await;
     let token = hs256(
