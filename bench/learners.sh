@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The learner benchmark on PostgreSQL, one or more service binaries side by side in one run:
+# for each round and each binary, a fresh database, a freshly started service, then the
+# `learners` mode of the load generator at each concurrency. Binaries alternate, so noise from
+# the shared machine falls on all of them alike.
+#
+# Usage: bench/learners.sh [-n learners] [-c "10 50"] [-r rounds] BINARY [BINARY...]
+#   e.g. bench/learners.sh -r 2 /var/tmp/target-before/release/assessment-service \
+#        target/release/assessment-service
+# Prints one JSON line per run (the generator's own summary, with the binary and C added).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=500; concurrencies="10 50"; rounds=1
+while getopts "n:c:r:" o; do
+    case "$o" in
+        n) n="$OPTARG" ;;
+        c) concurrencies="$OPTARG" ;;
+        r) rounds="$OPTARG" ;;
+        *) exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+[ "$#" -ge 1 ] || { echo "usage: $0 [-n N] [-c \"10 50\"] [-r R] BINARY..." >&2; exit 2; }
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/assessment-service-target}"
+cargo build --release --locked -q -p assessment-bench
+gen="$CARGO_TARGET_DIR/release/assessment-bench"
+port="${PORT:-18090}"
+pg="postgres://postgres@127.0.0.1:5432"
+db="bench_learners_$$"
+trap 'kill "${pid:-0}" 2>/dev/null || true; psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+
+for round in $(seq 1 "$rounds"); do
+    for c in $concurrencies; do
+        for bin in "$@"; do
+            psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null 2>&1
+            DATABASE_URL="$pg/$db" PORT="$port" LOG_LEVEL=warn "$bin" >/dev/null 2>&1 &
+            pid=$!
+            for _ in $(seq 1 200); do
+                curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break
+                sleep 0.05
+            done
+            out=$("$gen" --url "http://127.0.0.1:$port" learners -n "$n" -c "$c" 2>/dev/null | tail -1)
+            kill "$pid"; wait "$pid" 2>/dev/null || true
+            printf '{"round": %s, "binary": "%s", "c": %s, "result": %s}\n' "$round" "$bin" "$c" "$out"
+        done
+    done
+done
