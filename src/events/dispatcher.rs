@@ -3,8 +3,9 @@
 //! retrying with exponential backoff and jitter until the subscription's retries run out.
 //!
 //! [`Dispatcher::dispatch_once`] is one step (tests call it with the clock they want);
-//! [`Dispatcher::run`] loops, woken by every commit and by a periodic poll, and sends each
-//! delivery in its own task so a slow receiver holds only its own slots.
+//! [`Dispatcher::run`] loops, woken by the store's signal (commits with events, here or on
+//! other instances) and by a periodic poll, and sends each delivery in its own task so a slow
+//! receiver holds only its own slots.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -386,32 +387,11 @@ impl Dispatcher {
 
     /// Runs until `token` is cancelled: woken by commits, polling every half second.
     pub async fn run(self: Arc<Self>, token: CancellationToken) {
-        if let Store::Postgres(pool) = &self.store {
-            // Commits of other instances wake this dispatcher too.
-            let pool = pool.clone();
-            let stop = token.clone();
-            tokio::spawn(async move {
-                loop {
-                    let listener = async {
-                        let mut l = sqlx::postgres::PgListener::connect_with(&pool).await?;
-                        l.listen(crate::store::outbox::CHANNEL).await?;
-                        loop {
-                            l.recv().await?;
-                            crate::store::outbox::wake();
-                        }
-                        #[allow(unreachable_code)]
-                        Ok::<(), sqlx::Error>(())
-                    };
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        r = listener => if let Err(e) = r {
-                            tracing::warn!(error = %e, "event notifications lost; polling until they return");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        },
-                    }
-                }
-            });
-        }
+        // Commits of other instances wake this dispatcher too (PostgreSQL).
+        let listening = tokio::spawn(crate::store::outbox::listen(
+            self.store.clone(),
+            token.clone(),
+        ));
         if self.store.backend() == crate::store::Backend::Sqlite {
             match repo::release_leases(&self.store, Ts::now()).await {
                 Ok(0) => {}
@@ -487,7 +467,7 @@ impl Dispatcher {
             }
             let woken = tokio::select! {
                 _ = token.cancelled() => break,
-                _ = crate::store::outbox::committed() => true,
+                _ = self.store.signal().committed() => true,
                 _ = self.finished.notified() => {
                     claim_now = true;
                     true
@@ -504,6 +484,7 @@ impl Dispatcher {
         // and its try is recorded (the caller bounds how long that may take).
         drop(done_tx);
         let _ = recorder.await;
+        let _ = listening.await;
     }
 
     async fn claim_and_spawn(

@@ -937,7 +937,7 @@ async fn plugins_file_webhooks_are_delivered() {
 #[tokio::test]
 async fn postgres_commits_notify_other_instances() {
     let app = TestApp::spawn().await;
-    let assessment_service::store::Store::Postgres(pool) = &app.state.store else {
+    let Some(pool) = app.state.store.postgres() else {
         // SQLite runs one process: the in-process wake-up is all it needs (tested by the
         // dispatcher loop below on both databases).
         return;
@@ -1040,7 +1040,7 @@ async fn a_claim_leases_at_most_eight_per_subscription() {
 async fn postgres_fans_out_one_instance_at_a_time() {
     let app = TestApp::spawn().await;
     let store = &app.state.store;
-    let assessment_service::store::Store::Postgres(pool) = store else {
+    let Some(pool) = store.postgres() else {
         // SQLite has one process and serialises writers: nothing to arbitrate.
         return;
     };
