@@ -18,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{safety, signing};
-use crate::store::deliveries::{self as repo, Claimed, Finished, Subscription, TryRecord};
+use crate::store::deliveries::{
+    self as repo, Claimed, Finished, Subscription, SubscriptionKind, TryOutcome, TryRecord,
+};
 use crate::store::{Store, Ts};
 
 /// How many deliveries a subscription may have in flight at once.
@@ -165,9 +167,9 @@ impl Dispatcher {
         for result in futures::future::join_all(sends).await {
             let f = result?;
             match f.record.outcome {
-                "delivered" => out.delivered += 1,
-                "dead" => out.dead += 1,
-                _ => out.retrying += 1,
+                TryOutcome::Delivered => out.delivered += 1,
+                TryOutcome::Dead => out.dead += 1,
+                TryOutcome::Pending => out.retrying += 1,
             }
             done.push(f);
         }
@@ -195,7 +197,7 @@ impl Dispatcher {
                 None,
                 "the subscription no longer exists".into(),
                 None,
-                "dead",
+                TryOutcome::Dead,
                 now,
             )));
         };
@@ -218,7 +220,7 @@ impl Dispatcher {
                     status_code: Some(i32::from(status)),
                     error: None,
                     response_body: body,
-                    outcome: "delivered",
+                    outcome: TryOutcome::Delivered,
                     next_attempt_at: now,
                 }
             }
@@ -236,7 +238,7 @@ impl Dispatcher {
                     Some(410),
                     "410 Gone: subscription disabled".into(),
                     body,
-                    "dead",
+                    TryOutcome::Dead,
                     now,
                 )
             }
@@ -258,15 +260,21 @@ impl Dispatcher {
                     now,
                 )
             }
-            Err(SendError::Refused(e)) => failure(started_at, ms, None, e, None, "dead", now),
+            Err(SendError::Refused(e)) => {
+                failure(started_at, ms, None, e, None, TryOutcome::Dead, now)
+            }
             Err(SendError::Failed(e)) => {
                 self.retry_or_die(&sub, attempt, started_at, ms, None, e, None, None, now)
             }
         };
-        if record.outcome == "dead" {
-            metrics::counter!("event_deliveries_total", "outcome" => "dead").increment(1);
-        } else if record.outcome == "pending" {
-            metrics::counter!("event_deliveries_total", "outcome" => "retry").increment(1);
+        match record.outcome {
+            TryOutcome::Delivered => {}
+            TryOutcome::Dead => {
+                metrics::counter!("event_deliveries_total", "outcome" => "dead").increment(1)
+            }
+            TryOutcome::Pending => {
+                metrics::counter!("event_deliveries_total", "outcome" => "retry").increment(1)
+            }
         }
         Ok(finished(record))
     }
@@ -291,7 +299,7 @@ impl Dispatcher {
                 status.map(i32::from),
                 error,
                 body,
-                "dead",
+                TryOutcome::Dead,
                 now,
             );
         }
@@ -307,7 +315,7 @@ impl Dispatcher {
             status.map(i32::from),
             error,
             body,
-            "pending",
+            TryOutcome::Pending,
             next,
         )
     }
@@ -318,7 +326,7 @@ impl Dispatcher {
         c: &Claimed,
         sub: &Subscription,
     ) -> Result<(u16, Option<Duration>, Option<String>), SendError> {
-        if sub.kind == "plugin" {
+        if sub.kind == SubscriptionKind::Plugin {
             // Internal plugins: run their hooks; a failure retries like an HTTP error. A plugin
             // this instance lacks (instances configured differently, mid-rollout) also retries,
             // so an instance that has it can deliver.
@@ -579,7 +587,7 @@ fn failure(
     status: Option<i32>,
     error: String,
     body: Option<String>,
-    outcome: &'static str,
+    outcome: TryOutcome,
     next: Ts,
 ) -> TryRecord {
     TryRecord {

@@ -284,7 +284,7 @@ impl Registry {
                     organisation_id: None,
                     name: p.id().to_string(),
                     source: "builtin".into(),
-                    kind: "plugin".into(),
+                    kind: repo::SubscriptionKind::Plugin,
                     target: p.id().to_string(),
                     method: "POST".into(),
                     headers: Json(json!({})),

@@ -179,7 +179,7 @@ pub async fn sync(store: &Store, subs: &[EnvSubscription]) -> anyhow::Result<()>
                 organisation_id: None,
                 name: s.name.to_string(),
                 source: "env".into(),
-                kind: "webhook".into(),
+                kind: repo::SubscriptionKind::Webhook,
                 target: s.url.to_string(),
                 method: "POST".into(),
                 headers: Json(headers),
@@ -393,7 +393,7 @@ pub async fn sync_file(store: &Store, plugins: &[FilePlugin]) -> anyhow::Result<
                 organisation_id: None,
                 name: p.name.clone(),
                 source: "file".into(),
-                kind: "webhook".into(),
+                kind: repo::SubscriptionKind::Webhook,
                 target: w.url.clone(),
                 method: w
                     .method
