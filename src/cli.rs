@@ -152,6 +152,7 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     };
     crate::events::subscriptions::sync_file(&state.store, &file_plugins).await?;
     let plugins = state.plugins.clone();
+    let clock = state.clock.clone();
     tracing::info!(
         count = env_subscriptions.len(),
         "subscriptions from the environment registered"
@@ -182,11 +183,12 @@ async fn serve(config: Config, started: Instant) -> anyhow::Result<()> {
     if retention_days > 0 {
         spawn_retention(store.clone(), retention_days, token.clone());
     }
-    let dispatcher = std::sync::Arc::new(crate::events::dispatcher::Dispatcher::with_plugins(
+    let dispatcher = crate::events::dispatcher::Dispatcher::with_plugins(
         store.clone(),
+        clock,
         allow_private,
         plugins,
-    ));
+    );
     let dispatching = tokio::spawn(dispatcher.run(token.clone()));
     let instance = uuid::Uuid::new_v4();
     {
