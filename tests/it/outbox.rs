@@ -169,6 +169,10 @@ async fn only_commits_that_append_events_wake_a_waiting_dispatcher() {
         .unwrap();
 }
 
+/// Only the wake-up is checked here, not the absence of one: the channel is shared by every
+/// schema of the database, so the commits of tests running beside this one are heard too.
+/// (A commit without events never reaches the publisher: the test above shows it does not
+/// fire the signal at all.)
 #[tokio::test]
 async fn postgres_commits_with_events_of_another_instance_wake_this_one() {
     let db = TestDb::fresh().await;
@@ -181,19 +185,12 @@ async fn postgres_commits_with_events_of_another_instance_wake_this_one() {
     let there = db.connect().await;
     let stop = CancellationToken::new();
     let listening = tokio::spawn(outbox::listen(here.clone(), stop.clone()));
-    let wakes = |wait: Duration| {
-        let here = here.clone();
-        async move {
-            tokio::time::timeout(wait, here.signal().committed())
-                .await
-                .is_ok()
-        }
-    };
     // The listener connects in the background: commit there until it is heard here.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         commit_with_an_event(&there).await;
-        if wakes(Duration::from_millis(200)).await {
+        let heard = tokio::time::timeout(Duration::from_millis(200), here.signal().committed());
+        if heard.await.is_ok() {
             break;
         }
         assert!(
@@ -201,20 +198,6 @@ async fn postgres_commits_with_events_of_another_instance_wake_this_one() {
             "the listener never heard a commit"
         );
     }
-    // Late notifications of those commits come and go.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    wakes(Duration::from_millis(10)).await;
-
-    commit_without_events(&there).await;
-    assert!(
-        !wakes(Duration::from_millis(300)).await,
-        "another instance's commit without events woke this one"
-    );
-    commit_with_an_event(&there).await;
-    assert!(
-        wakes(Duration::from_secs(5)).await,
-        "another instance's commit with events wakes this one"
-    );
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(5), listening)
         .await
