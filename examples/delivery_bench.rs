@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use assessment_service::clock::Clock;
 use assessment_service::domain::event::{EventContext, EventName, NewEvent};
 use assessment_service::events::dispatcher::Dispatcher;
 use assessment_service::events::subscriptions::{self, EnvSubscription};
@@ -84,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     let token = CancellationToken::new();
-    let dispatcher = Arc::new(Dispatcher::new(store.clone(), true));
+    let dispatcher = Dispatcher::new(store.clone(), Clock::system(), true);
     tokio::spawn(dispatcher.run(token.clone()));
 
     let started = Instant::now();

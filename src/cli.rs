@@ -10,6 +10,7 @@ use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::app::{AppState, Components, build_app, open_store, store_options};
 use crate::config::{Config, DatabaseUrl};
@@ -161,28 +162,41 @@ async fn serve(config: Config, components: Components, started: Instant) -> anyh
         "listening"
     );
 
+    // Every background task is tracked: the shutdown awaits them (bounded) before the store
+    // closes. `token` stops them.
     let token = CancellationToken::new();
-    spawn_sweeper(store.clone(), clock.clone(), token.clone());
+    let tasks = TaskTracker::new();
+    spawn_sweeper(&tasks, store.clone(), clock.clone(), token.clone());
     if retention_days > 0 {
-        spawn_retention(store.clone(), retention_days, token.clone());
+        spawn_retention(
+            &tasks,
+            store.clone(),
+            clock.clone(),
+            retention_days,
+            token.clone(),
+        );
     }
-    let dispatcher = std::sync::Arc::new(crate::events::dispatcher::Dispatcher::with_plugins(
+    let dispatcher = crate::events::dispatcher::Dispatcher::with_plugins(
         store.clone(),
+        clock.clone(),
         allow_private,
         plugins,
-    ));
-    let dispatching = tokio::spawn(dispatcher.run(token.clone()));
+    );
+    tasks.spawn(dispatcher.run(token.clone()));
     let instance = uuid::Uuid::new_v4();
     {
         // In the background: start-up does not wait for this commit.
-        let store = store.clone();
-        tokio::spawn(async move {
-            if let Err(e) = system_event(&store, EventName::SystemStartup, instance, None).await {
+        let (store, clock) = (store.clone(), clock.clone());
+        tasks.spawn(async move {
+            if let Err(e) =
+                system_event(&store, &clock, EventName::SystemStartup, instance, None).await
+            {
                 tracing::warn!(error = %e, "recording system.startup failed");
             }
         });
     }
     let signal_token = token.clone();
+    // Not tracked: it waits for a signal that may never come, and only cancels `token`.
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutdown requested; finishing in-flight requests");
@@ -212,17 +226,30 @@ async fn serve(config: Config, components: Components, started: Instant) -> anyh
         }
     };
     token.cancel();
-    // The dispatcher finishes its sends in flight and records their tries (bounded: what is
-    // still running then is sent again by the next dispatcher, as after a crash).
-    if tokio::time::timeout(shutdown_timeout, dispatching)
+    // The background tasks stop; the dispatcher finishes its sends in flight and records their
+    // tries (bounded: what is still running then is sent again by the next dispatcher, as after
+    // a crash).
+    tasks.close();
+    if tokio::time::timeout(shutdown_timeout, tasks.wait())
         .await
         .is_err()
     {
-        tracing::warn!("deliveries in flight did not finish in time; they will be sent again");
+        tracing::warn!(
+            running = tasks.len(),
+            "background tasks did not finish in time; deliveries in flight will be sent again"
+        );
     }
     // Recorded once no request runs; delivered by the next dispatcher that runs (this one has
     // stopped), like any committed event.
-    if let Err(e) = system_event(&store, EventName::SystemShutdown, instance, Some(started)).await {
+    if let Err(e) = system_event(
+        &store,
+        &clock,
+        EventName::SystemShutdown,
+        instance,
+        Some(started),
+    )
+    .await
+    {
         tracing::warn!(error = %e, "recording system.shutdown failed");
     }
     if tokio::time::timeout(Duration::from_secs(5), store.close())
@@ -236,8 +263,13 @@ async fn serve(config: Config, components: Components, started: Instant) -> anyh
 }
 
 /// Submits attempts whose deadline has passed, once a second, until shutdown.
-fn spawn_sweeper(store: Store, clock: crate::clock::Clock, token: CancellationToken) {
-    tokio::spawn(async move {
+fn spawn_sweeper(
+    tasks: &TaskTracker,
+    store: Store,
+    clock: crate::clock::Clock,
+    token: CancellationToken,
+) {
+    tasks.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -259,6 +291,7 @@ fn spawn_sweeper(store: Store, clock: crate::clock::Clock, token: CancellationTo
 /// environment or the plugins file, receive them).
 async fn system_event(
     store: &Store,
+    clock: &crate::clock::Clock,
     name: EventName,
     instance: uuid::Uuid,
     started: Option<Instant>,
@@ -280,7 +313,7 @@ async fn system_event(
         name,
         EventContext::default(),
         data,
-        chrono::Utc::now(),
+        clock.now().0,
     );
     let mut tx = store.begin().await?;
     crate::events::append(&mut tx, &event).await?;
@@ -290,9 +323,15 @@ async fn system_event(
 
 /// Deletes finished events older than `days` (with their deliveries and tries) at start-up and
 /// then hourly, in batches so no statement holds its locks for long.
-fn spawn_retention(store: Store, days: u32, token: CancellationToken) {
+fn spawn_retention(
+    tasks: &TaskTracker,
+    store: Store,
+    clock: crate::clock::Clock,
+    days: u32,
+    token: CancellationToken,
+) {
     const BATCH: i64 = 1000;
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -300,7 +339,7 @@ fn spawn_retention(store: Store, days: u32, token: CancellationToken) {
                 _ = token.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            let now = crate::store::Ts::now();
+            let now = clock.now();
             let cutoff = crate::store::Ts::new(now.0 - chrono::Duration::days(i64::from(days)));
             let mut deleted = 0;
             loop {

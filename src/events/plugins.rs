@@ -268,7 +268,7 @@ impl Registry {
             Desired {
                 key: p.id().to_string(),
                 name: p.id().to_string(),
-                kind: "plugin",
+                kind: crate::store::deliveries::SubscriptionKind::Plugin,
                 target: p.id().to_string(),
                 method: "POST".into(),
                 headers: Default::default(),

@@ -11,7 +11,7 @@ use crate::config::{Config, ConfigError};
 use crate::domain::event::EventName;
 use crate::secret::Secret;
 use crate::store::deliveries::{self as repo, Subscription};
-use crate::store::{Id, Store, Ts};
+use crate::store::{Id, Store};
 
 /// One subscription from the environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,7 +192,7 @@ pub struct Desired {
     pub key: String,
     pub name: String,
     /// `webhook` or `plugin`.
-    pub kind: &'static str,
+    pub kind: repo::SubscriptionKind,
     pub target: String,
     pub method: String,
     /// Every value is taken for a credential.
@@ -213,7 +213,8 @@ pub async fn sync_source(
     source: Source,
     desired: impl IntoIterator<Item = Desired>,
 ) -> anyhow::Result<()> {
-    let now = Ts::now();
+    // Configuration is registered at start-up, on the system's clock (nothing compares it).
+    let now = crate::clock::Clock::system().now();
     let mut tx = store.begin().await?;
     let mut keep = Vec::new();
     for d in desired {
@@ -232,7 +233,7 @@ pub async fn sync_source(
                 organisation_id: None,
                 name: d.name,
                 source: source.as_str().into(),
-                kind: d.kind.into(),
+                kind: d.kind,
                 target: d.target,
                 method: d.method,
                 headers: Json(serde_json::Value::Object(headers)),
@@ -274,7 +275,7 @@ impl EnvSubscription {
         Desired {
             key: self.name.to_string(),
             name: self.name.to_string(),
-            kind: "webhook",
+            kind: repo::SubscriptionKind::Webhook,
             target: self.url.to_string(),
             method: "POST".into(),
             headers,
@@ -498,7 +499,7 @@ impl FilePlugin {
         Some(Desired {
             key: self.id.clone(),
             name: self.name.clone(),
-            kind: "webhook",
+            kind: repo::SubscriptionKind::Webhook,
             target: w.url.clone(),
             method: w
                 .method

@@ -16,7 +16,7 @@ use crate::AppState;
 use crate::error::AppResult;
 use crate::service::Page;
 use crate::service::webhooks::{self as svc, DeliveryQuery, WebhookIn, WebhookOut};
-use crate::store::deliveries::{DeliveryFilter, DeliveryRow, Subscription};
+use crate::store::deliveries::{DeliveryFilter, DeliveryRow, Subscription, SubscriptionKind};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -299,7 +299,7 @@ async fn plugins(State(s): State<AppState>, ctx: RequestContext) -> AppResult<Ap
             json!({
                 "id": x.subscription_id,
                 "name": x.name,
-                "type": if x.kind == "plugin" { "internal" } else { "external" },
+                "type": if x.kind == SubscriptionKind::Plugin { "internal" } else { "external" },
                 "source": x.source,
                 "isActive": x.is_active,
                 "externalService": {"type": x.kind, "events": x.events.0},

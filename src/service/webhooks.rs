@@ -176,7 +176,7 @@ pub async fn create(
         organisation_id: Some(Id(actor.scope.organisation.as_uuid())),
         name: String::new(),
         source: "api".into(),
-        kind: "webhook".into(),
+        kind: repo::SubscriptionKind::Webhook,
         target: url,
         method: "POST".into(),
         headers: Json(json!({})),

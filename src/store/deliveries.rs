@@ -27,7 +27,9 @@ pub struct Subscription {
     pub organisation_id: Option<Id>,
     pub name: String,
     pub source: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub kind: SubscriptionKind,
     pub target: String,
     pub method: String,
     /// Header names are shown; their values (often credentials) never are.
@@ -46,6 +48,39 @@ pub struct Subscription {
     pub created_at: Ts,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Ts,
+}
+
+/// What a subscription's deliveries run: an HTTP request, or an internal plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriptionKind {
+    Webhook,
+    Plugin,
+}
+
+impl SubscriptionKind {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionKind::Webhook => "webhook",
+            SubscriptionKind::Plugin => "plugin",
+        }
+    }
+}
+
+impl TryFrom<String> for SubscriptionKind {
+    type Error = crate::domain::enums::UnknownValue;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        match s.as_str() {
+            "webhook" => Ok(SubscriptionKind::Webhook),
+            "plugin" => Ok(SubscriptionKind::Plugin),
+            _ => Err(crate::domain::enums::UnknownValue {
+                kind: "SubscriptionKind",
+                value: s,
+            }),
+        }
+    }
 }
 
 /// What a header value is shown as.
@@ -82,7 +117,7 @@ pub async fn upsert_subscription(tx: &mut Tx, s: &Subscription) -> Result<(), sq
     on_tx!(tx, c => {
         sqlx::query(&sql)
             .bind(s.subscription_id).bind(s.tenant_id).bind(s.organisation_id).bind(&s.name)
-            .bind(&s.source).bind(&s.kind).bind(&s.target).bind(&s.method).bind(&s.headers)
+            .bind(&s.source).bind(s.kind.as_str()).bind(&s.target).bind(&s.method).bind(&s.headers)
             .bind(&s.secret).bind(&s.events).bind(s.timeout_ms).bind(s.max_retries)
             .bind(s.is_active).bind(&s.disabled_reason).bind(s.created_at).bind(s.updated_at)
             .execute(c).await.map(|r| r.rows_affected())
@@ -350,9 +385,29 @@ pub struct TryRecord {
     pub status_code: Option<i32>,
     pub error: Option<String>,
     pub response_body: Option<String>,
-    /// `delivered`, `pending` (retry at `next_attempt_at`) or `dead`.
-    pub outcome: &'static str,
+    pub outcome: TryOutcome,
     pub next_attempt_at: Ts,
+}
+
+/// What a try leaves its delivery as (its stored status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryOutcome {
+    Delivered,
+    /// To be tried again at `next_attempt_at`.
+    Pending,
+    /// Dead-lettered: no more tries.
+    Dead,
+}
+
+impl TryOutcome {
+    /// The delivery's stored status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TryOutcome::Delivered => "delivered",
+            TryOutcome::Pending => "pending",
+            TryOutcome::Dead => "dead",
+        }
+    }
 }
 
 /// Text without NUL characters (PostgreSQL text columns refuse them).
@@ -394,7 +449,7 @@ pub async fn record_tries(
                 "lastStatusCode" = $6, "lastError" = $7, "updatedAt" = $8,
                 "deliveredAt" = CASE WHEN $3 = 'delivered' THEN $8 ELSE "deliveredAt" END
                 WHERE "deliveryId" = $1 AND "leaseOwner" = $2 AND "status" = 'delivering'"#)
-                .bind(Id(*delivery_id)).bind(owner).bind(t.outcome).bind(*attempt_number)
+                .bind(Id(*delivery_id)).bind(owner).bind(t.outcome.as_str()).bind(*attempt_number)
                 .bind(t.next_attempt_at).bind(t.status_code).bind(t.error.as_deref().map(no_nul)).bind(now)
                 .execute(c).await.map(|r| r.rows_affected())
         })?;

@@ -8,6 +8,10 @@
 //! SQLite runs with one writer connection and a pool of read-only connections: SQLite allows
 //! one writer at a time anyway, and queuing writers in the pool (instead of letting them race
 //! for the file lock) means no `SQLITE_BUSY` under load.
+//!
+//! A [`Store`] carries its [`CommitSignal`], shared by its clones: a [`Tx`] knows whether it
+//! appended events, and only such a commit fires the signal (waking the dispatcher, and on
+//! PostgreSQL the other instances' through a notification sent after the commit).
 
 pub mod assessments;
 pub mod attempts;
@@ -20,6 +24,7 @@ pub mod sql;
 pub mod types;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -31,6 +36,7 @@ use sqlx::sqlite::{
 use sqlx::{Postgres, Sqlite, Transaction};
 
 pub use db::Db;
+pub use outbox::CommitSignal;
 pub use types::{Id, Ts};
 
 use crate::config::{self, DatabaseUrl};
@@ -123,9 +129,9 @@ impl Default for StoreOptions {
     }
 }
 
-/// The database handle. Cheap to clone (pools are reference-counted).
+/// The connection pools of a store.
 #[derive(Debug, Clone)]
-pub enum Store {
+pub enum Pools {
     Sqlite {
         /// The single connection that writes.
         writer: SqlitePool,
@@ -135,48 +141,44 @@ pub enum Store {
     Postgres(PgPool),
 }
 
+/// The database handle: its pools and its [`CommitSignal`]. Cheap to clone; clones share both
+/// (pools are reference-counted), so a dispatcher holding a clone hears the commits of every
+/// other clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pools: Pools,
+    signal: Arc<CommitSignal>,
+}
+
 /// A transaction on either database. Dropped without `commit`, it rolls back.
+///
+/// It remembers whether it appended events ([`outbox::append`]): only such a commit fires the
+/// store's [`CommitSignal`].
 #[derive(Debug)]
-pub enum Tx {
+pub struct Tx {
+    conn: TxConn,
+    appended: bool,
+    signal: Arc<CommitSignal>,
+}
+
+/// The driver's transaction inside a [`Tx`] (what [`on_tx!`](crate::on_tx) matches on).
+#[derive(Debug)]
+pub enum TxConn {
     Sqlite(Transaction<'static, Sqlite>),
-    Postgres(PgTx),
-}
-
-/// A PostgreSQL transaction, and whether it appended events (other instances are told after
-/// it commits).
-#[derive(Debug)]
-pub struct PgTx {
-    pub(crate) tx: Transaction<'static, Postgres>,
-    pool: PgPool,
-    pub(crate) appended: bool,
-}
-
-impl PgTx {
-    /// The transaction's connection (for [`on_tx!`]).
-    pub fn conn(&mut self) -> &mut sqlx::PgConnection {
-        &mut self.tx
-    }
-
-    async fn begin(pool: &PgPool) -> Result<Tx, sqlx::Error> {
-        Ok(Tx::Postgres(PgTx {
-            tx: pool.begin().await?,
-            pool: pool.clone(),
-            appended: false,
-        }))
-    }
+    Postgres(Transaction<'static, Postgres>),
 }
 
 /// Runs `$body` with `$conn` bound to the transaction's connection, once per driver.
 #[macro_export]
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
-        match $tx {
-            $crate::store::Tx::Sqlite(t) => {
+        match $tx.conn_mut() {
+            $crate::store::TxConn::Sqlite(t) => {
                 let $conn = &mut **t;
                 $body
             }
-            $crate::store::Tx::Postgres(t) => {
-                let $conn = t.conn();
+            $crate::store::TxConn::Postgres(t) => {
+                let $conn = &mut **t;
                 $body
             }
         }
@@ -187,9 +189,9 @@ macro_rules! on_tx {
 #[macro_export]
 macro_rules! on_reader {
     ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            $crate::store::Store::Sqlite { reader: $pool, .. } => $body,
-            $crate::store::Store::Postgres($pool) => $body,
+        match $store.pools() {
+            $crate::store::Pools::Sqlite { reader: $pool, .. } => $body,
+            $crate::store::Pools::Postgres($pool) => $body,
         }
     };
 }
@@ -262,7 +264,7 @@ impl Store {
             .connect_with(options.read_only(true))
             .await
             .with_context(|| format!("opening SQLite database {} for reading", file.display()))?;
-        Ok(Store::Sqlite { writer, reader })
+        Ok(Store::new(Pools::Sqlite { writer, reader }))
     }
 
     pub async fn connect_postgres(
@@ -287,31 +289,70 @@ impl Store {
                 }
             });
         }
-        Ok(Store::Postgres(pool))
+        Ok(Store::new(Pools::Postgres(pool)))
+    }
+
+    fn new(pools: Pools) -> Store {
+        let notify_through = match &pools {
+            Pools::Sqlite { .. } => None,
+            Pools::Postgres(pool) => Some(pool.clone()),
+        };
+        Store {
+            pools,
+            signal: Arc::new(CommitSignal::new(notify_through)),
+        }
+    }
+
+    /// The connection pools (for [`on_reader!`](crate::on_reader), and code that needs a
+    /// driver's pool).
+    pub fn pools(&self) -> &Pools {
+        &self.pools
+    }
+
+    /// The PostgreSQL pool, if this store is on PostgreSQL.
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match &self.pools {
+            Pools::Sqlite { .. } => None,
+            Pools::Postgres(pool) => Some(pool),
+        }
+    }
+
+    /// What this store fires after every commit that appended events (and, once
+    /// [`outbox::listen`] runs, when other instances commit events).
+    pub fn signal(&self) -> &CommitSignal {
+        &self.signal
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Store::Sqlite { .. } => Backend::Sqlite,
-            Store::Postgres(_) => Backend::Postgres,
+        match &self.pools {
+            Pools::Sqlite { .. } => Backend::Sqlite,
+            Pools::Postgres(_) => Backend::Postgres,
         }
     }
 
     /// Applies every pending migration of this backend's folder.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        match self {
-            Store::Sqlite { writer, .. } => SQLITE_MIGRATOR.run(writer).await,
-            Store::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await,
+        match &self.pools {
+            Pools::Sqlite { writer, .. } => SQLITE_MIGRATOR.run(writer).await,
+            Pools::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await,
         }
         .context("running database migrations")
     }
 
+    fn tx(&self, conn: TxConn) -> Tx {
+        Tx {
+            conn,
+            appended: false,
+            signal: self.signal.clone(),
+        }
+    }
+
     /// Starts a read-write transaction.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        Ok(match self {
-            Store::Sqlite { writer, .. } => Tx::Sqlite(writer.begin().await?),
-            Store::Postgres(pool) => PgTx::begin(pool).await?,
-        })
+        Ok(self.tx(match &self.pools {
+            Pools::Sqlite { writer, .. } => TxConn::Sqlite(writer.begin().await?),
+            Pools::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
+        }))
     }
 
     /// Starts a transaction whose commit need not wait for the disk (PostgreSQL's
@@ -320,9 +361,9 @@ impl Store {
     /// try records, whose loss means at worst a delivery sent again (at least once).
     pub async fn begin_async_commit(&self) -> Result<Tx, sqlx::Error> {
         let mut tx = self.begin().await?;
-        if let Tx::Postgres(t) = &mut tx {
+        if let TxConn::Postgres(t) = &mut tx.conn {
             sqlx::query("SET LOCAL synchronous_commit TO off")
-                .execute(t.conn())
+                .execute(&mut **t)
                 .await?;
         }
         Ok(tx)
@@ -331,10 +372,10 @@ impl Store {
     /// Starts a transaction that only reads. On SQLite it runs on a read connection, so it
     /// never waits for (or blocks) the writer.
     pub async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
-        Ok(match self {
-            Store::Sqlite { reader, .. } => Tx::Sqlite(reader.begin().await?),
-            Store::Postgres(pool) => PgTx::begin(pool).await?,
-        })
+        Ok(self.tx(match &self.pools {
+            Pools::Sqlite { reader, .. } => TxConn::Sqlite(reader.begin().await?),
+            Pools::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
+        }))
     }
 
     /// A round trip on a read connection: the service can answer (readiness). On SQLite this
@@ -346,13 +387,13 @@ impl Store {
 
     /// A round trip on every pool, the writer included (overall health).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        match self {
-            Store::Sqlite { writer, reader } => {
+        match &self.pools {
+            Pools::Sqlite { writer, reader } => {
                 sqlx::query("SELECT 1").execute(reader).await?;
                 // The writer is the connection every write waits for: check it too.
                 sqlx::query("SELECT 1").execute(writer).await?;
             }
-            Store::Postgres(pool) => {
+            Pools::Postgres(pool) => {
                 sqlx::query("SELECT 1").execute(pool).await?;
             }
         }
@@ -368,57 +409,78 @@ impl Store {
                 max: p.options().get_max_connections(),
             }
         }
-        match self {
-            Store::Sqlite { writer, reader } => {
+        match &self.pools {
+            Pools::Sqlite { writer, reader } => {
                 vec![stats("writer", writer), stats("reader", reader)]
             }
-            Store::Postgres(pool) => vec![stats("primary", pool)],
+            Pools::Postgres(pool) => vec![stats("primary", pool)],
         }
     }
 
-    /// Closes every connection (graceful shutdown).
+    /// Closes every connection (graceful shutdown), once a notification still being sent to
+    /// other instances has gone.
     pub async fn close(&self) {
-        match self {
-            Store::Sqlite { writer, reader } => {
+        self.signal.close().await;
+        match &self.pools {
+            Pools::Sqlite { writer, reader } => {
                 reader.close().await;
                 writer.close().await;
             }
-            Store::Postgres(pool) => pool.close().await,
+            Pools::Postgres(pool) => pool.close().await,
         }
     }
 }
 
 impl Tx {
     pub fn backend(&self) -> Backend {
-        match self {
-            Tx::Sqlite(_) => Backend::Sqlite,
-            Tx::Postgres(_) => Backend::Postgres,
+        match self.conn {
+            TxConn::Sqlite(_) => Backend::Sqlite,
+            TxConn::Postgres(_) => Backend::Postgres,
         }
     }
 
+    /// The driver's transaction (for [`on_tx!`](crate::on_tx)).
+    pub fn conn_mut(&mut self) -> &mut TxConn {
+        &mut self.conn
+    }
+
+    /// Notes that this transaction appended events: its commit fires the store's signal.
+    pub(crate) fn mark_appended(&mut self) {
+        self.appended = true;
+    }
+
+    /// Whether this transaction appended events.
+    pub fn appended(&self) -> bool {
+        self.appended
+    }
+
+    /// Commits; if the transaction appended events, then fires the store's [`CommitSignal`]
+    /// (its dispatcher wakes, and on PostgreSQL other instances are notified). Commits without
+    /// events (the dispatcher's own bookkeeping among them) wake nobody.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await,
-            Tx::Postgres(t) => {
-                t.tx.commit().await?;
-                if t.appended {
-                    // Outside the transaction: a NOTIFY inside it would hold PostgreSQL's
-                    // global notify lock through the commit's WAL flush and serialise every
-                    // writer's commit.
-                    outbox::publish(&t.pool);
-                }
-                Ok(())
-            }
-        }?;
-        // The commit may have made events visible: wake the dispatcher.
-        outbox::wake();
+        let Tx {
+            conn,
+            appended,
+            signal,
+        } = self;
+        match conn {
+            TxConn::Sqlite(t) => t.commit().await?,
+            TxConn::Postgres(t) => t.commit().await?,
+        }
+        if appended {
+            // After the commit, so the events are visible to whoever wakes; the PostgreSQL
+            // notification goes outside the transaction too (a NOTIFY inside it would hold
+            // PostgreSQL's global notify lock through the commit's WAL flush and serialise
+            // every writer's commit).
+            signal.events_committed();
+        }
         Ok(())
     }
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(t) => t.rollback().await,
-            Tx::Postgres(t) => t.tx.rollback().await,
+        match self.conn {
+            TxConn::Sqlite(t) => t.rollback().await,
+            TxConn::Postgres(t) => t.rollback().await,
         }
     }
 }

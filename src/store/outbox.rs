@@ -1,64 +1,158 @@
 //! The transactional outbox: events are appended inside the caller's transaction, so an event
 //! exists if and only if the change it describes committed.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::types::Json;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use super::{Id, Store, Ts, Tx};
 use crate::domain::event::NewEvent;
 use crate::{on_reader, on_tx};
 
-static COMMITTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
-
-/// Wakes the dispatcher: called after every commit (an event may have become visible).
-pub fn wake() {
-    COMMITTED.notify_one();
+/// A store's signal that events were committed. Every clone of a [`Store`] shares one.
+///
+/// A commit that appended events (see [`Tx::commit`]) wakes the waiter of
+/// [`committed`](Self::committed) (the dispatcher) and, on PostgreSQL, has a notification on
+/// [`CHANNEL`] sent in the background so other instances' dispatchers wake too; [`listen`]
+/// turns their notifications into wake-ups of this signal.
+#[derive(Debug)]
+pub struct CommitSignal {
+    wake: Notify,
+    /// PostgreSQL only.
+    publisher: Option<Arc<Publisher>>,
 }
 
-static PUBLISHING: AtomicBool = AtomicBool::new(false);
-static AGAIN: AtomicBool = AtomicBool::new(false);
+/// Sends the notifications on [`CHANNEL`], one at a time, outside any transaction.
+#[derive(Debug)]
+struct Publisher {
+    pool: sqlx::PgPool,
+    /// A task is sending notifications.
+    publishing: AtomicBool,
+    /// A commit came since that task's last notification.
+    again: AtomicBool,
+    /// That task, so closing the store waits for its last notification.
+    task: TaskTracker,
+}
 
-/// Notifies [`CHANNEL`] after a commit with events, in the background. Commits that come while
-/// a notification is being sent share the next one, so a burst of commits costs a few
-/// round trips, each outside any writer's transaction. (One publisher per process: every
-/// store of a process reaches the same database.)
-pub fn publish(pool: &sqlx::PgPool) {
-    AGAIN.store(true, Ordering::SeqCst);
-    if PUBLISHING.swap(true, Ordering::SeqCst) {
-        return; // the running publisher sees AGAIN
+impl CommitSignal {
+    /// `notify_through`: the PostgreSQL pool other instances are notified through.
+    pub(crate) fn new(notify_through: Option<sqlx::PgPool>) -> Self {
+        CommitSignal {
+            wake: Notify::new(),
+            publisher: notify_through.map(|pool| {
+                Arc::new(Publisher {
+                    pool,
+                    publishing: AtomicBool::new(false),
+                    again: AtomicBool::new(false),
+                    task: TaskTracker::new(),
+                })
+            }),
+        }
     }
-    let pool = pool.clone();
-    tokio::spawn(async move {
-        loop {
-            while AGAIN.swap(false, Ordering::SeqCst) {
-                let sent = tokio::time::timeout(
-                    std::time::Duration::from_secs(5),
-                    sqlx::query("SELECT pg_notify($1, '')")
-                        .bind(CHANNEL)
-                        .execute(&pool),
-                )
-                .await;
-                if !matches!(sent, Ok(Ok(_))) {
-                    // Other instances find the events at their next poll.
-                    tracing::debug!("notifying other instances failed or timed out");
+
+    /// Resolves at the next wake-up, or at once if one came since the last wait. One waiter
+    /// is woken per wake-up (the store's dispatcher).
+    pub async fn committed(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Wakes the waiter, without telling other instances (events they committed, or that may
+    /// have become visible).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// After a commit that appended events: wakes the waiter and, on PostgreSQL, tells other
+    /// instances.
+    pub(crate) fn events_committed(&self) {
+        self.wake();
+        if let Some(p) = &self.publisher {
+            p.publish();
+        }
+    }
+
+    /// Waits until the notification being sent, if any, has gone (closing the store).
+    pub(crate) async fn close(&self) {
+        if let Some(p) = &self.publisher {
+            p.task.close();
+            p.task.wait().await;
+        }
+    }
+}
+
+impl Publisher {
+    /// Notifies [`CHANNEL`] in the background. Commits that come while a notification is
+    /// being sent share the next one, so a burst of commits costs a few round trips, each
+    /// outside any writer's transaction.
+    fn publish(self: &Arc<Self>) {
+        self.again.store(true, Ordering::SeqCst);
+        if self.publishing.swap(true, Ordering::SeqCst) {
+            return; // the running task sees `again`
+        }
+        let me = self.clone();
+        self.task.spawn(async move {
+            loop {
+                while me.again.swap(false, Ordering::SeqCst) {
+                    let sent = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        sqlx::query("SELECT pg_notify($1, '')")
+                            .bind(CHANNEL)
+                            .execute(&me.pool),
+                    )
+                    .await;
+                    if !matches!(sent, Ok(Ok(_))) {
+                        // Other instances find the events at their next poll.
+                        tracing::debug!("notifying other instances failed or timed out");
+                    }
+                }
+                me.publishing.store(false, Ordering::SeqCst);
+                // A commit between the last check and the release: take it, unless another
+                // task already has.
+                if !me.again.load(Ordering::SeqCst) || me.publishing.swap(true, Ordering::SeqCst) {
+                    break;
                 }
             }
-            PUBLISHING.store(false, Ordering::SeqCst);
-            // A commit between the last check and the release: take it, unless another
-            // publisher already has.
-            if !AGAIN.load(Ordering::SeqCst) || PUBLISHING.swap(true, Ordering::SeqCst) {
-                break;
-            }
-        }
-    });
+        });
+    }
 }
 
-/// Resolves at the next commit (or at once if one happened since the last wait).
-pub async fn committed() {
-    COMMITTED.notified().await;
+/// Wakes `store`'s signal at every notification on [`CHANNEL`] (events committed by any
+/// instance of the service on this database), until `stop` is cancelled. A lost connection is
+/// opened again after a second; meanwhile dispatchers find new events at their next poll.
+/// Returns at once on SQLite (one process: the commits' own wake-ups are all it needs).
+pub async fn listen(store: Store, stop: CancellationToken) {
+    let Some(pool) = store.postgres().cloned() else {
+        return;
+    };
+    loop {
+        let listener = async {
+            let mut l = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            l.listen(CHANNEL).await?;
+            loop {
+                l.recv().await?;
+                store.signal().wake();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            r = listener => if let Err(e) = r {
+                tracing::warn!(error = %e, "event notifications lost; polling until they return");
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            },
+        }
+    }
 }
 
 /// An event as stored.
@@ -93,11 +187,9 @@ pub const CHANNEL: &str = "assessment_events";
 /// Appends `event` in `tx`; returns its sequence number. Nothing is visible to the dispatcher
 /// until `tx` commits, and nothing remains if it rolls back. On PostgreSQL a committed
 /// transaction that appended events is followed by a notification on [`CHANNEL`] (see
-/// [`publish`]), so dispatchers of other instances wake at once.
+/// [`CommitSignal`]), so dispatchers of other instances wake at once.
 pub async fn append(tx: &mut Tx, event: &NewEvent) -> Result<i64, sqlx::Error> {
-    if let Tx::Postgres(t) = tx {
-        t.appended = true;
-    }
+    tx.mark_appended();
     let payload = Json(event.payload());
     let tenant = event.context.tenant_id.map(|t| Id(t.as_uuid()));
     let organisation = event.context.organisation_id.map(|o| Id(o.as_uuid()));
@@ -128,9 +220,7 @@ pub async fn append_many(tx: &mut Tx, events: &[NewEvent]) -> Result<(), sqlx::E
     if events.is_empty() {
         return Ok(());
     }
-    if let Tx::Postgres(t) = tx {
-        t.appended = true;
-    }
+    tx.mark_appended();
     for chunk in events.chunks(APPEND_CHUNK) {
         let mut sql = String::from(
             r#"INSERT INTO "events"

@@ -87,10 +87,6 @@ impl Ts {
         Ts(DateTime::from_timestamp_millis(millis).unwrap_or(t))
     }
 
-    pub fn now() -> Self {
-        Ts::new(Utc::now())
-    }
-
     /// The SQLite text form.
     pub fn to_text(self) -> String {
         self.0.to_rfc3339_opts(SecondsFormat::Millis, true)

@@ -1,12 +1,16 @@
 //! Event delivery to a real HTTP receiver on 127.0.0.1: payloads, signatures, retries with an
 //! injected clock, dead letters, 410, Retry-After, ordering, slow receivers.
+//!
+//! The tests drive the production path: [`Dispatcher::step`] (the loop's own step: claim, one
+//! task per send, batched recording), then [`Dispatcher::settle`] to wait for the sends.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use assessment_service::clock::ManualClock;
 use assessment_service::domain::event::{EventContext, EventName, NewEvent};
 use assessment_service::domain::ids::{OrganisationId, TenantId, UserId};
-use assessment_service::events::dispatcher::Dispatcher;
+use assessment_service::events::dispatcher::{Claim, Dispatcher};
 use assessment_service::events::subscriptions::{self, EnvSubscription};
 use assessment_service::store::deliveries;
 use assessment_service::store::{Store, Ts};
@@ -153,6 +157,33 @@ fn later(now: Ts, secs: i64) -> Ts {
     Ts::new(now.0 + chrono::Duration::seconds(secs))
 }
 
+/// Moves `clock` to `secs` seconds after `start`.
+fn move_to(clock: &ManualClock, start: Ts, secs: i64) {
+    clock.set(later(start, secs).0);
+}
+
+/// What one pass of a dispatcher did, once its sends were recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pass {
+    claimed: usize,
+    delivered: usize,
+    retrying: usize,
+    dead: usize,
+}
+
+/// One step of `d` (claiming whatever is due at its clock's time), then waits until the sends
+/// it started have finished and their tries are recorded.
+async fn pass(d: &Dispatcher) -> Pass {
+    let step = d.step(Claim::Due).await.unwrap();
+    let tally = d.settle().await;
+    Pass {
+        claimed: step.claimed.unwrap_or(0),
+        delivered: tally.delivered,
+        retrying: tally.retrying,
+        dead: tally.dead,
+    }
+}
+
 #[tokio::test]
 async fn seed_events_arrive_with_the_seed_payload_and_a_valid_signature() {
     let app = TestApp::spawn().await;
@@ -203,10 +234,9 @@ async fn seed_events_arrive_with_the_seed_payload_and_a_valid_signature() {
     )
     .await;
 
-    let d = Dispatcher::new(app.state.store.clone(), true);
-    let now = Ts::now();
+    let d = Dispatcher::new(app.state.store.clone(), app.state.clock.clone(), true);
     for _ in 0..5 {
-        d.dispatch_once(now).await.unwrap();
+        pass(&d).await;
     }
     let got = rx.got.lock().unwrap().clone();
     let names: Vec<&str> = got
@@ -265,25 +295,22 @@ async fn failures_retry_with_backoff_then_deliver() {
     let (rx, url) = receiver(vec![(500, None, 0), (502, None, 0), (200, None, 0)]).await;
     subscribe(store, &url, &["*"]).await;
     let e = append(store, EventName::TestPublished, None).await;
-    let d = Dispatcher::new(store.clone(), true);
-    let now = Ts::now();
-    assert_eq!(d.dispatch_once(now).await.unwrap().retrying, 1);
+    let clock = ManualClock::starting_now();
+    let d = Dispatcher::new(store.clone(), clock.clock(), true);
+    let now = clock.now();
+    assert_eq!(pass(&d).await.retrying, 1);
+    assert_eq!(pass(&d).await.claimed, 0, "not due before its backoff");
+    move_to(&clock, now, 7);
     assert_eq!(
-        d.dispatch_once(now).await.unwrap().claimed,
-        0,
-        "not due before its backoff"
+        d.step(Claim::IfFannedOut).await.unwrap().claimed,
+        None,
+        "a step after a commit claims only what its fan-out created"
     );
-    assert_eq!(
-        d.dispatch_once(later(now, 7)).await.unwrap().retrying,
-        1,
-        "second try after 5 s (+-20%)"
-    );
-    assert_eq!(d.dispatch_once(later(now, 12)).await.unwrap().claimed, 0);
-    assert_eq!(
-        d.dispatch_once(later(now, 7 + 13)).await.unwrap().delivered,
-        1,
-        "third try after 10 s (+-20%)"
-    );
+    assert_eq!(pass(&d).await.retrying, 1, "second try after 5 s (+-20%)");
+    move_to(&clock, now, 12);
+    assert_eq!(pass(&d).await.claimed, 0);
+    move_to(&clock, now, 7 + 13);
+    assert_eq!(pass(&d).await.delivered, 1, "third try after 10 s (+-20%)");
     let rows = deliveries::of_event(store, e.id).await.unwrap();
     assert_eq!(rows[0].status, "delivered");
     assert_eq!(rows[0].attempt_count, 3);
@@ -310,11 +337,11 @@ async fn exhausted_retries_dead_letter_and_410_disables() {
     let (_rx, url) = receiver(vec![(500, None, 0)]).await;
     subscribe(store, &url, &["*"]).await;
     let e = append(store, EventName::TestPublished, None).await;
-    let d = Dispatcher::new(store.clone(), true);
-    let mut now = Ts::now();
+    let clock = ManualClock::starting_now();
+    let d = Dispatcher::new(store.clone(), clock.clock(), true);
     for _ in 0..4 {
-        d.dispatch_once(now).await.unwrap();
-        now = later(now, 3600);
+        pass(&d).await;
+        clock.advance(chrono::Duration::seconds(3600));
     }
     let rows = deliveries::of_event(store, e.id).await.unwrap();
     assert_eq!(rows[0].status, "dead", "1 try + 3 retries, then dead");
@@ -323,7 +350,7 @@ async fn exhausted_retries_dead_letter_and_410_disables() {
     let (_rx2, url2) = receiver(vec![(410, None, 0)]).await;
     subscribe(store, &url2, &["*"]).await;
     let e2 = append(store, EventName::TestPublished, None).await;
-    d.dispatch_once(now).await.unwrap();
+    pass(&d).await;
     assert_eq!(
         deliveries::of_event(store, e2.id).await.unwrap()[0].status,
         "dead"
@@ -331,7 +358,7 @@ async fn exhausted_retries_dead_letter_and_410_disables() {
     let subs = deliveries::all_subscriptions(store).await.unwrap();
     assert!(!subs[0].is_active, "410 Gone disables the subscription");
     let e3 = append(store, EventName::TestPublished, None).await;
-    d.dispatch_once(now).await.unwrap();
+    pass(&d).await;
     assert!(
         deliveries::of_event(store, e3.id).await.unwrap().is_empty(),
         "nothing more is sent to it"
@@ -345,15 +372,14 @@ async fn retry_after_is_honoured() {
     let (rx, url) = receiver(vec![(429, Some("120"), 0), (200, None, 0)]).await;
     subscribe(store, &url, &["*"]).await;
     append(store, EventName::TestPublished, None).await;
-    let d = Dispatcher::new(store.clone(), true);
-    let now = Ts::now();
-    d.dispatch_once(now).await.unwrap();
-    assert_eq!(
-        d.dispatch_once(later(now, 60)).await.unwrap().claimed,
-        0,
-        "waits the 120 s asked for"
-    );
-    assert_eq!(d.dispatch_once(later(now, 121)).await.unwrap().delivered, 1);
+    let clock = ManualClock::starting_now();
+    let d = Dispatcher::new(store.clone(), clock.clock(), true);
+    let now = clock.now();
+    pass(&d).await;
+    move_to(&clock, now, 60);
+    assert_eq!(pass(&d).await.claimed, 0, "waits the 120 s asked for");
+    move_to(&clock, now, 121);
+    assert_eq!(pass(&d).await.delivered, 1);
     assert_eq!(rx.got.lock().unwrap().len(), 2);
 }
 
@@ -369,13 +395,12 @@ async fn events_of_one_attempt_arrive_in_order() {
     let second = append(store, EventName::AnswerSubmitted, Some(key)).await;
     let third = append(store, EventName::AttemptSubmitted, Some(key)).await;
     let unrelated = append(store, EventName::TestPublished, None).await;
-    let d = Dispatcher::new(store.clone(), true);
-    let now = Ts::now();
-    d.dispatch_once(now).await.unwrap();
-    let mut t = now;
+    let clock = ManualClock::starting_now();
+    let d = Dispatcher::new(store.clone(), clock.clock(), true);
+    pass(&d).await;
     for _ in 0..6 {
-        t = later(t, 60);
-        d.dispatch_once(t).await.unwrap();
+        clock.advance(chrono::Duration::seconds(60));
+        pass(&d).await;
     }
     let got = rx.got.lock().unwrap();
     let ids: Vec<String> = got
@@ -412,9 +437,9 @@ async fn a_hanging_receiver_does_not_hold_back_the_others() {
     });
     tx.commit().await.unwrap();
     append(store, EventName::TestPublished, None).await;
-    let d = Dispatcher::new(store.clone(), true);
+    let d = Dispatcher::new(store.clone(), app.state.clock.clone(), true);
     let started = Instant::now();
-    let out = d.dispatch_once(Ts::now()).await.unwrap();
+    let out = pass(&d).await;
     assert_eq!(out.delivered, 1);
     assert_eq!(out.retrying, 1, "the slow one timed out and will retry");
     let got = fast.got.lock().unwrap();
@@ -432,8 +457,8 @@ async fn private_targets_are_refused_unless_allowed() {
     let (rx, url) = receiver(vec![(200, None, 0)]).await;
     subscribe(store, &url, &["*"]).await;
     let e = append(store, EventName::TestPublished, None).await;
-    let d = Dispatcher::new(store.clone(), false);
-    assert_eq!(d.dispatch_once(Ts::now()).await.unwrap().dead, 1);
+    let d = Dispatcher::new(store.clone(), app.state.clock.clone(), false);
+    assert_eq!(pass(&d).await.dead, 1);
     let rows = deliveries::of_event(store, e.id).await.unwrap();
     assert!(
         rows[0]
@@ -583,8 +608,8 @@ async fn the_webhook_admin_api_manages_subscriptions_logs_and_replays() {
     let (operator_rx, operator_url) = receiver(vec![(200, None, 0)]).await;
     subscribe(&app.state.store, &operator_url, &["*"]).await;
     let e = append(&app.state.store, EventName::TestPublished, None).await;
-    let d = Dispatcher::new(app.state.store.clone(), true);
-    d.dispatch_once(Ts::now()).await.unwrap();
+    let d = Dispatcher::new(app.state.store.clone(), app.state.clock.clone(), true);
+    pass(&d).await;
     let r = app
         .call(
             http::Method::GET,
@@ -622,7 +647,7 @@ async fn the_webhook_admin_api_manages_subscriptions_logs_and_replays() {
         )
         .await;
     assert_eq!(r.json()["result"]["replayed"], 1);
-    d.dispatch_once(Ts::now()).await.unwrap();
+    pass(&d).await;
     let r = app
         .call(
             http::Method::POST,
@@ -631,7 +656,7 @@ async fn the_webhook_admin_api_manages_subscriptions_logs_and_replays() {
         )
         .await;
     assert_eq!(r.json()["result"]["replayed"], 1);
-    d.dispatch_once(Ts::now()).await.unwrap();
+    pass(&d).await;
     let from = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     let to = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let r = app
@@ -642,7 +667,7 @@ async fn the_webhook_admin_api_manages_subscriptions_logs_and_replays() {
         )
         .await;
     assert_eq!(r.json()["result"]["replayed"], 1);
-    d.dispatch_once(Ts::now()).await.unwrap();
+    pass(&d).await;
     {
         let got = rx.got.lock().unwrap();
         let copies: Vec<_> = got
@@ -800,8 +825,8 @@ async fn the_lms_plugin_reports_passed_submissions_durably() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let d = Dispatcher::with_plugins(store.clone(), true, registry);
-    let out = d.dispatch_once(Ts::now()).await.unwrap();
+    let d = Dispatcher::with_plugins(store.clone(), app.state.clock.clone(), true, registry);
+    let out = pass(&d).await;
     assert_eq!(out.delivered, 2, "debug-log and lms-progress");
     let got = lms_ok.lock().unwrap().clone();
     assert_eq!(got.len(), 1);
@@ -829,8 +854,8 @@ async fn the_lms_plugin_reports_passed_submissions_durably() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let d = Dispatcher::with_plugins(store.clone(), true, registry);
-    let out = d.dispatch_once(Ts::now()).await.unwrap();
+    let d = Dispatcher::with_plugins(store.clone(), app.state.clock.clone(), true, registry);
+    let out = pass(&d).await;
     assert_eq!(out.retrying, 1, "{out:?}");
     let rows = deliveries::of_event(store, again.id).await.unwrap();
     assert!(
@@ -860,13 +885,11 @@ async fn two_dispatchers_share_the_work_without_double_sends() {
                 .to_string(),
         );
     }
-    let a = Dispatcher::new(store.clone(), true);
-    let b = Dispatcher::new(store.clone(), true);
-    let now = Ts::now();
+    let clock = ManualClock::starting_now();
+    let a = Dispatcher::new(store.clone(), clock.clock(), true);
+    let b = Dispatcher::new(store.clone(), clock.clock(), true);
     for _ in 0..10 {
-        let (x, y) = tokio::join!(a.dispatch_once(now), b.dispatch_once(now));
-        x.unwrap();
-        y.unwrap();
+        tokio::join!(pass(&a), pass(&b));
     }
     let got = rx.got.lock().unwrap();
     let mut received: Vec<String> = got
@@ -909,10 +932,12 @@ async fn plugins_file_webhooks_are_delivered() {
     subscriptions::sync_file(store, &plugins).await.unwrap();
     append(store, EventName::TestPublished, None).await;
     append(store, EventName::TestUpdated, None).await;
-    let out = Dispatcher::new(store.clone(), true)
-        .dispatch_once(Ts::now())
-        .await
-        .unwrap();
+    let out = pass(&Dispatcher::new(
+        store.clone(),
+        app.state.clock.clone(),
+        true,
+    ))
+    .await;
     assert_eq!(out.delivered, 1, "only the events it asked for");
     {
         let got = rx.got.lock().unwrap();
@@ -937,7 +962,7 @@ async fn plugins_file_webhooks_are_delivered() {
 #[tokio::test]
 async fn postgres_commits_notify_other_instances() {
     let app = TestApp::spawn().await;
-    let Store::Postgres(pool) = &app.state.store else {
+    let Some(pool) = app.state.store.postgres() else {
         // SQLite runs one process: the in-process wake-up is all it needs (tested by the
         // dispatcher loop below on both databases).
         return;
@@ -964,7 +989,7 @@ async fn a_hanging_receiver_never_slows_a_learners_request() {
     let (_slow, url) = receiver(vec![(200, None, 5000)]).await;
     subscribe(&store, &url, &["*"]).await;
     let token = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(Arc::new(Dispatcher::new(store.clone(), true)).run(token.clone()));
+    tokio::spawn(Dispatcher::new(store.clone(), app.state.clock.clone(), true).run(token.clone()));
     // Requests that append events answer while the receiver hangs on the earlier ones.
     for i in 0..5 {
         let started = Instant::now();
@@ -995,7 +1020,7 @@ async fn a_claim_leases_at_most_eight_per_subscription() {
     for _ in 0..20 {
         append(store, EventName::TestPublished, None).await;
     }
-    let now = Ts::now();
+    let now = assessment_service::clock::Clock::system().now();
     assert_eq!(
         deliveries::fan_out(store, 500, now).await.unwrap(),
         deliveries::FanOut {
@@ -1040,7 +1065,7 @@ async fn a_claim_leases_at_most_eight_per_subscription() {
 async fn postgres_fans_out_one_instance_at_a_time() {
     let app = TestApp::spawn().await;
     let store = &app.state.store;
-    let Store::Postgres(pool) = store else {
+    let Some(pool) = store.postgres() else {
         // SQLite has one process and serialises writers: nothing to arbitrate.
         return;
     };
@@ -1054,13 +1079,17 @@ async fn postgres_fans_out_one_instance_at_a_time() {
         .await
         .unwrap();
     assert_eq!(
-        deliveries::fan_out(store, 500, Ts::now()).await.unwrap(),
+        deliveries::fan_out(store, 500, assessment_service::clock::Clock::system().now())
+            .await
+            .unwrap(),
         deliveries::FanOut::default(),
         "no second fan-out while one runs"
     );
     other.rollback().await.unwrap();
     assert_eq!(
-        deliveries::fan_out(store, 500, Ts::now()).await.unwrap(),
+        deliveries::fan_out(store, 500, assessment_service::clock::Clock::system().now())
+            .await
+            .unwrap(),
         deliveries::FanOut {
             events: 1,
             deliveries: 1
@@ -1077,7 +1106,7 @@ async fn concurrent_claims_never_lease_one_delivery_twice() {
     for _ in 0..200 {
         append(store, EventName::TestPublished, None).await;
     }
-    let now = Ts::now();
+    let now = assessment_service::clock::Clock::system().now();
     deliveries::fan_out(store, 500, now).await.unwrap();
     let claimers = (0..8).map(|i| {
         let store = store.clone();
@@ -1109,16 +1138,16 @@ async fn retention_deletes_finished_events_with_their_deliveries_and_tries() {
     let store = &app.state.store;
     let (_rx, url) = receiver(vec![(200, None, 0), (200, None, 0), (500, None, 0)]).await;
     subscribe(store, &url, &["*"]).await;
-    let d = Dispatcher::new(store.clone(), true);
+    let d = Dispatcher::new(store.clone(), app.state.clock.clone(), true);
     // Two events delivered, one retrying, one not yet fanned out.
     let done = [
         append(store, EventName::TestPublished, None).await,
         append(store, EventName::TestUnpublished, None).await,
     ];
-    let now = Ts::now();
-    assert_eq!(d.dispatch_once(now).await.unwrap().delivered, 2);
+    let now = assessment_service::clock::Clock::system().now();
+    assert_eq!(pass(&d).await.delivered, 2);
     let retrying = append(store, EventName::TestPublished, None).await;
-    assert_eq!(d.dispatch_once(now).await.unwrap().retrying, 1);
+    assert_eq!(pass(&d).await.retrying, 1);
     let unfanned = append(store, EventName::TestPublished, None).await;
     let delivered_ids: Vec<uuid::Uuid> = {
         let mut ids = Vec::new();
@@ -1139,7 +1168,7 @@ async fn retention_deletes_finished_events_with_their_deliveries_and_tries() {
         (0, 0)
     );
     // A cutoff after them all deletes the finished ones only, batch by batch.
-    let after = later(Ts::now(), 60);
+    let after = later(assessment_service::clock::Clock::system().now(), 60);
     assert_eq!(
         deliveries::purge_before(store, after, 1).await.unwrap(),
         (1, 1)
@@ -1177,5 +1206,65 @@ async fn retention_deletes_finished_events_with_their_deliveries_and_tries() {
             .unwrap()
             .is_some(),
         "an event not yet fanned out is kept"
+    );
+}
+
+#[tokio::test]
+async fn the_dispatchers_own_commits_do_not_wake_it() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (rx, url) = receiver(vec![(500, None, 0), (200, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    append(store, EventName::TestPublished, None).await;
+    let woken = || async {
+        tokio::time::timeout(Duration::from_millis(300), store.signal().committed())
+            .await
+            .is_ok()
+    };
+    assert!(woken().await, "the append woke the dispatcher");
+    let clock = ManualClock::starting_now();
+    let d = Dispatcher::new(store.clone(), clock.clock(), true);
+    // Fan-out, claim, a failed try recorded, a retry recorded: four commits, no events.
+    assert_eq!(pass(&d).await.retrying, 1);
+    clock.advance(chrono::Duration::seconds(60));
+    assert_eq!(pass(&d).await.delivered, 1);
+    assert_eq!(rx.got.lock().unwrap().len(), 2);
+    assert!(!woken().await, "the dispatcher's bookkeeping woke it");
+}
+
+#[tokio::test]
+async fn a_stopped_loop_returns_once_its_sends_in_flight_are_recorded() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (rx, url) = receiver(vec![(200, None, 700)]).await;
+    subscribe(store, &url, &["*"]).await;
+    let token = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(
+        Dispatcher::new(store.clone(), app.state.clock.clone(), true).run(token.clone()),
+    );
+    let e = append(store, EventName::TestPublished, None).await;
+    // The loop claims the delivery and starts sending it (the receiver holds it 700 ms).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = deliveries::of_event(store, e.id).await.unwrap();
+        if rows.first().is_some_and(|r| r.status == "delivering") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the loop never claimed: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the loop stops once its sends have ended")
+        .unwrap();
+    assert_eq!(rx.got.lock().unwrap().len(), 1);
+    assert_eq!(
+        deliveries::of_event(store, e.id).await.unwrap()[0].status,
+        "delivered",
+        "the send in flight at the stop was recorded before the loop returned"
     );
 }

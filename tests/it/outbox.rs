@@ -1,11 +1,15 @@
-//! The outbox: an event appended in a transaction exists iff the transaction commits.
+//! The outbox: an event appended in a transaction exists iff the transaction commits, and only
+//! such commits wake dispatchers (this instance's, and on PostgreSQL the others').
+
+use std::time::{Duration, Instant};
 
 use assessment_service::domain::event::{EventContext, EventName, NewEvent};
 use assessment_service::domain::ids::{OrganisationId, TenantId, UserId};
 use assessment_service::events;
-use assessment_service::store::outbox;
+use assessment_service::store::{Store, outbox};
 use chrono::Utc;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::harness::*;
@@ -112,4 +116,94 @@ async fn the_same_event_id_cannot_be_appended_twice() {
     events::append(&mut tx, &e).await.unwrap();
     let err = events::append(&mut tx, &e).await.unwrap_err();
     assert!(assessment_service::store::is_unique_violation(&err));
+}
+
+/// A commit that changes something but appends no event (as the dispatcher's own bookkeeping).
+async fn commit_without_events(store: &Store) {
+    let mut tx = store.begin().await.unwrap();
+    assessment_service::on_tx!(&mut tx, c => {
+        sqlx::query(r#"UPDATE "deliveries" SET "updatedAt" = "updatedAt""#)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+            .unwrap()
+    });
+    assert!(!tx.appended());
+    tx.commit().await.unwrap();
+}
+
+async fn commit_with_an_event(store: &Store) {
+    let mut tx = store.begin().await.unwrap();
+    events::append(&mut tx, &event()).await.unwrap();
+    assert!(tx.appended(), "appending marks the transaction");
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn only_commits_that_append_events_wake_a_waiting_dispatcher() {
+    let db = TestDb::fresh().await;
+    let store = db.store().await;
+    // What the dispatcher loop waits on, through a clone of the store as it holds one.
+    let clone = store.clone();
+    let mut waiting = tokio::spawn(async move { clone.signal().committed().await });
+    tokio::task::yield_now().await;
+
+    commit_without_events(&store).await;
+    assessment_service::store::deliveries::release_leases(
+        &store,
+        assessment_service::clock::Clock::system().now(),
+    )
+    .await
+    .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    events::append(&mut tx, &event()).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut waiting)
+            .await
+            .is_err(),
+        "commits without events (and a rolled back append) wake nobody"
+    );
+
+    commit_with_an_event(&store).await;
+    tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("a commit with an event wakes the dispatcher")
+        .unwrap();
+}
+
+/// Only the wake-up is checked here, not the absence of one: the channel is shared by every
+/// schema of the database, so the commits of tests running beside this one are heard too.
+/// (A commit without events never reaches the publisher: the test above shows it does not
+/// fire the signal at all.)
+#[tokio::test]
+async fn postgres_commits_with_events_of_another_instance_wake_this_one() {
+    let db = TestDb::fresh().await;
+    let here = db.store().await;
+    if here.postgres().is_none() {
+        // SQLite runs one process: its commits' own wake-ups are all there is.
+        return;
+    }
+    // Another instance on the same database: its own pools and signal.
+    let there = db.connect().await;
+    let stop = CancellationToken::new();
+    let listening = tokio::spawn(outbox::listen(here.clone(), stop.clone()));
+    // The listener connects in the background: commit there until it is heard here.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        commit_with_an_event(&there).await;
+        let heard = tokio::time::timeout(Duration::from_millis(200), here.signal().committed());
+        if heard.await.is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the listener never heard a commit"
+        );
+    }
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), listening)
+        .await
+        .expect("the listener stops with its token")
+        .unwrap();
 }
