@@ -10,9 +10,10 @@ use sqlx::types::Json;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::instrument;
 use uuid::Uuid;
 
-use super::{Id, Store, Ts, Tx};
+use super::{Db, Id, Store, Ts, Tx};
 use crate::domain::event::NewEvent;
 use crate::{on_reader, on_tx};
 
@@ -188,6 +189,7 @@ pub const CHANNEL: &str = "assessment_events";
 /// until `tx` commits, and nothing remains if it rolls back. On PostgreSQL a committed
 /// transaction that appended events is followed by a notification on [`CHANNEL`] (see
 /// [`CommitSignal`]), so dispatchers of other instances wake at once.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn append(tx: &mut Tx, event: &NewEvent) -> Result<i64, sqlx::Error> {
     tx.mark_appended();
     let payload = Json(event.payload());
@@ -216,6 +218,7 @@ const APPEND_CHUNK: usize = 500;
 
 /// Appends `events` in `tx`, in order, with one multi-row `INSERT` (per [`APPEND_CHUNK`]
 /// events). As with [`append`], they become visible only when `tx` commits.
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn append_many(tx: &mut Tx, events: &[NewEvent]) -> Result<(), sqlx::Error> {
     if events.is_empty() {
         return Ok(());
@@ -271,27 +274,23 @@ VALUES "#,
     Ok(())
 }
 
-/// The committed event with this id, if any.
-pub async fn find(store: &Store, event_id: Uuid) -> Result<Option<StoredEvent>, sqlx::Error> {
-    on_reader!(store, pool => {
+/// The event with this id: committed, or seen inside a transaction (its own uncommitted
+/// writes included).
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn find<'a>(
+    db: impl Into<Db<'a>>,
+    event_id: Uuid,
+) -> Result<Option<StoredEvent>, sqlx::Error> {
+    crate::on_db!(db.into(), c => {
         sqlx::query_as::<_, StoredEvent>(SELECT_BY_ID)
             .bind(Id(event_id))
-            .fetch_optional(pool)
-            .await
-    })
-}
-
-/// The event with this id as seen inside `tx` (including its own uncommitted writes).
-pub async fn find_in(tx: &mut Tx, event_id: Uuid) -> Result<Option<StoredEvent>, sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query_as::<_, StoredEvent>(SELECT_BY_ID)
-            .bind(Id(event_id))
-            .fetch_optional(conn)
+            .fetch_optional(c)
             .await
     })
 }
 
 /// Committed events with this name, oldest first (delivery log and tests).
+#[instrument(skip_all, err(level = "warn"))]
 pub async fn with_name(store: &Store, name: &str) -> Result<Vec<StoredEvent>, sqlx::Error> {
     on_reader!(store, pool => {
         sqlx::query_as::<_, StoredEvent>(

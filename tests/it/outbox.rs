@@ -37,7 +37,7 @@ async fn an_event_in_a_rolled_back_transaction_does_not_exist() {
     let mut tx = store.begin().await.unwrap();
     events::append(&mut tx, &e).await.unwrap();
     assert!(
-        outbox::find_in(&mut tx, e.id).await.unwrap().is_some(),
+        outbox::find(&mut tx, e.id).await.unwrap().is_some(),
         "visible inside its own transaction"
     );
     assert!(
@@ -63,7 +63,7 @@ async fn an_event_in_a_dropped_transaction_does_not_exist() {
     }
     // The connection goes back to the pool and the transaction is rolled back before reuse.
     let mut tx = store.begin().await.unwrap();
-    assert!(outbox::find_in(&mut tx, e.id).await.unwrap().is_none());
+    assert!(outbox::find(&mut tx, e.id).await.unwrap().is_none());
     tx.rollback().await.unwrap();
     assert!(events::find(&store, e.id).await.unwrap().is_none());
 }

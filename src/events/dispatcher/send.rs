@@ -1,0 +1,377 @@
+//! One send: the webhook request (or the internal plugin's run), its outcome, and the retry or dead letter it leads to.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// A try as it went: when, how long, and what the receiver answered, if it did.
+pub(super) struct Sent {
+    started_at: Ts,
+    duration_ms: i64,
+    status: Option<u16>,
+    response: Option<String>,
+}
+
+/// What decides whether a failed try is tried again, and when.
+pub(super) struct Retry {
+    /// The number of the try that failed (1 for the first).
+    attempt: i32,
+    max_retries: i32,
+    /// The receiver's `Retry-After`, honoured on 429 and 503.
+    retry_after: Option<Duration>,
+}
+
+impl Sent {
+    pub(super) fn record(
+        self,
+        outcome: TryOutcome,
+        error: Option<String>,
+        next_attempt_at: Ts,
+    ) -> TryRecord {
+        TryRecord {
+            started_at: self.started_at,
+            duration_ms: self.duration_ms,
+            status_code: self.status.map(i32::from),
+            error,
+            response_body: self.response,
+            outcome,
+            next_attempt_at,
+        }
+    }
+
+    pub(super) fn delivered(self) -> TryRecord {
+        let at = self.started_at;
+        self.record(TryOutcome::Delivered, None, at)
+    }
+
+    pub(super) fn dead(self, error: String) -> TryRecord {
+        let at = self.started_at;
+        self.record(TryOutcome::Dead, Some(error), at)
+    }
+
+    /// Pending again after a backoff (or the receiver's `Retry-After`), unless the
+    /// subscription's retries are used up.
+    pub(super) fn retry_or_die(self, error: String, retry: Retry) -> TryRecord {
+        if retry.attempt > retry.max_retries {
+            return self.dead(error);
+        }
+        let jitter = rand::thread_rng().gen_range(-0.2..=0.2);
+        let wait = retry
+            .retry_after
+            .map(|d| d.clamp(Duration::from_secs(1), Duration::from_secs(3600)))
+            .unwrap_or_else(|| backoff(retry.attempt, jitter));
+        // Counted from the end of this try, so a slow failure does not shorten the wait.
+        let next = Ts::new(
+            self.started_at.0
+                + ChronoDuration::milliseconds(self.duration_ms + wait.as_millis() as i64),
+        );
+        self.record(TryOutcome::Pending, Some(error), next)
+    }
+}
+
+/// What a receiver answered.
+pub(super) struct Response {
+    status: u16,
+    retry_after: Option<Duration>,
+    /// Its first [`RESPONSE_KEEP`] bytes.
+    body: Option<String>,
+}
+
+impl Inner {
+    pub(super) async fn subscriptions(&self) -> anyhow::Result<HashMap<Uuid, Subscription>> {
+        Ok(repo::all_subscriptions(&self.store)
+            .await?
+            .into_iter()
+            .map(|s| (s.subscription_id.0, s))
+            .collect())
+    }
+
+    /// `subs`, read again if a claimed delivery's subscription was created after it was read.
+    pub(super) async fn covering(
+        &self,
+        subs: HashMap<Uuid, Subscription>,
+        claimed: &[Claimed],
+    ) -> anyhow::Result<HashMap<Uuid, Subscription>> {
+        if claimed
+            .iter()
+            .all(|c| subs.contains_key(&c.subscription_id.0))
+        {
+            return Ok(subs);
+        }
+        // The leases were sized for the list read before: sends of a newer subscription are
+        // held to that, so no lease runs out while its send is still going.
+        let cap = Self::longest_timeout(&subs);
+        let mut fresh = self.subscriptions().await?;
+        for s in fresh.values_mut() {
+            s.timeout_ms = s.timeout_ms.min(cap);
+        }
+        Ok(fresh)
+    }
+
+    pub(super) fn longest_timeout(subs: &HashMap<Uuid, Subscription>) -> i32 {
+        subs.values()
+            .map(|s| s.timeout_ms)
+            .max()
+            .unwrap_or(10_000)
+            .max(1000)
+    }
+
+    pub(super) fn lease_until(now: Ts, subs: &HashMap<Uuid, Subscription>) -> Ts {
+        let longest = Self::longest_timeout(subs);
+        // A send ends within the address check's and its own timeout; the lease outlives both
+        // with room for recording the try.
+        let check = CHECK_TIMEOUT.as_millis() as i64;
+        Ts::new(now.0 + ChronoDuration::milliseconds(i64::from(longest) + check + 10_000))
+    }
+
+    /// Hands a finished try over for recording. If no task is recording, this one records
+    /// every try waiting (its own first) until none is left; otherwise its try waits for the
+    /// recording task's next transaction, and this task ends.
+    pub(super) async fn record(&self, done: Done) {
+        {
+            let mut r = lock(&self.recording);
+            r.waiting.push(done);
+            if r.busy {
+                return;
+            }
+            r.busy = true;
+        }
+        loop {
+            let batch: Vec<Done> = {
+                let mut r = lock(&self.recording);
+                if r.waiting.is_empty() {
+                    // Under the same lock as the pushes: no try is left behind.
+                    r.busy = false;
+                    return;
+                }
+                let n = r.waiting.len().min(RECORD_BATCH);
+                r.waiting.drain(..n).collect()
+            };
+            self.record_batch(batch).await;
+        }
+    }
+
+    /// Records tries in one transaction, then frees their slots.
+    pub(super) async fn record_batch(&self, batch: Vec<Done>) {
+        let (tries, slots): (Vec<Finished>, Vec<OwnedSemaphorePermit>) =
+            batch.into_iter().map(|d| (d.finished, d.slot)).unzip();
+        // Recording again is harmless (a try is recorded only while its lease is held), so a
+        // transient failure is retried before the leases are left to run out (their
+        // deliveries would then be sent again).
+        for (n, pause) in [0u64, 200, 1000, 5000].into_iter().enumerate() {
+            if pause > 0 {
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+            match repo::record_tries(&self.store, &self.owner, &tries, self.clock.now()).await {
+                Ok(_) => break,
+                Err(e) if n == 3 => {
+                    tracing::warn!(error = %e, tries = tries.len(), "recording deliveries failed");
+                }
+                Err(e) => tracing::debug!(error = %e, "recording deliveries failed; retrying"),
+            }
+        }
+        {
+            let mut tally = lock(&self.tally);
+            for t in &tries {
+                tally.count(t.record.outcome);
+            }
+        }
+        // The slots free only now, after the leases were released.
+        drop(slots);
+        self.finished.notify_one();
+    }
+
+    /// Sends one delivery; returns the try to record.
+    pub(super) async fn deliver(
+        &self,
+        c: &Claimed,
+        sub: Option<&Subscription>,
+    ) -> anyhow::Result<TryRecord> {
+        let started_at = self.clock.now();
+        let mut sent = Sent {
+            started_at,
+            duration_ms: 0,
+            status: None,
+            response: None,
+        };
+        let Some(sub) = sub else {
+            return Ok(sent.dead("the subscription no longer exists".into()));
+        };
+        let started = Instant::now();
+        let result = self.send(c, sub).await;
+        sent.duration_ms = started.elapsed().as_millis() as i64;
+        let retry = |retry_after| Retry {
+            attempt: c.attempt_count + 1,
+            max_retries: sub.max_retries,
+            retry_after,
+        };
+        let record = match result {
+            Ok(r) if (200..300).contains(&r.status) => {
+                metrics::counter!("event_deliveries_total", "outcome" => "delivered").increment(1);
+                let latency = (self.clock.now().0 - c.event_created_at.0)
+                    .num_milliseconds()
+                    .max(0) as f64
+                    / 1000.0;
+                metrics::histogram!("event_commit_to_delivery_seconds").record(latency);
+                sent.status = Some(r.status);
+                sent.response = r.body;
+                sent.delivered()
+            }
+            Ok(r) if r.status == 410 => {
+                repo::disable(
+                    &self.store,
+                    sub.subscription_id.0,
+                    "the receiver answered 410 Gone",
+                    self.clock.now(),
+                )
+                .await?;
+                sent.status = Some(r.status);
+                sent.response = r.body;
+                sent.dead("410 Gone: subscription disabled".into())
+            }
+            Ok(r) => {
+                let wait = if matches!(r.status, 429 | 503) {
+                    r.retry_after
+                } else {
+                    None
+                };
+                sent.status = Some(r.status);
+                sent.response = r.body;
+                sent.retry_or_die(format!("HTTP {}", r.status), retry(wait))
+            }
+            Err(SendError::Refused(e)) => sent.dead(e),
+            Err(SendError::Failed(e)) => sent.retry_or_die(e, retry(None)),
+        };
+        match record.outcome {
+            TryOutcome::Delivered => {}
+            TryOutcome::Dead => {
+                metrics::counter!("event_deliveries_total", "outcome" => "dead").increment(1);
+            }
+            TryOutcome::Pending => {
+                metrics::counter!("event_deliveries_total", "outcome" => "retry").increment(1);
+            }
+        }
+        Ok(record)
+    }
+
+    /// The HTTP request (or the plugin run). `Refused` errors are permanent (unsafe or invalid
+    /// target).
+    pub(super) async fn send(
+        &self,
+        c: &Claimed,
+        sub: &Subscription,
+    ) -> Result<Response, SendError> {
+        if sub.kind == SubscriptionKind::Plugin {
+            // Internal plugins: run their hooks; a failure retries like an HTTP error. A plugin
+            // this instance lacks (instances configured differently, mid-rollout) also retries,
+            // so an instance that has it can deliver.
+            return match self.plugins.run(&sub.target, &c.payload.0).await {
+                Ok(()) => Ok(Response {
+                    status: 200,
+                    retry_after: None,
+                    body: None,
+                }),
+                Err(e) => Err(SendError::Failed(e)),
+            };
+        }
+        let url = url::Url::parse(&sub.target)
+            .map_err(|e| SendError::Refused(format!("invalid URL: {e}")))?;
+        match tokio::time::timeout(CHECK_TIMEOUT, safety::check(&url, self.allow_private)).await {
+            Err(_) => return Err(SendError::Failed("resolving the host timed out".into())),
+            Ok(Err(safety::Unsafe::Refused(m))) => return Err(SendError::Refused(m)),
+            Ok(Err(safety::Unsafe::Unresolved(m))) => return Err(SendError::Failed(m)),
+            Ok(Ok(_)) => {}
+        }
+        let body =
+            serde_json::to_vec(&c.payload.0).map_err(|e| SendError::Refused(e.to_string()))?;
+        let method =
+            reqwest::Method::from_bytes(sub.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let id = c.event_id.0.to_string();
+        let timestamp = self.clock.now().0.timestamp();
+        let mut req = self
+            .client
+            .request(method, url)
+            .timeout(Duration::from_millis(sub.timeout_ms.max(1) as u64))
+            .header("Content-Type", "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string());
+        if let Some(headers) = sub.headers.0.as_object() {
+            for (k, v) in headers {
+                if let Some(v) = v.as_str() {
+                    req = req.header(k.as_str(), v);
+                }
+            }
+        }
+        if let Some(key) = sub.secret.as_deref().and_then(signing::secret_key) {
+            req = req.header(
+                "webhook-signature",
+                signing::sign(&key, &id, timestamp, &body),
+            );
+        }
+        let mut resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| SendError::Failed(describe(e)))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, self.clock.now().0));
+        let mut kept = Vec::new();
+        while kept.len() < RESPONSE_KEEP {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    kept.extend_from_slice(&chunk[..chunk.len().min(RESPONSE_KEEP - kept.len())]);
+                }
+                _ => break,
+            }
+        }
+        let body = (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned());
+        Ok(Response {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
+/// A `Retry-After` value: delay seconds or an HTTP date (a date in the past means now).
+pub(super) fn parse_retry_after(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+pub(super) enum SendError {
+    Refused(String),
+    Failed(String),
+}
+
+/// A send error for the log: its causes, without the URL (which may carry credentials).
+pub(super) fn describe(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    let connect = e.is_connect();
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    if connect {
+        format!("could not connect: {text}")
+    } else {
+        text
+    }
+}

@@ -1,0 +1,252 @@
+//! SQL for the delivery log: reading deliveries and their tries, replays, and retention.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// One retention step: deletes up to `batch` ended deliveries (delivered, dead-lettered or
+/// cancelled, last changed before `cutoff`) of events created before `cutoff`, with their tries
+/// (the foreign key cascades), then up to `batch` fanned-out events created before `cutoff`
+/// that have no delivery left. Returns how many rows of each were deleted.
+///
+/// Two statements, so a delivery a replay has just made pending again is never deleted: the
+/// first re-checks each row's status as it deletes it (PostgreSQL re-evaluates a row changed
+/// since the statement began), and the second only takes events with no delivery at all.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn purge_before(
+    store: &Store,
+    cutoff: Ts,
+    batch: i64,
+) -> Result<(u64, u64), sqlx::Error> {
+    let mut tx = store.begin_async_commit().await?;
+    let deliveries = on_tx!(&mut tx, c => {
+        sqlx::query(r#"DELETE FROM "deliveries"
+            WHERE "status" IN ('delivered', 'dead', 'cancelled') AND "updatedAt" < $1
+              AND "deliveryId" IN (
+                SELECT d."deliveryId" FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq"
+                WHERE d."status" IN ('delivered', 'dead', 'cancelled') AND d."updatedAt" < $1
+                  AND e."createdAt" < $1
+                LIMIT $2)"#)
+            .bind(cutoff).bind(batch).execute(c).await.map(|r| r.rows_affected())
+    })?;
+    tx.commit().await?;
+    let mut tx = store.begin_async_commit().await?;
+    let events = on_tx!(&mut tx, c => {
+        sqlx::query(r#"DELETE FROM "events" WHERE "seq" IN (
+            SELECT e."seq" FROM "events" e
+            WHERE e."createdAt" < $1 AND e."fannedOutAt" IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM "deliveries" d WHERE d."eventSeq" = e."seq")
+            ORDER BY e."seq" LIMIT $2)"#)
+            .bind(cutoff).bind(batch).execute(c).await.map(|r| r.rows_affected())
+    })?;
+    tx.commit().await?;
+    Ok((deliveries, events))
+}
+
+/// A delivery as the log shows it.
+#[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[sqlx(rename_all = "camelCase")]
+pub struct DeliveryRow {
+    #[schema(value_type = String, format = Uuid)]
+    pub delivery_id: Id,
+    #[schema(value_type = String, format = Uuid)]
+    pub event_id: Id,
+    pub event_name: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub subscription_id: Id,
+    pub status: String,
+    pub attempt_count: i32,
+    #[schema(value_type = String, format = DateTime)]
+    pub next_attempt_at: Ts,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub delivered_at: Option<Ts>,
+}
+
+/// Deliveries of an event (by its id), for tests and the delivery log.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn of_event(store: &Store, event_id: Uuid) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    on_reader!(store, p => {
+        sqlx::query_as::<_, DeliveryRow>(r#"SELECT d."deliveryId", e."eventId", e."name" AS "eventName",
+            d."subscriptionId", d."status", d."attemptCount", d."nextAttemptAt", d."lastStatusCode",
+            d."lastError", d."deliveredAt"
+            FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq"
+            WHERE e."eventId" = $1 ORDER BY d."createdAt""#)
+            .bind(Id(event_id)).fetch_all(p).await
+    })
+}
+
+/// Deliveries not yet finished (pending or in flight) to active subscriptions, and the oldest
+/// one's creation time. Those of a disabled subscription wait for it to be enabled again and
+/// are not backlog the dispatcher could work off.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn backlog(store: &Store) -> Result<(i64, Option<Ts>), sqlx::Error> {
+    on_reader!(store, p => {
+        sqlx::query_as::<_, (i64, Option<Ts>)>(r#"SELECT COUNT(*), MIN(d."createdAt")
+            FROM "deliveries" d JOIN "subscriptions" s ON s."subscriptionId" = d."subscriptionId"
+            WHERE d."status" IN ('pending', 'delivering') AND s."isActive""#).fetch_one(p).await
+    })
+}
+
+/// A try as the tests read it: its number, the receiver's status and the error.
+pub type TrySummary = (i32, Option<i32>, Option<String>);
+
+/// Every try of a delivery, in order.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn attempts_of(store: &Store, delivery_id: Uuid) -> Result<Vec<TrySummary>, sqlx::Error> {
+    on_reader!(store, p => {
+        sqlx::query_as(r#"SELECT "attemptNumber", "statusCode", "error" FROM "deliveryAttempts"
+            WHERE "deliveryId" = $1 ORDER BY "attemptNumber""#).bind(Id(delivery_id)).fetch_all(p).await
+    })
+}
+
+/// Filters of the delivery log.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub event_id: Option<Uuid>,
+    pub subscription_id: Option<Uuid>,
+    pub status: Option<String>,
+    pub created_from: Option<Ts>,
+    pub created_to: Option<Ts>,
+}
+
+pub(super) fn push_delivery_filter(
+    sql: &mut crate::store::sql::Sql,
+    tenant: Uuid,
+    org: Uuid,
+    f: &DeliveryFilter,
+) {
+    use crate::store::sql::Arg;
+    // A tenant sees and replays only deliveries of its own events to its own subscriptions;
+    // those to operator-configured (global) subscriptions are the operator's business.
+    sql.push(r#" WHERE e."tenantId" = "#)
+        .bind(Arg::Id(Id(tenant)))
+        .push(r#" AND e."organisationId" = "#)
+        .bind(Arg::Id(Id(org)))
+        .push(r#" AND d."subscriptionId" IN (SELECT "subscriptionId" FROM "subscriptions" WHERE "tenantId" = "#)
+        .bind(Arg::Id(Id(tenant)))
+        .push(r#" AND "organisationId" = "#)
+        .bind(Arg::Id(Id(org)))
+        .push(")");
+    if let Some(id) = f.event_id {
+        sql.push(r#" AND e."eventId" = "#).bind(Arg::Id(Id(id)));
+    }
+    if let Some(id) = f.subscription_id {
+        sql.push(r#" AND d."subscriptionId" = "#)
+            .bind(Arg::Id(Id(id)));
+    }
+    if let Some(s) = &f.status {
+        sql.push(r#" AND d."status" = "#).bind(Arg::Text(s.clone()));
+    }
+    if let Some(t) = f.created_from {
+        sql.push(r#" AND e."createdAt" >= "#).bind(Arg::Ts(t));
+    }
+    if let Some(t) = f.created_to {
+        sql.push(r#" AND e."createdAt" <= "#).bind(Arg::Ts(t));
+    }
+}
+
+/// A page of the deliveries of a tenant's events, newest first, and the total.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn log(
+    store: &Store,
+    tenant: Uuid,
+    org: Uuid,
+    f: &DeliveryFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<DeliveryRow>, i64), sqlx::Error> {
+    use crate::store::sql::Sql;
+    let from = r#" FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq""#;
+    let mut count = Sql::new(store.backend(), format!("SELECT COUNT(*){from}"));
+    push_delivery_filter(&mut count, tenant, org, f);
+    let mut page = Sql::new(
+        store.backend(),
+        format!(
+            r#"SELECT d."deliveryId", e."eventId", e."name" AS "eventName", d."subscriptionId",
+               d."status", d."attemptCount", d."nextAttemptAt", d."lastStatusCode", d."lastError",
+               d."deliveredAt"{from}"#
+        ),
+    );
+    push_delivery_filter(&mut page, tenant, org, f);
+    page.push(r#" ORDER BY e."seq" DESC, d."deliveryId""#)
+        .page(limit, offset);
+    let total = count.fetch_count(store).await?;
+    Ok((page.fetch_rows(store).await?, total))
+}
+
+/// The deliveries of a tenant's events matching `f` (and `delivery_id`), not in flight.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn replay_candidates(
+    store: &Store,
+    tenant: Uuid,
+    org: Uuid,
+    f: &DeliveryFilter,
+    delivery_id: Option<Uuid>,
+) -> Result<Vec<Id>, sqlx::Error> {
+    use crate::store::sql::{Arg, Sql};
+    let mut pick = Sql::new(
+        store.backend(),
+        r#"SELECT d."deliveryId" FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq""#,
+    );
+    push_delivery_filter(&mut pick, tenant, org, f);
+    if let Some(id) = delivery_id {
+        pick.push(r#" AND d."deliveryId" = "#).bind(Arg::Id(Id(id)));
+    }
+    on_reader!(store, p => crate::bind_args!(sqlx::query_scalar::<_, Id>(&pick.text), &pick.args).fetch_all(p).await)
+}
+
+/// Puts the matching deliveries of a tenant's events back in the queue, due now, with a
+/// fresh retry budget. Returns how many.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn replay(
+    store: &Store,
+    tenant: Uuid,
+    org: Uuid,
+    f: &DeliveryFilter,
+    delivery_id: Option<Uuid>,
+    now: Ts,
+) -> Result<u64, sqlx::Error> {
+    use crate::store::sql::{Arg, Sql};
+    let mut tx = store.begin().await?;
+    // One statement, so a range of any size replays atomically (no bound-parameter limit).
+    let mut upd = Sql::new(
+        tx.backend(),
+        r#"UPDATE "deliveries" SET "status" = 'pending', "attemptCount" = 0, "nextAttemptAt" = "#,
+    );
+    upd.bind(Arg::Ts(now))
+        .push(r#", "updatedAt" = "#)
+        .bind(Arg::Ts(now))
+        .push(
+            r#" WHERE "status" <> 'delivering' AND "deliveryId" IN (SELECT d."deliveryId"
+               FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq""#,
+        );
+    push_delivery_filter(&mut upd, tenant, org, f);
+    if let Some(id) = delivery_id {
+        upd.push(r#" AND d."deliveryId" = "#).bind(Arg::Id(Id(id)));
+    }
+    upd.push(")");
+    let n = on_tx!(&mut tx, c => crate::bind_args!(sqlx::query(&upd.text), &upd.args).execute(c).await.map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Every try of a delivery, as the log shows it.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn attempts_detail(store: &Store, delivery_id: Uuid) -> Result<Vec<Value>, sqlx::Error> {
+    let rows: Vec<TryRow> = on_reader!(store, p => {
+        sqlx::query_as(r#"SELECT "attemptNumber", "startedAt", "durationMs", "statusCode", "error",
+            "responseBody" FROM "deliveryAttempts" WHERE "deliveryId" = $1 ORDER BY "attemptNumber""#)
+            .bind(Id(delivery_id)).fetch_all(p).await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(n, at, ms, code, err, body)| {
+            serde_json::json!({
+                "attemptNumber": n, "startedAt": at, "durationMs": ms, "statusCode": code,
+                "error": err, "responseBody": body,
+            })
+        })
+        .collect())
+}

@@ -1,0 +1,347 @@
+//! SQL for event delivery: subscriptions, fan-out of committed events into deliveries, the
+//! leased claim of due deliveries, and the record of every try.
+//!
+//! The claim is the only dialect-specific statement: PostgreSQL uses `FOR UPDATE SKIP LOCKED`
+//! so several dispatchers share the work; SQLite (one writer) a plain `UPDATE ... RETURNING`.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::FromRow;
+use sqlx::types::Json;
+use tracing::instrument;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Backend, Id, Store, Ts, Tx};
+use crate::{on_reader, on_tx};
+
+mod log;
+mod subscriptions;
+pub use log::*;
+pub use subscriptions::*;
+/// An event waiting for fan-out: seq, name, tenant, organisation, ordering key.
+type PendingEvent = (i64, String, Option<Id>, Option<Id>, Option<String>);
+
+/// What one fan-out did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FanOut {
+    /// Events marked fanned out.
+    pub events: usize,
+    /// Deliveries created for them.
+    pub deliveries: usize,
+}
+
+/// Creates the deliveries of up to `limit` committed events not yet fanned out, for every
+/// active subscription that wants them, and marks those events fanned out.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn fan_out(store: &Store, limit: i64, now: Ts) -> Result<FanOut, sqlx::Error> {
+    let mut tx = store.begin_async_commit().await?;
+    if tx.backend() == Backend::Postgres {
+        // One fan-out at a time across instances: two taking different slices of the events
+        // could create a later event's deliveries before an earlier one's, and the ordering
+        // rule (no earlier undelivered event with the same key) would not see the earlier one.
+        // The lock is per schema, so services sharing a database do not wait on each other.
+        let ours: bool = on_tx!(&mut tx, c => {
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(7426001, hashtext(current_schema()))").fetch_one(c).await
+        })?;
+        if !ours {
+            return Ok(FanOut::default());
+        }
+    }
+    let pick = r#"SELECT "seq", "name", "tenantId", "organisationId", "orderingKey" FROM "events"
+           WHERE "fannedOutAt" IS NULL ORDER BY "seq" LIMIT $1"#;
+    let events: Vec<PendingEvent> =
+        on_tx!(&mut tx, c => sqlx::query_as(pick).bind(limit).fetch_all(c).await)?;
+    if events.is_empty() {
+        return Ok(FanOut::default());
+    }
+    let subs_sql = format!(r#"SELECT {SUB_COLUMNS} FROM "subscriptions" WHERE "isActive""#);
+    let subs: Vec<Subscription> =
+        on_tx!(&mut tx, c => sqlx::query_as::<_, Subscription>(&subs_sql).fetch_all(c).await)?;
+    // Every (event, subscription) pair, inserted in multi-row statements.
+    let pairs: Vec<_> = events
+        .iter()
+        .flat_map(|(seq, name, tenant, org, key)| {
+            subs.iter()
+                .filter(move |s| {
+                    s.tenant_id.is_none_or(|t| Some(t) == *tenant)
+                        && s.organisation_id.is_none_or(|o| Some(o) == *org)
+                        && s.events.0.iter().any(|e| e == "*" || e == name)
+                })
+                .map(move |s| (*seq, s.subscription_id, key.clone()))
+        })
+        .collect();
+    let mut deliveries = 0;
+    // 7 parameters a row; 500 rows stay far below either database's limit.
+    for chunk in pairs.chunks(500) {
+        let mut insert = super::sql::Sql::new(
+            tx.backend(),
+            r#"INSERT INTO "deliveries" ("deliveryId", "eventSeq", "subscriptionId",
+                "orderingKey", "status", "attemptCount", "nextAttemptAt", "createdAt", "updatedAt")
+                VALUES "#,
+        );
+        for (i, (seq, sub, key)) in chunk.iter().enumerate() {
+            use super::sql::Arg;
+            if i > 0 {
+                insert.push(", ");
+            }
+            insert
+                .push("(")
+                .bind(Arg::Id(Id(Uuid::new_v4())))
+                .push(", ")
+                .bind(Arg::Int(*seq))
+                .push(", ")
+                .bind(Arg::Id(*sub))
+                .push(", ")
+                .bind(Arg::OptText(key.clone()))
+                .push(", 'pending', 0, ")
+                .bind(Arg::Ts(now))
+                .push(", ")
+                .bind(Arg::Ts(now))
+                .push(", ")
+                .bind(Arg::Ts(now))
+                .push(")");
+        }
+        insert.push(r#" ON CONFLICT ("eventSeq", "subscriptionId") DO NOTHING"#);
+        deliveries += on_tx!(&mut tx, c => crate::bind_args!(sqlx::query(&insert.text), &insert.args).execute(c).await.map(|r| r.rows_affected()))?
+            as usize;
+    }
+    // One statement marks them all (at most `limit` values).
+    let mut mark = super::sql::Sql::new(tx.backend(), r#"UPDATE "events" SET "fannedOutAt" = "#);
+    mark.bind(super::sql::Arg::Ts(now))
+        .push(r#" WHERE "seq" IN "#)
+        .bind_list(events.iter().map(|e| super::sql::Arg::Int(e.0)));
+    on_tx!(&mut tx, c => crate::bind_args!(sqlx::query(&mark.text), &mark.args).execute(c).await.map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    Ok(FanOut {
+        events: events.len(),
+        deliveries,
+    })
+}
+
+/// A claimed delivery with what sending it needs.
+#[derive(Debug, Clone, FromRow)]
+#[sqlx(rename_all = "camelCase")]
+pub struct Claimed {
+    pub delivery_id: Id,
+    pub subscription_id: Id,
+    pub attempt_count: i32,
+    pub event_id: Id,
+    pub name: String,
+    pub payload: Json<Value>,
+    pub event_created_at: Ts,
+}
+
+/// Leases up to `limit` due deliveries to `owner` until `lease_until`, at most
+/// `per_subscription` in flight per subscription (so a slow receiver holds only its own
+/// slots). A delivery is due when pending (or its lease expired) and its time has come, and no
+/// earlier event with the same ordering key is still undelivered to the same subscription.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn claim(
+    store: &Store,
+    owner: &str,
+    now: Ts,
+    lease_until: Ts,
+    limit: i64,
+    per_subscription: i64,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    let mut tx = store.begin_async_commit().await?;
+    let skip = if tx.backend() == Backend::Postgres {
+        " FOR UPDATE OF x SKIP LOCKED"
+    } else {
+        ""
+    };
+    // The due condition is repeated where rows are locked and updated: on PostgreSQL a row
+    // another claimer leased and committed after this statement began is re-checked there
+    // (and refused) rather than leased a second time.
+    // `picked` is materialised so the locked, limited set is chosen once, not per outer row.
+    let due = |t: &str| {
+        format!(
+            r#"(({t}"status" = 'pending' AND {t}"nextAttemptAt" <= $3)
+                OR ({t}"status" = 'delivering' AND {t}"leaseExpiresAt" <= $3))"#
+        )
+    };
+    let (d_due, x_due, due) = (due("d."), due("x."), due(""));
+    let in_order = r#"(d."orderingKey" IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM "deliveries" e WHERE e."subscriptionId" = d."subscriptionId"
+                      AND e."orderingKey" = d."orderingKey" AND e."eventSeq" < d."eventSeq"
+                      AND e."status" IN ('pending', 'delivering')))"#;
+    // The candidates: on PostgreSQL, each active subscription's first `per_subscription` due
+    // deliveries, read in order from `idx_deliveries_claim` (a claim costs the same however
+    // long the backlog); SQLite, which has no LATERAL, ranks every due delivery.
+    let candidates = if tx.backend() == Backend::Postgres {
+        format!(
+            r#"SELECT d."deliveryId", d."subscriptionId", d."nextAttemptAt", d."eventSeq"
+             FROM "subscriptions" s CROSS JOIN LATERAL (
+               SELECT d."deliveryId", d."subscriptionId", d."nextAttemptAt", d."eventSeq"
+               FROM "deliveries" d
+               WHERE d."subscriptionId" = s."subscriptionId"
+                 AND d."status" IN ('pending', 'delivering') AND d."nextAttemptAt" <= $3
+                 AND {d_due} AND {in_order}
+               ORDER BY d."nextAttemptAt", d."eventSeq", d."deliveryId" LIMIT $5) d
+             WHERE s."isActive""#
+        )
+    } else {
+        format!(
+            r#"SELECT d."deliveryId", d."subscriptionId", d."nextAttemptAt", d."eventSeq"
+             FROM "deliveries" d
+             JOIN "subscriptions" s ON s."subscriptionId" = d."subscriptionId" AND s."isActive"
+             WHERE {d_due} AND {in_order}"#
+        )
+    };
+    let sql = format!(
+        r#"WITH candidates AS ({candidates}),
+           due AS (
+             SELECT c."deliveryId", c."subscriptionId", c."nextAttemptAt", c."eventSeq",
+                    row_number() OVER (PARTITION BY c."subscriptionId"
+                                       ORDER BY c."nextAttemptAt", c."eventSeq", c."deliveryId") AS rn
+             FROM candidates c
+           ),
+           busy AS (
+             SELECT "subscriptionId", COUNT(*) AS n FROM "deliveries"
+             WHERE "status" = 'delivering' AND "leaseExpiresAt" > $3 GROUP BY "subscriptionId"
+           ),
+           picked AS MATERIALIZED (
+             SELECT x."deliveryId" FROM "deliveries" x
+             JOIN due ON due."deliveryId" = x."deliveryId"
+             LEFT JOIN busy ON busy."subscriptionId" = due."subscriptionId"
+             WHERE due.rn + COALESCE(busy.n, 0) <= $5 AND {x_due}
+             ORDER BY due."nextAttemptAt", due."eventSeq", due."deliveryId" LIMIT $4{skip}
+           )
+           UPDATE "deliveries" SET "status" = 'delivering', "leaseOwner" = $1,
+             "leaseExpiresAt" = $2, "updatedAt" = $3
+           WHERE {due} AND "deliveryId" IN (SELECT "deliveryId" FROM picked)
+           RETURNING "deliveryId""#
+    );
+    let ids: Vec<Id> = on_tx!(&mut tx, c => {
+        sqlx::query_scalar(&sql).bind(owner).bind(lease_until).bind(now).bind(limit)
+            .bind(per_subscription).fetch_all(c).await
+    })?;
+    tx.commit().await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = super::sql::Sql::new(
+        store.backend(),
+        r#"SELECT d."deliveryId", d."subscriptionId", d."attemptCount", e."eventId", e."name",
+                  e."payload", e."createdAt" AS "eventCreatedAt"
+           FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq"
+           WHERE d."deliveryId" IN "#,
+    );
+    q.bind_list(ids.iter().map(|i| super::sql::Arg::Id(*i)))
+        .push(r#" ORDER BY d."eventSeq""#);
+    q.fetch_rows::<Claimed>(store).await
+}
+
+/// One try, and what it leaves the delivery as.
+#[derive(Debug, Clone)]
+pub struct TryRecord {
+    pub started_at: Ts,
+    pub duration_ms: i64,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub response_body: Option<String>,
+    pub outcome: TryOutcome,
+    pub next_attempt_at: Ts,
+}
+
+/// What a try leaves its delivery as (its stored status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryOutcome {
+    Delivered,
+    /// To be tried again at `next_attempt_at`.
+    Pending,
+    /// Dead-lettered: no more tries.
+    Dead,
+}
+
+impl TryOutcome {
+    /// The delivery's stored status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TryOutcome::Delivered => "delivered",
+            TryOutcome::Pending => "pending",
+            TryOutcome::Dead => "dead",
+        }
+    }
+}
+
+/// Text without NUL characters (PostgreSQL text columns refuse them).
+fn no_nul(s: &str) -> String {
+    s.replace('\0', "")
+}
+
+/// One finished try to record: the delivery, its try number and what it leaves.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub delivery_id: Uuid,
+    pub attempt_number: i32,
+    pub record: TryRecord,
+}
+
+/// Records several tries in one transaction (one commit for a batch of sends). A delivery
+/// whose lease this owner no longer holds is skipped: whoever took it records its own try.
+/// Returns how many were recorded.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn record_tries(
+    store: &Store,
+    owner: &str,
+    tries: &[Finished],
+    now: Ts,
+) -> Result<usize, sqlx::Error> {
+    if tries.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = store.begin_async_commit().await?;
+    let mut recorded = 0;
+    for Finished {
+        delivery_id,
+        attempt_number,
+        record: t,
+    } in tries
+    {
+        let n = on_tx!(&mut tx, c => {
+            sqlx::query(r#"UPDATE "deliveries" SET "status" = $3, "attemptCount" = $4,
+                "nextAttemptAt" = $5, "leaseOwner" = NULL, "leaseExpiresAt" = NULL,
+                "lastStatusCode" = $6, "lastError" = $7, "updatedAt" = $8,
+                "deliveredAt" = CASE WHEN $3 = 'delivered' THEN $8 ELSE "deliveredAt" END
+                WHERE "deliveryId" = $1 AND "leaseOwner" = $2 AND "status" = 'delivering'"#)
+                .bind(Id(*delivery_id)).bind(owner).bind(t.outcome.as_str()).bind(*attempt_number)
+                .bind(t.next_attempt_at).bind(t.status_code).bind(t.error.as_deref().map(no_nul)).bind(now)
+                .execute(c).await.map(|r| r.rows_affected())
+        })?;
+        if n == 0 {
+            continue;
+        }
+        on_tx!(&mut tx, c => {
+            sqlx::query(r#"INSERT INTO "deliveryAttempts" ("deliveryAttemptId", "deliveryId",
+                "attemptNumber", "startedAt", "durationMs", "statusCode", "error", "responseBody")
+                VALUES ($1, $2, (SELECT COALESCE(MAX("attemptNumber"), 0) + 1 FROM "deliveryAttempts"
+                                 WHERE "deliveryId" = $2), $3, $4, $5, $6, $7)"#)
+                .bind(Id(Uuid::new_v4())).bind(Id(*delivery_id)).bind(t.started_at)
+                .bind(t.duration_ms).bind(t.status_code).bind(t.error.as_deref().map(no_nul))
+                .bind(t.response_body.as_deref().map(no_nul))
+                .execute(c).await.map(|r| r.rows_affected())
+        })?;
+        recorded += 1;
+    }
+    tx.commit().await?;
+    Ok(recorded)
+}
+
+/// A try as stored: number, start, duration, status, error, response.
+type TryRow = (i32, Ts, i64, Option<i32>, Option<String>, Option<String>);
+
+/// Puts every in-flight delivery back to pending. Only for SQLite at start-up: an embedded
+/// database has one process, so any lease it finds belongs to a process that is gone.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn release_leases(store: &Store, now: Ts) -> Result<u64, sqlx::Error> {
+    let mut tx = store.begin().await?;
+    let n = on_tx!(&mut tx, c => {
+        sqlx::query(r#"UPDATE "deliveries" SET "status" = 'pending', "leaseOwner" = NULL,
+            "leaseExpiresAt" = NULL, "nextAttemptAt" = $1 WHERE "status" = 'delivering'"#)
+            .bind(now).execute(c).await.map(|r| r.rows_affected())
+    })?;
+    tx.commit().await?;
+    Ok(n)
+}
