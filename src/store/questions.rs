@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::db::sid;
-use super::sql::{Arg, Sql, like_contains};
+use super::sql::{Arg, Sql, like_contains, lock_clause};
 use super::{Backend, Db, Id, Store, Ts, Tx};
 use crate::domain::enums::{GradingType, QuestionLevel, QuestionStatus, QuestionType};
 use crate::domain::ids::Scope;
@@ -151,11 +151,7 @@ pub async fn update(tx: &mut Tx, q: &Question) -> Result<(), sqlx::Error> {
 }
 
 fn select_one(backend: Backend, lock: bool) -> String {
-    let lock = if lock && backend == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = if lock { lock_clause(backend) } else { "" };
     format!(
         r#"SELECT {QUESTION_COLUMNS} FROM "questions"
            WHERE "questionId" = $1 AND "tenantId" = $2 AND "organisationId" = $3{lock}"#

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::db::sid;
-use super::sql::{Arg, Sql};
+use super::sql::{Arg, Sql, assignments, placeholders};
 use super::{Db, Id, Ts, Tx};
 use crate::domain::enums::{RuleType, SelectionMode, SelectionStrategy};
 use crate::domain::ids::Scope;
@@ -104,25 +104,17 @@ macro_rules! bind_rule {
 
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn insert(tx: &mut Tx, r: &Rule) -> Result<(), sqlx::Error> {
-    let params = (1..=21)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(r#"INSERT INTO "testRules" ({RULE_COLUMNS}) VALUES ({params})"#);
+    let sql = format!(
+        r#"INSERT INTO "testRules" ({RULE_COLUMNS}) VALUES ({})"#,
+        placeholders(21)
+    );
     on_tx!(tx, c => bind_rule!(sqlx::query(&sql), r).execute(c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn update(tx: &mut Tx, r: &Rule) -> Result<(), sqlx::Error> {
-    let sets = RULE_COLUMNS
-        .split(',')
-        .map(str::trim)
-        .enumerate()
-        .skip(1)
-        .map(|(i, col)| format!("{col} = ${}", i + 1))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let sets = assignments(RULE_COLUMNS);
     let sql = format!(
         r#"UPDATE "testRules" SET {sets} WHERE "ruleId" = $1 AND "tenantId" = $2
            AND "organisationId" = $3"#

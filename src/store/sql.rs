@@ -114,6 +114,37 @@ impl Sql {
     }
 }
 
+/// `$1, $2, ..., $n`: the placeholders of an `INSERT` of `n` columns.
+pub fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The `SET` list of an `UPDATE` that rewrites a row from the column list of its `INSERT`
+/// (comma-separated, the key first): every column but the key, each set to the placeholder
+/// of its place in the list (`"b" = $2, "c" = $3, ...`), so one bind order serves both.
+pub fn assignments(columns: &str) -> String {
+    columns
+        .split(',')
+        .map(str::trim)
+        .enumerate()
+        .skip(1)
+        .map(|(i, col)| format!("{col} = ${}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// ` FOR UPDATE` on PostgreSQL; nothing on SQLite, where the one writer serialises anyway.
+pub fn lock_clause(backend: Backend) -> &'static str {
+    if backend == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    }
+}
+
 /// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
 pub fn like_contains(s: &str) -> String {
     let mut out = String::from("%");
@@ -169,6 +200,15 @@ mod tests {
         s.bind_list([Arg::Text("x".into()), Arg::Text("y".into())]);
         assert_eq!(s.text, "SELECT 1 WHERE a = $1 AND b IN ($2, $3)");
         assert_eq!(s.args.len(), 3);
+    }
+
+    #[test]
+    fn insert_placeholders_and_update_assignments_agree() {
+        assert_eq!(placeholders(3), "$1, $2, $3");
+        assert_eq!(
+            assignments("\"a\", \"b\",\n    \"c\""),
+            "\"b\" = $2, \"c\" = $3"
+        );
     }
 
     #[test]

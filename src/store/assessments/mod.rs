@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::db::sid;
-use super::sql::{Arg, Sql, like_contains};
+use super::sql::{Arg, Sql, assignments, like_contains, lock_clause, placeholders};
 use super::{Backend, Db, Id, Store, Ts, Tx};
 use crate::domain::enums::{
     AttemptsGrading, GradingType, QuestionType, SectionStatus, TestStatus, TestType,
@@ -153,13 +153,6 @@ macro_rules! bind_test {
     };
 }
 
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Inserts a test unless its alias is taken in the scope. `Ok(false)`: alias taken.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn insert(tx: &mut Tx, t: &Test) -> Result<bool, sqlx::Error> {
@@ -178,14 +171,7 @@ pub async fn insert(tx: &mut Tx, t: &Test) -> Result<bool, sqlx::Error> {
 /// violation.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn update(tx: &mut Tx, t: &Test) -> Result<(), sqlx::Error> {
-    let sets = TEST_COLUMNS
-        .split(',')
-        .map(str::trim)
-        .enumerate()
-        .skip(1)
-        .map(|(i, col)| format!("{col} = ${}", i + 1))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let sets = assignments(TEST_COLUMNS);
     let sql = format!(
         r#"UPDATE "tests" SET {sets} WHERE "testId" = $1 AND "tenantId" = $4
            AND "organisationId" = $5"#
@@ -197,11 +183,7 @@ pub async fn update(tx: &mut Tx, t: &Test) -> Result<(), sqlx::Error> {
 }
 
 fn select_test(backend: Backend, lock: bool) -> String {
-    let lock = if lock && backend == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = if lock { lock_clause(backend) } else { "" };
     format!(
         r#"SELECT {TEST_COLUMNS} FROM "tests" WHERE "testId" = $1 AND "tenantId" = $2
            AND "organisationId" = $3{lock}"#
