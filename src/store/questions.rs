@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::db::sid;
-use super::sql::{Arg, Sql, like_contains, lock_clause};
+use super::sql::{Arg, Listing, Sql, like_contains, lock_clause};
 use super::{Backend, Db, Id, Store, Ts, Tx};
 use crate::domain::enums::{GradingType, QuestionLevel, QuestionStatus, QuestionType};
 use crate::domain::ids::Scope;
@@ -408,17 +408,15 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Question>, i64), sqlx::Error> {
-    let mut count = Sql::new(store.backend(), r#"SELECT COUNT(*) FROM "questions""#);
-    push_filter(&mut count, scope, filter);
-    let mut page = Sql::new(
-        store.backend(),
-        format!(r#"SELECT {QUESTION_COLUMNS} FROM "questions""#),
-    );
-    push_filter(&mut page, scope, filter);
-    page.order_nulls_last(order_by, r#""questionId""#, descending)
-        .page(limit, offset);
-    let total = count.fetch_count(store).await?;
-    Ok((page.fetch_rows(store).await?, total))
+    const QUESTIONS: Listing = Listing {
+        table: r#""questions""#,
+        columns: QUESTION_COLUMNS,
+        key: r#""questionId""#,
+    };
+    let filter = |sql: &mut Sql| push_filter(sql, scope, filter);
+    QUESTIONS
+        .page(store, filter, order_by, descending, limit, offset)
+        .await
 }
 
 /// Every question matching `filter` (rule pools), ordered by creation.

@@ -1,7 +1,7 @@
 //! A small portable query builder: SQL text with `$n` placeholders plus the values to bind,
 //! so a filter built once runs on both drivers (see [`bind_args!`](crate::bind_args)).
 
-use super::{Backend, Id, Ts};
+use super::{Backend, Id, Store, Ts};
 
 /// A value to bind.
 #[derive(Debug, Clone)]
@@ -111,6 +111,52 @@ impl Sql {
             Backend::Sqlite => format!("json_each({column})"),
             Backend::Postgres => format!("jsonb_array_elements_text({column}) AS value"),
         }
+    }
+}
+
+/// A table that is listed a page at a time under a filter (see [`Listing::page`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Listing {
+    /// The quoted table name.
+    pub table: &'static str,
+    /// The columns a row is read with.
+    pub columns: &'static str,
+    /// The quoted unique key: it breaks ties in the order, so pages neither overlap nor skip.
+    pub key: &'static str,
+}
+
+impl Listing {
+    /// One page of the rows that `filter` (which appends the `WHERE` clause) keeps, sorted by
+    /// `order_by` with NULLs last, and how many rows it keeps in all.
+    pub async fn page<T>(
+        &self,
+        store: &Store,
+        filter: impl Fn(&mut Sql),
+        order_by: &str,
+        descending: bool,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<T>, i64), sqlx::Error>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let mut count = Sql::new(
+            store.backend(),
+            format!("SELECT COUNT(*) FROM {}", self.table),
+        );
+        filter(&mut count);
+        let mut page = Sql::new(
+            store.backend(),
+            format!("SELECT {} FROM {}", self.columns, self.table),
+        );
+        filter(&mut page);
+        page.order_nulls_last(order_by, self.key, descending)
+            .page(limit, offset);
+        let total = count.fetch_count(store).await?;
+        Ok((page.fetch_rows(store).await?, total))
     }
 }
 

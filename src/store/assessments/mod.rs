@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::db::sid;
-use super::sql::{Arg, Sql, assignments, like_contains, lock_clause, placeholders};
+use super::sql::{Arg, Listing, Sql, assignments, like_contains, lock_clause, placeholders};
 use super::{Backend, Db, Id, Store, Ts, Tx};
 use crate::domain::enums::{
     AttemptsGrading, GradingType, QuestionType, SectionStatus, TestStatus, TestType,
@@ -359,17 +359,15 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Test>, i64), sqlx::Error> {
-    let mut count = Sql::new(store.backend(), r#"SELECT COUNT(*) FROM "tests""#);
-    push_test_filter(&mut count, scope, filter);
-    let mut page = Sql::new(
-        store.backend(),
-        format!(r#"SELECT {TEST_COLUMNS} FROM "tests""#),
-    );
-    push_test_filter(&mut page, scope, filter);
-    page.order_nulls_last(order_by, r#""testId""#, descending)
-        .page(limit, offset);
-    let total = count.fetch_count(store).await?;
-    Ok((page.fetch_rows(store).await?, total))
+    const TESTS: Listing = Listing {
+        table: r#""tests""#,
+        columns: TEST_COLUMNS,
+        key: r#""testId""#,
+    };
+    let filter = |sql: &mut Sql| push_test_filter(sql, scope, filter);
+    TESTS
+        .page(store, filter, order_by, descending, limit, offset)
+        .await
 }
 
 /// Sets `isObjective` and, when given, `totalMarks` of a test.
