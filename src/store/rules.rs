@@ -8,7 +8,7 @@ use tracing::instrument;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::db::sid;
+use super::db::{delete_scoped, sid};
 use super::sql::{Arg, Sql, assignments, placeholders};
 use super::{Db, Id, Ts, Tx};
 use crate::domain::enums::{RuleType, SelectionMode, SelectionStrategy};
@@ -125,11 +125,7 @@ pub async fn update(tx: &mut Tx, r: &Rule) -> Result<(), sqlx::Error> {
 
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn delete(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<(), sqlx::Error> {
-    let (t, o) = sid(scope);
-    on_tx!(tx, c => {
-        sqlx::query(r#"DELETE FROM "testRules" WHERE "ruleId" = $1 AND "tenantId" = $2 AND "organisationId" = $3"#)
-            .bind(Id(id)).bind(t).bind(o).execute(c).await.map(|r| r.rows_affected())
-    })?;
+    delete_scoped(tx, r#""testRules""#, r#""ruleId""#, scope, id).await?;
     Ok(())
 }
 

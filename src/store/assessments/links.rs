@@ -88,11 +88,14 @@ pub async fn delete_section_links(
     scope: &Scope,
     section_id: Uuid,
 ) -> Result<(), sqlx::Error> {
-    let (t, o) = sid(scope);
-    on_tx!(tx, c => {
-        sqlx::query(r#"DELETE FROM "testQuestions" WHERE "sectionId" = $1 AND "tenantId" = $2 AND "organisationId" = $3"#)
-            .bind(Id(section_id)).bind(t).bind(o).execute(c).await.map(|r| r.rows_affected())
-    })?;
+    delete_scoped(
+        tx,
+        r#""testQuestions""#,
+        r#""sectionId""#,
+        scope,
+        section_id,
+    )
+    .await?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use tracing::instrument;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::db::sid;
+use super::db::{delete_scoped, sid};
 use super::sql::{Arg, Listing, Sql, assignments, like_contains, lock_clause, placeholders};
 use super::{Backend, Db, Id, Store, Ts, Tx};
 use crate::domain::enums::{
@@ -219,11 +219,7 @@ pub async fn get<'a>(
 /// Deletes the test row (hard delete); sections, links and rules cascade.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn delete(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<(), sqlx::Error> {
-    let (t, o) = sid(scope);
-    on_tx!(tx, c => {
-        sqlx::query(r#"DELETE FROM "tests" WHERE "testId" = $1 AND "tenantId" = $2 AND "organisationId" = $3"#)
-            .bind(Id(id)).bind(t).bind(o).execute(c).await.map(|r| r.rows_affected())
-    })?;
+    delete_scoped(tx, r#""tests""#, r#""testId""#, scope, id).await?;
     Ok(())
 }
 
