@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::questions::{Criteria, QuestionOut};
-use super::{Actor, UnitOfWork};
+use super::{Actor, UnitOfWork, to_i32};
 use crate::clock::Clock;
 use crate::domain::enums::{RuleType, SelectionMode, SelectionStrategy, TestStatus, TestType};
 use crate::domain::event::EventName;
@@ -64,10 +64,6 @@ pub struct RuleIn {
 fn summary(r: &Rule) -> Value {
     json!({"ruleId": r.rule_id, "testId": r.test_id, "name": r.name,
            "numberOfQuestions": r.number_of_questions, "selectionMode": r.selection_mode})
-}
-
-fn int(v: u32, field: &str) -> AppResult<i32> {
-    i32::try_from(v).map_err(|_| AppError::validation(format!("{field} is too large")))
 }
 
 /// The rule's test, locked, when it may carry rules (rule-based, not published).
@@ -144,10 +140,10 @@ fn apply(r: &mut Rule, input: &RuleIn) -> AppResult<()> {
         r.section_id = s.map(Id);
     }
     if let Some(n) = input.number_of_questions {
-        r.number_of_questions = int(n, "numberOfQuestions")?;
+        r.number_of_questions = to_i32(n, "numberOfQuestions")?;
     }
     if let Some(n) = input.pool_size {
-        r.pool_size = int(n, "poolSize")?;
+        r.pool_size = to_i32(n, "poolSize")?;
     }
     if let Some(m) = input.min_marks {
         r.min_marks = m.map(Marks::hundredths);
@@ -203,8 +199,8 @@ pub async fn create(store: &Store, clock: &Clock, actor: &Actor, input: RuleIn) 
         rule_type,
         test_id: input.test_id.map(Id),
         section_id: None,
-        number_of_questions: int(n, "numberOfQuestions")?,
-        pool_size: int(pool, "poolSize")?,
+        number_of_questions: to_i32(n, "numberOfQuestions")?,
+        pool_size: to_i32(pool, "poolSize")?,
         min_marks: None,
         max_marks: None,
         selection_strategy: SelectionStrategy::Random,

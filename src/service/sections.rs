@@ -5,7 +5,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Actor, UnitOfWork};
+use super::{Actor, UnitOfWork, to_i32};
 use crate::clock::Clock;
 use crate::domain::enums::{SectionStatus, TestStatus, TestType};
 use crate::domain::event::EventName;
@@ -62,10 +62,6 @@ pub struct SectionOut {
     pub questions: Vec<TestQuestion>,
 }
 
-fn int(v: u32, field: &str) -> AppResult<i32> {
-    i32::try_from(v).map_err(|_| AppError::validation(format!("{field} is too large")))
-}
-
 fn check_counts(min: Option<i32>, max: Option<i32>) -> AppResult<()> {
     if let (Some(a), Some(b)) = (min, max) {
         if a > b {
@@ -119,11 +115,11 @@ pub async fn create(
     }
     let min = input
         .min_questions
-        .map(|v| int(v, "minQuestions"))
+        .map(|v| to_i32(v, "minQuestions"))
         .transpose()?;
     let max = input
         .max_questions
-        .map(|v| int(v, "maxQuestions"))
+        .map(|v| to_i32(v, "maxQuestions"))
         .transpose()?;
     check_counts(min, max)?;
     lock_test_for(uow.tx(), &scope, input.test_id).await?;
@@ -231,10 +227,10 @@ pub async fn update(
         s.status = st;
     }
     if let Some(v) = patch.min_questions {
-        s.min_questions = v.map(|v| int(v, "minQuestions")).transpose()?;
+        s.min_questions = v.map(|v| to_i32(v, "minQuestions")).transpose()?;
     }
     if let Some(v) = patch.max_questions {
-        s.max_questions = v.map(|v| int(v, "maxQuestions")).transpose()?;
+        s.max_questions = v.map(|v| to_i32(v, "maxQuestions")).transpose()?;
     }
     check_counts(s.min_questions, s.max_questions)?;
     uow.stamp(&mut s);

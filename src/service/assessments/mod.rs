@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::criteria::{Criteria, descending};
-use super::{Actor, Page, UnitOfWork, conflict_on_unique, page_window};
+use super::{Actor, Page, UnitOfWork, conflict_on_unique, page_window, to_i32};
 use crate::clock::Clock;
 use crate::domain::assessment::{self as rules_of, PublishFacts, RuleSupply};
 use crate::domain::enums::{AttemptsGrading, GradingType, SelectionMode, TestStatus, TestType};
@@ -125,10 +125,6 @@ pub struct TestIn {
     pub context_id: Option<Option<Uuid>>,
 }
 
-fn int(v: u32, field: &str) -> AppResult<i32> {
-    i32::try_from(v).map_err(|_| AppError::validation(format!("{field} is too large")))
-}
-
 /// Applies the fields of `input` to `t` (create starts from defaults).
 fn apply(t: &mut Test, input: &TestIn) -> AppResult<()> {
     if let Some(title) = &input.title {
@@ -160,10 +156,10 @@ fn apply(t: &mut Test, input: &TestIn) -> AppResult<()> {
         t.show_time_finished = v;
     }
     if let Some(v) = input.time_duration {
-        t.time_duration = v.map(|s| int(s, "timeDuration")).transpose()?;
+        t.time_duration = v.map(|s| to_i32(s, "timeDuration")).transpose()?;
     }
     if let Some(v) = input.time_finished_duration {
-        t.time_finished_duration = v.map(|s| int(s, "timeFinishedDuration")).transpose()?;
+        t.time_finished_duration = v.map(|s| to_i32(s, "timeFinishedDuration")).transpose()?;
     }
     if let Some(v) = input.total_marks {
         t.total_marks = v;
@@ -174,7 +170,7 @@ fn apply(t: &mut Test, input: &TestIn) -> AppResult<()> {
         t.passing_marks = v;
     }
     if let Some(v) = input.pagination_limit {
-        t.pagination_limit = v.map(|s| int(s, "paginationLimit")).transpose()?;
+        t.pagination_limit = v.map(|s| to_i32(s, "paginationLimit")).transpose()?;
     }
     if let Some(v) = input.ordering {
         t.ordering = v;

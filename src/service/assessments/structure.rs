@@ -359,12 +359,12 @@ pub async fn restructure(
             .find(|x| x.section_id.0 == s.section_id)
             .cloned()
             .ok_or_else(|| AppError::not_found("Section not found"))?;
-        section.ordering = int(s.order, "order")?;
+        section.ordering = to_i32(s.order, "order")?;
         uow.stamp(&mut section);
         repo::update_section(uow.tx(), &section).await?;
         for q in &s.questions {
             let mut link = (*by_question[&q.question_id]).clone();
-            link.ordering = int(q.order, "order")?;
+            link.ordering = to_i32(q.order, "order")?;
             link.section_id = Some(Id(s.section_id));
             repo::update_link(uow.tx(), &link).await?;
         }

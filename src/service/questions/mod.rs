@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 pub use super::criteria::{Criteria, TimeRange, descending};
-use super::{Actor, Page, UnitOfWork, page_window};
+use super::{Actor, Page, UnitOfWork, page_window, to_i32};
 use crate::clock::Clock;
 use crate::domain::enums::{GradingType, QuestionLevel, QuestionStatus, QuestionType};
 use crate::domain::event::EventName;
@@ -126,7 +126,7 @@ pub async fn create(
         status: input.status.unwrap_or(QuestionStatus::Draft),
         ideal_time: input
             .ideal_time
-            .map(|t| as_i32(t, "idealTime"))
+            .map(|t| to_i32(t, "idealTime"))
             .transpose()?,
         grading_type: input.grading_type.unwrap_or(GradingType::Quiz),
         allow_partial_scoring: input.allow_partial_scoring.unwrap_or(false),
@@ -349,7 +349,7 @@ pub async fn update(
         q.status = s;
     }
     if let Some(t) = patch.ideal_time {
-        q.ideal_time = t.map(|t| as_i32(t, "idealTime")).transpose()?;
+        q.ideal_time = t.map(|t| to_i32(t, "idealTime")).transpose()?;
     }
     if let Some(g) = patch.grading_type {
         q.grading_type = g;
