@@ -68,10 +68,7 @@ fn summary(r: &Rule) -> Value {
 
 /// The rule's test, locked, when it may carry rules (rule-based, not published).
 async fn lock_test(tx: &mut Tx, scope: &Scope, test_id: Uuid) -> AppResult<()> {
-    let t = test_repo::lock(tx, scope, test_id)
-        .await?
-        .filter(|t| t.status != TestStatus::Archived)
-        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    let t = super::assessments::lock_live(tx, scope, test_id).await?;
     match t.test_type {
         TestType::Plain => Err(AppError::validation(
             "Plain tests should not have rules. Please add questions directly to sections.",

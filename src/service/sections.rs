@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{Actor, UnitOfWork, to_i32};
 use crate::clock::Clock;
-use crate::domain::enums::{SectionStatus, TestStatus, TestType};
+use crate::domain::enums::{SectionStatus, TestType};
 use crate::domain::event::EventName;
 use crate::domain::ids::Scope;
 use crate::error::{AppError, AppResult};
@@ -79,15 +79,7 @@ async fn lock_test_for(
     scope: &Scope,
     test_id: Uuid,
 ) -> AppResult<crate::store::assessments::Test> {
-    let t = repo::lock(tx, scope, test_id)
-        .await?
-        .filter(|t| t.status != TestStatus::Archived)
-        .ok_or_else(|| AppError::not_found("Test not found"))?;
-    if t.status == TestStatus::Published {
-        return Err(AppError::unprocessable(
-            "Cannot modify sections of a published test; unpublish it first",
-        ));
-    }
+    let t = super::assessments::lock_unpublished(tx, scope, test_id, "sections").await?;
     if t.test_type == TestType::Generated {
         return Err(AppError::validation(
             "Cannot manually create sections for generated tests. They are created automatically during test attempts.",

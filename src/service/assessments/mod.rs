@@ -22,7 +22,7 @@ use crate::service::de;
 use crate::store::assessments::{self as repo, DateOp, Section, Test, TestFilter, TestQuestion};
 use crate::store::questions as question_repo;
 use crate::store::rules::{self as rule_repo, Rule, RuleFilter};
-use crate::store::{Id, Store, Ts, Tx};
+use crate::store::{Db, Id, Store, Ts, Tx};
 
 mod listing;
 mod publishing;
@@ -414,15 +414,15 @@ pub async fn update(
 }
 
 /// The test locked for a change; archived tests are gone (404).
-async fn lock_live(tx: &mut Tx, scope: &Scope, id: Uuid) -> AppResult<Test> {
+pub(crate) async fn lock_live(tx: &mut Tx, scope: &Scope, id: Uuid) -> AppResult<Test> {
     repo::lock(tx, scope, id)
         .await?
         .filter(|t| t.status != TestStatus::Archived)
         .ok_or_else(|| AppError::not_found("Test not found"))
 }
 
-/// A test whose structure may change: not published (422), not generated (400).
-pub(crate) async fn lock_editable(
+/// A test locked for a change to its `what`: not archived (404), not published (422).
+pub(crate) async fn lock_unpublished(
     tx: &mut Tx,
     scope: &Scope,
     id: Uuid,
@@ -434,6 +434,17 @@ pub(crate) async fn lock_editable(
             "Cannot modify {what} of a published test; unpublish it first"
         )));
     }
+    Ok(t)
+}
+
+/// A test whose structure may change: not published (422), not generated (400).
+pub(crate) async fn lock_editable(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: Uuid,
+    what: &str,
+) -> AppResult<Test> {
+    let t = lock_unpublished(tx, scope, id, what).await?;
     if t.test_type == TestType::Generated {
         return Err(AppError::validation(format!(
             "Cannot manually change {what} of generated tests. They are created automatically \
@@ -494,8 +505,9 @@ pub async fn get(store: &Store, scope: &Scope, id: Uuid) -> AppResult<TestDetail
     })
 }
 
-async fn live(store: &Store, scope: &Scope, id: Uuid) -> AppResult<Test> {
-    repo::get(store, scope, id)
+/// The test, or 404 when it is missing or archived.
+pub(crate) async fn live<'a>(db: impl Into<Db<'a>>, scope: &Scope, id: Uuid) -> AppResult<Test> {
+    repo::get(db, scope, id)
         .await?
         .filter(|t| t.status != TestStatus::Archived)
         .ok_or_else(|| AppError::not_found("Test not found"))

@@ -64,10 +64,7 @@ pub async fn start(
     let user = actor.user_uuid();
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let now = uow.now();
-    let test = test_repo::get(uow.tx(), &scope, test_id)
-        .await?
-        .filter(|t| t.status != TestStatus::Archived)
-        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    let test = crate::service::assessments::live(uow.tx(), &scope, test_id).await?;
     if test.status != TestStatus::Published {
         return Err(AppError::unprocessable(
             "Test is not available for attempts",

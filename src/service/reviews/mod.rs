@@ -11,9 +11,7 @@ use uuid::Uuid;
 use super::{Actor, Page, UnitOfWork, page_window};
 use crate::clock::Clock;
 use crate::domain::attempt as rules;
-use crate::domain::enums::{
-    AttemptResult, AttemptStatus, GradingType, QuestionType, ReviewStatus, TestStatus,
-};
+use crate::domain::enums::{AttemptResult, AttemptStatus, GradingType, QuestionType, ReviewStatus};
 use crate::domain::event::EventName;
 use crate::domain::ids::Scope;
 use crate::domain::lifecycle::{self, ScoredAnswer, Stage};
@@ -221,10 +219,7 @@ pub async fn review_by_test(
 ) -> AppResult<Reviewed> {
     let scope = reviewer.scope;
     let mut uow = UnitOfWork::begin(store, clock, reviewer).await?;
-    let test = test_repo::get(uow.tx(), &scope, body.test_id)
-        .await?
-        .filter(|t| t.status != TestStatus::Archived)
-        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    let test = crate::service::assessments::live(uow.tx(), &scope, body.test_id).await?;
     if body.user_id == reviewer.user_uuid() {
         return Err(AppError::forbidden("You cannot review your own attempt"));
     }
