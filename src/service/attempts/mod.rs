@@ -37,7 +37,8 @@ mod progress;
 pub use paper::*;
 pub use progress::*;
 
-fn ordering_key(attempt_id: Uuid) -> String {
+/// The ordering key of an attempt's events: they are delivered in the order they happened.
+pub(crate) fn ordering_key(attempt_id: Uuid) -> String {
     format!("attempt:{attempt_id}")
 }
 
