@@ -10,6 +10,8 @@ use sqlx::types::Json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::hierarchy::hide_answer_options;
+use super::questions::questions_with_options;
 use super::{Actor, UnitOfWork};
 use crate::clock::Clock;
 use crate::domain::attempt::{self as rules, ScoredAttempt, SeededRng};
@@ -30,7 +32,7 @@ use crate::store::assessments::{self as test_repo, Test};
 use crate::store::attempts::{self as repo, Attempt, PaperItem};
 use crate::store::questions::{self as question_repo, Question, QuestionOption};
 use crate::store::rules::{self as rule_repo, RuleFilter};
-use crate::store::{Db, Id, Store, Ts, Tx};
+use crate::store::{Id, Store, Ts, Tx};
 
 mod paper;
 mod progress;

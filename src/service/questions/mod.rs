@@ -19,7 +19,7 @@ use crate::domain::question::{self, OptionDraft, QuestionDraft, QuestionParams};
 use crate::error::{AppError, AppResult};
 use crate::service::de;
 use crate::store::questions::{self as repo, Question, QuestionFilter, QuestionOption};
-use crate::store::{Id, Store, Ts, Tx};
+use crate::store::{Db, Id, Store, Ts, Tx};
 
 mod input;
 mod links;
