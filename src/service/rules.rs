@@ -306,21 +306,7 @@ pub async fn pool(store: &Store, scope: &Scope, id: Uuid) -> AppResult<RulePool>
     let questions = super::assessments::rule_pool(&mut tx, scope, &rule).await?;
     tx.rollback().await?;
     let total = questions.len();
-    let ids: Vec<Uuid> = questions.iter().map(|q| q.question_id.0).collect();
-    let mut options: std::collections::HashMap<Uuid, Vec<_>> = std::collections::HashMap::new();
-    for o in crate::store::questions::options_of(store, scope, &ids).await? {
-        options.entry(o.question_id.0).or_default().push(o);
-    }
-    let questions = questions
-        .into_iter()
-        .map(|q| {
-            let opts = options.remove(&q.question_id.0).unwrap_or_default();
-            QuestionOut {
-                question: q,
-                options: opts,
-            }
-        })
-        .collect();
+    let questions = super::questions::with_options(store, scope, questions).await?;
     Ok(RulePool {
         can_generate_pool: total >= rule.pool_size.max(0) as usize,
         can_create_test: total >= rule.number_of_questions.max(0) as usize,

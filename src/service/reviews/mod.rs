@@ -18,6 +18,7 @@ use crate::domain::lifecycle::{self, ScoredAnswer, Stage};
 use crate::domain::marks::Marks;
 use crate::domain::scoring::{Answer, blanks_by_index};
 use crate::error::{AppError, AppResult};
+use crate::service::questions::options_by_question;
 use crate::store::Store;
 use crate::store::assessments::{self as test_repo, Test};
 use crate::store::attempts::{self as repo, Attempt};
@@ -324,10 +325,7 @@ pub async fn answersheet(
         .into_iter()
         .map(|q| (q.question_id.0, q))
         .collect();
-    let mut options: HashMap<Uuid, Vec<question_repo::QuestionOption>> = HashMap::new();
-    for o in question_repo::options_of(store, scope, &ids).await? {
-        options.entry(o.question_id.0).or_default().push(o);
-    }
+    let options = options_by_question(question_repo::options_of(store, scope, &ids).await?);
     let stored: HashMap<Uuid, _> = repo::answers(store, scope, attempt_id)
         .await?
         .into_iter()
