@@ -31,7 +31,6 @@ use crate::error::{AppError, AppResult};
 use crate::store::assessments::{self as test_repo, Test};
 use crate::store::attempts::{self as repo, Attempt, PaperItem};
 use crate::store::questions::{self as question_repo, Question, QuestionOption};
-use crate::store::rules::{self as rule_repo, RuleFilter};
 use crate::store::{Id, Store, Ts, Tx};
 
 mod paper;

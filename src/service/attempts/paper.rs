@@ -44,17 +44,7 @@ pub(super) async fn build_paper(
 ) -> AppResult<Vec<PaperItem>> {
     let mut items: Vec<PaperItem> = Vec::new();
     if test.test_type == TestType::RuleBased {
-        let rules = rule_repo::list(
-            &mut *tx,
-            scope,
-            RuleFilter {
-                test_id: Some(test.test_id.0),
-                active_only: true,
-                ..RuleFilter::default()
-            },
-            false,
-        )
-        .await?;
+        let rules = crate::service::assessments::active_rules(tx, scope, test.test_id.0).await?;
         let mut chosen = BTreeSet::new();
         for rule in &rules {
             let pool: Vec<(Uuid, Marks)> = crate::service::assessments::rule_pool(tx, scope, rule)
