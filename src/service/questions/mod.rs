@@ -191,16 +191,9 @@ pub async fn create(
             test_repo::max_ordering(uow.tx(), &scope, t.test_id.0, Some(*section_id)).await?,
         )?;
         let link = test_repo::TestQuestion {
-            test_question_id: Id(Uuid::new_v4()),
-            tenant_id: q.tenant_id,
-            organisation_id: q.organisation_id,
-            test_id: t.test_id,
-            question_id: q.question_id,
             ordering,
-            section_id: Some(Id(*section_id)),
-            rule_id: None,
             is_compulsory: input.is_compulsory.unwrap_or(false),
-            is_conditional: q.parent_id.is_some(),
+            ..super::assessments::new_link(&scope, t.test_id.0, *section_id, &q)
         };
         test_repo::insert_link(uow.tx(), &link).await?;
         super::assessments::refresh_derived(uow.tx(), &scope, t.test_id.0).await?;
