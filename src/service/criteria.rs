@@ -22,6 +22,21 @@ pub fn descending(order: Option<&str>) -> AppResult<bool> {
     }
 }
 
+/// The column and direction of a sorted list: `sortBy` (`createdAt` by default) as `column`
+/// maps it (`names` lists the accepted ones for the error) and `sortOrder`.
+pub fn sorting(
+    sort_by: Option<&str>,
+    sort_order: Option<&str>,
+    column: fn(&str) -> Option<&'static str>,
+    names: &str,
+) -> AppResult<(&'static str, bool)> {
+    let sort = sort_by.unwrap_or("createdAt");
+    let order_by = column(sort).ok_or_else(|| {
+        AppError::validation(format!("sortBy must be one of {names} (not {sort:?})"))
+    })?;
+    Ok((order_by, descending(sort_order)?))
+}
+
 /// Selection criteria of a rule and of `POST /questions/rule-preview`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -73,5 +88,28 @@ impl Criteria {
             top_level_only: true,
             ..QuestionFilter::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::assessments::test_sort_column;
+
+    #[test]
+    fn sorting_defaults_to_newest_first_and_names_the_accepted_keys() {
+        assert_eq!(
+            sorting(None, None, test_sort_column, "").unwrap(),
+            (r#""createdAt""#, true)
+        );
+        assert_eq!(
+            sorting(Some("title"), Some("asc"), test_sort_column, "").unwrap(),
+            (r#""title""#, false)
+        );
+        let err = sorting(Some("nope"), None, test_sort_column, "createdAt, title").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"sortBy must be one of createdAt, title (not "nope")"#
+        );
     }
 }

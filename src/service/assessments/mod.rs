@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::criteria::{Criteria, descending};
+use super::criteria::{Criteria, sorting};
 use super::{Actor, Page, UnitOfWork, conflict_on_unique, page_window, to_i32};
 use crate::clock::Clock;
 use crate::domain::assessment::{self as rules_of, PublishFacts, RuleSupply};

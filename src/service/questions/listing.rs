@@ -135,14 +135,12 @@ pub(crate) async fn with_options(
 /// `GET /questions`.
 pub async fn list(store: &Store, scope: &Scope, q: QuestionListQuery) -> AppResult<QuestionPage> {
     let (limit, offset) = page_window(q.limit, q.offset)?;
-    let sort = q.sort_by.as_deref().unwrap_or("createdAt");
-    let order_by = repo::question_sort_column(sort).ok_or_else(|| {
-        AppError::validation(format!(
-            "sortBy must be one of createdAt, updatedAt, text, marks, type, level, status, \
-             ordering, idealTime (not {sort:?})"
-        ))
-    })?;
-    let desc = descending(q.sort_order.as_deref())?;
+    let (order_by, desc) = sorting(
+        q.sort_by.as_deref(),
+        q.sort_order.as_deref(),
+        repo::question_sort_column,
+        "createdAt, updatedAt, text, marks, type, level, status, ordering, idealTime",
+    )?;
     let preview = q.rule_preview.unwrap_or(false);
     let mut filter = QuestionFilter {
         search: q.search,

@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::criteria::sorting;
 pub use super::criteria::{Criteria, TimeRange, descending};
 use super::{Actor, Page, UnitOfWork, page_window, to_i32};
 use crate::clock::Clock;
