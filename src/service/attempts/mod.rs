@@ -25,7 +25,6 @@ use crate::domain::lifecycle::{
     self, Earlier, Refusal, ScoredAnswer, Stage, Start, StartRefusal, Window,
 };
 use crate::domain::marks::Marks;
-use crate::domain::question::QuestionParams;
 use crate::domain::scoring::{self, Answer, KeyOption, QuestionKey};
 use crate::error::{AppError, AppResult};
 use crate::store::assessments::{self as test_repo, Test};

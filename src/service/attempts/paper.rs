@@ -5,11 +5,7 @@ use super::*;
 
 /// The key of a question as the test grades it.
 pub fn key_of(q: &Question, options: &[QuestionOption], grading: GradingType) -> QuestionKey {
-    let params: QuestionParams = q
-        .params
-        .as_ref()
-        .and_then(|p| serde_json::from_value(p.0.clone()).ok())
-        .unwrap_or_default();
+    let params = crate::service::questions::params_of(q);
     QuestionKey {
         qtype: q.qtype,
         grading_type: grading,

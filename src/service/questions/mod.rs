@@ -36,7 +36,8 @@ pub struct QuestionOut {
     pub options: Vec<QuestionOption>,
 }
 
-fn params_of(q: &Question) -> QuestionParams {
+/// The question's stored `params`, or the defaults when it has none (or none readable).
+pub(crate) fn params_of(q: &Question) -> QuestionParams {
     q.params
         .as_ref()
         .and_then(|p| serde_json::from_value(p.0.clone()).ok())
