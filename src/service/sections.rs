@@ -88,6 +88,24 @@ async fn lock_test_for(
     Ok(t)
 }
 
+/// The section, its test locked for a change to its sections.
+async fn lock_section(tx: &mut Tx, scope: &Scope, id: Uuid) -> AppResult<Section> {
+    let s = repo::section(&mut *tx, scope, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Section not found"))?;
+    lock_test_for(tx, scope, s.test_id.0).await?;
+    Ok(s)
+}
+
+/// A section title as stored: trimmed, not empty.
+fn checked_title(title: &str) -> AppResult<String> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(AppError::validation("title should not be empty"));
+    }
+    Ok(title.to_string())
+}
+
 fn summary(s: &Section) -> serde_json::Value {
     json!({"testId": s.test_id, "sectionId": s.section_id, "title": s.title})
 }
@@ -102,9 +120,7 @@ pub async fn create(
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let now = uow.now();
     let scope = actor.scope;
-    if input.title.trim().is_empty() {
-        return Err(AppError::validation("title should not be empty"));
-    }
+    let title = checked_title(&input.title)?;
     let min = input
         .min_questions
         .map(|v| to_i32(v, "minQuestions"))
@@ -125,7 +141,7 @@ pub async fn create(
         section_id: Id(Uuid::new_v4()),
         tenant_id: Id(scope.tenant.as_uuid()),
         organisation_id: Id(scope.organisation.as_uuid()),
-        title: input.title.trim().to_string(),
+        title,
         description: input.description,
         test_id: Id(input.test_id),
         ordering,
@@ -199,15 +215,9 @@ pub async fn update(
 ) -> AppResult<Uuid> {
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let mut s = repo::section(uow.tx(), &scope, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("Section not found"))?;
-    lock_test_for(uow.tx(), &scope, s.test_id.0).await?;
+    let mut s = lock_section(uow.tx(), &scope, id).await?;
     if let Some(t) = patch.title {
-        if t.trim().is_empty() {
-            return Err(AppError::validation("title should not be empty"));
-        }
-        s.title = t.trim().to_string();
+        s.title = checked_title(&t)?;
     }
     if let Some(d) = patch.description {
         s.description = d;
@@ -243,10 +253,7 @@ pub async fn delete(
 ) -> AppResult<()> {
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let mut s = repo::section(uow.tx(), &scope, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("Section not found"))?;
-    lock_test_for(uow.tx(), &scope, s.test_id.0).await?;
+    let mut s = lock_section(uow.tx(), &scope, id).await?;
     if repo::attempt_count(uow.tx(), &scope, s.test_id.0).await? > 0 {
         return Err(AppError::validation(
             "Cannot delete section from test that has attempts. Archive the section instead.",
