@@ -283,21 +283,18 @@ pub async fn delete_options(
     Ok(())
 }
 
-/// Columns a question list may be sorted by (`sortBy`), mapped to SQL.
-pub fn question_sort_column(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "createdAt" => r#""createdAt""#,
-        "updatedAt" => r#""updatedAt""#,
-        "text" => r#""text""#,
-        "marks" => r#""marks""#,
-        "type" => r#""type""#,
-        "level" => r#""level""#,
-        "status" => r#""status""#,
-        "ordering" => r#""ordering""#,
-        "idealTime" => r#""idealTime""#,
-        _ => return None,
-    })
-}
+/// Columns a question list may be sorted by (`sortBy` names them unquoted).
+pub const QUESTION_SORT_COLUMNS: &[&str] = &[
+    r#""createdAt""#,
+    r#""updatedAt""#,
+    r#""text""#,
+    r#""marks""#,
+    r#""type""#,
+    r#""level""#,
+    r#""status""#,
+    r#""ordering""#,
+    r#""idealTime""#,
+];
 
 /// Filters of the question list and the rule pools.
 #[derive(Debug, Clone, Default)]

@@ -160,6 +160,14 @@ impl Listing {
     }
 }
 
+/// The quoted column of `columns` that an API parameter calls `name` (its unquoted name).
+pub fn named_column(columns: &[&'static str], name: &str) -> Option<&'static str> {
+    columns
+        .iter()
+        .copied()
+        .find(|c| c.trim_matches('"') == name)
+}
+
 /// `$1, $2, ..., $n`: the placeholders of an `INSERT` of `n` columns.
 pub fn placeholders(n: usize) -> String {
     (1..=n)
@@ -255,6 +263,14 @@ mod tests {
             assignments("\"a\", \"b\",\n    \"c\""),
             "\"b\" = $2, \"c\" = $3"
         );
+    }
+
+    #[test]
+    fn columns_are_found_by_their_unquoted_name() {
+        let columns = [r#""createdAt""#, r#""type""#];
+        assert_eq!(named_column(&columns, "type"), Some(r#""type""#));
+        assert_eq!(named_column(&columns, r#""type""#), None);
+        assert_eq!(named_column(&columns, "title"), None);
     }
 
     #[test]

@@ -96,8 +96,7 @@ pub async fn list(store: &Store, scope: &Scope, q: TestListQuery) -> AppResult<P
     let (order_by, desc) = sorting(
         q.sort_by.as_deref(),
         q.sort_order.as_deref(),
-        repo::test_sort_column,
-        "createdAt, updatedAt, title, ordering, totalMarks, startDate, endDate, status, type",
+        repo::TEST_SORT_COLUMNS,
     )?;
     let filter = TestFilter {
         search: q.search.clone(),

@@ -138,8 +138,7 @@ pub async fn list(store: &Store, scope: &Scope, q: QuestionListQuery) -> AppResu
     let (order_by, desc) = sorting(
         q.sort_by.as_deref(),
         q.sort_order.as_deref(),
-        repo::question_sort_column,
-        "createdAt, updatedAt, text, marks, type, level, status, ordering, idealTime",
+        repo::QUESTION_SORT_COLUMNS,
     )?;
     let preview = q.rule_preview.unwrap_or(false);
     let mut filter = QuestionFilter {

@@ -234,21 +234,18 @@ pub async fn attempt_count(tx: &mut Tx, scope: &Scope, test_id: Uuid) -> Result<
     })
 }
 
-/// Columns a test list may be sorted by.
-pub fn test_sort_column(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "createdAt" => r#""createdAt""#,
-        "updatedAt" => r#""updatedAt""#,
-        "title" => r#""title""#,
-        "ordering" => r#""ordering""#,
-        "totalMarks" => r#""totalMarks""#,
-        "startDate" => r#""startDate""#,
-        "endDate" => r#""endDate""#,
-        "status" => r#""status""#,
-        "type" => r#""type""#,
-        _ => return None,
-    })
-}
+/// Columns a test list may be sorted by (`sortBy` names them unquoted).
+pub const TEST_SORT_COLUMNS: &[&str] = &[
+    r#""createdAt""#,
+    r#""updatedAt""#,
+    r#""title""#,
+    r#""ordering""#,
+    r#""totalMarks""#,
+    r#""startDate""#,
+    r#""endDate""#,
+    r#""status""#,
+    r#""type""#,
+];
 
 /// A comparison on a date column (`startDate[gte]=...`).
 #[derive(Debug, Clone, Copy)]
