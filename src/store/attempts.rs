@@ -386,8 +386,7 @@ pub async fn learners_of(
             .push(r#" AND "organisationId" = "#)
             .bind(Arg::Id(o));
         if !users.is_empty() {
-            sql.push(r#" AND "userId" IN "#)
-                .bind_list(users.iter().map(|u| Arg::Id(Id(*u))));
+            sql.and_in(r#""userId""#, users);
         }
     };
     let mut count = Sql::new(

@@ -189,16 +189,12 @@ pub async fn get<'a>(
 }
 
 fn options_query(backend: Backend, scope: &Scope, question_ids: &[Uuid]) -> Sql {
-    let (t, o) = sid(scope);
     let mut sql = Sql::new(
         backend,
-        format!(r#"SELECT {OPTION_COLUMNS} FROM "questionOptions" WHERE "tenantId" = "#),
+        format!(r#"SELECT {OPTION_COLUMNS} FROM "questionOptions""#),
     );
-    sql.bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o))
-        .push(r#" AND "questionId" IN "#)
-        .bind_list(question_ids.iter().map(|q| Arg::Id(Id(*q))))
+    sql.where_scope(scope)
+        .and_in(r#""questionId""#, question_ids)
         .push(r#" ORDER BY "questionId", "ordering", "createdAt", "questionOptionId""#);
     sql
 }
@@ -267,18 +263,11 @@ pub async fn delete_options(
     if option_ids.is_empty() {
         return Ok(());
     }
-    let (t, o) = sid(scope);
-    let mut sql = Sql::new(
-        tx.backend(),
-        r#"DELETE FROM "questionOptions" WHERE "tenantId" = "#,
-    );
-    sql.bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o))
+    let mut sql = Sql::new(tx.backend(), r#"DELETE FROM "questionOptions""#);
+    sql.where_scope(scope)
         .push(r#" AND "questionId" = "#)
         .bind(Arg::Id(Id(question_id)))
-        .push(r#" AND "questionOptionId" IN "#)
-        .bind_list(option_ids.iter().map(|i| Arg::Id(Id(*i))));
+        .and_in(r#""questionOptionId""#, option_ids);
     on_tx!(tx, c => bind_args!(sqlx::query(&sql.text), &sql.args).execute(c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
@@ -317,11 +306,7 @@ pub struct QuestionFilter {
 }
 
 fn push_filter(sql: &mut Sql, scope: &Scope, f: &QuestionFilter) {
-    let (t, o) = sid(scope);
-    sql.push(r#" WHERE "tenantId" = "#)
-        .bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o));
+    sql.where_scope(scope);
     if let Some(s) = f.search.as_deref().filter(|s| !s.trim().is_empty()) {
         let pattern = like_contains(&s.trim().to_lowercase());
         sql.push(r#" AND (LOWER("text") LIKE "#)
@@ -352,12 +337,10 @@ fn push_filter(sql: &mut Sql, scope: &Scope, f: &QuestionFilter) {
         f.levels.iter().map(|s| s.as_str().into()).collect(),
     );
     if !f.categories.is_empty() {
-        sql.push(r#" AND "categoryId" IN "#)
-            .bind_list(f.categories.iter().map(|c| Arg::Id(Id(*c))));
+        sql.and_in(r#""categoryId""#, &f.categories);
     }
     if !f.include_ids.is_empty() {
-        sql.push(r#" AND "questionId" IN "#)
-            .bind_list(f.include_ids.iter().map(|c| Arg::Id(Id(*c))));
+        sql.and_in(r#""questionId""#, &f.include_ids);
     }
     if !f.exclude_ids.is_empty() {
         sql.push(r#" AND "questionId" NOT IN "#)
@@ -489,17 +472,12 @@ pub async fn unlink_option(
 
 /// The query of [`links_to`] and [`links_to_in`].
 fn links_to_query(backend: Backend, scope: &Scope, question_ids: &[Uuid]) -> Sql {
-    let (t, o) = sid(scope);
     let mut sql = Sql::new(
         backend,
-        r#"SELECT "id", "optionId", "questionId", "ordering", "isActive" FROM "optionQuestions"
-           WHERE "tenantId" = "#,
+        r#"SELECT "id", "optionId", "questionId", "ordering", "isActive" FROM "optionQuestions""#,
     );
-    sql.bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o))
-        .push(r#" AND "questionId" IN "#)
-        .bind_list(question_ids.iter().map(|i| Arg::Id(Id(*i))))
+    sql.where_scope(scope)
+        .and_in(r#""questionId""#, question_ids)
         .push(r#" ORDER BY "ordering", "createdAt""#);
     sql
 }
@@ -558,16 +536,11 @@ pub async fn set_status(
 
 /// The query of [`by_ids`] and [`by_ids_in`] (`ids` not empty).
 fn by_ids_sql(backend: Backend, scope: &Scope, ids: &[Uuid]) -> Sql {
-    let (t, o) = sid(scope);
     let mut sql = Sql::new(
         backend,
-        format!(r#"SELECT {QUESTION_COLUMNS} FROM "questions" WHERE "tenantId" = "#),
+        format!(r#"SELECT {QUESTION_COLUMNS} FROM "questions""#),
     );
-    sql.bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o))
-        .push(r#" AND "questionId" IN "#)
-        .bind_list(ids.iter().map(|i| Arg::Id(Id(*i))));
+    sql.where_scope(scope).and_in(r#""questionId""#, ids);
     sql
 }
 

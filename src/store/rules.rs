@@ -157,14 +157,11 @@ fn list_sql(
     f: RuleFilter,
     oldest_first: bool,
 ) -> Sql {
-    let (t, o) = sid(scope);
     let mut sql = Sql::new(
         store_backend,
-        format!(r#"SELECT {RULE_COLUMNS} FROM "testRules" WHERE "tenantId" = "#),
+        format!(r#"SELECT {RULE_COLUMNS} FROM "testRules""#),
     );
-    sql.bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o));
+    sql.where_scope(scope);
     if let Some(test) = f.test_id {
         sql.push(r#" AND "testId" = "#).bind(Arg::Id(Id(test)));
     }

@@ -1,7 +1,11 @@
 //! A small portable query builder: SQL text with `$n` placeholders plus the values to bind,
 //! so a filter built once runs on both drivers (see [`bind_args!`](crate::bind_args)).
 
+use uuid::Uuid;
+
+use super::db::sid;
 use super::{Backend, Id, Store, Ts};
+use crate::domain::ids::Scope;
 
 /// A value to bind.
 #[derive(Debug, Clone)]
@@ -45,6 +49,21 @@ impl Sql {
         self.text.push('$');
         self.text.push_str(&n.to_string());
         self
+    }
+
+    /// Appends ` WHERE "tenantId" = $n AND "organisationId" = $m`: the rows of `scope` only.
+    pub fn where_scope(&mut self, scope: &Scope) -> &mut Self {
+        let (t, o) = sid(scope);
+        self.push(r#" WHERE "tenantId" = "#)
+            .bind(Arg::Id(t))
+            .push(r#" AND "organisationId" = "#)
+            .bind(Arg::Id(o))
+    }
+
+    /// Appends ` AND column IN (...)` bound to `ids` (at least one).
+    pub fn and_in(&mut self, column: &str, ids: &[Uuid]) -> &mut Self {
+        self.push(&format!(" AND {column} IN "))
+            .bind_list(ids.iter().map(|i| Arg::Id(Id(*i))))
     }
 
     /// Appends `ORDER BY column` with NULLs last on both databases (their defaults disagree),
@@ -271,6 +290,22 @@ mod tests {
         assert_eq!(named_column(&columns, "type"), Some(r#""type""#));
         assert_eq!(named_column(&columns, r#""type""#), None);
         assert_eq!(named_column(&columns, "title"), None);
+    }
+
+    #[test]
+    fn scope_and_id_lists_are_bound_in_order() {
+        use crate::domain::ids::{OrganisationId, TenantId};
+        let scope = Scope {
+            tenant: TenantId::from_uuid(Uuid::nil()),
+            organisation: OrganisationId::from_uuid(Uuid::nil()),
+        };
+        let mut s = Sql::new(Backend::Sqlite, r#"SELECT 1 FROM "t""#);
+        s.where_scope(&scope)
+            .and_in(r#""k""#, &[Uuid::nil(), Uuid::nil()]);
+        assert_eq!(
+            s.text,
+            r#"SELECT 1 FROM "t" WHERE "tenantId" = $1 AND "organisationId" = $2 AND "k" IN ($3, $4)"#
+        );
     }
 
     #[test]

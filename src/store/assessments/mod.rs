@@ -272,11 +272,7 @@ pub struct TestFilter {
 }
 
 fn push_test_filter(sql: &mut Sql, scope: &Scope, f: &TestFilter) {
-    let (t, o) = sid(scope);
-    sql.push(r#" WHERE "tenantId" = "#)
-        .bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o));
+    sql.where_scope(scope);
     if let Some(s) = f.search.as_deref().filter(|s| !s.trim().is_empty()) {
         let pattern = like_contains(&s.trim().to_lowercase());
         sql.push(r#" AND (LOWER("title") LIKE "#)
@@ -315,12 +311,10 @@ fn push_test_filter(sql: &mut Sql, scope: &Scope, f: &TestFilter) {
         (Some(ct), false) => {
             sql.push(r#" AND "contextType" = "#)
                 .bind(Arg::Text(ct.clone()))
-                .push(r#" AND "contextId" IN "#)
-                .bind_list(f.context_ids.iter().map(|c| Arg::Id(Id(*c))));
+                .and_in(r#""contextId""#, &f.context_ids);
         }
         (None, false) => {
-            sql.push(r#" AND "contextId" IN "#)
-                .bind_list(f.context_ids.iter().map(|c| Arg::Id(Id(*c))));
+            sql.and_in(r#""contextId""#, &f.context_ids);
         }
         (None, true) => {}
     }
