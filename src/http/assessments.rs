@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::attempts::{REVIEWERS, require_self_or_reviewer};
 use super::auth::RequestContext;
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
 use super::extract::{ValidJson, ValidQuery, path_uuid};
@@ -53,8 +54,7 @@ async fn question_answer_report(
     Path(id): Path<String>,
     ValidQuery(q): ValidQuery<crate::service::reviews::ReportQuery>,
 ) -> AppResult<ApiOk<Value>> {
-    use crate::http::auth::Role;
-    ctx.require_any_role(&[Role::Reviewer, Role::Instructor, Role::Admin])?;
+    ctx.require_any_role(&REVIEWERS)?;
     let id = path_uuid(&id)?;
     let auth = headers
         .get(http::header::AUTHORIZATION)
@@ -82,12 +82,8 @@ async fn user_status(
     ctx: RequestContext,
     Path((id, user_id)): Path<(String, String)>,
 ) -> AppResult<ApiOk<Value>> {
-    use crate::http::auth::Role;
     let (id, user_id) = (path_uuid(&id)?, path_uuid(&user_id)?);
-    let own = ctx.user_id.map(|u| u.as_uuid()) == Some(user_id);
-    if !own {
-        ctx.require_any_role(&[Role::Reviewer, Role::Instructor, Role::Admin])?;
-    }
+    require_self_or_reviewer(&ctx, user_id)?;
     Ok(ApiOk::ok(
         crate::service::attempts::user_status(&s.store, &ctx.scope(), id, user_id).await?,
     ))
@@ -128,7 +124,7 @@ pub struct HardQuery {
     pub hard: Option<bool>,
 }
 
-fn msg(m: &str) -> MessageOut {
+pub(super) fn msg(m: &str) -> MessageOut {
     MessageOut { message: m.into() }
 }
 

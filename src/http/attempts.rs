@@ -1,12 +1,12 @@
 //! `/attempts`: taking a test. Every route acts on the caller's own attempts.
 
 use axum::extract::{Path, State};
-use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::assessments::{MessageOut, msg};
 use super::auth::RequestContext;
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
 use super::extract::{ValidJson, path_uuid};
@@ -36,7 +36,16 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(internal_result_status))
 }
 
-const REVIEWERS: [Role; 3] = [Role::Reviewer, Role::Instructor, Role::Admin];
+/// Who may review attempts and read any learner's results.
+pub(super) const REVIEWERS: [Role; 3] = [Role::Reviewer, Role::Instructor, Role::Admin];
+
+/// The learner themself, or a reviewer (403 for anyone else).
+pub(super) fn require_self_or_reviewer(ctx: &RequestContext, learner: uuid::Uuid) -> AppResult<()> {
+    if ctx.user_id.map(|u| u.as_uuid()) != Some(learner) {
+        ctx.require_any_role(&REVIEWERS)?;
+    }
+    Ok(())
+}
 
 /// Paging of the pending-review list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -112,9 +121,7 @@ async fn import_result_status(
     ctx: RequestContext,
     ValidJson(body): ValidJson<ResultStatusIn>,
 ) -> AppResult<ApiOk<Value>> {
-    if ctx.user_id.map(|u| u.as_uuid()) != Some(body.user_id) {
-        ctx.require_any_role(&REVIEWERS)?;
-    }
+    require_self_or_reviewer(&ctx, body.user_id)?;
     Ok(ApiOk::created(
         reviews::result_status(&s.store, &ctx.scope(), body.test_id, body.user_id, false).await?,
     ))
@@ -195,11 +202,6 @@ async fn internal_result_status(
     ))
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct MessageOut {
-    pub message: String,
-}
-
 /// Start an attempt on a published test (or get back the existing one when the test allows
 /// resubmission).
 #[utoipa::path(post, path = "/attempts/start/{testId}", tag = "attempts",
@@ -232,9 +234,7 @@ async fn save_answers(
 ) -> AppResult<ApiOk<MessageOut>> {
     let attempt_id = path_uuid(&attempt_id)?;
     let message = svc::save_answers(&s.store, &s.clock, &ctx.actor()?, attempt_id, body).await?;
-    Ok(ApiOk::created(MessageOut {
-        message: message.into(),
-    }))
+    Ok(ApiOk::created(msg(message)))
 }
 
 /// Submit the attempt: scored, with its result once nothing needs review.

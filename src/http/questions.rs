@@ -101,11 +101,10 @@ async fn associate_option(
 ) -> AppResult<ApiOk<ActionResult>> {
     ctx.require_author()?;
     svc::associate(&state.store, &state.clock, &ctx.actor()?, body).await?;
-    Ok(ApiOk::created(ActionResult::new(
+    Ok(link_changed(
+        &state,
         "Question successfully associated with option",
-        Value::Null,
-        state.clock.now(),
-    )))
+    ))
 }
 
 /// Remove a child question's link to an option.
@@ -122,11 +121,15 @@ async fn disassociate_option(
 ) -> AppResult<ApiOk<ActionResult>> {
     ctx.require_author()?;
     svc::disassociate(&state.store, &state.clock, &ctx.actor()?, body).await?;
-    Ok(ApiOk::created(ActionResult::new(
+    Ok(link_changed(
+        &state,
         "Question successfully disassociated from option",
-        Value::Null,
-        state.clock.now(),
-    )))
+    ))
+}
+
+/// The answer of the option-link routes: upstream's action result, without data.
+fn link_changed(state: &AppState, message: &str) -> ApiOk<ActionResult> {
+    ApiOk::created(ActionResult::new(message, Value::Null, state.clock.now()))
 }
 
 /// A question with its options.

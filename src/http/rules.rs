@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::assessments::MessageOut;
+use super::assessments::{MessageOut, msg};
 use super::auth::RequestContext;
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
 use super::extract::{ValidJson, ValidQuery, path_uuid};
@@ -154,9 +154,7 @@ async fn delete(
 ) -> AppResult<ApiOk<MessageOut>> {
     ctx.require_author()?;
     svc::delete(&s.store, &s.clock, &ctx.actor()?, path_uuid(&id)?).await?;
-    Ok(ApiOk::ok(MessageOut {
-        message: "Rule deleted successfully".into(),
-    }))
+    Ok(ApiOk::ok(msg("Rule deleted successfully")))
 }
 
 /// How many questions a rule's pool holds, against what it needs.

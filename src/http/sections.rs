@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::assessments::{HardQuery, MessageOut};
+use super::assessments::{HardQuery, MessageOut, msg};
 use super::auth::RequestContext;
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
 use super::extract::{ValidJson, ValidQuery, path_uuid};
@@ -114,7 +114,5 @@ async fn delete(
         q.hard.unwrap_or(false),
     )
     .await?;
-    Ok(ApiOk::ok(MessageOut {
-        message: "Section deleted successfully".into(),
-    }))
+    Ok(ApiOk::ok(msg("Section deleted successfully")))
 }

@@ -5,7 +5,7 @@
 //!   never in pairing order;
 //! - authors (`/test-hierarchy`): everything, with the questions each option reveals.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::domain::enums::{QuestionStatus, QuestionType, SectionStatus, TestStatus};
 use crate::domain::ids::Scope;
 use crate::error::{AppError, AppResult};
+use crate::service::questions::questions_with_options;
 use crate::store::Store;
 use crate::store::assessments::{self as repo, TestQuestion};
 use crate::store::questions::{self as question_repo, OptionQuestion, Question, QuestionOption};
@@ -130,18 +131,7 @@ impl Paper {
                 .collect(),
         );
         if self.audience == Audience::Learner {
-            match q.qtype {
-                // The options of a blank are its accepted answers: learners get the blanks.
-                QuestionType::FillBlank => {
-                    let blanks: std::collections::BTreeSet<i32> =
-                        options.iter().filter_map(|o| o.blank_index).collect();
-                    v["options"] = json!([]);
-                    v["blanks"] = json!(blanks.into_iter().collect::<Vec<_>>());
-                }
-                // Options of free-text questions are reference answers.
-                QuestionType::Subjective | QuestionType::Essay => v["options"] = json!([]),
-                _ => {}
-            }
+            hide_answer_options(&mut v, q.qtype, &options);
         }
         if q.qtype == QuestionType::Match {
             let mut targets: Vec<&QuestionOption> =
@@ -194,6 +184,25 @@ impl Paper {
     }
 }
 
+/// Takes out of a learner's view of a question (`v`) the options that are answers: a blank's
+/// options are its accepted answers (the learner gets the blank indexes instead), and a
+/// free-text question's are reference answers.
+pub(crate) fn hide_answer_options<'a>(
+    v: &mut Value,
+    qtype: QuestionType,
+    options: impl IntoIterator<Item = &'a QuestionOption>,
+) {
+    match qtype {
+        QuestionType::FillBlank => {
+            let blanks: BTreeSet<i32> = options.into_iter().filter_map(|o| o.blank_index).collect();
+            v["options"] = json!([]);
+            v["blanks"] = json!(blanks.into_iter().collect::<Vec<_>>());
+        }
+        QuestionType::Subjective | QuestionType::Essay => v["options"] = json!([]),
+        _ => {}
+    }
+}
+
 /// The hierarchy of a test for `audience`.
 pub async fn hierarchy(
     store: &Store,
@@ -218,18 +227,7 @@ pub async fn hierarchy(
         .collect();
     let links = repo::links_of(&mut tx, scope, test_id).await?;
     let ids: Vec<Uuid> = links.iter().map(|l| l.question_id.0).collect();
-    let questions: HashMap<Uuid, Question> = question_repo::by_ids(&mut tx, scope, &ids)
-        .await?
-        .into_iter()
-        .map(|q| (q.question_id.0, q))
-        .collect();
-    let mut options: HashMap<Uuid, Vec<QuestionOption>> = HashMap::new();
-    for o in question_repo::options_of(&mut tx, scope, &ids).await? {
-        options.entry(o.question_id.0).or_default().push(o);
-    }
-    for list in options.values_mut() {
-        list.sort_by_key(|o| (o.ordering, o.created_at, o.question_option_id.0));
-    }
+    let (questions, options) = questions_with_options(&mut tx, scope, &ids).await?;
     let option_links: Vec<OptionQuestion> = question_repo::links_to(&mut tx, scope, &ids).await?;
     tx.rollback().await?;
     let link_map: HashMap<Uuid, TestQuestion> =

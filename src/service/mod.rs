@@ -188,6 +188,11 @@ pub fn page_window(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64)
     Ok((limit, offset))
 }
 
+/// A count or duration from a request as stored (400 when it does not fit).
+pub fn to_i32(v: u32, field: &str) -> AppResult<i32> {
+    i32::try_from(v).map_err(|_| AppError::validation(format!("{field} is too large")))
+}
+
 /// The ordering after `max` (422 when the orderings are exhausted).
 pub fn next_ordering(max: i32) -> Result<i32, AppError> {
     max.checked_add(1).ok_or_else(|| {

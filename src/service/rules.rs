@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::questions::{Criteria, QuestionOut};
-use super::{Actor, UnitOfWork};
+use super::{Actor, UnitOfWork, to_i32};
 use crate::clock::Clock;
 use crate::domain::enums::{RuleType, SelectionMode, SelectionStrategy, TestStatus, TestType};
 use crate::domain::event::EventName;
@@ -66,16 +66,9 @@ fn summary(r: &Rule) -> Value {
            "numberOfQuestions": r.number_of_questions, "selectionMode": r.selection_mode})
 }
 
-fn int(v: u32, field: &str) -> AppResult<i32> {
-    i32::try_from(v).map_err(|_| AppError::validation(format!("{field} is too large")))
-}
-
 /// The rule's test, locked, when it may carry rules (rule-based, not published).
 async fn lock_test(tx: &mut Tx, scope: &Scope, test_id: Uuid) -> AppResult<()> {
-    let t = test_repo::lock(tx, scope, test_id)
-        .await?
-        .filter(|t| t.status != TestStatus::Archived)
-        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    let t = super::assessments::lock_live(tx, scope, test_id).await?;
     match t.test_type {
         TestType::Plain => Err(AppError::validation(
             "Plain tests should not have rules. Please add questions directly to sections.",
@@ -144,10 +137,10 @@ fn apply(r: &mut Rule, input: &RuleIn) -> AppResult<()> {
         r.section_id = s.map(Id);
     }
     if let Some(n) = input.number_of_questions {
-        r.number_of_questions = int(n, "numberOfQuestions")?;
+        r.number_of_questions = to_i32(n, "numberOfQuestions")?;
     }
     if let Some(n) = input.pool_size {
-        r.pool_size = int(n, "poolSize")?;
+        r.pool_size = to_i32(n, "poolSize")?;
     }
     if let Some(m) = input.min_marks {
         r.min_marks = m.map(Marks::hundredths);
@@ -203,8 +196,8 @@ pub async fn create(store: &Store, clock: &Clock, actor: &Actor, input: RuleIn) 
         rule_type,
         test_id: input.test_id.map(Id),
         section_id: None,
-        number_of_questions: int(n, "numberOfQuestions")?,
-        pool_size: int(pool, "poolSize")?,
+        number_of_questions: to_i32(n, "numberOfQuestions")?,
+        pool_size: to_i32(pool, "poolSize")?,
         min_marks: None,
         max_marks: None,
         selection_strategy: SelectionStrategy::Random,
@@ -313,21 +306,7 @@ pub async fn pool(store: &Store, scope: &Scope, id: Uuid) -> AppResult<RulePool>
     let questions = super::assessments::rule_pool(&mut tx, scope, &rule).await?;
     tx.rollback().await?;
     let total = questions.len();
-    let ids: Vec<Uuid> = questions.iter().map(|q| q.question_id.0).collect();
-    let mut options: std::collections::HashMap<Uuid, Vec<_>> = std::collections::HashMap::new();
-    for o in crate::store::questions::options_of(store, scope, &ids).await? {
-        options.entry(o.question_id.0).or_default().push(o);
-    }
-    let questions = questions
-        .into_iter()
-        .map(|q| {
-            let opts = options.remove(&q.question_id.0).unwrap_or_default();
-            QuestionOut {
-                question: q,
-                options: opts,
-            }
-        })
-        .collect();
+    let questions = super::questions::with_options(store, scope, questions).await?;
     Ok(RulePool {
         can_generate_pool: total >= rule.pool_size.max(0) as usize,
         can_create_test: total >= rule.number_of_questions.max(0) as usize,

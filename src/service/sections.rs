@@ -5,9 +5,9 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Actor, UnitOfWork};
+use super::{Actor, UnitOfWork, to_i32};
 use crate::clock::Clock;
-use crate::domain::enums::{SectionStatus, TestStatus, TestType};
+use crate::domain::enums::{SectionStatus, TestType};
 use crate::domain::event::EventName;
 use crate::domain::ids::Scope;
 use crate::error::{AppError, AppResult};
@@ -62,10 +62,6 @@ pub struct SectionOut {
     pub questions: Vec<TestQuestion>,
 }
 
-fn int(v: u32, field: &str) -> AppResult<i32> {
-    i32::try_from(v).map_err(|_| AppError::validation(format!("{field} is too large")))
-}
-
 fn check_counts(min: Option<i32>, max: Option<i32>) -> AppResult<()> {
     if let (Some(a), Some(b)) = (min, max) {
         if a > b {
@@ -83,21 +79,31 @@ async fn lock_test_for(
     scope: &Scope,
     test_id: Uuid,
 ) -> AppResult<crate::store::assessments::Test> {
-    let t = repo::lock(tx, scope, test_id)
-        .await?
-        .filter(|t| t.status != TestStatus::Archived)
-        .ok_or_else(|| AppError::not_found("Test not found"))?;
-    if t.status == TestStatus::Published {
-        return Err(AppError::unprocessable(
-            "Cannot modify sections of a published test; unpublish it first",
-        ));
-    }
+    let t = super::assessments::lock_unpublished(tx, scope, test_id, "sections").await?;
     if t.test_type == TestType::Generated {
         return Err(AppError::validation(
             "Cannot manually create sections for generated tests. They are created automatically during test attempts.",
         ));
     }
     Ok(t)
+}
+
+/// The section, its test locked for a change to its sections.
+async fn lock_section(tx: &mut Tx, scope: &Scope, id: Uuid) -> AppResult<Section> {
+    let s = repo::section(&mut *tx, scope, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Section not found"))?;
+    lock_test_for(tx, scope, s.test_id.0).await?;
+    Ok(s)
+}
+
+/// A section title as stored: trimmed, not empty.
+fn checked_title(title: &str) -> AppResult<String> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(AppError::validation("title should not be empty"));
+    }
+    Ok(title.to_string())
 }
 
 fn summary(s: &Section) -> serde_json::Value {
@@ -114,16 +120,14 @@ pub async fn create(
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let now = uow.now();
     let scope = actor.scope;
-    if input.title.trim().is_empty() {
-        return Err(AppError::validation("title should not be empty"));
-    }
+    let title = checked_title(&input.title)?;
     let min = input
         .min_questions
-        .map(|v| int(v, "minQuestions"))
+        .map(|v| to_i32(v, "minQuestions"))
         .transpose()?;
     let max = input
         .max_questions
-        .map(|v| int(v, "maxQuestions"))
+        .map(|v| to_i32(v, "maxQuestions"))
         .transpose()?;
     check_counts(min, max)?;
     lock_test_for(uow.tx(), &scope, input.test_id).await?;
@@ -137,7 +141,7 @@ pub async fn create(
         section_id: Id(Uuid::new_v4()),
         tenant_id: Id(scope.tenant.as_uuid()),
         organisation_id: Id(scope.organisation.as_uuid()),
-        title: input.title.trim().to_string(),
+        title,
         description: input.description,
         test_id: Id(input.test_id),
         ordering,
@@ -211,15 +215,9 @@ pub async fn update(
 ) -> AppResult<Uuid> {
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let mut s = repo::section(uow.tx(), &scope, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("Section not found"))?;
-    lock_test_for(uow.tx(), &scope, s.test_id.0).await?;
+    let mut s = lock_section(uow.tx(), &scope, id).await?;
     if let Some(t) = patch.title {
-        if t.trim().is_empty() {
-            return Err(AppError::validation("title should not be empty"));
-        }
-        s.title = t.trim().to_string();
+        s.title = checked_title(&t)?;
     }
     if let Some(d) = patch.description {
         s.description = d;
@@ -231,10 +229,10 @@ pub async fn update(
         s.status = st;
     }
     if let Some(v) = patch.min_questions {
-        s.min_questions = v.map(|v| int(v, "minQuestions")).transpose()?;
+        s.min_questions = v.map(|v| to_i32(v, "minQuestions")).transpose()?;
     }
     if let Some(v) = patch.max_questions {
-        s.max_questions = v.map(|v| int(v, "maxQuestions")).transpose()?;
+        s.max_questions = v.map(|v| to_i32(v, "maxQuestions")).transpose()?;
     }
     check_counts(s.min_questions, s.max_questions)?;
     uow.stamp(&mut s);
@@ -255,10 +253,7 @@ pub async fn delete(
 ) -> AppResult<()> {
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
-    let mut s = repo::section(uow.tx(), &scope, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("Section not found"))?;
-    lock_test_for(uow.tx(), &scope, s.test_id.0).await?;
+    let mut s = lock_section(uow.tx(), &scope, id).await?;
     if repo::attempt_count(uow.tx(), &scope, s.test_id.0).await? > 0 {
         return Err(AppError::validation(
             "Cannot delete section from test that has attempts. Archive the section instead.",

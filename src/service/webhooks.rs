@@ -190,13 +190,19 @@ pub async fn create(
         updated_at: now,
     };
     apply(&mut s, &input)?;
-    let mut tx = store.begin().await?;
-    repo::upsert_subscription(&mut tx, &s).await?;
-    tx.commit().await?;
+    save(store, &s).await?;
     Ok(WebhookOut {
         subscription: s,
         secret: Some(secret),
     })
+}
+
+/// Writes a subscription (new or changed) in its own transaction.
+async fn save(store: &Store, s: &Subscription) -> AppResult<()> {
+    let mut tx = store.begin().await?;
+    repo::upsert_subscription(&mut tx, s).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn own(store: &Store, scope: &Scope, id: Uuid) -> AppResult<Subscription> {
@@ -238,9 +244,7 @@ pub async fn update(
     }
     apply(&mut s, &input)?;
     s.updated_at = clock.now();
-    let mut tx = store.begin().await?;
-    repo::upsert_subscription(&mut tx, &s).await?;
-    tx.commit().await?;
+    save(store, &s).await?;
     Ok(s)
 }
 
@@ -264,9 +268,7 @@ pub async fn rotate(
     let secret = signing::new_secret();
     s.secret = Some(secret.clone());
     s.updated_at = clock.now();
-    let mut tx = store.begin().await?;
-    repo::upsert_subscription(&mut tx, &s).await?;
-    tx.commit().await?;
+    save(store, &s).await?;
     Ok(WebhookOut {
         subscription: s,
         secret: Some(secret),

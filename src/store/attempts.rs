@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::db::sid;
-use super::{Backend, Db, Id, Store, Ts, Tx};
+use super::sql::{lock_clause, placeholders};
+use super::{Db, Id, Store, Ts, Tx};
 use crate::domain::enums::{AttemptResult, AttemptStatus, ReviewStatus, SubmissionType};
 use crate::domain::ids::Scope;
 use crate::{on_db, on_reader, on_tx};
@@ -89,13 +90,10 @@ const ATTEMPT_COLUMNS: &str = r#""attemptId", "tenantId", "organisationId", "tes
 /// the unique constraint settles concurrent starts.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn insert(tx: &mut Tx, a: &Attempt) -> Result<bool, sqlx::Error> {
-    let params = (1..=23)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     let sql = format!(
-        r#"INSERT INTO "testAttempts" ({ATTEMPT_COLUMNS}) VALUES ({params})
-           ON CONFLICT ("testId", "userId", "attempt") DO NOTHING"#
+        r#"INSERT INTO "testAttempts" ({ATTEMPT_COLUMNS}) VALUES ({})
+           ON CONFLICT ("testId", "userId", "attempt") DO NOTHING"#,
+        placeholders(23)
     );
     let n = on_tx!(tx, c => {
         sqlx::query(&sql)
@@ -127,14 +125,6 @@ pub async fn update(tx: &mut Tx, a: &Attempt) -> Result<(), sqlx::Error> {
             .execute(c).await.map(|r| r.rows_affected())
     })?;
     Ok(())
-}
-
-fn lock_clause(backend: Backend) -> &'static str {
-    if backend == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    }
 }
 
 /// The attempt, locked for the rest of `tx` (PostgreSQL; SQLite has one writer).
@@ -396,8 +386,7 @@ pub async fn learners_of(
             .push(r#" AND "organisationId" = "#)
             .bind(Arg::Id(o));
         if !users.is_empty() {
-            sql.push(r#" AND "userId" IN "#)
-                .bind_list(users.iter().map(|u| Arg::Id(Id(*u))));
+            sql.and_in(r#""userId""#, users);
         }
     };
     let mut count = Sql::new(

@@ -2,6 +2,8 @@
 //! transaction must never wait for a second pooled connection: under load that deadlocks the
 //! pool). A query is written once, against [`Db`], and runs on either.
 
+use uuid::Uuid;
+
 use super::{Backend, Id, Store, Tx};
 use crate::domain::ids::Scope;
 
@@ -44,6 +46,24 @@ impl<'a> From<&'a mut Tx> for Db<'a> {
 /// The tenant and organisation of a scope, as stored.
 pub fn sid(scope: &Scope) -> (Id, Id) {
     (Id(scope.tenant.as_uuid()), Id(scope.organisation.as_uuid()))
+}
+
+/// Deletes the rows of `table` whose `column` is `id`, within the scope (both names quoted);
+/// returns how many went.
+pub async fn delete_scoped(
+    tx: &mut Tx,
+    table: &str,
+    column: &str,
+    scope: &Scope,
+    id: Uuid,
+) -> Result<u64, sqlx::Error> {
+    let (t, o) = sid(scope);
+    let sql = format!(
+        r#"DELETE FROM {table} WHERE {column} = $1 AND "tenantId" = $2 AND "organisationId" = $3"#
+    );
+    crate::on_tx!(tx, c => {
+        sqlx::query(&sql).bind(Id(id)).bind(t).bind(o).execute(c).await.map(|r| r.rows_affected())
+    })
 }
 
 /// Runs `$body` with `$conn` bound to the [`Db`]'s connection (a pool or the transaction's

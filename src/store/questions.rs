@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::db::sid;
-use super::sql::{Arg, Sql, like_contains};
+use super::sql::{Arg, Listing, Sql, like_contains, lock_clause};
 use super::{Backend, Db, Id, Store, Ts, Tx};
 use crate::domain::enums::{GradingType, QuestionLevel, QuestionStatus, QuestionType};
 use crate::domain::ids::Scope;
@@ -151,11 +151,7 @@ pub async fn update(tx: &mut Tx, q: &Question) -> Result<(), sqlx::Error> {
 }
 
 fn select_one(backend: Backend, lock: bool) -> String {
-    let lock = if lock && backend == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = if lock { lock_clause(backend) } else { "" };
     format!(
         r#"SELECT {QUESTION_COLUMNS} FROM "questions"
            WHERE "questionId" = $1 AND "tenantId" = $2 AND "organisationId" = $3{lock}"#
@@ -193,16 +189,12 @@ pub async fn get<'a>(
 }
 
 fn options_query(backend: Backend, scope: &Scope, question_ids: &[Uuid]) -> Sql {
-    let (t, o) = sid(scope);
     let mut sql = Sql::new(
         backend,
-        format!(r#"SELECT {OPTION_COLUMNS} FROM "questionOptions" WHERE "tenantId" = "#),
+        format!(r#"SELECT {OPTION_COLUMNS} FROM "questionOptions""#),
     );
-    sql.bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o))
-        .push(r#" AND "questionId" IN "#)
-        .bind_list(question_ids.iter().map(|q| Arg::Id(Id(*q))))
+    sql.where_scope(scope)
+        .and_in(r#""questionId""#, question_ids)
         .push(r#" ORDER BY "questionId", "ordering", "createdAt", "questionOptionId""#);
     sql
 }
@@ -271,37 +263,27 @@ pub async fn delete_options(
     if option_ids.is_empty() {
         return Ok(());
     }
-    let (t, o) = sid(scope);
-    let mut sql = Sql::new(
-        tx.backend(),
-        r#"DELETE FROM "questionOptions" WHERE "tenantId" = "#,
-    );
-    sql.bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o))
+    let mut sql = Sql::new(tx.backend(), r#"DELETE FROM "questionOptions""#);
+    sql.where_scope(scope)
         .push(r#" AND "questionId" = "#)
         .bind(Arg::Id(Id(question_id)))
-        .push(r#" AND "questionOptionId" IN "#)
-        .bind_list(option_ids.iter().map(|i| Arg::Id(Id(*i))));
+        .and_in(r#""questionOptionId""#, option_ids);
     on_tx!(tx, c => bind_args!(sqlx::query(&sql.text), &sql.args).execute(c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
-/// Columns a question list may be sorted by (`sortBy`), mapped to SQL.
-pub fn question_sort_column(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "createdAt" => r#""createdAt""#,
-        "updatedAt" => r#""updatedAt""#,
-        "text" => r#""text""#,
-        "marks" => r#""marks""#,
-        "type" => r#""type""#,
-        "level" => r#""level""#,
-        "status" => r#""status""#,
-        "ordering" => r#""ordering""#,
-        "idealTime" => r#""idealTime""#,
-        _ => return None,
-    })
-}
+/// Columns a question list may be sorted by (`sortBy` names them unquoted).
+pub const QUESTION_SORT_COLUMNS: &[&str] = &[
+    r#""createdAt""#,
+    r#""updatedAt""#,
+    r#""text""#,
+    r#""marks""#,
+    r#""type""#,
+    r#""level""#,
+    r#""status""#,
+    r#""ordering""#,
+    r#""idealTime""#,
+];
 
 /// Filters of the question list and the rule pools.
 #[derive(Debug, Clone, Default)]
@@ -324,11 +306,7 @@ pub struct QuestionFilter {
 }
 
 fn push_filter(sql: &mut Sql, scope: &Scope, f: &QuestionFilter) {
-    let (t, o) = sid(scope);
-    sql.push(r#" WHERE "tenantId" = "#)
-        .bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o));
+    sql.where_scope(scope);
     if let Some(s) = f.search.as_deref().filter(|s| !s.trim().is_empty()) {
         let pattern = like_contains(&s.trim().to_lowercase());
         sql.push(r#" AND (LOWER("text") LIKE "#)
@@ -359,12 +337,10 @@ fn push_filter(sql: &mut Sql, scope: &Scope, f: &QuestionFilter) {
         f.levels.iter().map(|s| s.as_str().into()).collect(),
     );
     if !f.categories.is_empty() {
-        sql.push(r#" AND "categoryId" IN "#)
-            .bind_list(f.categories.iter().map(|c| Arg::Id(Id(*c))));
+        sql.and_in(r#""categoryId""#, &f.categories);
     }
     if !f.include_ids.is_empty() {
-        sql.push(r#" AND "questionId" IN "#)
-            .bind_list(f.include_ids.iter().map(|c| Arg::Id(Id(*c))));
+        sql.and_in(r#""questionId""#, &f.include_ids);
     }
     if !f.exclude_ids.is_empty() {
         sql.push(r#" AND "questionId" NOT IN "#)
@@ -412,17 +388,15 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Question>, i64), sqlx::Error> {
-    let mut count = Sql::new(store.backend(), r#"SELECT COUNT(*) FROM "questions""#);
-    push_filter(&mut count, scope, filter);
-    let mut page = Sql::new(
-        store.backend(),
-        format!(r#"SELECT {QUESTION_COLUMNS} FROM "questions""#),
-    );
-    push_filter(&mut page, scope, filter);
-    page.order_nulls_last(order_by, r#""questionId""#, descending)
-        .page(limit, offset);
-    let total = count.fetch_count(store).await?;
-    Ok((page.fetch_rows(store).await?, total))
+    const QUESTIONS: Listing = Listing {
+        table: r#""questions""#,
+        columns: QUESTION_COLUMNS,
+        key: r#""questionId""#,
+    };
+    let filter = |sql: &mut Sql| push_filter(sql, scope, filter);
+    QUESTIONS
+        .page(store, filter, order_by, descending, limit, offset)
+        .await
 }
 
 /// Every question matching `filter` (rule pools), ordered by creation.
@@ -498,17 +472,12 @@ pub async fn unlink_option(
 
 /// The query of [`links_to`] and [`links_to_in`].
 fn links_to_query(backend: Backend, scope: &Scope, question_ids: &[Uuid]) -> Sql {
-    let (t, o) = sid(scope);
     let mut sql = Sql::new(
         backend,
-        r#"SELECT "id", "optionId", "questionId", "ordering", "isActive" FROM "optionQuestions"
-           WHERE "tenantId" = "#,
+        r#"SELECT "id", "optionId", "questionId", "ordering", "isActive" FROM "optionQuestions""#,
     );
-    sql.bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o))
-        .push(r#" AND "questionId" IN "#)
-        .bind_list(question_ids.iter().map(|i| Arg::Id(Id(*i))))
+    sql.where_scope(scope)
+        .and_in(r#""questionId""#, question_ids)
         .push(r#" ORDER BY "ordering", "createdAt""#);
     sql
 }
@@ -567,16 +536,11 @@ pub async fn set_status(
 
 /// The query of [`by_ids`] and [`by_ids_in`] (`ids` not empty).
 fn by_ids_sql(backend: Backend, scope: &Scope, ids: &[Uuid]) -> Sql {
-    let (t, o) = sid(scope);
     let mut sql = Sql::new(
         backend,
-        format!(r#"SELECT {QUESTION_COLUMNS} FROM "questions" WHERE "tenantId" = "#),
+        format!(r#"SELECT {QUESTION_COLUMNS} FROM "questions""#),
     );
-    sql.bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o))
-        .push(r#" AND "questionId" IN "#)
-        .bind_list(ids.iter().map(|i| Arg::Id(Id(*i))));
+    sql.where_scope(scope).and_in(r#""questionId""#, ids);
     sql
 }
 

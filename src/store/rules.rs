@@ -8,8 +8,8 @@ use tracing::instrument;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::db::sid;
-use super::sql::{Arg, Sql};
+use super::db::{delete_scoped, sid};
+use super::sql::{Arg, Sql, assignments, placeholders};
 use super::{Db, Id, Ts, Tx};
 use crate::domain::enums::{RuleType, SelectionMode, SelectionStrategy};
 use crate::domain::ids::Scope;
@@ -104,25 +104,17 @@ macro_rules! bind_rule {
 
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn insert(tx: &mut Tx, r: &Rule) -> Result<(), sqlx::Error> {
-    let params = (1..=21)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(r#"INSERT INTO "testRules" ({RULE_COLUMNS}) VALUES ({params})"#);
+    let sql = format!(
+        r#"INSERT INTO "testRules" ({RULE_COLUMNS}) VALUES ({})"#,
+        placeholders(21)
+    );
     on_tx!(tx, c => bind_rule!(sqlx::query(&sql), r).execute(c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn update(tx: &mut Tx, r: &Rule) -> Result<(), sqlx::Error> {
-    let sets = RULE_COLUMNS
-        .split(',')
-        .map(str::trim)
-        .enumerate()
-        .skip(1)
-        .map(|(i, col)| format!("{col} = ${}", i + 1))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let sets = assignments(RULE_COLUMNS);
     let sql = format!(
         r#"UPDATE "testRules" SET {sets} WHERE "ruleId" = $1 AND "tenantId" = $2
            AND "organisationId" = $3"#
@@ -133,11 +125,7 @@ pub async fn update(tx: &mut Tx, r: &Rule) -> Result<(), sqlx::Error> {
 
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn delete(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<(), sqlx::Error> {
-    let (t, o) = sid(scope);
-    on_tx!(tx, c => {
-        sqlx::query(r#"DELETE FROM "testRules" WHERE "ruleId" = $1 AND "tenantId" = $2 AND "organisationId" = $3"#)
-            .bind(Id(id)).bind(t).bind(o).execute(c).await.map(|r| r.rows_affected())
-    })?;
+    delete_scoped(tx, r#""testRules""#, r#""ruleId""#, scope, id).await?;
     Ok(())
 }
 
@@ -169,14 +157,11 @@ fn list_sql(
     f: RuleFilter,
     oldest_first: bool,
 ) -> Sql {
-    let (t, o) = sid(scope);
     let mut sql = Sql::new(
         store_backend,
-        format!(r#"SELECT {RULE_COLUMNS} FROM "testRules" WHERE "tenantId" = "#),
+        format!(r#"SELECT {RULE_COLUMNS} FROM "testRules""#),
     );
-    sql.bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o));
+    sql.where_scope(scope);
     if let Some(test) = f.test_id {
         sql.push(r#" AND "testId" = "#).bind(Arg::Id(Id(test)));
     }

@@ -1,7 +1,11 @@
 //! A small portable query builder: SQL text with `$n` placeholders plus the values to bind,
 //! so a filter built once runs on both drivers (see [`bind_args!`](crate::bind_args)).
 
-use super::{Backend, Id, Ts};
+use uuid::Uuid;
+
+use super::db::sid;
+use super::{Backend, Id, Store, Ts};
+use crate::domain::ids::Scope;
 
 /// A value to bind.
 #[derive(Debug, Clone)]
@@ -45,6 +49,21 @@ impl Sql {
         self.text.push('$');
         self.text.push_str(&n.to_string());
         self
+    }
+
+    /// Appends ` WHERE "tenantId" = $n AND "organisationId" = $m`: the rows of `scope` only.
+    pub fn where_scope(&mut self, scope: &Scope) -> &mut Self {
+        let (t, o) = sid(scope);
+        self.push(r#" WHERE "tenantId" = "#)
+            .bind(Arg::Id(t))
+            .push(r#" AND "organisationId" = "#)
+            .bind(Arg::Id(o))
+    }
+
+    /// Appends ` AND column IN (...)` bound to `ids` (at least one).
+    pub fn and_in(&mut self, column: &str, ids: &[Uuid]) -> &mut Self {
+        self.push(&format!(" AND {column} IN "))
+            .bind_list(ids.iter().map(|i| Arg::Id(Id(*i))))
     }
 
     /// Appends `ORDER BY column` with NULLs last on both databases (their defaults disagree),
@@ -114,6 +133,91 @@ impl Sql {
     }
 }
 
+/// A table that is listed a page at a time under a filter (see [`Listing::page`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Listing {
+    /// The quoted table name.
+    pub table: &'static str,
+    /// The columns a row is read with.
+    pub columns: &'static str,
+    /// The quoted unique key: it breaks ties in the order, so pages neither overlap nor skip.
+    pub key: &'static str,
+}
+
+impl Listing {
+    /// One page of the rows that `filter` (which appends the `WHERE` clause) keeps, sorted by
+    /// `order_by` with NULLs last, and how many rows it keeps in all.
+    pub async fn page<T>(
+        &self,
+        store: &Store,
+        filter: impl Fn(&mut Sql),
+        order_by: &str,
+        descending: bool,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<T>, i64), sqlx::Error>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let mut count = Sql::new(
+            store.backend(),
+            format!("SELECT COUNT(*) FROM {}", self.table),
+        );
+        filter(&mut count);
+        let mut page = Sql::new(
+            store.backend(),
+            format!("SELECT {} FROM {}", self.columns, self.table),
+        );
+        filter(&mut page);
+        page.order_nulls_last(order_by, self.key, descending)
+            .page(limit, offset);
+        let total = count.fetch_count(store).await?;
+        Ok((page.fetch_rows(store).await?, total))
+    }
+}
+
+/// The quoted column of `columns` that an API parameter calls `name` (its unquoted name).
+pub fn named_column(columns: &[&'static str], name: &str) -> Option<&'static str> {
+    columns
+        .iter()
+        .copied()
+        .find(|c| c.trim_matches('"') == name)
+}
+
+/// `$1, $2, ..., $n`: the placeholders of an `INSERT` of `n` columns.
+pub fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The `SET` list of an `UPDATE` that rewrites a row from the column list of its `INSERT`
+/// (comma-separated, the key first): every column but the key, each set to the placeholder
+/// of its place in the list (`"b" = $2, "c" = $3, ...`), so one bind order serves both.
+pub fn assignments(columns: &str) -> String {
+    columns
+        .split(',')
+        .map(str::trim)
+        .enumerate()
+        .skip(1)
+        .map(|(i, col)| format!("{col} = ${}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// ` FOR UPDATE` on PostgreSQL; nothing on SQLite, where the one writer serialises anyway.
+pub fn lock_clause(backend: Backend) -> &'static str {
+    if backend == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    }
+}
+
 /// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
 pub fn like_contains(s: &str) -> String {
     let mut out = String::from("%");
@@ -169,6 +273,39 @@ mod tests {
         s.bind_list([Arg::Text("x".into()), Arg::Text("y".into())]);
         assert_eq!(s.text, "SELECT 1 WHERE a = $1 AND b IN ($2, $3)");
         assert_eq!(s.args.len(), 3);
+    }
+
+    #[test]
+    fn insert_placeholders_and_update_assignments_agree() {
+        assert_eq!(placeholders(3), "$1, $2, $3");
+        assert_eq!(
+            assignments("\"a\", \"b\",\n    \"c\""),
+            "\"b\" = $2, \"c\" = $3"
+        );
+    }
+
+    #[test]
+    fn columns_are_found_by_their_unquoted_name() {
+        let columns = [r#""createdAt""#, r#""type""#];
+        assert_eq!(named_column(&columns, "type"), Some(r#""type""#));
+        assert_eq!(named_column(&columns, r#""type""#), None);
+        assert_eq!(named_column(&columns, "title"), None);
+    }
+
+    #[test]
+    fn scope_and_id_lists_are_bound_in_order() {
+        use crate::domain::ids::{OrganisationId, TenantId};
+        let scope = Scope {
+            tenant: TenantId::from_uuid(Uuid::nil()),
+            organisation: OrganisationId::from_uuid(Uuid::nil()),
+        };
+        let mut s = Sql::new(Backend::Sqlite, r#"SELECT 1 FROM "t""#);
+        s.where_scope(&scope)
+            .and_in(r#""k""#, &[Uuid::nil(), Uuid::nil()]);
+        assert_eq!(
+            s.text,
+            r#"SELECT 1 FROM "t" WHERE "tenantId" = $1 AND "organisationId" = $2 AND "k" IN ($3, $4)"#
+        );
     }
 
     #[test]

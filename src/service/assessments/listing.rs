@@ -93,14 +93,11 @@ pub(super) fn parse_date(s: &str) -> Option<Ts> {
 /// `GET /tests`.
 pub async fn list(store: &Store, scope: &Scope, q: TestListQuery) -> AppResult<Page<Test>> {
     let (limit, offset) = page_window(q.limit, q.offset)?;
-    let sort = q.sort_by.as_deref().unwrap_or("createdAt");
-    let order_by = repo::test_sort_column(sort).ok_or_else(|| {
-        AppError::validation(format!(
-            "sortBy must be one of createdAt, updatedAt, title, ordering, totalMarks, \
-             startDate, endDate, status, type (not {sort:?})"
-        ))
-    })?;
-    let desc = descending(q.sort_order.as_deref())?;
+    let (order_by, desc) = sorting(
+        q.sort_by.as_deref(),
+        q.sort_order.as_deref(),
+        repo::TEST_SORT_COLUMNS,
+    )?;
     let filter = TestFilter {
         search: q.search.clone(),
         status: q.status,

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::criteria::{Criteria, descending};
-use super::{Actor, Page, UnitOfWork, conflict_on_unique, page_window};
+use super::criteria::{Criteria, sorting};
+use super::{Actor, Page, UnitOfWork, conflict_on_unique, page_window, to_i32};
 use crate::clock::Clock;
 use crate::domain::assessment::{self as rules_of, PublishFacts, RuleSupply};
 use crate::domain::enums::{AttemptsGrading, GradingType, SelectionMode, TestStatus, TestType};
@@ -22,7 +22,7 @@ use crate::service::de;
 use crate::store::assessments::{self as repo, DateOp, Section, Test, TestFilter, TestQuestion};
 use crate::store::questions as question_repo;
 use crate::store::rules::{self as rule_repo, Rule, RuleFilter};
-use crate::store::{Id, Store, Ts, Tx};
+use crate::store::{Db, Id, Store, Ts, Tx};
 
 mod listing;
 mod publishing;
@@ -125,10 +125,6 @@ pub struct TestIn {
     pub context_id: Option<Option<Uuid>>,
 }
 
-fn int(v: u32, field: &str) -> AppResult<i32> {
-    i32::try_from(v).map_err(|_| AppError::validation(format!("{field} is too large")))
-}
-
 /// Applies the fields of `input` to `t` (create starts from defaults).
 fn apply(t: &mut Test, input: &TestIn) -> AppResult<()> {
     if let Some(title) = &input.title {
@@ -160,10 +156,10 @@ fn apply(t: &mut Test, input: &TestIn) -> AppResult<()> {
         t.show_time_finished = v;
     }
     if let Some(v) = input.time_duration {
-        t.time_duration = v.map(|s| int(s, "timeDuration")).transpose()?;
+        t.time_duration = v.map(|s| to_i32(s, "timeDuration")).transpose()?;
     }
     if let Some(v) = input.time_finished_duration {
-        t.time_finished_duration = v.map(|s| int(s, "timeFinishedDuration")).transpose()?;
+        t.time_finished_duration = v.map(|s| to_i32(s, "timeFinishedDuration")).transpose()?;
     }
     if let Some(v) = input.total_marks {
         t.total_marks = v;
@@ -174,7 +170,7 @@ fn apply(t: &mut Test, input: &TestIn) -> AppResult<()> {
         t.passing_marks = v;
     }
     if let Some(v) = input.pagination_limit {
-        t.pagination_limit = v.map(|s| int(s, "paginationLimit")).transpose()?;
+        t.pagination_limit = v.map(|s| to_i32(s, "paginationLimit")).transpose()?;
     }
     if let Some(v) = input.ordering {
         t.ordering = v;
@@ -418,15 +414,15 @@ pub async fn update(
 }
 
 /// The test locked for a change; archived tests are gone (404).
-async fn lock_live(tx: &mut Tx, scope: &Scope, id: Uuid) -> AppResult<Test> {
+pub(crate) async fn lock_live(tx: &mut Tx, scope: &Scope, id: Uuid) -> AppResult<Test> {
     repo::lock(tx, scope, id)
         .await?
         .filter(|t| t.status != TestStatus::Archived)
         .ok_or_else(|| AppError::not_found("Test not found"))
 }
 
-/// A test whose structure may change: not published (422), not generated (400).
-pub(crate) async fn lock_editable(
+/// A test locked for a change to its `what`: not archived (404), not published (422).
+pub(crate) async fn lock_unpublished(
     tx: &mut Tx,
     scope: &Scope,
     id: Uuid,
@@ -438,6 +434,17 @@ pub(crate) async fn lock_editable(
             "Cannot modify {what} of a published test; unpublish it first"
         )));
     }
+    Ok(t)
+}
+
+/// A test whose structure may change: not published (422), not generated (400).
+pub(crate) async fn lock_editable(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: Uuid,
+    what: &str,
+) -> AppResult<Test> {
+    let t = lock_unpublished(tx, scope, id, what).await?;
     if t.test_type == TestType::Generated {
         return Err(AppError::validation(format!(
             "Cannot manually change {what} of generated tests. They are created automatically \
@@ -498,8 +505,9 @@ pub async fn get(store: &Store, scope: &Scope, id: Uuid) -> AppResult<TestDetail
     })
 }
 
-async fn live(store: &Store, scope: &Scope, id: Uuid) -> AppResult<Test> {
-    repo::get(store, scope, id)
+/// The test, or 404 when it is missing or archived.
+pub(crate) async fn live<'a>(db: impl Into<Db<'a>>, scope: &Scope, id: Uuid) -> AppResult<Test> {
+    repo::get(db, scope, id)
         .await?
         .filter(|t| t.status != TestStatus::Archived)
         .ok_or_else(|| AppError::not_found("Test not found"))

@@ -64,17 +64,7 @@ pub(super) async fn change_status(
 pub(super) async fn question_count(tx: &mut Tx, scope: &Scope, t: &Test) -> AppResult<u32> {
     Ok(match t.test_type {
         TestType::RuleBased => {
-            let rules = rule_repo::list(
-                &mut *tx,
-                scope,
-                RuleFilter {
-                    test_id: Some(t.test_id.0),
-                    active_only: true,
-                    ..RuleFilter::default()
-                },
-                false,
-            )
-            .await?;
+            let rules = active_rules(tx, scope, t.test_id.0).await?;
             rules
                 .iter()
                 .map(|r| r.number_of_questions.max(0) as u32)
@@ -86,6 +76,20 @@ pub(super) async fn question_count(tx: &mut Tx, scope: &Scope, t: &Test) -> AppR
             .filter(|(_, _, conditional)| !conditional)
             .count() as u32,
     })
+}
+
+/// The active rules of a test, in the order they draw: highest priority first, then newest.
+pub(crate) async fn active_rules(
+    tx: &mut Tx,
+    scope: &Scope,
+    test_id: Uuid,
+) -> AppResult<Vec<Rule>> {
+    let filter = RuleFilter {
+        test_id: Some(test_id),
+        active_only: true,
+        ..RuleFilter::default()
+    };
+    Ok(rule_repo::list(tx, scope, filter, false).await?)
 }
 
 /// What a rule's pool holds, for publishing and previews.
@@ -130,17 +134,7 @@ pub(super) async fn publish_facts(tx: &mut Tx, scope: &Scope, t: &Test) -> AppRe
         .collect();
     let mut supplies = Vec::new();
     if t.test_type == TestType::RuleBased {
-        let rules = rule_repo::list(
-            &mut *tx,
-            scope,
-            RuleFilter {
-                test_id: Some(t.test_id.0),
-                active_only: true,
-                ..RuleFilter::default()
-            },
-            false,
-        )
-        .await?;
+        let rules = active_rules(tx, scope, t.test_id.0).await?;
         for rule in &rules {
             let pool = rule_pool(tx, scope, rule).await?;
             let first = pool.first().map(|q| q.marks);

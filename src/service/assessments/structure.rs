@@ -29,6 +29,29 @@ pub struct AddQuestionIn {
     pub ordering: Option<i32>,
 }
 
+/// A new link of question `q` into a section of a test: first in the section, compulsory
+/// for no one, drawn by no rule (callers set what they know), and conditional exactly when
+/// the question has a parent.
+pub(crate) fn new_link(
+    scope: &Scope,
+    test_id: Uuid,
+    section_id: Uuid,
+    q: &question_repo::Question,
+) -> TestQuestion {
+    TestQuestion {
+        test_question_id: Id(Uuid::new_v4()),
+        tenant_id: Id(scope.tenant.as_uuid()),
+        organisation_id: Id(scope.organisation.as_uuid()),
+        test_id: Id(test_id),
+        question_id: q.question_id,
+        ordering: 0,
+        section_id: Some(Id(section_id)),
+        rule_id: None,
+        is_compulsory: false,
+        is_conditional: q.parent_id.is_some(),
+    }
+}
+
 pub(crate) async fn check_section(
     tx: &mut Tx,
     scope: &Scope,
@@ -90,16 +113,10 @@ pub async fn add_question(
         )?,
     };
     let link = TestQuestion {
-        test_question_id: Id(Uuid::new_v4()),
-        tenant_id: Id(scope.tenant.as_uuid()),
-        organisation_id: Id(scope.organisation.as_uuid()),
-        test_id: Id(test_id),
-        question_id: q.question_id,
         ordering,
-        section_id: Some(Id(input.section_id)),
         rule_id,
         is_compulsory: input.is_compulsory.unwrap_or(false),
-        is_conditional: q.parent_id.is_some(),
+        ..new_link(&scope, test_id, input.section_id, &q)
     };
     if !repo::insert_link(uow.tx(), &link).await? {
         return Err(AppError::conflict("Question is already added to this test"));
@@ -185,16 +202,10 @@ pub async fn bulk_add(
             }
         };
         let link = TestQuestion {
-            test_question_id: Id(Uuid::new_v4()),
-            tenant_id: Id(scope.tenant.as_uuid()),
-            organisation_id: Id(scope.organisation.as_uuid()),
-            test_id: Id(test_id),
-            question_id: q.question_id,
             ordering,
-            section_id: Some(Id(input.section_id)),
             rule_id,
             is_compulsory: item.is_compulsory.unwrap_or(false),
-            is_conditional: q.parent_id.is_some(),
+            ..new_link(&scope, test_id, input.section_id, &q)
         };
         if repo::insert_link(uow.tx(), &link).await? {
             outcome.added += 1;
@@ -359,12 +370,12 @@ pub async fn restructure(
             .find(|x| x.section_id.0 == s.section_id)
             .cloned()
             .ok_or_else(|| AppError::not_found("Section not found"))?;
-        section.ordering = int(s.order, "order")?;
+        section.ordering = to_i32(s.order, "order")?;
         uow.stamp(&mut section);
         repo::update_section(uow.tx(), &section).await?;
         for q in &s.questions {
             let mut link = (*by_question[&q.question_id]).clone();
-            link.ordering = int(q.order, "order")?;
+            link.ordering = to_i32(q.order, "order")?;
             link.section_id = Some(Id(s.section_id));
             repo::update_link(uow.tx(), &link).await?;
         }

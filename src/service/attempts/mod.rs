@@ -10,6 +10,8 @@ use sqlx::types::Json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::hierarchy::hide_answer_options;
+use super::questions::questions_with_options;
 use super::{Actor, UnitOfWork};
 use crate::clock::Clock;
 use crate::domain::attempt::{self as rules, ScoredAttempt, SeededRng};
@@ -23,21 +25,20 @@ use crate::domain::lifecycle::{
     self, Earlier, Refusal, ScoredAnswer, Stage, Start, StartRefusal, Window,
 };
 use crate::domain::marks::Marks;
-use crate::domain::question::QuestionParams;
 use crate::domain::scoring::{self, Answer, KeyOption, QuestionKey};
 use crate::error::{AppError, AppResult};
 use crate::store::assessments::{self as test_repo, Test};
 use crate::store::attempts::{self as repo, Attempt, PaperItem};
 use crate::store::questions::{self as question_repo, Question, QuestionOption};
-use crate::store::rules::{self as rule_repo, RuleFilter};
-use crate::store::{Db, Id, Store, Ts, Tx};
+use crate::store::{Id, Store, Ts, Tx};
 
 mod paper;
 mod progress;
 pub use paper::*;
 pub use progress::*;
 
-fn ordering_key(attempt_id: Uuid) -> String {
+/// The ordering key of an attempt's events: they are delivered in the order they happened.
+pub(crate) fn ordering_key(attempt_id: Uuid) -> String {
     format!("attempt:{attempt_id}")
 }
 
@@ -64,10 +65,7 @@ pub async fn start(
     let user = actor.user_uuid();
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let now = uow.now();
-    let test = test_repo::get(uow.tx(), &scope, test_id)
-        .await?
-        .filter(|t| t.status != TestStatus::Archived)
-        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    let test = crate::service::assessments::live(uow.tx(), &scope, test_id).await?;
     if test.status != TestStatus::Published {
         return Err(AppError::unprocessable(
             "Test is not available for attempts",

@@ -5,11 +5,7 @@ use super::*;
 
 /// The key of a question as the test grades it.
 pub fn key_of(q: &Question, options: &[QuestionOption], grading: GradingType) -> QuestionKey {
-    let params: QuestionParams = q
-        .params
-        .as_ref()
-        .and_then(|p| serde_json::from_value(p.0.clone()).ok())
-        .unwrap_or_default();
+    let params = crate::service::questions::params_of(q);
     QuestionKey {
         qtype: q.qtype,
         grading_type: grading,
@@ -35,36 +31,6 @@ pub fn key_of(q: &Question, options: &[QuestionOption], grading: GradingType) ->
     }
 }
 
-pub(super) type Bank = (HashMap<Uuid, Question>, HashMap<Uuid, Vec<QuestionOption>>);
-
-pub(super) fn bank(questions: Vec<Question>, all_options: Vec<QuestionOption>) -> Bank {
-    let questions = questions
-        .into_iter()
-        .map(|q| (q.question_id.0, q))
-        .collect();
-    let mut options: HashMap<Uuid, Vec<QuestionOption>> = HashMap::new();
-    for o in all_options {
-        options.entry(o.question_id.0).or_default().push(o);
-    }
-    for list in options.values_mut() {
-        list.sort_by_key(|o| (o.ordering, o.created_at, o.question_option_id.0));
-    }
-    (questions, options)
-}
-
-/// Questions and options, read on a read connection or within a transaction (a transaction
-/// must never wait for a second pooled connection).
-pub(super) async fn questions_with_options<'a>(
-    db: impl Into<Db<'a>>,
-    scope: &Scope,
-    ids: &[Uuid],
-) -> AppResult<Bank> {
-    let mut db = db.into();
-    let questions = question_repo::by_ids(db.reborrow(), scope, ids).await?;
-    let options = question_repo::options_of(db, scope, ids).await?;
-    Ok(bank(questions, options))
-}
-
 /// Builds the paper of a new attempt from the test (plain) or its rules (rule-based).
 pub(super) async fn build_paper(
     tx: &mut Tx,
@@ -74,17 +40,7 @@ pub(super) async fn build_paper(
 ) -> AppResult<Vec<PaperItem>> {
     let mut items: Vec<PaperItem> = Vec::new();
     if test.test_type == TestType::RuleBased {
-        let rules = rule_repo::list(
-            &mut *tx,
-            scope,
-            RuleFilter {
-                test_id: Some(test.test_id.0),
-                active_only: true,
-                ..RuleFilter::default()
-            },
-            false,
-        )
-        .await?;
+        let rules = crate::service::assessments::active_rules(tx, scope, test.test_id.0).await?;
         let mut chosen = BTreeSet::new();
         for rule in &rules {
             let pool: Vec<(Uuid, Marks)> = crate::service::assessments::rule_pool(tx, scope, rule)
@@ -244,16 +200,7 @@ pub async fn questions(
                 "ordering": n,
             })).collect::<Vec<_>>(),
         });
-        if matches!(q.qtype, QuestionType::Subjective | QuestionType::Essay) {
-            // Options of free-text questions are reference answers.
-            v["options"] = json!([]);
-        }
-        if q.qtype == QuestionType::FillBlank {
-            // The blanks, not the accepted answers.
-            let blanks: BTreeSet<i32> = shown.iter().filter_map(|o| o.blank_index).collect();
-            v["options"] = json!([]);
-            v["blanks"] = json!(blanks.into_iter().collect::<Vec<_>>());
-        }
+        hide_answer_options(&mut v, q.qtype, shown.iter().copied());
         if q.qtype == QuestionType::Match {
             let mut targets: Vec<&str> = shown
                 .iter()

@@ -76,10 +76,7 @@ pub async fn user_status(
     test_id: Uuid,
     user_id: Uuid,
 ) -> AppResult<Value> {
-    let test = test_repo::get(store, scope, test_id)
-        .await?
-        .filter(|t| t.status != TestStatus::Archived)
-        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    let test = crate::service::assessments::live(store, scope, test_id).await?;
     let attempts = repo::of_user(store, scope, test_id, user_id).await?;
     let scored: Vec<ScoredAttempt<usize>> = attempts
         .iter()

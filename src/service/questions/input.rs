@@ -174,10 +174,6 @@ pub struct QuestionPatch {
     pub ordering: Option<i32>,
 }
 
-pub(super) fn as_i32(v: u32, field: &str) -> AppResult<i32> {
-    i32::try_from(v).map_err(|_| AppError::validation(format!("{field} is too large")))
-}
-
 pub(super) fn clean_tags(tags: Vec<String>) -> AppResult<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for t in tags {
@@ -264,7 +260,7 @@ pub(super) fn build_option(
         marks: input.marks.unwrap_or(Marks::ZERO),
         blank_index: input
             .blank_index
-            .map(|b| as_i32(b, &format!("options[{index}].blankIndex")))
+            .map(|b| to_i32(b, &format!("options[{index}].blankIndex")))
             .transpose()?,
         case_sensitive: input.case_sensitive.unwrap_or(false),
         created_at,

@@ -131,12 +131,11 @@ pub async fn child_questions(
         .iter()
         .map(|o| (o.question_option_id.0, o.text.as_str()))
         .collect();
-    let mut options: HashMap<Uuid, Vec<QuestionOption>> = HashMap::new();
-    if q.include_options.unwrap_or(false) {
-        for o in repo::options_of(store, scope, &ids).await? {
-            options.entry(o.question_id.0).or_default().push(o);
-        }
-    }
+    let mut options = if q.include_options.unwrap_or(false) {
+        options_by_question(repo::options_of(store, scope, &ids).await?)
+    } else {
+        HashMap::new()
+    };
     let include_associated = q.include_associated_options.unwrap_or(false);
     Ok(children
         .into_iter()

@@ -73,16 +73,53 @@ pub struct QuestionPage {
     pub metadata: Option<Value>,
 }
 
-pub(super) async fn with_options(
+/// Options grouped by the question they belong to, each group in the order given.
+pub(crate) fn options_by_question(
+    options: Vec<QuestionOption>,
+) -> HashMap<Uuid, Vec<QuestionOption>> {
+    let mut by_question: HashMap<Uuid, Vec<QuestionOption>> = HashMap::new();
+    for o in options {
+        by_question.entry(o.question_id.0).or_default().push(o);
+    }
+    by_question
+}
+
+/// Questions by id, and their options by question id in display order.
+pub(crate) type Bank = (HashMap<Uuid, Question>, HashMap<Uuid, Vec<QuestionOption>>);
+
+fn bank(questions: Vec<Question>, all_options: Vec<QuestionOption>) -> Bank {
+    let questions = questions
+        .into_iter()
+        .map(|q| (q.question_id.0, q))
+        .collect();
+    let mut options = options_by_question(all_options);
+    for list in options.values_mut() {
+        list.sort_by_key(|o| (o.ordering, o.created_at, o.question_option_id.0));
+    }
+    (questions, options)
+}
+
+/// Questions and options, read on a read connection or within a transaction (a transaction
+/// must never wait for a second pooled connection).
+pub(crate) async fn questions_with_options<'a>(
+    db: impl Into<Db<'a>>,
+    scope: &Scope,
+    ids: &[Uuid],
+) -> AppResult<Bank> {
+    let mut db = db.into();
+    let questions = repo::by_ids(db.reborrow(), scope, ids).await?;
+    let options = repo::options_of(db, scope, ids).await?;
+    Ok(bank(questions, options))
+}
+
+/// Each question with its options, in the order given.
+pub(crate) async fn with_options(
     store: &Store,
     scope: &Scope,
     questions: Vec<Question>,
 ) -> AppResult<Vec<QuestionOut>> {
     let ids: Vec<Uuid> = questions.iter().map(|q| q.question_id.0).collect();
-    let mut options: HashMap<Uuid, Vec<QuestionOption>> = HashMap::new();
-    for o in repo::options_of(store, scope, &ids).await? {
-        options.entry(o.question_id.0).or_default().push(o);
-    }
+    let mut options = options_by_question(repo::options_of(store, scope, &ids).await?);
     Ok(questions
         .into_iter()
         .map(|q| {
@@ -98,14 +135,11 @@ pub(super) async fn with_options(
 /// `GET /questions`.
 pub async fn list(store: &Store, scope: &Scope, q: QuestionListQuery) -> AppResult<QuestionPage> {
     let (limit, offset) = page_window(q.limit, q.offset)?;
-    let sort = q.sort_by.as_deref().unwrap_or("createdAt");
-    let order_by = repo::question_sort_column(sort).ok_or_else(|| {
-        AppError::validation(format!(
-            "sortBy must be one of createdAt, updatedAt, text, marks, type, level, status, \
-             ordering, idealTime (not {sort:?})"
-        ))
-    })?;
-    let desc = descending(q.sort_order.as_deref())?;
+    let (order_by, desc) = sorting(
+        q.sort_by.as_deref(),
+        q.sort_order.as_deref(),
+        repo::QUESTION_SORT_COLUMNS,
+    )?;
     let preview = q.rule_preview.unwrap_or(false);
     let mut filter = QuestionFilter {
         search: q.search,

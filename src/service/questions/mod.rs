@@ -8,8 +8,9 @@ use sqlx::types::Json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::criteria::sorting;
 pub use super::criteria::{Criteria, TimeRange, descending};
-use super::{Actor, Page, UnitOfWork, page_window};
+use super::{Actor, Page, UnitOfWork, page_window, to_i32};
 use crate::clock::Clock;
 use crate::domain::enums::{GradingType, QuestionLevel, QuestionStatus, QuestionType};
 use crate::domain::event::EventName;
@@ -19,7 +20,7 @@ use crate::domain::question::{self, OptionDraft, QuestionDraft, QuestionParams};
 use crate::error::{AppError, AppResult};
 use crate::service::de;
 use crate::store::questions::{self as repo, Question, QuestionFilter, QuestionOption};
-use crate::store::{Id, Store, Ts, Tx};
+use crate::store::{Db, Id, Store, Ts, Tx};
 
 mod input;
 mod links;
@@ -35,7 +36,8 @@ pub struct QuestionOut {
     pub options: Vec<QuestionOption>,
 }
 
-fn params_of(q: &Question) -> QuestionParams {
+/// The question's stored `params`, or the defaults when it has none (or none readable).
+pub(crate) fn params_of(q: &Question) -> QuestionParams {
     q.params
         .as_ref()
         .and_then(|p| serde_json::from_value(p.0.clone()).ok())
@@ -126,7 +128,7 @@ pub async fn create(
         status: input.status.unwrap_or(QuestionStatus::Draft),
         ideal_time: input
             .ideal_time
-            .map(|t| as_i32(t, "idealTime"))
+            .map(|t| to_i32(t, "idealTime"))
             .transpose()?,
         grading_type: input.grading_type.unwrap_or(GradingType::Quiz),
         allow_partial_scoring: input.allow_partial_scoring.unwrap_or(false),
@@ -191,16 +193,9 @@ pub async fn create(
             test_repo::max_ordering(uow.tx(), &scope, t.test_id.0, Some(*section_id)).await?,
         )?;
         let link = test_repo::TestQuestion {
-            test_question_id: Id(Uuid::new_v4()),
-            tenant_id: q.tenant_id,
-            organisation_id: q.organisation_id,
-            test_id: t.test_id,
-            question_id: q.question_id,
             ordering,
-            section_id: Some(Id(*section_id)),
-            rule_id: None,
             is_compulsory: input.is_compulsory.unwrap_or(false),
-            is_conditional: q.parent_id.is_some(),
+            ..super::assessments::new_link(&scope, t.test_id.0, *section_id, &q)
         };
         test_repo::insert_link(uow.tx(), &link).await?;
         super::assessments::refresh_derived(uow.tx(), &scope, t.test_id.0).await?;
@@ -349,7 +344,7 @@ pub async fn update(
         q.status = s;
     }
     if let Some(t) = patch.ideal_time {
-        q.ideal_time = t.map(|t| as_i32(t, "idealTime")).transpose()?;
+        q.ideal_time = t.map(|t| to_i32(t, "idealTime")).transpose()?;
     }
     if let Some(g) = patch.grading_type {
         q.grading_type = g;

@@ -11,15 +11,14 @@ use uuid::Uuid;
 use super::{Actor, Page, UnitOfWork, page_window};
 use crate::clock::Clock;
 use crate::domain::attempt as rules;
-use crate::domain::enums::{
-    AttemptResult, AttemptStatus, GradingType, QuestionType, ReviewStatus, TestStatus,
-};
+use crate::domain::enums::{AttemptResult, AttemptStatus, GradingType, QuestionType, ReviewStatus};
 use crate::domain::event::EventName;
 use crate::domain::ids::Scope;
 use crate::domain::lifecycle::{self, ScoredAnswer, Stage};
 use crate::domain::marks::Marks;
 use crate::domain::scoring::{Answer, blanks_by_index};
 use crate::error::{AppError, AppResult};
+use crate::service::questions::options_by_question;
 use crate::store::Store;
 use crate::store::assessments::{self as test_repo, Test};
 use crate::store::attempts::{self as repo, Attempt};
@@ -74,8 +73,18 @@ pub struct Reviewed {
     pub review_status: ReviewStatus,
 }
 
+/// A reviewer never scores their own attempt.
+fn refuse_own(reviewer: &Actor, learner: Uuid) -> AppResult<()> {
+    if learner == reviewer.user_uuid() {
+        return Err(AppError::forbidden("You cannot review your own attempt"));
+    }
+    Ok(())
+}
+
+/// Records the scores of `items` on a submitted attempt (locked by the caller), closes its
+/// review, and commits.
 async fn apply_review(
-    uow: &mut UnitOfWork,
+    mut uow: UnitOfWork,
     mut attempt: Attempt,
     test: &Test,
     items: &[ReviewItem],
@@ -171,8 +180,9 @@ async fn apply_review(
             "reviewedBy": reviewer,
             "answersReviewed": items.len(),
         }),
-        format!("attempt:{}", attempt.attempt_id.0),
+        crate::service::attempts::ordering_key(attempt.attempt_id.0),
     );
+    uow.commit().await?;
     Ok(Reviewed {
         attempt_id: attempt.attempt_id.0,
         score: Some(score),
@@ -193,22 +203,12 @@ pub async fn review_attempt(
     let attempt = repo::lock(uow.tx(), &reviewer.scope, attempt_id)
         .await?
         .ok_or_else(|| AppError::not_found("Attempt not found"))?;
-    if attempt.user_id.0 == reviewer.user_uuid() {
-        return Err(AppError::forbidden("You cannot review your own attempt"));
-    }
+    refuse_own(reviewer, attempt.user_id.0)?;
     let test = test_repo::get(uow.tx(), &reviewer.scope, attempt.test_id.0)
         .await?
         .ok_or_else(|| AppError::not_found("Test not found"))?;
-    let out = apply_review(
-        &mut uow,
-        attempt,
-        &test,
-        &body.answers,
-        body.overall_remarks.as_deref(),
-    )
-    .await?;
-    uow.commit().await?;
-    Ok(out)
+    let remarks = body.overall_remarks.as_deref();
+    apply_review(uow, attempt, &test, &body.answers, remarks).await
 }
 
 /// `POST /attempts/review`: review (or import results for) a learner's latest submitted
@@ -221,29 +221,16 @@ pub async fn review_by_test(
 ) -> AppResult<Reviewed> {
     let scope = reviewer.scope;
     let mut uow = UnitOfWork::begin(store, clock, reviewer).await?;
-    let test = test_repo::get(uow.tx(), &scope, body.test_id)
-        .await?
-        .filter(|t| t.status != TestStatus::Archived)
-        .ok_or_else(|| AppError::not_found("Test not found"))?;
-    if body.user_id == reviewer.user_uuid() {
-        return Err(AppError::forbidden("You cannot review your own attempt"));
-    }
+    let test = crate::service::assessments::live(uow.tx(), &scope, body.test_id).await?;
+    refuse_own(reviewer, body.user_id)?;
     let latest = repo::latest(uow.tx(), &scope, body.test_id, body.user_id, true)
         .await?
         .ok_or_else(|| AppError::not_found("No attempt found for review"))?;
     let attempt = repo::lock(uow.tx(), &scope, latest.attempt_id.0)
         .await?
         .ok_or_else(|| AppError::not_found("No attempt found for review"))?;
-    let out = apply_review(
-        &mut uow,
-        attempt,
-        &test,
-        &body.answers,
-        body.overall_remarks.as_deref(),
-    )
-    .await?;
-    uow.commit().await?;
-    Ok(out)
+    let remarks = body.overall_remarks.as_deref();
+    apply_review(uow, attempt, &test, &body.answers, remarks).await
 }
 
 /// `GET /attempts/reviews/pending`: submitted attempts with answers waiting for a reviewer,
@@ -338,10 +325,7 @@ pub async fn answersheet(
         .into_iter()
         .map(|q| (q.question_id.0, q))
         .collect();
-    let mut options: HashMap<Uuid, Vec<question_repo::QuestionOption>> = HashMap::new();
-    for o in question_repo::options_of(store, scope, &ids).await? {
-        options.entry(o.question_id.0).or_default().push(o);
-    }
+    let options = options_by_question(question_repo::options_of(store, scope, &ids).await?);
     let stored: HashMap<Uuid, _> = repo::answers(store, scope, attempt_id)
         .await?
         .into_iter()

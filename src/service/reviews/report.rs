@@ -77,10 +77,7 @@ pub async fn question_answer_report(
             "offset must be between 0 and 1000000000",
         ));
     }
-    let test = test_repo::get(store, scope, test_id)
-        .await?
-        .filter(|t| t.status != TestStatus::Archived)
-        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    let test = crate::service::assessments::live(store, scope, test_id).await?;
     let sections = test_repo::sections_of(store, scope, test_id).await?;
     let section_order: HashMap<Uuid, i32> = sections
         .iter()

@@ -88,11 +88,14 @@ pub async fn delete_section_links(
     scope: &Scope,
     section_id: Uuid,
 ) -> Result<(), sqlx::Error> {
-    let (t, o) = sid(scope);
-    on_tx!(tx, c => {
-        sqlx::query(r#"DELETE FROM "testQuestions" WHERE "sectionId" = $1 AND "tenantId" = $2 AND "organisationId" = $3"#)
-            .bind(Id(section_id)).bind(t).bind(o).execute(c).await.map(|r| r.rows_affected())
-    })?;
+    delete_scoped(
+        tx,
+        r#""testQuestions""#,
+        r#""sectionId""#,
+        scope,
+        section_id,
+    )
+    .await?;
     Ok(())
 }
 
@@ -127,16 +130,12 @@ pub async fn links_of_sections(
     if section_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let (t, o) = sid(scope);
     let mut sql = Sql::new(
         store.backend(),
-        format!(r#"SELECT {LINK_COLUMNS} FROM "testQuestions" WHERE "tenantId" = "#),
+        format!(r#"SELECT {LINK_COLUMNS} FROM "testQuestions""#),
     );
-    sql.bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o))
-        .push(r#" AND "sectionId" IN "#)
-        .bind_list(section_ids.iter().map(|s| Arg::Id(Id(*s))))
+    sql.where_scope(scope)
+        .and_in(r#""sectionId""#, section_ids)
         .push(r#" ORDER BY "ordering", "testQuestionId""#);
     sql.fetch_rows::<TestQuestion>(store).await
 }

@@ -6,8 +6,8 @@ use tracing::instrument;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::db::sid;
-use super::sql::{Arg, Sql, like_contains};
+use super::db::{delete_scoped, sid};
+use super::sql::{Arg, Listing, Sql, assignments, like_contains, lock_clause, placeholders};
 use super::{Backend, Db, Id, Store, Ts, Tx};
 use crate::domain::enums::{
     AttemptsGrading, GradingType, QuestionType, SectionStatus, TestStatus, TestType,
@@ -153,13 +153,6 @@ macro_rules! bind_test {
     };
 }
 
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Inserts a test unless its alias is taken in the scope. `Ok(false)`: alias taken.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn insert(tx: &mut Tx, t: &Test) -> Result<bool, sqlx::Error> {
@@ -178,14 +171,7 @@ pub async fn insert(tx: &mut Tx, t: &Test) -> Result<bool, sqlx::Error> {
 /// violation.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn update(tx: &mut Tx, t: &Test) -> Result<(), sqlx::Error> {
-    let sets = TEST_COLUMNS
-        .split(',')
-        .map(str::trim)
-        .enumerate()
-        .skip(1)
-        .map(|(i, col)| format!("{col} = ${}", i + 1))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let sets = assignments(TEST_COLUMNS);
     let sql = format!(
         r#"UPDATE "tests" SET {sets} WHERE "testId" = $1 AND "tenantId" = $4
            AND "organisationId" = $5"#
@@ -197,11 +183,7 @@ pub async fn update(tx: &mut Tx, t: &Test) -> Result<(), sqlx::Error> {
 }
 
 fn select_test(backend: Backend, lock: bool) -> String {
-    let lock = if lock && backend == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = if lock { lock_clause(backend) } else { "" };
     format!(
         r#"SELECT {TEST_COLUMNS} FROM "tests" WHERE "testId" = $1 AND "tenantId" = $2
            AND "organisationId" = $3{lock}"#
@@ -237,11 +219,7 @@ pub async fn get<'a>(
 /// Deletes the test row (hard delete); sections, links and rules cascade.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn delete(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<(), sqlx::Error> {
-    let (t, o) = sid(scope);
-    on_tx!(tx, c => {
-        sqlx::query(r#"DELETE FROM "tests" WHERE "testId" = $1 AND "tenantId" = $2 AND "organisationId" = $3"#)
-            .bind(Id(id)).bind(t).bind(o).execute(c).await.map(|r| r.rows_affected())
-    })?;
+    delete_scoped(tx, r#""tests""#, r#""testId""#, scope, id).await?;
     Ok(())
 }
 
@@ -256,21 +234,18 @@ pub async fn attempt_count(tx: &mut Tx, scope: &Scope, test_id: Uuid) -> Result<
     })
 }
 
-/// Columns a test list may be sorted by.
-pub fn test_sort_column(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "createdAt" => r#""createdAt""#,
-        "updatedAt" => r#""updatedAt""#,
-        "title" => r#""title""#,
-        "ordering" => r#""ordering""#,
-        "totalMarks" => r#""totalMarks""#,
-        "startDate" => r#""startDate""#,
-        "endDate" => r#""endDate""#,
-        "status" => r#""status""#,
-        "type" => r#""type""#,
-        _ => return None,
-    })
-}
+/// Columns a test list may be sorted by (`sortBy` names them unquoted).
+pub const TEST_SORT_COLUMNS: &[&str] = &[
+    r#""createdAt""#,
+    r#""updatedAt""#,
+    r#""title""#,
+    r#""ordering""#,
+    r#""totalMarks""#,
+    r#""startDate""#,
+    r#""endDate""#,
+    r#""status""#,
+    r#""type""#,
+];
 
 /// A comparison on a date column (`startDate[gte]=...`).
 #[derive(Debug, Clone, Copy)]
@@ -297,11 +272,7 @@ pub struct TestFilter {
 }
 
 fn push_test_filter(sql: &mut Sql, scope: &Scope, f: &TestFilter) {
-    let (t, o) = sid(scope);
-    sql.push(r#" WHERE "tenantId" = "#)
-        .bind(Arg::Id(t))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(o));
+    sql.where_scope(scope);
     if let Some(s) = f.search.as_deref().filter(|s| !s.trim().is_empty()) {
         let pattern = like_contains(&s.trim().to_lowercase());
         sql.push(r#" AND (LOWER("title") LIKE "#)
@@ -340,12 +311,10 @@ fn push_test_filter(sql: &mut Sql, scope: &Scope, f: &TestFilter) {
         (Some(ct), false) => {
             sql.push(r#" AND "contextType" = "#)
                 .bind(Arg::Text(ct.clone()))
-                .push(r#" AND "contextId" IN "#)
-                .bind_list(f.context_ids.iter().map(|c| Arg::Id(Id(*c))));
+                .and_in(r#""contextId""#, &f.context_ids);
         }
         (None, false) => {
-            sql.push(r#" AND "contextId" IN "#)
-                .bind_list(f.context_ids.iter().map(|c| Arg::Id(Id(*c))));
+            sql.and_in(r#""contextId""#, &f.context_ids);
         }
         (None, true) => {}
     }
@@ -377,17 +346,15 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Test>, i64), sqlx::Error> {
-    let mut count = Sql::new(store.backend(), r#"SELECT COUNT(*) FROM "tests""#);
-    push_test_filter(&mut count, scope, filter);
-    let mut page = Sql::new(
-        store.backend(),
-        format!(r#"SELECT {TEST_COLUMNS} FROM "tests""#),
-    );
-    push_test_filter(&mut page, scope, filter);
-    page.order_nulls_last(order_by, r#""testId""#, descending)
-        .page(limit, offset);
-    let total = count.fetch_count(store).await?;
-    Ok((page.fetch_rows(store).await?, total))
+    const TESTS: Listing = Listing {
+        table: r#""tests""#,
+        columns: TEST_COLUMNS,
+        key: r#""testId""#,
+    };
+    let filter = |sql: &mut Sql| push_test_filter(sql, scope, filter);
+    TESTS
+        .page(store, filter, order_by, descending, limit, offset)
+        .await
 }
 
 /// Sets `isObjective` and, when given, `totalMarks` of a test.

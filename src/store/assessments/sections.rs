@@ -72,11 +72,7 @@ pub async fn update_section(tx: &mut Tx, s: &Section) -> Result<(), sqlx::Error>
 
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn delete_section(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<(), sqlx::Error> {
-    let (t, o) = sid(scope);
-    on_tx!(tx, c => {
-        sqlx::query(r#"DELETE FROM "testSections" WHERE "sectionId" = $1 AND "tenantId" = $2 AND "organisationId" = $3"#)
-            .bind(Id(id)).bind(t).bind(o).execute(c).await.map(|r| r.rows_affected())
-    })?;
+    delete_scoped(tx, r#""testSections""#, r#""sectionId""#, scope, id).await?;
     Ok(())
 }
 
