@@ -4,18 +4,21 @@
 # `learners` mode of the load generator at each concurrency. Binaries alternate, so noise from
 # the shared machine falls on all of them alike.
 #
-# Usage: bench/learners.sh [-n learners] [-c "10 50"] [-r rounds] BINARY [BINARY...]
+# Usage: bench/learners.sh [-n learners] [-c "10 50"] [-r rounds] [-a ARGS] BINARY [BINARY...]
 #   e.g. bench/learners.sh -r 2 /var/tmp/target-before/release/assessment-service \
 #        target/release/assessment-service
+# -a replaces the generator's arguments ({c} is each value of -c), e.g. event delivery:
+#   bench/learners.sh -c 1000 -a "events -k 10000 -c 20 --rate {c} --warmup 1000" BINARY...
 # Prints one JSON line per run (the generator's own summary, with the binary and C added).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=500; concurrencies="10 50"; rounds=1
-while getopts "n:c:r:" o; do
+n=500; concurrencies="10 50"; rounds=1; args=""
+while getopts "n:c:r:a:" o; do
     case "$o" in
         n) n="$OPTARG" ;;
         c) concurrencies="$OPTARG" ;;
         r) rounds="$OPTARG" ;;
+        a) args="$OPTARG" ;;
         *) exit 2 ;;
     esac
 done
@@ -33,13 +36,17 @@ for round in $(seq 1 "$rounds"); do
     for c in $concurrencies; do
         for bin in "$@"; do
             psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null 2>&1
-            DATABASE_URL="$pg/$db" PORT="$port" LOG_LEVEL=warn "$bin" >/dev/null 2>&1 &
+            DATABASE_URL="$pg/$db" PORT="$port" LOG_LEVEL=warn WEBHOOK_ALLOW_PRIVATE_NETWORKS=true \
+                "$bin" >/dev/null 2>&1 &
             pid=$!
             for _ in $(seq 1 200); do
                 curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break
                 sleep 0.05
             done
-            out=$("$gen" --url "http://127.0.0.1:$port" learners -n "$n" -c "$c" 2>/dev/null | tail -1)
+            workload="$args"
+            [ -n "$workload" ] || workload="learners -n $n -c {c}"
+            # shellcheck disable=SC2086 # the workload is a list of arguments
+            out=$("$gen" --url "http://127.0.0.1:$port" ${workload//\{c\}/$c} 2>/dev/null | tail -1)
             kill "$pid"; wait "$pid" 2>/dev/null || true
             printf '{"round": %s, "binary": "%s", "c": %s, "result": %s}\n' "$round" "$bin" "$c" "$out"
         done
