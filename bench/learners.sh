@@ -47,8 +47,11 @@ for round in $(seq 1 "$rounds"); do
             [ -n "$workload" ] || workload="learners -n $n -c {c}"
             # shellcheck disable=SC2086 # the workload is a list of arguments
             out=$("$gen" --url "http://127.0.0.1:$port" ${workload//\{c\}/$c} 2>/dev/null | tail -1)
+            # The service's CPU time over its whole life (start-up and the run), in seconds.
+            cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$pid/stat")
             kill "$pid"; wait "$pid" 2>/dev/null || true
-            printf '{"round": %s, "binary": "%s", "c": %s, "result": %s}\n' "$round" "$bin" "$c" "$out"
+            printf '{"round": %s, "binary": "%s", "c": %s, "service_cpu_s": %s, "result": %s}\n' \
+                "$round" "$bin" "$c" "$cpu" "$out"
         done
     done
 done
