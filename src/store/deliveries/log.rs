@@ -17,15 +17,22 @@ pub async fn purge_before(
     cutoff: Ts,
     batch: i64,
 ) -> Result<(u64, u64), sqlx::Error> {
+    let ended = [
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Dead,
+        DeliveryStatus::Cancelled,
+    ]
+    .map(DeliveryStatus::sql)
+    .join(", ");
     let mut tx = store.begin_async_commit().await?;
     let deliveries = on_tx!(&mut tx, c => {
-        sqlx::query(r#"DELETE FROM "deliveries"
-            WHERE "status" IN ('delivered', 'dead', 'cancelled') AND "updatedAt" < $1
+        sqlx::query(&format!(r#"DELETE FROM "deliveries"
+            WHERE "status" IN ({ended}) AND "updatedAt" < $1
               AND "deliveryId" IN (
                 SELECT d."deliveryId" FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq"
-                WHERE d."status" IN ('delivered', 'dead', 'cancelled') AND d."updatedAt" < $1
+                WHERE d."status" IN ({ended}) AND d."updatedAt" < $1
                   AND e."createdAt" < $1
-                LIMIT $2)"#)
+                LIMIT $2)"#))
             .bind(cutoff).bind(batch).execute(c).await.map(|r| r.rows_affected())
     })?;
     tx.commit().await?;
@@ -83,9 +90,10 @@ pub async fn of_event(store: &Store, event_id: Uuid) -> Result<Vec<DeliveryRow>,
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn backlog(store: &Store) -> Result<(i64, Option<Ts>), sqlx::Error> {
     on_reader!(store, p => {
-        sqlx::query_as::<_, (i64, Option<Ts>)>(r#"SELECT COUNT(*), MIN(d."createdAt")
+        sqlx::query_as::<_, (i64, Option<Ts>)>(&format!(r#"SELECT COUNT(*), MIN(d."createdAt")
             FROM "deliveries" d JOIN "subscriptions" s ON s."subscriptionId" = d."subscriptionId"
-            WHERE d."status" IN ('pending', 'delivering') AND s."isActive""#).fetch_one(p).await
+            WHERE d."status" IN ({}, {}) AND s."isActive""#,
+            DeliveryStatus::Pending.sql(), DeliveryStatus::Delivering.sql())).fetch_one(p).await
     })
 }
 
@@ -213,15 +221,19 @@ pub async fn replay(
     // One statement, so a range of any size replays atomically (no bound-parameter limit).
     let mut upd = Sql::new(
         tx.backend(),
-        r#"UPDATE "deliveries" SET "status" = 'pending', "attemptCount" = 0, "nextAttemptAt" = "#,
+        format!(
+            r#"UPDATE "deliveries" SET "status" = {}, "attemptCount" = 0, "nextAttemptAt" = "#,
+            DeliveryStatus::Pending.sql()
+        ),
     );
     upd.bind(Arg::Ts(now))
         .push(r#", "updatedAt" = "#)
         .bind(Arg::Ts(now))
-        .push(
-            r#" WHERE "status" <> 'delivering' AND "deliveryId" IN (SELECT d."deliveryId"
+        .push(&format!(
+            r#" WHERE "status" <> {} AND "deliveryId" IN (SELECT d."deliveryId"
                FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq""#,
-        );
+            DeliveryStatus::Delivering.sql()
+        ));
     push_delivery_filter(&mut upd, tenant, org, f);
     if let Some(id) = delivery_id {
         upd.push(r#" AND d."deliveryId" = "#).bind(Arg::Id(Id(id)));

@@ -94,7 +94,7 @@ pub async fn fan_out(store: &Store, limit: i64, now: Ts) -> Result<FanOut, sqlx:
                 .bind(Arg::Id(*sub))
                 .push(", ")
                 .bind(Arg::OptText(key.clone()))
-                .push(", 'pending', 0, ")
+                .push(&format!(", {}, 0, ", DeliveryStatus::Pending.sql()))
                 .bind(Arg::Ts(now))
                 .push(", ")
                 .bind(Arg::Ts(now))
@@ -155,17 +155,23 @@ pub async fn claim(
     // another claimer leased and committed after this statement began is re-checked there
     // (and refused) rather than leased a second time.
     // `picked` is materialised so the locked, limited set is chosen once, not per outer row.
+    let (pending, delivering) = (
+        DeliveryStatus::Pending.sql(),
+        DeliveryStatus::Delivering.sql(),
+    );
     let due = |t: &str| {
         format!(
-            r#"(({t}"status" = 'pending' AND {t}"nextAttemptAt" <= $3)
-                OR ({t}"status" = 'delivering' AND {t}"leaseExpiresAt" <= $3))"#
+            r#"(({t}"status" = {pending} AND {t}"nextAttemptAt" <= $3)
+                OR ({t}"status" = {delivering} AND {t}"leaseExpiresAt" <= $3))"#
         )
     };
     let (d_due, x_due, due) = (due("d."), due("x."), due(""));
-    let in_order = r#"(d."orderingKey" IS NULL OR NOT EXISTS (
+    let in_order = format!(
+        r#"(d."orderingKey" IS NULL OR NOT EXISTS (
                     SELECT 1 FROM "deliveries" e WHERE e."subscriptionId" = d."subscriptionId"
                       AND e."orderingKey" = d."orderingKey" AND e."eventSeq" < d."eventSeq"
-                      AND e."status" IN ('pending', 'delivering')))"#;
+                      AND e."status" IN ({pending}, {delivering})))"#
+    );
     // The candidates: on PostgreSQL, each active subscription's first `per_subscription` due
     // deliveries, read in order from `idx_deliveries_claim` (a claim costs the same however
     // long the backlog); SQLite, which has no LATERAL, ranks every due delivery.
@@ -176,7 +182,7 @@ pub async fn claim(
                SELECT d."deliveryId", d."subscriptionId", d."nextAttemptAt", d."eventSeq"
                FROM "deliveries" d
                WHERE d."subscriptionId" = s."subscriptionId"
-                 AND d."status" IN ('pending', 'delivering') AND d."nextAttemptAt" <= $3
+                 AND d."status" IN ({pending}, {delivering}) AND d."nextAttemptAt" <= $3
                  AND {d_due} AND {in_order}
                ORDER BY d."nextAttemptAt", d."eventSeq", d."deliveryId" LIMIT $5) d
              WHERE s."isActive""#
@@ -199,7 +205,7 @@ pub async fn claim(
            ),
            busy AS (
              SELECT "subscriptionId", COUNT(*) AS n FROM "deliveries"
-             WHERE "status" = 'delivering' AND "leaseExpiresAt" > $3 GROUP BY "subscriptionId"
+             WHERE "status" = {delivering} AND "leaseExpiresAt" > $3 GROUP BY "subscriptionId"
            ),
            picked AS MATERIALIZED (
              SELECT x."deliveryId" FROM "deliveries" x
@@ -208,7 +214,7 @@ pub async fn claim(
              WHERE due.rn + COALESCE(busy.n, 0) <= $5 AND {x_due}
              ORDER BY due."nextAttemptAt", due."eventSeq", due."deliveryId" LIMIT $4{skip}
            )
-           UPDATE "deliveries" SET "status" = 'delivering', "leaseOwner" = $1,
+           UPDATE "deliveries" SET "status" = {delivering}, "leaseOwner" = $1,
              "leaseExpiresAt" = $2, "updatedAt" = $3
            WHERE {due} AND "deliveryId" IN (SELECT "deliveryId" FROM picked)
            RETURNING "deliveryId""#
@@ -256,13 +262,49 @@ pub enum TryOutcome {
 }
 
 impl TryOutcome {
-    /// The delivery's stored status.
+    /// The delivery's status after this try.
+    pub fn status(self) -> DeliveryStatus {
+        match self {
+            TryOutcome::Delivered => DeliveryStatus::Delivered,
+            TryOutcome::Pending => DeliveryStatus::Pending,
+            TryOutcome::Dead => DeliveryStatus::Dead,
+        }
+    }
+
+    /// The delivery's stored status after this try.
+    pub fn as_str(self) -> &'static str {
+        self.status().as_str()
+    }
+}
+
+/// A delivery's state, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Waiting for its next try (`nextAttemptAt`).
+    Pending,
+    /// Leased to a dispatcher, being sent.
+    Delivering,
+    Delivered,
+    /// Dead-lettered.
+    Dead,
+    Cancelled,
+}
+
+impl DeliveryStatus {
     pub fn as_str(self) -> &'static str {
         match self {
-            TryOutcome::Delivered => "delivered",
-            TryOutcome::Pending => "pending",
-            TryOutcome::Dead => "dead",
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivering => "delivering",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Dead => "dead",
+            DeliveryStatus::Cancelled => "cancelled",
         }
+    }
+
+    /// As an SQL string literal. Statements name the statuses in their text rather than bind
+    /// them, so the planners can use the partial indexes on `status`.
+    pub fn sql(self) -> String {
+        format!("'{}'", self.as_str())
     }
 }
 
@@ -292,6 +334,15 @@ pub async fn record_tries(
     if tries.is_empty() {
         return Ok(0);
     }
+    let record_sql = format!(
+        r#"UPDATE "deliveries" SET "status" = $3, "attemptCount" = $4,
+                "nextAttemptAt" = $5, "leaseOwner" = NULL, "leaseExpiresAt" = NULL,
+                "lastStatusCode" = $6, "lastError" = $7, "updatedAt" = $8,
+                "deliveredAt" = CASE WHEN $3 = {delivered} THEN $8 ELSE "deliveredAt" END
+                WHERE "deliveryId" = $1 AND "leaseOwner" = $2 AND "status" = {delivering}"#,
+        delivered = DeliveryStatus::Delivered.sql(),
+        delivering = DeliveryStatus::Delivering.sql(),
+    );
     let mut tx = store.begin_async_commit().await?;
     let mut recorded = 0;
     for Finished {
@@ -301,11 +352,7 @@ pub async fn record_tries(
     } in tries
     {
         let n = on_tx!(&mut tx, c => {
-            sqlx::query(r#"UPDATE "deliveries" SET "status" = $3, "attemptCount" = $4,
-                "nextAttemptAt" = $5, "leaseOwner" = NULL, "leaseExpiresAt" = NULL,
-                "lastStatusCode" = $6, "lastError" = $7, "updatedAt" = $8,
-                "deliveredAt" = CASE WHEN $3 = 'delivered' THEN $8 ELSE "deliveredAt" END
-                WHERE "deliveryId" = $1 AND "leaseOwner" = $2 AND "status" = 'delivering'"#)
+            sqlx::query(&record_sql)
                 .bind(Id(*delivery_id)).bind(owner).bind(t.outcome.as_str()).bind(*attempt_number)
                 .bind(t.next_attempt_at).bind(t.status_code).bind(t.error.as_deref().map(no_nul)).bind(now)
                 .execute(c).await.map(|r| r.rows_affected())
@@ -338,8 +385,12 @@ type TryRow = (i32, Ts, i64, Option<i32>, Option<String>, Option<String>);
 pub async fn release_leases(store: &Store, now: Ts) -> Result<u64, sqlx::Error> {
     let mut tx = store.begin().await?;
     let n = on_tx!(&mut tx, c => {
-        sqlx::query(r#"UPDATE "deliveries" SET "status" = 'pending', "leaseOwner" = NULL,
-            "leaseExpiresAt" = NULL, "nextAttemptAt" = $1 WHERE "status" = 'delivering'"#)
+        sqlx::query(&format!(
+            r#"UPDATE "deliveries" SET "status" = {}, "leaseOwner" = NULL,
+            "leaseExpiresAt" = NULL, "nextAttemptAt" = $1 WHERE "status" = {}"#,
+            DeliveryStatus::Pending.sql(),
+            DeliveryStatus::Delivering.sql()
+        ))
             .bind(now).execute(c).await.map(|r| r.rows_affected())
     })?;
     tx.commit().await?;
