@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use axum::Router;
-use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::{Config, ConfigError, DatabaseUrl};
 use crate::events::plugins::Registry;
 use crate::events::subscriptions::{self, EnvSubscription, PluginsFile};
+pub use crate::http::AppState;
 use crate::http::auth::Authenticator;
 use crate::service::users::UserDirectory;
 use crate::store::{Store, StoreOptions};
@@ -89,24 +89,6 @@ impl Components {
         );
         Ok(())
     }
-}
-
-/// Everything a handler may need. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub config: Arc<Config>,
-    pub auth: Arc<Authenticator>,
-    pub metrics: PrometheusHandle,
-    /// The global prefix without slashes, e.g. `assessment/v1`.
-    pub prefix: Arc<str>,
-    pub started_at: Instant,
-    /// The user service, for report names.
-    pub users: Arc<UserDirectory>,
-    /// The internal plugins the dispatcher runs.
-    pub plugins: Registry,
-    /// The time source: the system clock, or a test's manual clock.
-    pub clock: crate::clock::Clock,
 }
 
 impl AppState {

@@ -8,13 +8,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::attempts::{REVIEWERS, require_self_or_reviewer};
 use super::auth::RequestContext;
+use super::auth::{REVIEWERS, require_self_or_reviewer};
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
+use super::envelope::{MessageOut, msg};
 use super::extract::{ValidJson, ValidQuery, path_uuid};
 use super::params::Tenancy;
-use crate::AppState;
 use crate::error::AppResult;
+use crate::http::AppState;
 use crate::service::Page;
 use crate::service::assessments::{
     self as svc, AddQuestionIn, BulkAddIn, BulkOutcome, StructureIn, TestDetail, TestIn,
@@ -97,11 +98,6 @@ pub struct TestIdOut {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct MessageOut {
-    pub message: String,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct BulkOut {
     pub message: String,
     pub result: BulkOutcome,
@@ -122,10 +118,6 @@ pub struct CloneOut {
 pub struct HardQuery {
     #[serde(default, deserialize_with = "de::opt_bool")]
     pub hard: Option<bool>,
-}
-
-pub(super) fn msg(m: &str) -> MessageOut {
-    MessageOut { message: m.into() }
 }
 
 /// Create a test (a `status` of `published` goes through the publish checks).

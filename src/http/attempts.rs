@@ -6,14 +6,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::assessments::{MessageOut, msg};
 use super::auth::RequestContext;
+use super::auth::{REVIEWERS, require_self_or_reviewer};
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
+use super::envelope::{MessageOut, msg};
 use super::extract::{ValidJson, path_uuid};
 use super::params::Tenancy;
-use crate::AppState;
 use crate::error::AppResult;
-use crate::http::auth::Role;
+use crate::http::AppState;
 use crate::http::extract::ValidQuery;
 use crate::service::Page;
 use crate::service::attempts::{self as svc, AnswersIn, Resumed, Started, Submitted};
@@ -34,17 +34,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(import_result_status))
         .routes(routes!(answersheet))
         .routes(routes!(internal_result_status))
-}
-
-/// Who may review attempts and read any learner's results.
-pub(super) const REVIEWERS: [Role; 3] = [Role::Reviewer, Role::Instructor, Role::Admin];
-
-/// The learner themself, or a reviewer (403 for anyone else).
-pub(super) fn require_self_or_reviewer(ctx: &RequestContext, learner: uuid::Uuid) -> AppResult<()> {
-    if ctx.user_id.map(|u| u.as_uuid()) != Some(learner) {
-        ctx.require_any_role(&REVIEWERS)?;
-    }
-    Ok(())
 }
 
 /// Paging of the pending-review list.

@@ -228,6 +228,16 @@ impl<T: Serialize> IntoResponse for ApiOk<T> {
     }
 }
 
+/// A response that is only a message (`{"message": ...}`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct MessageOut {
+    pub message: String,
+}
+
+pub fn msg(m: &str) -> MessageOut {
+    MessageOut { message: m.into() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

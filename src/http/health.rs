@@ -12,7 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::envelope::ApiOk;
-use crate::AppState;
+use crate::http::AppState;
 
 /// The state of one dependency.
 #[derive(Debug, Clone, Serialize, ToSchema)]

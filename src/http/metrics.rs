@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use http::header;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::AppState;
+use crate::http::AppState;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

@@ -12,8 +12,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::envelope::RequestMeta;
-use crate::AppState;
 use crate::error::AppError;
+use crate::http::AppState;
 
 pub const REQUEST_ID: &str = "x-request-id";
 

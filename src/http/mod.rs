@@ -13,7 +13,10 @@ pub mod params;
 pub mod questions;
 pub mod rules;
 pub mod sections;
+pub mod state;
 pub mod webhooks;
+
+pub use state::AppState;
 
 use std::sync::Arc;
 
@@ -26,7 +29,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
-use crate::AppState;
 use crate::error::AppError;
 
 async fn not_found(req: Request) -> AppError {

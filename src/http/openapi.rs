@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::envelope::{EnvelopeParams, NoResult};
 use super::health;
-use crate::AppState;
+use crate::http::AppState;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -9,8 +9,8 @@ use super::auth::RequestContext;
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
 use super::extract::{ValidJson, ValidQuery, path_uuid};
 use super::params::Tenancy;
-use crate::AppState;
 use crate::error::AppResult;
+use crate::http::AppState;
 use crate::service::questions::{
     self as svc, ActionResult, ChildQuestionsQuery, Criteria, OptionLinkIn, QuestionIn,
     QuestionListQuery, QuestionOut, QuestionPage, QuestionPatch, RulePreview,

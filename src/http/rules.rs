@@ -7,13 +7,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::assessments::{MessageOut, msg};
 use super::auth::RequestContext;
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
+use super::envelope::{MessageOut, msg};
 use super::extract::{ValidJson, ValidQuery, path_uuid};
 use super::params::Tenancy;
-use crate::AppState;
 use crate::error::AppResult;
+use crate::http::AppState;
 use crate::service::rules::{self as svc, RuleIn, RulePool};
 use crate::store::rules::{Rule, RuleFilter};
 

@@ -6,13 +6,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::assessments::{HardQuery, MessageOut, msg};
+use super::assessments::HardQuery;
 use super::auth::RequestContext;
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
+use super::envelope::{MessageOut, msg};
 use super::extract::{ValidJson, ValidQuery, path_uuid};
 use super::params::Tenancy;
-use crate::AppState;
 use crate::error::AppResult;
+use crate::http::AppState;
 use crate::service::sections::{self as svc, SectionIn, SectionOut, SectionPatch};
 
 pub fn router() -> OpenApiRouter<AppState> {

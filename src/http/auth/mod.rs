@@ -20,10 +20,10 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use crate::AppState;
 use crate::config::{Config, ConfigError};
 use crate::domain::ids::{OrganisationId, Scope, TenantId, UserId, is_uuid};
 use crate::error::AppError;
+use crate::http::AppState;
 
 /// A role carried by a JWT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -451,6 +451,17 @@ fn from_token(
         roles,
         mode: AuthMode::Jwt,
     })
+}
+
+/// Who may review attempts and read any learner's results.
+pub const REVIEWERS: [Role; 3] = [Role::Reviewer, Role::Instructor, Role::Admin];
+
+/// The learner themself, or a reviewer (403 for anyone else).
+pub fn require_self_or_reviewer(ctx: &RequestContext, learner: uuid::Uuid) -> Result<(), AppError> {
+    if ctx.user_id.map(|u| u.as_uuid()) != Some(learner) {
+        ctx.require_any_role(&REVIEWERS)?;
+    }
+    Ok(())
 }
 
 impl FromRequestParts<AppState> for RequestContext {

@@ -1,0 +1,31 @@
+//! The application state every handler receives. Its constructors are in `app.rs`, the
+//! composition root, so `http/` does not depend on how the parts are built.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::Config;
+use crate::events::plugins::Registry;
+use crate::http::auth::Authenticator;
+use crate::service::users::UserDirectory;
+use crate::store::Store;
+
+/// Everything a handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub auth: Arc<Authenticator>,
+    pub metrics: PrometheusHandle,
+    /// The global prefix without slashes, e.g. `assessment/v1`.
+    pub prefix: Arc<str>,
+    pub started_at: Instant,
+    /// The user service, for report names.
+    pub users: Arc<UserDirectory>,
+    /// The internal plugins the dispatcher runs.
+    pub plugins: Registry,
+    /// The time source: the system clock, or a test's manual clock.
+    pub clock: crate::clock::Clock,
+}
