@@ -64,7 +64,7 @@ fn cors(state: &AppState) -> CorsLayer {
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let (api, openapi) = openapi::api_router(&state.prefix).split_for_parts();
     let mut openapi = openapi;
-    openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
+    openapi::finish(&mut openapi);
     let spec_json: Arc<str> =
         Arc::from(openapi.to_json().expect("the OpenAPI document serialises"));
     let docs_html: Arc<str> = Arc::from(utoipa_scalar::Scalar::new(openapi).to_html());

@@ -75,8 +75,54 @@ pub fn api_router(prefix: &str) -> OpenApiRouter<AppState> {
 /// The OpenAPI document for a given prefix.
 pub fn document(prefix: &str) -> utoipa::openapi::OpenApi {
     let mut doc = api_router(prefix).into_openapi();
-    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    finish(&mut doc);
     doc
+}
+
+/// What the generated document needs after every route is in: the version, and operation ids
+/// that are unique (utoipa names an operation after its handler, and several resources have a
+/// `list`, `create`, ...: those become `{tag}_{name}`, e.g. `rules_list`).
+pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for op in operations(doc) {
+        if let Some(id) = &op.operation_id {
+            *seen.entry(id.clone()).or_default() += 1;
+        }
+    }
+    for op in operations(doc) {
+        let Some(id) = op.operation_id.clone() else {
+            continue;
+        };
+        if seen.get(&id).copied().unwrap_or(0) > 1 {
+            let tag = op
+                .tags
+                .as_ref()
+                .and_then(|t| t.first())
+                .cloned()
+                .unwrap_or_default();
+            op.operation_id = Some(format!("{tag}_{id}"));
+        }
+    }
+}
+
+fn operations(
+    doc: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    doc.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .filter_map(Option::as_mut)
+    })
 }
 
 /// The document as pretty JSON with a trailing newline (the committed form).

@@ -32,6 +32,26 @@ async fn api_json_serves_an_openapi_3_1_document() {
 }
 
 #[tokio::test]
+async fn operation_ids_are_unique_and_the_served_document_is_the_committed_one() {
+    let app = TestApp::spawn().await;
+    let served = app.get("/api-json").await.json();
+    let mut ids = std::collections::HashMap::<String, usize>::new();
+    for item in served["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            if let Some(id) = op["operationId"].as_str() {
+                *ids.entry(id.to_string()).or_default() += 1;
+            }
+        }
+    }
+    let repeated: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "repeated operationIds: {repeated:?}");
+    assert!(ids.contains_key("rules_list") && ids.contains_key("questions_list"));
+    let committed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(committed_path()).unwrap()).unwrap();
+    assert_eq!(served, committed, "/api-json serves the committed document");
+}
+
+#[tokio::test]
 async fn api_docs_page_and_redirect() {
     let app = TestApp::spawn().await;
     let r = app.get("/api-docs").await;
