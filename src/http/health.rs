@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{SecondsFormat, Utc};
 use http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -134,7 +133,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<HealthRep
 pub async fn live(State(state): State<AppState>) -> ApiOk<Liveness> {
     ApiOk::ok(Liveness {
         status: "ok",
-        timestamp: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        timestamp: state.clock.now().to_text(),
         uptime: state.started_at.elapsed().as_secs_f64(),
     })
 }

@@ -46,7 +46,7 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok((pending, oldest)) = crate::store::deliveries::backlog(&state.store).await {
         metrics::gauge!("event_deliveries_pending").set(pending as f64);
         let age = oldest.map_or(0.0, |t| {
-            (chrono::Utc::now() - t.0).num_milliseconds().max(0) as f64 / 1000.0
+            (state.clock.now().0 - t.0).num_milliseconds().max(0) as f64 / 1000.0
         });
         metrics::gauge!("event_deliveries_oldest_pending_seconds").set(age);
     }
