@@ -6,6 +6,7 @@ pub mod dispatcher;
 pub mod plugins;
 pub mod safety;
 pub mod signing;
+pub mod sinks;
 pub mod subscriptions;
 
 pub use crate::domain::event::{EventContext, EventName, NewEvent};

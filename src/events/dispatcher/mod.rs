@@ -37,14 +37,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use super::{safety, signing};
+use super::sinks::{CHECK_TIMEOUT, Outcome, Reply, Sinks};
 use crate::clock::Clock;
 use crate::store::deliveries::{
-    self as repo, Claimed, Finished, Subscription, SubscriptionKind, TryOutcome, TryRecord,
+    self as repo, Claimed, Finished, Subscription, TryOutcome, TryRecord,
 };
 use crate::store::{Backend, Store, Ts, outbox};
 
-mod send;
+mod record;
 
 /// How many deliveries a subscription may have in flight at once.
 const PER_SUBSCRIPTION: usize = 32;
@@ -54,10 +54,6 @@ const IN_FLIGHT: usize = 256;
 const POLL: Duration = Duration::from_millis(500);
 /// The shortest time between two passes woken by commits or finished sends.
 const GATHER: Duration = Duration::from_millis(4);
-/// How long resolving a webhook's host may take.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
-/// How much of a response is kept.
-const RESPONSE_KEEP: usize = 1024;
 /// The most tries recorded in one transaction.
 const RECORD_BATCH: usize = 256;
 /// The most events one fan-out takes.
@@ -122,9 +118,8 @@ pub struct Dispatcher(Arc<Inner>);
 struct Inner {
     store: Store,
     clock: Clock,
-    plugins: super::plugins::Registry,
-    client: reqwest::Client,
-    allow_private: bool,
+    /// Where deliveries go.
+    sinks: Sinks,
     /// The lease owner: this dispatcher.
     owner: String,
     /// One slot per delivery in flight, taken before its claim and freed once its try is
@@ -177,11 +172,9 @@ impl Dispatcher {
         plugins: super::plugins::Registry,
     ) -> Self {
         Dispatcher(Arc::new(Inner {
-            client: safety::client(allow_private),
+            sinks: Sinks::new(clock.clone(), allow_private, plugins),
             store,
             clock,
-            plugins,
-            allow_private,
             owner: format!("dispatcher-{}", Uuid::new_v4().simple()),
             slots: Arc::new(Semaphore::new(IN_FLIGHT)),
             tasks: TaskTracker::new(),
@@ -356,8 +349,8 @@ impl Dispatcher {
 
 #[cfg(test)]
 mod tests {
-    use super::send::parse_retry_after;
     use super::*;
+    use crate::events::sinks::parse_retry_after;
 
     #[test]
     fn retry_after_takes_seconds_or_a_date() {

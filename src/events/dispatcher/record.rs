@@ -1,4 +1,5 @@
-//! One send: the webhook request (or the internal plugin's run), its outcome, and the retry or dead letter it leads to.
+//! A try's record: what a sink's outcome means for the delivery (delivered, retried after a
+//! backoff, dead-lettered, or its subscription disabled), and recording tries in batches.
 
 #[allow(unused_imports)]
 use super::*;
@@ -21,6 +22,13 @@ pub(super) struct Retry {
 }
 
 impl Sent {
+    /// With what the target answered.
+    fn replied(mut self, reply: Reply) -> Self {
+        self.status = reply.status;
+        self.response = reply.body;
+        self
+    }
+
     pub(super) fn record(
         self,
         outcome: TryOutcome,
@@ -66,14 +74,6 @@ impl Sent {
         );
         self.record(TryOutcome::Pending, Some(error), next)
     }
-}
-
-/// What a receiver answered.
-pub(super) struct Response {
-    status: u16,
-    retry_after: Option<Duration>,
-    /// Its first [`RESPONSE_KEEP`] bytes.
-    body: Option<String>,
 }
 
 impl Inner {
@@ -180,7 +180,7 @@ impl Inner {
         self.finished.notify_one();
     }
 
-    /// Sends one delivery; returns the try to record.
+    /// Sends one delivery through its sink; returns the try to record.
     pub(super) async fn deliver(
         &self,
         c: &Claimed,
@@ -197,26 +197,24 @@ impl Inner {
             return Ok(sent.dead("the subscription no longer exists".into()));
         };
         let started = Instant::now();
-        let result = self.send(c, sub).await;
+        let outcome = self.sinks.send(c, sub).await;
         sent.duration_ms = started.elapsed().as_millis() as i64;
         let retry = |retry_after| Retry {
             attempt: c.attempt_count + 1,
             max_retries: sub.max_retries,
             retry_after,
         };
-        let record = match result {
-            Ok(r) if (200..300).contains(&r.status) => {
+        let record = match outcome {
+            Outcome::Accepted { reply } => {
                 metrics::counter!("event_deliveries_total", "outcome" => "delivered").increment(1);
                 let latency = (self.clock.now().0 - c.event_created_at.0)
                     .num_milliseconds()
                     .max(0) as f64
                     / 1000.0;
                 metrics::histogram!("event_commit_to_delivery_seconds").record(latency);
-                sent.status = Some(r.status);
-                sent.response = r.body;
-                sent.delivered()
+                sent.replied(reply).delivered()
             }
-            Ok(r) if r.status == 410 => {
+            Outcome::Gone { reply } => {
                 repo::disable(
                     &self.store,
                     sub.subscription_id.0,
@@ -224,22 +222,15 @@ impl Inner {
                     self.clock.now(),
                 )
                 .await?;
-                sent.status = Some(r.status);
-                sent.response = r.body;
-                sent.dead("410 Gone: subscription disabled".into())
+                sent.replied(reply)
+                    .dead("410 Gone: subscription disabled".into())
             }
-            Ok(r) => {
-                let wait = if matches!(r.status, 429 | 503) {
-                    r.retry_after
-                } else {
-                    None
-                };
-                sent.status = Some(r.status);
-                sent.response = r.body;
-                sent.retry_or_die(format!("HTTP {}", r.status), retry(wait))
-            }
-            Err(SendError::Refused(e)) => sent.dead(e),
-            Err(SendError::Failed(e)) => sent.retry_or_die(e, retry(None)),
+            Outcome::Failed {
+                error,
+                reply,
+                retry_after,
+            } => sent.replied(reply).retry_or_die(error, retry(retry_after)),
+            Outcome::Refused { error } => sent.dead(error),
         };
         match record.outcome {
             TryOutcome::Delivered => {}
@@ -251,127 +242,5 @@ impl Inner {
             }
         }
         Ok(record)
-    }
-
-    /// The HTTP request (or the plugin run). `Refused` errors are permanent (unsafe or invalid
-    /// target).
-    pub(super) async fn send(
-        &self,
-        c: &Claimed,
-        sub: &Subscription,
-    ) -> Result<Response, SendError> {
-        if sub.kind == SubscriptionKind::Plugin {
-            // Internal plugins: run their hooks; a failure retries like an HTTP error. A plugin
-            // this instance lacks (instances configured differently, mid-rollout) also retries,
-            // so an instance that has it can deliver.
-            return match self.plugins.run(&sub.target, &c.payload.0).await {
-                Ok(()) => Ok(Response {
-                    status: 200,
-                    retry_after: None,
-                    body: None,
-                }),
-                Err(e) => Err(SendError::Failed(e)),
-            };
-        }
-        let url = url::Url::parse(&sub.target)
-            .map_err(|e| SendError::Refused(format!("invalid URL: {e}")))?;
-        match tokio::time::timeout(CHECK_TIMEOUT, safety::check(&url, self.allow_private)).await {
-            Err(_) => return Err(SendError::Failed("resolving the host timed out".into())),
-            Ok(Err(safety::Unsafe::Refused(m))) => return Err(SendError::Refused(m)),
-            Ok(Err(safety::Unsafe::Unresolved(m))) => return Err(SendError::Failed(m)),
-            Ok(Ok(_)) => {}
-        }
-        let body =
-            serde_json::to_vec(&c.payload.0).map_err(|e| SendError::Refused(e.to_string()))?;
-        let method =
-            reqwest::Method::from_bytes(sub.method.as_bytes()).unwrap_or(reqwest::Method::POST);
-        let id = c.event_id.0.to_string();
-        let timestamp = self.clock.now().0.timestamp();
-        let mut req = self
-            .client
-            .request(method, url)
-            .timeout(Duration::from_millis(sub.timeout_ms.max(1) as u64))
-            .header("Content-Type", "application/json")
-            .header("webhook-id", &id)
-            .header("webhook-timestamp", timestamp.to_string());
-        if let Some(headers) = sub.headers.0.as_object() {
-            for (k, v) in headers {
-                if let Some(v) = v.as_str() {
-                    req = req.header(k.as_str(), v);
-                }
-            }
-        }
-        if let Some(key) = sub.secret.as_deref().and_then(signing::secret_key) {
-            req = req.header(
-                "webhook-signature",
-                signing::sign(&key, &id, timestamp, &body),
-            );
-        }
-        let mut resp = req
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| SendError::Failed(describe(e)))?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, self.clock.now().0));
-        let mut kept = Vec::new();
-        while kept.len() < RESPONSE_KEEP {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    kept.extend_from_slice(&chunk[..chunk.len().min(RESPONSE_KEEP - kept.len())]);
-                }
-                _ => break,
-            }
-        }
-        let body = (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned());
-        Ok(Response {
-            status,
-            retry_after,
-            body,
-        })
-    }
-}
-
-/// A `Retry-After` value: delay seconds or an HTTP date (a date in the past means now).
-pub(super) fn parse_retry_after(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
-    let v = v.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    Some(
-        (at.with_timezone(&chrono::Utc) - now)
-            .to_std()
-            .unwrap_or(Duration::ZERO),
-    )
-}
-
-pub(super) enum SendError {
-    Refused(String),
-    Failed(String),
-}
-
-/// A send error for the log: its causes, without the URL (which may carry credentials).
-pub(super) fn describe(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        return "timed out".into();
-    }
-    let connect = e.is_connect();
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut cause = std::error::Error::source(&e);
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    if connect {
-        format!("could not connect: {text}")
-    } else {
-        text
     }
 }
