@@ -151,11 +151,6 @@ pub fn grade<Id: Clone>(
     })
 }
 
-/// `P` when the score reaches the passing marks.
-pub fn passed(score: Marks, passing: Marks) -> bool {
-    score >= passing
-}
-
 /// Score as a percentage of total marks, two decimals (0 when the total is 0).
 pub fn percentage(score: Marks, total: Marks) -> f64 {
     if total == Marks::ZERO {

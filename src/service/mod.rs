@@ -82,13 +82,20 @@ pub struct UnitOfWork {
 }
 
 impl UnitOfWork {
-    /// Opens the transaction and reads the clock.
+    /// Reads the clock, then opens the transaction: the use case happens at the time the
+    /// request reached it, not when it got a connection (on SQLite, the one writer).
     pub async fn begin(store: &Store, clock: &Clock, actor: &Actor) -> AppResult<UnitOfWork> {
+        UnitOfWork::begin_at(store, clock.now(), actor).await
+    }
+
+    /// Opens the transaction for a use case that read its time from the clock already (to
+    /// check its input before it waits for a connection).
+    pub async fn begin_at(store: &Store, now: Ts, actor: &Actor) -> AppResult<UnitOfWork> {
         let tx = store.begin().await?;
         Ok(UnitOfWork {
             tx,
             actor: *actor,
-            now: clock.now(),
+            now,
             events: Vec::new(),
         })
     }

@@ -168,8 +168,7 @@ fn apply(r: &mut Rule, input: &RuleIn) -> AppResult<()> {
 
 /// `POST /rules`.
 pub async fn create(store: &Store, clock: &Clock, actor: &Actor, input: RuleIn) -> AppResult<Uuid> {
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
-    let now = uow.now();
+    let now = clock.now();
     let scope = actor.scope;
     let name = input
         .name
@@ -212,6 +211,7 @@ pub async fn create(store: &Store, clock: &Clock, actor: &Actor, input: RuleIn) 
     };
     apply(&mut r, &input)?;
     validate(&r)?;
+    let mut uow = UnitOfWork::begin_at(store, now, actor).await?;
     if let Some(t) = input.test_id {
         lock_test(uow.tx(), &scope, t).await?;
     }
@@ -230,8 +230,8 @@ pub async fn update(
     id: Uuid,
     input: RuleIn,
 ) -> AppResult<Uuid> {
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let mut r = repo::get(uow.tx(), &scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("Rule not found"))?;
@@ -256,8 +256,8 @@ pub async fn update(
 
 /// `DELETE /rules/{id}`.
 pub async fn delete(store: &Store, clock: &Clock, actor: &Actor, id: Uuid) -> AppResult<()> {
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let r = repo::get(uow.tx(), &scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("Rule not found"))?;

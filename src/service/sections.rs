@@ -117,8 +117,7 @@ pub async fn create(
     actor: &Actor,
     input: SectionIn,
 ) -> AppResult<Uuid> {
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
-    let now = uow.now();
+    let now = clock.now();
     let scope = actor.scope;
     let title = checked_title(&input.title)?;
     let min = input
@@ -130,6 +129,7 @@ pub async fn create(
         .map(|v| to_i32(v, "maxQuestions"))
         .transpose()?;
     check_counts(min, max)?;
+    let mut uow = UnitOfWork::begin_at(store, now, actor).await?;
     lock_test_for(uow.tx(), &scope, input.test_id).await?;
     let ordering = match input.ordering {
         Some(o) => o,
@@ -213,8 +213,8 @@ pub async fn update(
     id: Uuid,
     patch: SectionPatch,
 ) -> AppResult<Uuid> {
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let mut s = lock_section(uow.tx(), &scope, id).await?;
     if let Some(t) = patch.title {
         s.title = checked_title(&t)?;
@@ -251,8 +251,8 @@ pub async fn delete(
     id: Uuid,
     hard: bool,
 ) -> AppResult<()> {
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let mut s = lock_section(uow.tx(), &scope, id).await?;
     if repo::attempt_count(uow.tx(), &scope, s.test_id.0).await? > 0 {
         return Err(AppError::validation(

@@ -1268,3 +1268,33 @@ async fn a_stopped_loop_returns_once_its_sends_in_flight_are_recorded() {
         "the send in flight at the stop was recorded before the loop returned"
     );
 }
+
+#[tokio::test]
+async fn a_subscription_of_a_kind_this_version_cannot_send_to_does_not_stop_the_others() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (rx, url) = receiver(vec![(200, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    // A broker subscription, as a newer version sharing the database might register it.
+    let mut tx = store.begin().await.unwrap();
+    let id = assessment_service::store::Id(uuid::Uuid::new_v4());
+    let now = assessment_service::clock::Clock::system().now();
+    assessment_service::on_tx!(&mut tx, c => {
+        sqlx::query(r#"INSERT INTO "subscriptions" ("subscriptionId", "name", "source", "kind",
+                "target", "method", "headers", "events", "timeoutMs", "maxRetries", "isActive",
+                "createdAt", "updatedAt")
+            VALUES ($1, 'queue', 'file', 'amqp', 'amqp://127.0.0.1:5672', 'POST', '{}', '["*"]',
+                    10000, 3, TRUE, $2, $2)"#)
+            .bind(id).bind(now).execute(c).await.map(|r| r.rows_affected()).unwrap()
+    });
+    tx.commit().await.unwrap();
+    append(store, EventName::TestPublished, None).await;
+    let d = Dispatcher::new(store.clone(), ManualClock::starting_now().clock(), true);
+    let p = pass(&d).await;
+    assert_eq!(
+        (p.claimed, p.delivered, p.retrying, p.dead),
+        (2, 1, 1, 0),
+        "the webhook is delivered; the broker delivery waits for a version that can send it"
+    );
+    assert_eq!(rx.got.lock().unwrap().len(), 1);
+}

@@ -135,6 +135,8 @@ impl Inner {
             }
             r.busy = true;
         }
+        // Should recording panic, the next finished try takes over (its tries still wait).
+        let _busy = Busy(&self.recording);
         loop {
             let batch: Vec<Done> = {
                 let mut r = lock(&self.recording);
@@ -242,5 +244,16 @@ impl Inner {
             }
         }
         Ok(record)
+    }
+}
+
+/// While a task records: if it panics, another may take over.
+struct Busy<'a>(&'a Mutex<Recording>);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            lock(self.0).busy = false;
+        }
     }
 }

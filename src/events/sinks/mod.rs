@@ -58,6 +58,13 @@ impl Sinks {
         match sub.kind {
             SubscriptionKind::Webhook => self.webhook.send(c, sub).await,
             SubscriptionKind::Plugin => self.plugins.send(c, sub).await,
+            // Rows a newer version wrote: tried again, so that an instance of that version
+            // (sharing this database) delivers them, as for a plugin this instance lacks.
+            kind @ (SubscriptionKind::Nats | SubscriptionKind::Amqp) => Outcome::Failed {
+                error: format!("this version of the service has no {} sink", kind.as_str()),
+                reply: Reply::default(),
+                retry_after: None,
+            },
         }
     }
 }

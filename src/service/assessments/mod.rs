@@ -312,8 +312,7 @@ fn new_test(actor: &Actor, now: Ts) -> Test {
 
 /// `POST /tests`.
 pub async fn create(store: &Store, clock: &Clock, actor: &Actor, input: TestIn) -> AppResult<Uuid> {
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
-    let now = uow.now();
+    let now = clock.now();
     let test_type = input
         .test_type
         .ok_or_else(|| AppError::validation("type should not be empty"))?;
@@ -339,6 +338,7 @@ pub async fn create(store: &Store, clock: &Clock, actor: &Actor, input: TestIn) 
         .flatten()
         .filter(|a| !a.trim().is_empty())
         .unwrap_or_else(|| t.title.clone());
+    let mut uow = UnitOfWork::begin_at(store, now, actor).await?;
     check_parent(uow.tx(), &actor.scope, t.parent_id).await?;
     insert_with_alias(uow.tx(), &mut t, &wanted).await?;
     uow.emit(EventName::TestCreated, test_summary(&t));
@@ -524,9 +524,9 @@ pub(crate) async fn refresh_derived(tx: &mut Tx, scope: &Scope, test_id: Uuid) -
 /// `POST /tests/{id}/clone`: a draft copy with its sections, question links and rules. The
 /// copy links the same bank questions (it does not duplicate the bank, unlike upstream).
 pub async fn clone(store: &Store, clock: &Clock, actor: &Actor, test_id: Uuid) -> AppResult<Uuid> {
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
-    let now = uow.now();
+    let now = clock.now();
     let scope = actor.scope;
+    let mut uow = UnitOfWork::begin_at(store, now, actor).await?;
     let source = repo::lock(uow.tx(), &scope, test_id)
         .await?
         .ok_or_else(|| AppError::not_found("Test not found"))?;

@@ -97,8 +97,8 @@ pub async fn add_question(
     test_id: Uuid,
     input: AddQuestionIn,
 ) -> AppResult<()> {
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let t = lock_editable(uow.tx(), &scope, test_id, "questions").await?;
     check_section(uow.tx(), &scope, test_id, input.section_id).await?;
     let rule_id = check_rule(uow.tx(), &scope, &t, input.rule_id).await?;
@@ -169,8 +169,8 @@ pub async fn bulk_add(
             "At least one question must be provided",
         ));
     }
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let t = lock_editable(uow.tx(), &scope, test_id, "questions").await?;
     check_section(uow.tx(), &scope, test_id, input.section_id).await?;
     let mut next = repo::max_ordering(uow.tx(), &scope, test_id, Some(input.section_id)).await?;
@@ -233,8 +233,8 @@ pub async fn remove_question(
     test_id: Uuid,
     question_id: Uuid,
 ) -> AppResult<()> {
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let t = lock_editable(uow.tx(), &scope, test_id, "questions").await?;
     if repo::attempt_count(uow.tx(), &scope, test_id).await? > 0 {
         return Err(AppError::validation(
@@ -283,8 +283,8 @@ pub async fn restructure(
     test_id: Uuid,
     input: StructureIn,
 ) -> AppResult<()> {
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let scope = actor.scope;
+    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let t = lock_editable(uow.tx(), &scope, test_id, "the structure").await?;
     let sections: Vec<Section> = repo::sections_of(uow.tx(), &scope, test_id)
         .await?

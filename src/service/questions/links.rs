@@ -39,9 +39,9 @@ pub async fn associate(
     actor: &Actor,
     input: OptionLinkIn,
 ) -> AppResult<()> {
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
-    let now = uow.now();
+    let now = clock.now();
     let scope = actor.scope;
+    let mut uow = UnitOfWork::begin_at(store, now, actor).await?;
     let q = repo::get_for_update(uow.tx(), &scope, input.question_id)
         .await?
         .ok_or_else(|| AppError::not_found("Question not found"))?;

@@ -89,8 +89,7 @@ pub async fn create(
     actor: &Actor,
     input: QuestionIn,
 ) -> AppResult<QuestionOut> {
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
-    let now = uow.now();
+    let now = clock.now();
     let scope = actor.scope;
     let id = Uuid::new_v4();
     if input.option_id.is_some() && input.parent_id.is_none() {
@@ -154,6 +153,7 @@ pub async fn create(
             build_option(&scope, id, i, o, Uuid::new_v4(), now, now)
         })
         .collect::<AppResult<Vec<_>>>()?;
+    let mut uow = UnitOfWork::begin_at(store, now, actor).await?;
     let test = match (input.test_id, input.section_id) {
         (Some(test_id), Some(section_id)) => {
             let t =
@@ -307,9 +307,9 @@ pub async fn update(
     id: Uuid,
     patch: QuestionPatch,
 ) -> AppResult<QuestionOut> {
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
-    let now = uow.now();
+    let now = clock.now();
     let scope = actor.scope;
+    let mut uow = UnitOfWork::begin_at(store, now, actor).await?;
     let mut q = repo::get_for_update(uow.tx(), &scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("Question not found"))?;

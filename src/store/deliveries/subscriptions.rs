@@ -39,12 +39,17 @@ pub struct Subscription {
     pub updated_at: Ts,
 }
 
-/// What a subscription's deliveries run: an HTTP request, or an internal plugin.
+/// What a subscription's deliveries run: an HTTP request, an internal plugin, or a message
+/// broker. Every kind the schema allows decodes, so one subscription of a kind this version
+/// cannot send to (written by a newer instance sharing the database) cannot stop the fan-out
+/// and the claims of all the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SubscriptionKind {
     Webhook,
     Plugin,
+    Nats,
+    Amqp,
 }
 
 impl SubscriptionKind {
@@ -53,6 +58,8 @@ impl SubscriptionKind {
         match self {
             SubscriptionKind::Webhook => "webhook",
             SubscriptionKind::Plugin => "plugin",
+            SubscriptionKind::Nats => "nats",
+            SubscriptionKind::Amqp => "amqp",
         }
     }
 }
@@ -64,6 +71,8 @@ impl TryFrom<String> for SubscriptionKind {
         match s.as_str() {
             "webhook" => Ok(SubscriptionKind::Webhook),
             "plugin" => Ok(SubscriptionKind::Plugin),
+            "nats" => Ok(SubscriptionKind::Nats),
+            "amqp" => Ok(SubscriptionKind::Amqp),
             _ => Err(crate::domain::enums::UnknownValue {
                 kind: "SubscriptionKind",
                 value: s,
