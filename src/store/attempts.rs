@@ -377,14 +377,10 @@ pub async fn learners_of(
     offset: i64,
 ) -> Result<(Vec<Uuid>, i64), sqlx::Error> {
     use super::sql::{Arg, Sql};
-    let (t, o) = sid(scope);
     let filter = |sql: &mut Sql| {
-        sql.push(r#" WHERE "testId" = "#)
-            .bind(Arg::Id(Id(test_id)))
-            .push(r#" AND "tenantId" = "#)
-            .bind(Arg::Id(t))
-            .push(r#" AND "organisationId" = "#)
-            .bind(Arg::Id(o));
+        sql.where_scope(scope)
+            .push(r#" AND "testId" = "#)
+            .bind(Arg::Id(Id(test_id)));
         if !users.is_empty() {
             sql.and_in(r#""userId""#, users);
         }

@@ -171,12 +171,6 @@ pub struct StoredEvent {
     pub created_at: Ts,
 }
 
-const INSERT: &str = r#"
-INSERT INTO "events"
-    ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload", "createdAt")
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING "seq""#;
-
 const SELECT_BY_ID: &str = r#"
 SELECT "seq", "eventId", "name", "tenantId", "organisationId", "userId", "orderingKey",
        "payload", "createdAt"
@@ -191,25 +185,8 @@ pub const CHANNEL: &str = "assessment_events";
 /// [`CommitSignal`]), so dispatchers of other instances wake at once.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn append(tx: &mut Tx, event: &NewEvent) -> Result<i64, sqlx::Error> {
-    tx.mark_appended();
-    let payload = Json(event.payload());
-    let tenant = event.context.tenant_id.map(|t| Id(t.as_uuid()));
-    let organisation = event.context.organisation_id.map(|o| Id(o.as_uuid()));
-    let user = event.context.user_id.map(|u| Id(u.as_uuid()));
-    let created = Ts::new(event.timestamp);
-    on_tx!(tx, conn => {
-        sqlx::query_scalar::<_, i64>(INSERT)
-            .bind(Id(event.id))
-            .bind(event.name.as_str())
-            .bind(tenant)
-            .bind(organisation)
-            .bind(user)
-            .bind(event.ordering_key.as_deref())
-            .bind(&payload)
-            .bind(created)
-            .fetch_one(conn)
-            .await
-    })
+    let seqs = insert(tx, std::slice::from_ref(event)).await?;
+    seqs.first().copied().ok_or(sqlx::Error::RowNotFound)
 }
 
 /// Rows per statement in [`append_many`]: 8 values each, well under both databases' limits
@@ -220,58 +197,54 @@ const APPEND_CHUNK: usize = 500;
 /// events). As with [`append`], they become visible only when `tx` commits.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn append_many(tx: &mut Tx, events: &[NewEvent]) -> Result<(), sqlx::Error> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    tx.mark_appended();
     for chunk in events.chunks(APPEND_CHUNK) {
-        let mut sql = String::from(
-            r#"INSERT INTO "events"
-    ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload", "createdAt")
-VALUES "#,
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            let b = i * 8;
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8
-            ));
-        }
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|e| {
-                (
-                    Id(e.id),
-                    e.name.as_str(),
-                    e.context.tenant_id.map(|t| Id(t.as_uuid())),
-                    e.context.organisation_id.map(|o| Id(o.as_uuid())),
-                    e.context.user_id.map(|u| Id(u.as_uuid())),
-                    e.ordering_key.as_deref(),
-                    Json(e.payload()),
-                    Ts::new(e.timestamp),
-                )
-            })
-            .collect();
-        on_tx!(tx, conn => {
-            let mut q = sqlx::query(&sql);
-            for (id, name, tenant, org, user, key, payload, at) in &rows {
-                q = q.bind(*id).bind(*name).bind(*tenant).bind(*org).bind(*user).bind(*key)
-                    .bind(payload).bind(*at);
-            }
-            q.execute(conn).await.map(|_| ())
-        })?;
+        insert(tx, chunk).await?;
     }
     Ok(())
+}
+
+/// One `INSERT` of `events` (at most [`APPEND_CHUNK`]); their sequence numbers, in no
+/// particular order when there are several.
+async fn insert(tx: &mut Tx, events: &[NewEvent]) -> Result<Vec<i64>, sqlx::Error> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    tx.mark_appended();
+    let mut sql = String::from(
+        r#"INSERT INTO "events"
+    ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload", "createdAt")
+VALUES "#,
+    );
+    for i in 0..events.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&super::sql::placeholders_from(i * 8 + 1, 8));
+    }
+    sql.push_str(r#" RETURNING "seq""#);
+    let rows: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                Id(e.id),
+                e.name.as_str(),
+                e.context.tenant_id.map(|t| Id(t.as_uuid())),
+                e.context.organisation_id.map(|o| Id(o.as_uuid())),
+                e.context.user_id.map(|u| Id(u.as_uuid())),
+                e.ordering_key.as_deref(),
+                Json(e.payload()),
+                Ts::new(e.timestamp),
+            )
+        })
+        .collect();
+    on_tx!(tx, conn => {
+        let mut q = sqlx::query_scalar::<_, i64>(&sql);
+        for (id, name, tenant, org, user, key, payload, at) in &rows {
+            q = q.bind(*id).bind(*name).bind(*tenant).bind(*org).bind(*user).bind(*key)
+                .bind(payload).bind(*at);
+        }
+        q.fetch_all(conn).await
+    })
 }
 
 /// The event with this id: committed, or seen inside a transaction (its own uncommitted

@@ -189,7 +189,16 @@ pub fn named_column(columns: &[&'static str], name: &str) -> Option<&'static str
 
 /// `$1, $2, ..., $n`: the placeholders of an `INSERT` of `n` columns.
 pub fn placeholders(n: usize) -> String {
-    (1..=n)
+    numbered(1, n)
+}
+
+/// `($first, ..., $first+n-1)`: one row of a multi-row `VALUES`.
+pub fn placeholders_from(first: usize, n: usize) -> String {
+    format!("({})", numbered(first, n))
+}
+
+fn numbered(first: usize, n: usize) -> String {
+    (first..first + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
@@ -278,6 +287,7 @@ mod tests {
     #[test]
     fn insert_placeholders_and_update_assignments_agree() {
         assert_eq!(placeholders(3), "$1, $2, $3");
+        assert_eq!(placeholders_from(9, 3), "($9, $10, $11)");
         assert_eq!(
             assignments("\"a\", \"b\",\n    \"c\""),
             "\"b\" = $2, \"c\" = $3"
