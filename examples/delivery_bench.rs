@@ -81,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
             events: vec!["*".into()],
             secret: Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
         }],
+        &[],
     )
     .await?;
 

@@ -8,7 +8,9 @@ use anyhow::Context;
 use axum::Router;
 
 use crate::config::{Config, ConfigError, DatabaseUrl};
+use crate::events::brokers::{self, BrokerSpec};
 use crate::events::plugins::Registry;
+use crate::events::sinks::Brokers;
 use crate::events::subscriptions::{self, EnvSubscription, PluginsFile};
 pub use crate::http::AppState;
 use crate::http::auth::Authenticator;
@@ -36,6 +38,8 @@ pub struct Components {
     pub plugins_file: Option<PluginsFile>,
     /// The internal plugins.
     pub plugins: Registry,
+    /// The message brokers (environment and plugins file), checked; not connected yet.
+    pub broker_specs: Vec<BrokerSpec>,
 }
 
 impl Components {
@@ -51,6 +55,18 @@ impl Components {
             }),
             None => None,
         };
+        let mut broker_specs = brokers::from_config(config)?;
+        if let Some(file) = plugins_file
+            .as_ref()
+            .filter(|_| config.external_plugins_enabled())
+        {
+            for p in &file.plugins {
+                // Checked when the file was read.
+                if let Ok(Some(spec)) = p.broker() {
+                    broker_specs.push(spec);
+                }
+            }
+        }
         let lms_service = config.lms_service()?;
         let prefix = config.prefix()?;
         let database = config.database()?;
@@ -65,6 +81,7 @@ impl Components {
             env_subscriptions,
             plugins_file: plugins_file.filter(|_| config.external_plugins_enabled()),
             plugins: Registry::configured(lms_service),
+            broker_specs,
         })
     }
 
@@ -73,7 +90,7 @@ impl Components {
     /// source's earlier rows that are no longer configured are deactivated (without a plugins
     /// file, or with external services off, the file's earlier entries too).
     pub async fn sync_subscriptions(&self, store: &Store) -> anyhow::Result<()> {
-        subscriptions::sync(store, &self.env_subscriptions).await?;
+        subscriptions::sync(store, &self.env_subscriptions, &self.broker_specs).await?;
         self.plugins.sync(store).await?;
         let file_plugins = match &self.plugins_file {
             Some(file) => {
@@ -82,9 +99,10 @@ impl Components {
             }
             None => &[],
         };
-        subscriptions::sync_file(store, file_plugins).await?;
+        subscriptions::sync_file(store, file_plugins, &self.broker_specs).await?;
         tracing::info!(
             count = self.env_subscriptions.len(),
+            brokers = self.broker_specs.len(),
             "subscriptions from the environment registered"
         );
         Ok(())
@@ -94,7 +112,9 @@ impl Components {
 impl AppState {
     /// State from the components built from `config`, over a connected and migrated store.
     pub fn assemble(config: Config, components: Components, store: Store) -> AppState {
+        let clock = crate::clock::Clock::system();
         AppState {
+            brokers: Brokers::new(&components.broker_specs, &clock),
             users: Arc::new(components.users),
             plugins: components.plugins,
             store,
@@ -103,7 +123,7 @@ impl AppState {
             prefix: Arc::from(components.prefix),
             config: Arc::new(config),
             started_at: Instant::now(),
-            clock: crate::clock::Clock::system(),
+            clock,
         }
     }
 

@@ -140,6 +140,7 @@ async fn serve(config: Config, components: Components, started: Instant) -> anyh
     components.sync_subscriptions(&store).await?;
     let state = AppState::assemble(config, components, store);
     let plugins = state.plugins.clone();
+    let brokers = state.brokers.clone();
     if exposed_in_header_mode(state.auth.mode(), addr) {
         tracing::warn!(
             %addr,
@@ -176,11 +177,16 @@ async fn serve(config: Config, components: Components, started: Instant) -> anyh
             token.clone(),
         );
     }
-    let dispatcher = crate::events::dispatcher::Dispatcher::with_plugins(
+    if !brokers.is_empty() {
+        let brokers = brokers.clone();
+        tasks.spawn(async move { brokers.connect_all().await });
+    }
+    let dispatcher = crate::events::dispatcher::Dispatcher::with_targets(
         store.clone(),
         clock.clone(),
         allow_private,
         plugins,
+        brokers,
     );
     tasks.spawn(dispatcher.run(token.clone()));
     let instance = uuid::Uuid::new_v4();

@@ -198,8 +198,36 @@ pub struct Config {
     pub lms_api_key: Option<Secret>,
     #[arg(long, env = "LMS_INTEGRATION_EVENTS", global = true)]
     pub lms_integration_events: Option<String>,
+    /// A RabbitMQ (AMQP 0.9.1) queue that receives events: `amqp://` or `amqps://`, with
+    /// credentials if the broker wants them (the seed's `message-queue` plugin type).
+    #[arg(long, env = "MESSAGE_QUEUE_URL", global = true, hide_env_values = true)]
+    pub message_queue_url: Option<Secret>,
+    /// The durable queue (default `shiksha-assessment-events`).
+    #[arg(long, env = "MESSAGE_QUEUE_NAME", global = true)]
+    pub message_queue_name: Option<String>,
+    /// A durable topic exchange the queue is bound to (none: straight to the queue).
+    #[arg(long, env = "MESSAGE_QUEUE_EXCHANGE", global = true)]
+    pub message_queue_exchange: Option<String>,
+    /// With an exchange, the routing key: `{name}`, `{tenantId}`, `{organisationId}` are
+    /// filled from the event (default `{name}`).
+    #[arg(long, env = "MESSAGE_QUEUE_ROUTING_KEY", global = true)]
+    pub message_queue_routing_key: Option<String>,
+    /// Comma-separated event names, `*` for all (default all).
+    #[arg(long, env = "MESSAGE_QUEUE_EVENTS", global = true)]
+    pub message_queue_events: Option<String>,
+    /// An event stream: `nats://` (JetStream) or `redis://` (Redis Streams) (the seed's
+    /// `event-stream` plugin type).
+    #[arg(long, env = "EVENT_STREAM_URL", global = true, hide_env_values = true)]
+    pub event_stream_url: Option<Secret>,
+    /// The subject or stream key: `{name}`, `{tenantId}`, `{organisationId}` are filled from
+    /// the event (default `assessment.{tenantId}.{name}`).
+    #[arg(long, env = "EVENT_STREAM_TOPIC", global = true)]
+    pub event_stream_topic: Option<String>,
+    /// Comma-separated event names, `*` for all (default all).
+    #[arg(long, env = "EVENT_STREAM_EVENTS", global = true)]
+    pub event_stream_events: Option<String>,
     /// A TOML or JSON file of external plugins in the seed's shape (`id`, `name`, `type`,
-    /// `isActive`, `externalService.webhook {url, method, headers, timeout, retries, events}`).
+    /// `isActive`, `externalService` of type `webhook`, `message-queue` or `event-stream`).
     #[arg(long, env = "PLUGINS_FILE", global = true)]
     pub plugins_file: Option<std::path::PathBuf>,
     /// Upstream's LMS service: turns on the `lms-progress` plugin.
@@ -278,6 +306,14 @@ impl Default for Config {
             lms_integration_url: None,
             lms_api_key: None,
             lms_integration_events: None,
+            message_queue_url: None,
+            message_queue_name: None,
+            message_queue_exchange: None,
+            message_queue_routing_key: None,
+            message_queue_events: None,
+            event_stream_url: None,
+            event_stream_topic: None,
+            event_stream_events: None,
             webhook_signing_secret: None,
             lms_service_url: None,
             plugins_file: None,

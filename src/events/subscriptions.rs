@@ -7,6 +7,7 @@ use serde_json::json;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::brokers::{self, BrokerSpec};
 use crate::config::{Config, ConfigError};
 use crate::domain::event::EventName;
 use crate::secret::Secret;
@@ -38,7 +39,7 @@ const OUTCOME_EVENTS: &[&str] = &[
     "test.unpublished",
 ];
 
-fn events_list(
+pub(super) fn events_list(
     var: &'static str,
     raw: Option<&str>,
     default: &[&str],
@@ -288,13 +289,22 @@ impl EnvSubscription {
     }
 }
 
-/// Writes the environment's subscriptions to the registry and deactivates those no longer
-/// configured.
-pub async fn sync(store: &Store, subs: &[EnvSubscription]) -> anyhow::Result<()> {
+/// Writes the environment's subscriptions (its webhooks, and its brokers from `brokers`) to
+/// the registry and deactivates those no longer configured.
+pub async fn sync(
+    store: &Store,
+    subs: &[EnvSubscription],
+    brokers: &[BrokerSpec],
+) -> anyhow::Result<()> {
     sync_source(
         store,
         Source::Env,
-        subs.iter().map(EnvSubscription::desired),
+        subs.iter().map(EnvSubscription::desired).chain(
+            brokers
+                .iter()
+                .filter(|b| b.source == Source::Env)
+                .map(BrokerSpec::desired),
+        ),
     )
     .await
 }
@@ -369,17 +379,56 @@ fn yes() -> bool {
     true
 }
 
-/// `externalService` of a file plugin.
+/// `externalService` of a file plugin (upstream's `ExternalServiceConfig`): a `webhook`, a
+/// `message-queue` (`queue`) or an `event-stream` (`stream`). `events`, `retries` and
+/// `timeout` may be given here for any type; the webhook's, queue's or stream's own win.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileExternalService {
     #[serde(rename = "type", default = "webhook_type")]
     pub service_type: String,
     pub webhook: Option<FileWebhook>,
+    pub queue: Option<FileQueue>,
+    pub stream: Option<FileStream>,
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    /// Milliseconds.
+    #[serde(default)]
+    pub timeout: Option<u32>,
+    #[serde(default)]
+    pub retries: Option<u32>,
 }
 
 fn webhook_type() -> String {
     "webhook".into()
+}
+
+/// `externalService.queue`: an AMQP 0.9.1 queue (RabbitMQ).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileQueue {
+    /// `amqp://` or `amqps://`; may carry credentials.
+    pub url: Secret,
+    pub name: String,
+    #[serde(default)]
+    pub exchange: Option<String>,
+    #[serde(default)]
+    pub routing_key: Option<String>,
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
+/// `externalService.stream`: a NATS JetStream subject or a Redis stream.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileStream {
+    /// `nats://` or `redis://`; may carry credentials.
+    pub url: Secret,
+    pub topic: String,
+    #[serde(default)]
+    pub partition: Option<u32>,
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
 }
 
 /// `externalService.webhook` of a file plugin.
@@ -447,14 +496,35 @@ pub fn read_plugins_file(path: &std::path::Path) -> Result<Vec<FilePlugin>, Conf
                 "a plugins file defines external plugins; internal plugins are code".into(),
             ));
         }
-        if p.external_service.service_type != "webhook" {
-            return Err(fail(format!(
-                "externalService.type {:?} is not supported (only webhook)",
-                p.external_service.service_type
-            )));
+        let service = &p.external_service;
+        for e in service_events(p).into_iter().flatten() {
+            if e != "*" && EventName::parse(e).is_none() {
+                return Err(fail(format!("{e:?} is not an event name")));
+            }
         }
-        let w = p
-            .external_service
+        let (timeout, retries) = (
+            service
+                .webhook
+                .as_ref()
+                .and_then(|w| w.timeout)
+                .or(service.timeout),
+            service
+                .webhook
+                .as_ref()
+                .and_then(|w| w.retries)
+                .or(service.retries),
+        );
+        if timeout.is_some_and(|t| !(1..=300_000).contains(&t)) || retries.is_some_and(|r| r > 100)
+        {
+            return Err(fail(
+                "timeout must be 1..300000 ms and retries at most 100".into(),
+            ));
+        }
+        if service.service_type != "webhook" {
+            p.broker().map_err(fail)?;
+            continue;
+        }
+        let w = service
             .webhook
             .as_ref()
             .ok_or_else(|| fail("externalService.webhook is missing".into()))?;
@@ -462,34 +532,100 @@ pub fn read_plugins_file(path: &std::path::Path) -> Result<Vec<FilePlugin>, Conf
         if !matches!(url.scheme(), "http" | "https") {
             return Err(fail("url must be http(s)".into()));
         }
-        if let Some(events) = &w.events {
-            for e in events {
-                if e != "*" && EventName::parse(e).is_none() {
-                    return Err(fail(format!("{e:?} is not an event name")));
-                }
-            }
-        }
         if w.secret
             .as_ref()
             .is_some_and(|s| super::signing::secret_key(s.expose()).is_none())
         {
             return Err(fail("secret must be whsec_ followed by base64".into()));
         }
-        if w.timeout.is_some_and(|t| !(1..=300_000).contains(&t))
-            || w.retries.is_some_and(|r| r > 100)
-        {
-            return Err(fail(
-                "timeout must be 1..300000 ms and retries at most 100".into(),
-            ));
-        }
     }
     Ok(plugins)
 }
 
+/// The event lists a file plugin gives: its service's own (webhook, queue or stream), then
+/// `externalService.events`.
+fn service_events(p: &FilePlugin) -> Vec<&Vec<String>> {
+    let s = &p.external_service;
+    [
+        s.webhook.as_ref().and_then(|w| w.events.as_ref()),
+        s.queue.as_ref().and_then(|q| q.events.as_ref()),
+        s.stream.as_ref().and_then(|q| q.events.as_ref()),
+        s.events.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 impl FilePlugin {
-    /// `None` without a webhook (which [`read_plugins_file`] refuses).
+    /// The events it receives: the service's own list, else `externalService.events`, else all.
+    fn events(&self) -> Vec<String> {
+        service_events(self)
+            .first()
+            .map(|l| (*l).clone())
+            .unwrap_or_else(|| vec!["*".into()])
+    }
+
+    fn disabled_reason(&self) -> Option<String> {
+        (!self.is_active).then(|| "isActive is false in the plugins file".into())
+    }
+
+    /// A `message-queue` or `event-stream` plugin, checked; `Ok(None)` for a webhook.
+    pub fn broker(&self) -> Result<Option<BrokerSpec>, String> {
+        let s = &self.external_service;
+        let raw = match s.service_type.as_str() {
+            "webhook" => return Ok(None),
+            "message-queue" => {
+                let q = s.queue.as_ref().ok_or("externalService.queue is missing")?;
+                brokers::Raw {
+                    plugin_type: "message-queue",
+                    url: Some(q.url.expose()),
+                    queue: Some(q.name.as_str()),
+                    exchange: q.exchange.as_deref(),
+                    routing_key: q.routing_key.as_deref(),
+                    ..brokers::Raw::default()
+                }
+            }
+            "event-stream" => {
+                let st = s
+                    .stream
+                    .as_ref()
+                    .ok_or("externalService.stream is missing")?;
+                brokers::Raw {
+                    plugin_type: "event-stream",
+                    url: Some(st.url.expose()),
+                    topic: Some(st.topic.as_str()),
+                    partition: st.partition,
+                    ..brokers::Raw::default()
+                }
+            }
+            other => {
+                return Err(format!(
+                    "externalService.type {other:?} is not one of webhook, message-queue, event-stream"
+                ));
+            }
+        };
+        let (url, destination) = brokers::destination(&raw)?;
+        Ok(Some(BrokerSpec {
+            source: Source::File,
+            key: self.id.clone(),
+            name: self.name.clone(),
+            url,
+            destination,
+            events: self.events(),
+            timeout_ms: s.timeout.map_or(brokers::DEFAULT_TIMEOUT_MS, |t| t as i32),
+            max_retries: s.retries.map_or(brokers::DEFAULT_RETRIES, |r| r as i32),
+            active: self.is_active,
+        }))
+    }
+
+    /// A webhook plugin's subscription; `None` for a broker (see [`FilePlugin::broker`]).
     fn desired(&self) -> Option<Desired> {
-        let w = self.external_service.webhook.as_ref()?;
+        let s = &self.external_service;
+        if s.service_type != "webhook" {
+            return None;
+        }
+        let w = s.webhook.as_ref()?;
         let mut headers = service_name_header();
         for (k, v) in &w.headers {
             if !k.eq_ignore_ascii_case("content-type") {
@@ -508,21 +644,30 @@ impl FilePlugin {
                 .to_ascii_uppercase(),
             headers,
             secret: w.secret.clone(),
-            events: w.events.clone().unwrap_or_else(|| vec!["*".into()]),
-            timeout_ms: w.timeout.unwrap_or(10_000) as i32,
-            max_retries: w.retries.unwrap_or(3) as i32,
-            disabled_reason: (!self.is_active)
-                .then(|| "isActive is false in the plugins file".into()),
+            events: self.events(),
+            timeout_ms: w.timeout.or(s.timeout).unwrap_or(10_000) as i32,
+            max_retries: w.retries.or(s.retries).unwrap_or(3) as i32,
+            disabled_reason: self.disabled_reason(),
         })
     }
 }
 
-/// Writes the file's plugins to the registry (source `file`), deactivating removed ones.
-pub async fn sync_file(store: &Store, plugins: &[FilePlugin]) -> anyhow::Result<()> {
+/// Writes the file's plugins to the registry (source `file`): its webhooks and its brokers
+/// (already checked, in `brokers`), deactivating removed ones.
+pub async fn sync_file(
+    store: &Store,
+    plugins: &[FilePlugin],
+    brokers: &[BrokerSpec],
+) -> anyhow::Result<()> {
     sync_source(
         store,
         Source::File,
-        plugins.iter().filter_map(FilePlugin::desired),
+        plugins.iter().filter_map(FilePlugin::desired).chain(
+            brokers
+                .iter()
+                .filter(|b| b.source == Source::File)
+                .map(BrokerSpec::desired),
+        ),
     )
     .await
 }
@@ -570,6 +715,6 @@ Authorization = "Bearer your-api-key"
             "externalService": {"type": "message-queue", "webhook": {"url": "https://x.example"}}}]"#).unwrap();
         let err = read_plugins_file(&json_path).unwrap_err();
         assert_eq!(err.var, "PLUGINS_FILE");
-        assert!(err.message.contains("not supported"), "{}", err.message);
+        assert!(err.message.contains("queue is missing"), "{}", err.message);
     }
 }

@@ -26,6 +26,8 @@ pub struct AppState {
     pub users: Arc<UserDirectory>,
     /// The internal plugins the dispatcher runs.
     pub plugins: Registry,
+    /// The message brokers the dispatcher publishes to, with their connections.
+    pub brokers: crate::events::sinks::Brokers,
     /// The time source: the system clock, or a test's manual clock.
     pub clock: crate::clock::Clock,
 }

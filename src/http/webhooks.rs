@@ -296,13 +296,22 @@ async fn plugins(State(s): State<AppState>, ctx: RequestContext) -> AppResult<Ap
         .iter()
         .filter(|x| x.is_active)
         .map(|x| {
+            let mut service = json!({"type": x.kind, "events": x.events.0});
+            if let Some(broker) = s.brokers.describe(x.subscription_id.0) {
+                // The seed's plugin type, the broker, where it publishes and how its
+                // connection is doing.
+                service = json!({
+                    "type": broker["type"], "broker": broker["broker"], "target": x.target,
+                    "events": x.events.0, "connection": broker["connection"],
+                });
+            }
             json!({
                 "id": x.subscription_id,
                 "name": x.name,
                 "type": if x.kind == SubscriptionKind::Plugin { "internal" } else { "external" },
                 "source": x.source,
                 "isActive": x.is_active,
-                "externalService": {"type": x.kind, "events": x.events.0},
+                "externalService": service,
             })
         })
         .collect();

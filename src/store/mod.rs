@@ -331,12 +331,36 @@ impl Store {
     }
 
     /// Applies every pending migration of this backend's folder.
+    ///
+    /// On SQLite they run with foreign keys off, as SQLite's procedure for rebuilding a table
+    /// asks (dropping a parent table would otherwise cascade into its children), on the one
+    /// writer connection; the keys are checked afterwards and turned back on.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match &self.pools {
-            Pools::Sqlite { writer, .. } => SQLITE_MIGRATOR.run(writer).await,
-            Pools::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await,
+            Pools::Sqlite { writer, .. } => {
+                let mut conn = writer.acquire().await?;
+                sqlx::query("PRAGMA foreign_keys = OFF")
+                    .execute(&mut *conn)
+                    .await?;
+                let migrated = SQLITE_MIGRATOR.run(&mut *conn).await;
+                let broken: Vec<(String,)> =
+                    sqlx::query_as(r#"SELECT "table" FROM pragma_foreign_key_check"#)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                sqlx::query("PRAGMA foreign_keys = ON")
+                    .execute(&mut *conn)
+                    .await?;
+                migrated.context("running database migrations")?;
+                if let Some((table,)) = broken.first() {
+                    bail!("after migrating, rows of {table:?} refer to missing rows");
+                }
+                Ok(())
+            }
+            Pools::Postgres(pool) => POSTGRES_MIGRATOR
+                .run(pool)
+                .await
+                .context("running database migrations"),
         }
-        .context("running database migrations")
     }
 
     fn tx(&self, conn: TxConn) -> Tx {

@@ -91,6 +91,7 @@ async fn subscribe(store: &Store, url: &str, events: &[&str]) {
             events: events.iter().map(|s| s.to_string()).collect(),
             secret: Some(SECRET.into()),
         }],
+        &[],
     )
     .await
     .unwrap();
@@ -148,6 +149,7 @@ async fn two_subscribers(store: &Store, first: &str, second: &str) {
             sub("analytics-service", first),
             sub("lms-integration", second),
         ],
+        &[],
     )
     .await
     .unwrap();
@@ -929,7 +931,9 @@ async fn plugins_file_webhooks_are_delivered() {
             "headers": {"Authorization": "Bearer file-key"}, "timeout": 15000, "retries": 5,
             "events": ["test.published"]}}}]}).to_string()).unwrap();
     let plugins = subscriptions::read_plugins_file(&path).unwrap();
-    subscriptions::sync_file(store, &plugins).await.unwrap();
+    subscriptions::sync_file(store, &plugins, &[])
+        .await
+        .unwrap();
     append(store, EventName::TestPublished, None).await;
     append(store, EventName::TestUpdated, None).await;
     let out = pass(&Dispatcher::new(
@@ -954,7 +958,7 @@ async fn plugins_file_webhooks_are_delivered() {
         (15000, 5, "file")
     );
     // A start without the file (what `serve` syncs then) deactivates its entries.
-    subscriptions::sync_file(store, &[]).await.unwrap();
+    subscriptions::sync_file(store, &[], &[]).await.unwrap();
     let subs = deliveries::all_subscriptions(store).await.unwrap();
     assert!(!subs[0].is_active, "a removed file's webhook stays active");
 }

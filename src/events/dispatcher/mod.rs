@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use super::sinks::{CHECK_TIMEOUT, Outcome, Reply, Sinks};
+use super::sinks::{Brokers, CHECK_TIMEOUT, Outcome, Reply, Sinks};
 use crate::clock::Clock;
 use crate::store::deliveries::{
     self as repo, Claimed, Finished, Subscription, TryOutcome, TryRecord,
@@ -171,8 +171,19 @@ impl Dispatcher {
         allow_private: bool,
         plugins: super::plugins::Registry,
     ) -> Self {
+        Self::with_targets(store, clock, allow_private, plugins, Brokers::default())
+    }
+
+    /// A dispatcher that also runs these internal plugins and publishes to these brokers.
+    pub fn with_targets(
+        store: Store,
+        clock: Clock,
+        allow_private: bool,
+        plugins: super::plugins::Registry,
+        brokers: Brokers,
+    ) -> Self {
         Dispatcher(Arc::new(Inner {
-            sinks: Sinks::new(clock.clone(), allow_private, plugins),
+            sinks: Sinks::new(clock.clone(), allow_private, plugins, brokers),
             store,
             clock,
             owner: format!("dispatcher-{}", Uuid::new_v4().simple()),
@@ -329,10 +340,10 @@ impl Dispatcher {
     ) {
         let me = &self.0;
         match me.deliver(&c, sub.as_ref()).await {
-            Ok(record) => {
+            Ok((record, attempt_number)) => {
                 let finished = Finished {
                     delivery_id: c.delivery_id.0,
-                    attempt_number: c.attempt_count + 1,
+                    attempt_number,
                     record,
                 };
                 me.record(Done { finished, slot }).await;

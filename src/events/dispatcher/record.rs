@@ -76,6 +76,18 @@ impl Sent {
     }
 }
 
+impl Sent {
+    /// Pending again after `wait` (the target could not be reached), whatever its retries.
+    pub(super) fn deferred(self, error: String, wait: Duration) -> TryRecord {
+        let wait = wait.clamp(Duration::from_millis(200), Duration::from_secs(60));
+        let next = Ts::new(
+            self.started_at.0
+                + ChronoDuration::milliseconds(self.duration_ms + wait.as_millis() as i64),
+        );
+        self.record(TryOutcome::Pending, Some(error), next)
+    }
+}
+
 impl Inner {
     pub(super) async fn subscriptions(&self) -> anyhow::Result<HashMap<Uuid, Subscription>> {
         Ok(repo::all_subscriptions(&self.store)
@@ -182,12 +194,13 @@ impl Inner {
         self.finished.notify_one();
     }
 
-    /// Sends one delivery through its sink; returns the try to record.
+    /// Sends one delivery through its sink; returns the try to record and the delivery's
+    /// count of tries after it (a deferral does not count).
     pub(super) async fn deliver(
         &self,
         c: &Claimed,
         sub: Option<&Subscription>,
-    ) -> anyhow::Result<TryRecord> {
+    ) -> anyhow::Result<(TryRecord, i32)> {
         let started_at = self.clock.now();
         let mut sent = Sent {
             started_at,
@@ -195,14 +208,19 @@ impl Inner {
             status: None,
             response: None,
         };
+        let counted = c.attempt_count + 1;
         let Some(sub) = sub else {
-            return Ok(sent.dead("the subscription no longer exists".into()));
+            return Ok((
+                sent.dead("the subscription no longer exists".into()),
+                counted,
+            ));
         };
         let started = Instant::now();
         let outcome = self.sinks.send(c, sub).await;
         sent.duration_ms = started.elapsed().as_millis() as i64;
+        let mut attempts = counted;
         let retry = |retry_after| Retry {
-            attempt: c.attempt_count + 1,
+            attempt: counted,
             max_retries: sub.max_retries,
             retry_after,
         };
@@ -233,6 +251,10 @@ impl Inner {
                 retry_after,
             } => sent.replied(reply).retry_or_die(error, retry(retry_after)),
             Outcome::Refused { error } => sent.dead(error),
+            Outcome::Unavailable { error, retry_after } => {
+                attempts = c.attempt_count;
+                sent.deferred(error, retry_after)
+            }
         };
         match record.outcome {
             TryOutcome::Delivered => {}
@@ -243,7 +265,7 @@ impl Inner {
                 metrics::counter!("event_deliveries_total", "outcome" => "retry").increment(1);
             }
         }
-        Ok(record)
+        Ok((record, attempts))
     }
 }
 

@@ -1,8 +1,9 @@
 //! Where deliveries go. The dispatcher knows a target only through [`Sinks::send`] and the
 //! [`Outcome`] it returns; each sink owns how it reaches its target (an HTTP client, an
-//! internal plugin, and later a broker connection). Retries, ordering, leases and the delivery
+//! internal plugin, a shared broker connection). Retries, ordering, leases and the delivery
 //! log stay in the dispatcher, shared by every sink.
 
+mod broker;
 mod plugin;
 mod webhook;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::store::deliveries::{Claimed, Subscription, SubscriptionKind};
 
+pub use broker::Brokers;
 pub use webhook::{CHECK_TIMEOUT, parse_retry_after};
 
 /// How one send ended, in terms every sink can give.
@@ -28,6 +30,12 @@ pub enum Outcome {
     },
     /// Can never be delivered as configured (an invalid or unsafe target).
     Refused { error: String },
+    /// The target's broker cannot be reached now: tried again after `retry_after` without
+    /// using up a retry (an outage is not the message's fault, and must not dead-letter it).
+    Unavailable {
+        error: String,
+        retry_after: Duration,
+    },
 }
 
 /// What the target answered, when it answered.
@@ -43,13 +51,20 @@ pub struct Reply {
 pub struct Sinks {
     webhook: webhook::WebhookSink,
     plugins: plugin::PluginSink,
+    brokers: Brokers,
 }
 
 impl Sinks {
-    pub fn new(clock: Clock, allow_private: bool, plugins: super::plugins::Registry) -> Self {
+    pub fn new(
+        clock: Clock,
+        allow_private: bool,
+        plugins: super::plugins::Registry,
+        brokers: Brokers,
+    ) -> Self {
         Sinks {
             webhook: webhook::WebhookSink::new(clock, allow_private),
             plugins: plugin::PluginSink::new(plugins),
+            brokers,
         }
     }
 
@@ -58,13 +73,9 @@ impl Sinks {
         match sub.kind {
             SubscriptionKind::Webhook => self.webhook.send(c, sub).await,
             SubscriptionKind::Plugin => self.plugins.send(c, sub).await,
-            // Rows a newer version wrote: tried again, so that an instance of that version
-            // (sharing this database) delivers them, as for a plugin this instance lacks.
-            kind @ (SubscriptionKind::Nats | SubscriptionKind::Amqp) => Outcome::Failed {
-                error: format!("this version of the service has no {} sink", kind.as_str()),
-                reply: Reply::default(),
-                retry_after: None,
-            },
+            SubscriptionKind::Amqp | SubscriptionKind::Nats | SubscriptionKind::Redis => {
+                self.brokers.send(c, sub).await
+            }
         }
     }
 }

@@ -40,7 +40,7 @@ pub struct Subscription {
 }
 
 /// What a subscription's deliveries run: an HTTP request, an internal plugin, or a message
-/// broker. Every kind the schema allows decodes, so one subscription of a kind this version
+/// broker (RabbitMQ, NATS JetStream, Redis Streams). Every kind the schema allows decodes, so one subscription of a kind this version
 /// cannot send to (written by a newer instance sharing the database) cannot stop the fan-out
 /// and the claims of all the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,8 +48,9 @@ pub struct Subscription {
 pub enum SubscriptionKind {
     Webhook,
     Plugin,
-    Nats,
     Amqp,
+    Nats,
+    Redis,
 }
 
 impl SubscriptionKind {
@@ -60,6 +61,7 @@ impl SubscriptionKind {
             SubscriptionKind::Plugin => "plugin",
             SubscriptionKind::Nats => "nats",
             SubscriptionKind::Amqp => "amqp",
+            SubscriptionKind::Redis => "redis",
         }
     }
 }
@@ -73,6 +75,7 @@ impl TryFrom<String> for SubscriptionKind {
             "plugin" => Ok(SubscriptionKind::Plugin),
             "nats" => Ok(SubscriptionKind::Nats),
             "amqp" => Ok(SubscriptionKind::Amqp),
+            "redis" => Ok(SubscriptionKind::Redis),
             _ => Err(crate::domain::enums::UnknownValue {
                 kind: "SubscriptionKind",
                 value: s,
