@@ -15,6 +15,7 @@ mod probe;
 mod attempts;
 mod auth_headers;
 mod auth_jwt;
+mod brokers;
 mod delivery;
 mod envelope;
 mod health;

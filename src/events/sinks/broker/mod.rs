@@ -273,7 +273,7 @@ impl Brokers {
             seen.push(r.link.clone());
             let result = match &*r.link {
                 Link::Amqp(l) => l.open().await.map(drop),
-                Link::Nats(l) => l.connected(CONNECT_TIMEOUT).await,
+                Link::Nats(l) => l.open().await.map(drop),
                 Link::Redis(l) => l.ping().await,
             };
             match result {

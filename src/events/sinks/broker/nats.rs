@@ -15,6 +15,9 @@ use crate::events::brokers::{BrokerUrl, Template};
 struct Open {
     client: async_nats::Client,
     jetstream: jetstream::Context,
+    /// When the client was made: until its first connection has had time to come up, a
+    /// send waits for it rather than being deferred.
+    made: tokio::time::Instant,
 }
 
 pub(super) struct Link {
@@ -35,25 +38,20 @@ impl Link {
         }
     }
 
-    /// The client, made on first use. It connects (and reconnects) in the background.
+    /// The client, made on first use. It connects (and reconnects) in the background; a
+    /// send waits for its first connection (up to [`CONNECT_TIMEOUT`] after it was made), and
+    /// is deferred at once while it is reconnecting.
     pub(super) async fn open(&self) -> Result<&async_nats::Client, SendError> {
         let open = self.open_inner().await?;
-        if open.client.connection_state() != async_nats::connection::State::Connected {
-            return Err(self.unreachable());
-        }
-        Ok(&open.client)
-    }
-
-    /// Makes the client and waits up to `wait` for its first connection.
-    pub(super) async fn connected(&self, wait: Duration) -> Result<(), SendError> {
-        let deadline = tokio::time::Instant::now() + wait;
+        let first_until = open.made + CONNECT_TIMEOUT;
         loop {
-            match self.open().await {
-                Err(SendError::Unreachable { .. }) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                other => return other.map(drop),
+            if open.client.connection_state() == async_nats::connection::State::Connected {
+                return Ok(&open.client);
             }
+            if tokio::time::Instant::now() >= first_until {
+                return Err(self.unreachable());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -83,7 +81,11 @@ impl Link {
                     .map_err(|e| e.to_string())?;
                 let mut jetstream = jetstream::new(client.clone());
                 jetstream.set_timeout(Duration::from_secs(30));
-                Ok(Open { client, jetstream })
+                Ok(Open {
+                    client,
+                    jetstream,
+                    made: tokio::time::Instant::now(),
+                })
             })
             .await;
         made.as_ref().map_err(|e| SendError::Refused(e.clone()))
