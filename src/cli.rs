@@ -43,6 +43,48 @@ enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Print the operator's delivery log (the environment's and the plugins file's webhooks
+    /// and brokers, the internal plugins) as JSON lines, newest first.
+    Deliveries {
+        #[command(flatten)]
+        select: Selection,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// With each delivery's tries.
+        #[arg(long)]
+        tries: bool,
+    },
+    /// Put the operator's matching deliveries back in the queue (a dead letter after its
+    /// broker or receiver is fixed), due now with a fresh retry budget; a running service
+    /// sends them.
+    Replay {
+        #[command(flatten)]
+        select: Selection,
+        /// Only this delivery.
+        #[arg(long)]
+        delivery: Option<uuid::Uuid>,
+    },
+}
+
+/// Which deliveries an operator command covers.
+#[derive(Debug, clap::Args)]
+struct Selection {
+    /// A subscription by name (e.g. `message-queue`, `event-stream`, a plugin's name) or id.
+    #[arg(long)]
+    subscription: Option<String>,
+    /// `pending`, `delivering`, `delivered`, `dead` or `cancelled`.
+    #[arg(long)]
+    status: Option<String>,
+    /// Only this event's deliveries.
+    #[arg(long)]
+    event: Option<uuid::Uuid>,
+    /// Events created at or after (RFC 3339).
+    #[arg(long)]
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Events created at or before (RFC 3339).
+    #[arg(long)]
+    to: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Parses the command line and runs the chosen command.
@@ -93,6 +135,36 @@ pub fn main() -> ExitCode {
             Command::Serve => serve(cli.config, components, started).await,
             Command::Migrate => migrate(&cli.config, &components.database).await,
             Command::Openapi { output } => openapi(&components.prefix, output),
+            Command::Deliveries {
+                select,
+                limit,
+                tries,
+            } => {
+                let store = operator_store(&cli.config, &components.database).await?;
+                let filter = select.filter(&store).await?;
+                let rows =
+                    crate::service::webhooks::operator_deliveries(&store, &filter, limit, tries)
+                        .await?;
+                for row in rows {
+                    println!("{row}");
+                }
+                store.close().await;
+                Ok(())
+            }
+            Command::Replay { select, delivery } => {
+                let store = operator_store(&cli.config, &components.database).await?;
+                let filter = select.filter(&store).await?;
+                let n = crate::service::webhooks::operator_replay(
+                    &store,
+                    &crate::clock::Clock::system(),
+                    &filter,
+                    delivery,
+                )
+                .await?;
+                println!("{}", serde_json::json!({ "replayed": n }));
+                store.close().await;
+                Ok(())
+            }
         }
     });
     match result {
@@ -117,6 +189,58 @@ async fn migrate(config: &Config, url: &DatabaseUrl) -> anyhow::Result<()> {
     tracing::info!(database = %url.redacted(), "migrations applied");
     store.close().await;
     Ok(())
+}
+
+/// The store for an operator command: connected and migrated, no pool warm-up.
+async fn operator_store(config: &Config, url: &DatabaseUrl) -> anyhow::Result<Store> {
+    let options = crate::store::StoreOptions {
+        warm_connections: 0,
+        ..store_options(config)
+    };
+    let store = Store::connect(url, options)
+        .await
+        .with_context(|| format!("connecting to {}", url.redacted()))?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+impl Selection {
+    async fn filter(
+        &self,
+        store: &Store,
+    ) -> anyhow::Result<crate::store::deliveries::DeliveryFilter> {
+        if let Some(s) = &self.status {
+            anyhow::ensure!(
+                matches!(
+                    s.as_str(),
+                    "pending" | "delivering" | "delivered" | "dead" | "cancelled"
+                ),
+                "--status must be pending, delivering, delivered, dead or cancelled"
+            );
+        }
+        let subscription_id = match &self.subscription {
+            None => None,
+            Some(s) => {
+                let subs = crate::store::deliveries::all_subscriptions(store).await?;
+                let found = subs.iter().find(|x| {
+                    x.tenant_id.is_none() && (x.name == *s || x.subscription_id.0.to_string() == *s)
+                });
+                Some(
+                    found
+                        .with_context(|| format!("no configured subscription named {s:?}"))?
+                        .subscription_id
+                        .0,
+                )
+            }
+        };
+        Ok(crate::store::deliveries::DeliveryFilter {
+            event_id: self.event,
+            subscription_id,
+            status: self.status.clone(),
+            created_from: self.from.map(crate::store::Ts::new),
+            created_to: self.to.map(crate::store::Ts::new),
+        })
+    }
 }
 
 fn openapi(prefix: &str, output: Option<PathBuf>) -> anyhow::Result<()> {

@@ -16,7 +16,7 @@ use crate::domain::ids::Scope;
 use crate::error::{AppError, AppResult};
 use crate::events::{safety, signing};
 use crate::service::de;
-use crate::store::deliveries::{self as repo, DeliveryFilter, DeliveryRow, Subscription};
+use crate::store::deliveries::{self as repo, Audience, DeliveryFilter, DeliveryRow, Subscription};
 use crate::store::{Id, Store, Ts};
 
 /// Body of `POST /webhooks` (all optional in PATCH).
@@ -377,6 +377,14 @@ impl DeliveryQuery {
     }
 }
 
+/// What a tenant's scope sees of the delivery log.
+fn audience(scope: &Scope) -> Audience {
+    Audience::Tenant {
+        tenant: scope.tenant.as_uuid(),
+        organisation: scope.organisation.as_uuid(),
+    }
+}
+
 /// `GET /webhooks/deliveries` (and dead letters with `status=dead`).
 pub async fn deliveries(
     store: &Store,
@@ -384,29 +392,14 @@ pub async fn deliveries(
     q: &DeliveryQuery,
 ) -> AppResult<Page<DeliveryRow>> {
     let (limit, offset) = page_window(q.limit, q.offset)?;
-    let (rows, total) = repo::log(
-        store,
-        scope.tenant.as_uuid(),
-        scope.organisation.as_uuid(),
-        &q.filter()?,
-        limit,
-        offset,
-    )
-    .await?;
+    let (rows, total) = repo::log(store, &audience(scope), &q.filter()?, limit, offset).await?;
     Ok(Page::new(rows, total, limit, offset))
 }
 
 /// The tries of one delivery of this scope.
 pub async fn attempts(store: &Store, scope: &Scope, delivery_id: Uuid) -> AppResult<Vec<Value>> {
     let f = DeliveryFilter::default();
-    let visible = repo::replay_candidates(
-        store,
-        scope.tenant.as_uuid(),
-        scope.organisation.as_uuid(),
-        &f,
-        Some(delivery_id),
-    )
-    .await?;
+    let visible = repo::replay_candidates(store, &audience(scope), &f, Some(delivery_id)).await?;
     if visible.is_empty() {
         return Err(AppError::not_found("Delivery not found"));
     }
@@ -421,17 +414,46 @@ pub async fn replay(
     filter: DeliveryFilter,
     delivery_id: Option<Uuid>,
 ) -> AppResult<Value> {
-    let n = repo::replay(
-        store,
-        scope.tenant.as_uuid(),
-        scope.organisation.as_uuid(),
-        &filter,
-        delivery_id,
-        clock.now(),
-    )
-    .await?;
+    let n = repo::replay(store, &audience(scope), &filter, delivery_id, clock.now()).await?;
     if n == 0 && (delivery_id.is_some() || filter.event_id.is_some()) {
         return Err(AppError::not_found("Nothing to replay"));
     }
     Ok(json!({"replayed": n}))
+}
+
+/// The operator's delivery log (the configuration's subscriptions: environment, plugins
+/// file, internal plugins), newest first, each delivery with its tries when `tries`.
+pub async fn operator_deliveries(
+    store: &Store,
+    filter: &DeliveryFilter,
+    limit: i64,
+    tries: bool,
+) -> anyhow::Result<Vec<Value>> {
+    let (rows, _) = repo::log(
+        store,
+        &Audience::Operator,
+        filter,
+        limit.clamp(1, 10_000),
+        0,
+    )
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut v = serde_json::to_value(&row)?;
+        if tries {
+            v["tries"] = json!(repo::attempts_detail(store, row.delivery_id.0).await?);
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// Replays the operator's deliveries matching `filter` (and `delivery_id`).
+pub async fn operator_replay(
+    store: &Store,
+    clock: &Clock,
+    filter: &DeliveryFilter,
+    delivery_id: Option<Uuid>,
+) -> anyhow::Result<u64> {
+    Ok(repo::replay(store, &Audience::Operator, filter, delivery_id, clock.now()).await?)
 }

@@ -443,15 +443,24 @@ async fn brokers_an_unreachable_broker_defers_without_using_up_retries() {
     assert!(connection["lastError"].is_string(), "{plugins}");
 }
 
-/// A refused message (no queue bound for its routing key) is a failed try, retried and
-/// dead-lettered like a webhook's error status.
-#[tokio::test]
-async fn brokers_an_unroutable_message_is_a_failed_try() {
+/// A refused message (no queue bound for its routing key) is a failed try: with no retries
+/// left it is dead-lettered, and the operator's log and replay (the command line) show it
+/// and send it again once the queue is bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brokers_an_unroutable_message_is_dead_lettered_and_replayed() {
     let (queue, exchange) = (unique("it-q-"), unique("it-x-"));
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins.json");
+    std::fs::write(
+        &plugins,
+        json!([{"id": "school-queue", "name": "school-queue", "type": "external",
+            "externalService": {"type": "message-queue", "retries": 0, "events": ["test.created"],
+                "queue": {"url": AMQP_URL, "name": queue, "exchange": exchange}}}])
+        .to_string(),
+    )
+    .unwrap();
     let (app, d) = app_with(Config {
-        message_queue_url: Some(AMQP_URL.into()),
-        message_queue_name: Some(queue.clone()),
-        message_queue_exchange: Some(exchange.clone()),
+        plugins_file: Some(plugins),
         ..Config::default()
     })
     .await;
@@ -459,28 +468,68 @@ async fn brokers_an_unroutable_message_is_a_failed_try() {
     create_test(&app, json!({"title": "T", "type": "plain"})).await;
     assert_eq!(drain(&app, &d).await.delivered, 1);
     // Someone unbinds the queue: the next message routes nowhere and the broker returns it.
-    {
-        let conn = amqp_connect().await.unwrap();
-        let ch = conn.create_channel().await.unwrap();
-        ch.queue_unbind(&queue, &exchange, "#", Default::default())
-            .await
-            .unwrap();
-    }
+    let ch = amqp_connect()
+        .await
+        .unwrap()
+        .create_channel()
+        .await
+        .unwrap();
+    ch.queue_unbind(&queue, &exchange, "#", Default::default())
+        .await
+        .unwrap();
     create_test(&app, json!({"title": "U", "type": "plain"})).await;
     d.step(Claim::Due).await.unwrap();
     let t = d.settle().await;
-    assert_eq!((t.delivered, t.retrying), (0, 1), "{t:?}");
-    let last = committed(&app.state.store).await.pop().unwrap();
-    let rows =
-        assessment_service::store::deliveries::of_event(&app.state.store, last.0.parse().unwrap())
-            .await
+    assert_eq!((t.delivered, t.dead), (0, 1), "{t:?}");
+
+    // The operator's log shows the dead letter and why.
+    let operator = |args: &[&str]| {
+        let out = crate::process::base_command(&app.db)
+            .args(args)
+            .output()
             .unwrap();
-    let row = serde_json::to_value(&rows[0]).unwrap();
-    assert_eq!(row["attemptCount"], 1, "a refusal is a try: {row}");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let log = operator(&[
+        "deliveries",
+        "--status",
+        "dead",
+        "--subscription",
+        "school-queue",
+        "--tries",
+    ]);
+    let rows: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "{log}");
+    assert_eq!(rows[0]["attemptCount"], 1);
     assert!(
-        row["lastError"].as_str().unwrap().contains("unroutable"),
-        "{row}"
+        rows[0]["tries"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("unroutable"),
+        "{log}"
     );
+    // Bound again, the replayed dead letter is delivered.
+    ch.queue_bind(
+        &queue,
+        &exchange,
+        "#",
+        Default::default(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let replayed = operator(&["replay", "--status", "dead"]);
+    assert_eq!(replayed.trim(), r#"{"replayed":1}"#);
+    assert_eq!(drain(&app, &d).await.delivered, 1);
+    assert_eq!(drain_queue(&queue).await.len(), 2);
     delete_queue(&queue, Some(&exchange)).await;
 }
 
@@ -515,7 +564,11 @@ async fn until_drained(app: &TestApp, within: Duration) {
 }
 
 async fn dead(store: &Store) -> i64 {
-    count(store, r#"SELECT COUNT(*) FROM "deliveries" WHERE "status" = 'dead'"#).await
+    count(
+        store,
+        r#"SELECT COUNT(*) FROM "deliveries" WHERE "status" = 'dead'"#,
+    )
+    .await
 }
 
 /// Tries recorded as deferred because the broker could not be reached.
@@ -676,4 +729,157 @@ async fn brokers_a_plugins_file_stream_takes_its_events_and_partition() {
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].event_name, "test.created");
     delete_key(&format!("{key}.2")).await;
+}
+
+/// The binary, publishing every event to a queue and a JetStream stream.
+fn start_with_brokers(
+    db: &TestDb,
+    port: u16,
+    queue: &str,
+    topic_root: &str,
+) -> std::process::Child {
+    use crate::process::{base_command, http_get};
+    let child = base_command(db)
+        .env("PORT", port.to_string())
+        .env("MESSAGE_QUEUE_URL", AMQP_URL)
+        .env("MESSAGE_QUEUE_NAME", queue)
+        .env("EVENT_STREAM_URL", NATS_URL)
+        .env(
+            "EVENT_STREAM_TOPIC",
+            format!("{topic_root}.{{tenantId}}.{{name}}"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/health/ready").map(|r| r.0) != Some(200) {
+        assert!(Instant::now() < deadline, "the service did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// Waits until every committed event is fanned out and every delivery done.
+async fn until_settled(store: &Store, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let unfanned = count(
+            store,
+            r#"SELECT COUNT(*) FROM "events" WHERE "fannedOutAt" IS NULL"#,
+        )
+        .await;
+        if unfanned == 0 && backlog(store).await == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "events still to deliver after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// SIGKILL during a burst of answers, then a restart: every committed event is in the
+/// JetStream stream exactly once (its `Nats-Msg-Id` drops a re-send) and in the queue at
+/// least once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brokers_every_committed_event_reaches_both_brokers_after_a_sigkill() {
+    use crate::process::{call, free_port, published_mcq_test, signal};
+    use reqwest::Method;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const LEARNERS: usize = 8;
+    const QUESTIONS: usize = 20;
+
+    let db = TestDb::fresh().await;
+    let (queue, topic_root) = (unique("it-q-"), unique("it"));
+    let stream = topic_root.to_uppercase();
+    let port = free_port();
+    let mut child = start_with_brokers(&db, port, &queue, &topic_root);
+    let http = reqwest::Client::new();
+    let (test, questions) = published_mcq_test(&http, port, QUESTIONS).await;
+    let questions = Arc::new(questions);
+    let saves = Arc::new(AtomicUsize::new(0));
+    let mut learners = Vec::new();
+    for _ in 0..LEARNERS {
+        let user = uuid::Uuid::new_v4().to_string();
+        let attempt = call(
+            &http,
+            port,
+            Method::POST,
+            &format!("/attempts/start/{test}"),
+            &user,
+            None,
+        )
+        .await
+        .unwrap()["attemptId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (http, questions, saves) = (http.clone(), questions.clone(), saves.clone());
+        learners.push(tokio::spawn(async move {
+            for (qid, right, _) in questions.iter() {
+                let body = json!({"answers": [
+                    {"questionId": qid, "answer": {"selectedOptionIds": [right]}}]});
+                let path = format!("/attempts/{attempt}/answers");
+                if call(&http, port, Method::POST, &path, &user, Some(body))
+                    .await
+                    .is_err()
+                {
+                    // The process died under this request.
+                    return;
+                }
+                saves.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while saves.load(Ordering::SeqCst) < LEARNERS * QUESTIONS / 3 {
+        assert!(Instant::now() < deadline, "the learners made no progress");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    signal(&mut child, "-KILL");
+    for l in learners {
+        l.await.unwrap();
+    }
+    let saved = saves.load(Ordering::SeqCst);
+    assert!(
+        saved < LEARNERS * QUESTIONS,
+        "the kill came mid-burst ({saved} saves)"
+    );
+
+    let mut child = start_with_brokers(&db, port, &queue, &topic_root);
+    let store = db.connect().await;
+    until_settled(&store, Duration::from_secs(60)).await;
+    let committed = committed(&store).await;
+    let want: HashSet<&str> = committed.iter().map(|e| e.0.as_str()).collect();
+    let answers = committed
+        .iter()
+        .filter(|e| e.1 == "answer.submitted")
+        .count();
+    assert!(
+        answers >= saved,
+        "{answers} answer events for {saved} acknowledged saves"
+    );
+
+    let in_stream = read_stream(&stream).await;
+    let ids: Vec<&str> = in_stream.iter().map(|s| s.id.as_str()).collect();
+    let distinct: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        ids.len(),
+        "the stream holds each event once"
+    );
+    assert_eq!(distinct, want, "the stream holds every committed event");
+    let in_queue = drain_queue(&queue).await;
+    let distinct: HashSet<&str> = in_queue.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        distinct, want,
+        "the queue holds every committed event (at least once)"
+    );
+
+    signal(&mut child, "-TERM");
+    delete_queue(&queue, None).await;
+    delete_stream(&stream).await;
 }

@@ -9,7 +9,7 @@ use crate::harness::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_assessment-service");
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -18,7 +18,7 @@ fn free_port() -> u16 {
 }
 
 /// A minimal HTTP/1.1 GET; returns the status code, or `None` when nothing listens.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+pub(crate) fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
@@ -36,7 +36,7 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-fn base_command(db: &TestDb) -> Command {
+pub(crate) fn base_command(db: &TestDb) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -188,7 +188,7 @@ async fn id_receiver(delay_ms: u64) -> (std::sync::Arc<std::sync::Mutex<Vec<Stri
 
 /// Sends `signal` (`-KILL`, `-TERM`) to the child and waits for it to exit; returns whether it
 /// exited successfully.
-fn signal(child: &mut std::process::Child, signal: &str) -> bool {
+pub(crate) fn signal(child: &mut std::process::Child, signal: &str) -> bool {
     Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()
@@ -297,7 +297,7 @@ async fn every_committed_event_is_delivered_after_a_sigkill() {
 }
 
 /// One call to the running binary over HTTP as `user`; the `result` of a 2xx, or why not.
-async fn call(
+pub(crate) async fn call(
     http: &reqwest::Client,
     port: u16,
     method: reqwest::Method,
@@ -326,7 +326,7 @@ async fn call(
 }
 
 /// A published test of `n` one-mark MCQs: its id and, per question, (id, right, wrong option).
-async fn published_mcq_test(
+pub(crate) async fn published_mcq_test(
     http: &reqwest::Client,
     port: u16,
     n: usize,

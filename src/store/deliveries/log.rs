@@ -119,24 +119,45 @@ pub struct DeliveryFilter {
     pub created_to: Option<Ts>,
 }
 
+/// Whose deliveries a log query or replay covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// A tenant's: deliveries of its own events to its own subscriptions (the API's).
+    Tenant { tenant: Uuid, organisation: Uuid },
+    /// The operator's: deliveries to the subscriptions the configuration defines (the
+    /// environment's and the plugins file's webhooks and brokers, the internal plugins), of
+    /// every tenant's events (the command line's).
+    Operator,
+}
+
 pub(super) fn push_delivery_filter(
     sql: &mut crate::store::sql::Sql,
-    tenant: Uuid,
-    org: Uuid,
+    audience: &Audience,
     f: &DeliveryFilter,
 ) {
     use crate::store::sql::Arg;
-    // A tenant sees and replays only deliveries of its own events to its own subscriptions;
-    // those to operator-configured (global) subscriptions are the operator's business.
-    sql.push(r#" WHERE e."tenantId" = "#)
-        .bind(Arg::Id(Id(tenant)))
-        .push(r#" AND e."organisationId" = "#)
-        .bind(Arg::Id(Id(org)))
-        .push(r#" AND d."subscriptionId" IN (SELECT "subscriptionId" FROM "subscriptions" WHERE "tenantId" = "#)
-        .bind(Arg::Id(Id(tenant)))
-        .push(r#" AND "organisationId" = "#)
-        .bind(Arg::Id(Id(org)))
-        .push(")");
+    match *audience {
+        // A tenant sees and replays only deliveries of its own events to its own
+        // subscriptions; those to operator-configured (global) subscriptions are the
+        // operator's business.
+        Audience::Tenant {
+            tenant,
+            organisation,
+        } => {
+            sql.push(r#" WHERE e."tenantId" = "#)
+                .bind(Arg::Id(Id(tenant)))
+                .push(r#" AND e."organisationId" = "#)
+                .bind(Arg::Id(Id(organisation)))
+                .push(r#" AND d."subscriptionId" IN (SELECT "subscriptionId" FROM "subscriptions" WHERE "tenantId" = "#)
+                .bind(Arg::Id(Id(tenant)))
+                .push(r#" AND "organisationId" = "#)
+                .bind(Arg::Id(Id(organisation)))
+                .push(")");
+        }
+        Audience::Operator => {
+            sql.push(r#" WHERE d."subscriptionId" IN (SELECT "subscriptionId" FROM "subscriptions" WHERE "tenantId" IS NULL)"#);
+        }
+    }
     if let Some(id) = f.event_id {
         sql.push(r#" AND e."eventId" = "#).bind(Arg::Id(Id(id)));
     }
@@ -155,12 +176,11 @@ pub(super) fn push_delivery_filter(
     }
 }
 
-/// A page of the deliveries of a tenant's events, newest first, and the total.
+/// A page of the deliveries `audience` sees, newest first, and the total.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn log(
     store: &Store,
-    tenant: Uuid,
-    org: Uuid,
+    audience: &Audience,
     f: &DeliveryFilter,
     limit: i64,
     offset: i64,
@@ -168,7 +188,7 @@ pub async fn log(
     use crate::store::sql::Sql;
     let from = r#" FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq""#;
     let mut count = Sql::new(store.backend(), format!("SELECT COUNT(*){from}"));
-    push_delivery_filter(&mut count, tenant, org, f);
+    push_delivery_filter(&mut count, audience, f);
     let mut page = Sql::new(
         store.backend(),
         format!(
@@ -177,19 +197,18 @@ pub async fn log(
                d."deliveredAt"{from}"#
         ),
     );
-    push_delivery_filter(&mut page, tenant, org, f);
+    push_delivery_filter(&mut page, audience, f);
     page.push(r#" ORDER BY e."seq" DESC, d."deliveryId""#)
         .page(limit, offset);
     let total = count.fetch_count(store).await?;
     Ok((page.fetch_rows(store).await?, total))
 }
 
-/// The deliveries of a tenant's events matching `f` (and `delivery_id`), not in flight.
+/// The deliveries `audience` sees matching `f` (and `delivery_id`).
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn replay_candidates(
     store: &Store,
-    tenant: Uuid,
-    org: Uuid,
+    audience: &Audience,
     f: &DeliveryFilter,
     delivery_id: Option<Uuid>,
 ) -> Result<Vec<Id>, sqlx::Error> {
@@ -198,20 +217,19 @@ pub async fn replay_candidates(
         store.backend(),
         r#"SELECT d."deliveryId" FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq""#,
     );
-    push_delivery_filter(&mut pick, tenant, org, f);
+    push_delivery_filter(&mut pick, audience, f);
     if let Some(id) = delivery_id {
         pick.push(r#" AND d."deliveryId" = "#).bind(Arg::Id(Id(id)));
     }
     on_reader!(store, p => crate::bind_args!(sqlx::query_scalar::<_, Id>(&pick.text), &pick.args).fetch_all(p).await)
 }
 
-/// Puts the matching deliveries of a tenant's events back in the queue, due now, with a
-/// fresh retry budget. Returns how many.
+/// Puts the matching deliveries `audience` sees back in the queue, due now, with a fresh
+/// retry budget (those in flight excepted). Returns how many.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn replay(
     store: &Store,
-    tenant: Uuid,
-    org: Uuid,
+    audience: &Audience,
     f: &DeliveryFilter,
     delivery_id: Option<Uuid>,
     now: Ts,
@@ -234,7 +252,7 @@ pub async fn replay(
                FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq""#,
             DeliveryStatus::Delivering.sql()
         ));
-    push_delivery_filter(&mut upd, tenant, org, f);
+    push_delivery_filter(&mut upd, audience, f);
     if let Some(id) = delivery_id {
         upd.push(r#" AND d."deliveryId" = "#).bind(Arg::Id(Id(id)));
     }
