@@ -6,6 +6,9 @@
 //!   every score and result is checked. Prints throughput and latency per route.
 //! - `events`: starts a webhook receiver on 127.0.0.1, subscribes it, drives K events and
 //!   reports deliveries per second and commit-to-receipt latency, checking every signature.
+//! - `broker`: the same through a message broker the service is configured to publish to
+//!   (`MESSAGE_QUEUE_*` or `EVENT_STREAM_*`): a consumer on the queue, subject or stream
+//!   receives the events, checking each message id against the event id.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -58,6 +61,27 @@ enum Mode {
         /// Also print, per 100 ms of the run, how many events committed and their worst latency.
         #[arg(long)]
         timeline: bool,
+    },
+    /// Event delivery through a broker the service publishes `question.created` to.
+    Broker {
+        /// `amqp` (consumes the queue), `nats` (subscribes to `<target>.>`) or `redis`
+        /// (reads the stream key `<target>`).
+        #[arg(long)]
+        kind: String,
+        /// The broker's URL.
+        #[arg(long)]
+        broker_url: String,
+        /// The queue, the subject root or the stream key.
+        #[arg(long)]
+        target: String,
+        #[arg(short = 'k', long, default_value_t = 2000)]
+        events: usize,
+        #[arg(short = 'c', long, default_value_t = 20)]
+        concurrency: usize,
+        #[arg(short = 'r', long, default_value_t = 0.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 0)]
+        warmup: usize,
     },
 }
 
@@ -397,8 +421,7 @@ async fn run_events(
     warmup: usize,
     timeline: bool,
 ) -> anyhow::Result<()> {
-    type Seen = Arc<Mutex<HashMap<String, (Instant, bool)>>>;
-    let seen: Seen = Arc::new(Mutex::new(HashMap::new()));
+    let seen: Received = Arc::new(Mutex::new(HashMap::new()));
     let secret: Arc<Mutex<Option<Vec<u8>>>> = Arc::new(Mutex::new(None));
     let (sink, key) = (seen.clone(), secret.clone());
     let app = axum::Router::new().route(
@@ -444,14 +467,7 @@ async fn run_events(
     let hook = format!("http://{}/hook", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()?;
-    let client = Arc::new(Client {
-        http,
-        base: cli.url.trim_end_matches('/').to_string(),
-        timings: Arc::new(Mutex::new(BTreeMap::new())),
-    });
+    let client = client(cli, concurrency)?;
     let sub = client
         .call(
             "setup",
@@ -470,46 +486,9 @@ async fn run_events(
         .context("subscriptionId")?
         .to_string();
 
-    let arrived = |ids: &HashMap<String, Instant>| {
-        let seen = seen.lock().unwrap();
-        ids.keys().filter(|id| seen.contains_key(*id)).count()
-    };
-    if warmup > 0 {
-        // Connections, caches and pools warm up unmeasured; the run starts once all arrived.
-        let (warm, _, _) = drive(&client, &cli.prefix, warmup, concurrency, rate).await?;
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while arrived(&warm) < warmup {
-            ensure!(
-                Instant::now() < deadline,
-                "the warm-up events did not all arrive"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-    let (committed, started, written) = drive(&client, &cli.prefix, k, concurrency, rate).await?;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let n = arrived(&committed);
-        if n == k {
-            break;
-        }
-        ensure!(Instant::now() < deadline, "only {n} of {k} events arrived");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let elapsed = started.elapsed();
+    let (started, written, elapsed, lat, committed) =
+        measure(&client, &cli.prefix, &seen, (k, concurrency, rate, warmup)).await?;
     let seen = seen.lock().unwrap().clone();
-    ensure!(
-        seen.values().all(|(_, valid)| *valid),
-        "every signature verifies"
-    );
-    let mut lat: Vec<f64> = committed
-        .iter()
-        .filter_map(|(id, t)| {
-            seen.get(id)
-                .map(|(r, _)| r.saturating_duration_since(*t).as_secs_f64() * 1000.0)
-        })
-        .collect();
-    lat.sort_by(f64::total_cmp);
     if timeline {
         let mut buckets: BTreeMap<u64, (usize, f64)> = BTreeMap::new();
         for (id, t) in &committed {
@@ -550,6 +529,244 @@ async fn run_events(
     Ok(())
 }
 
+/// Question id -> when the consumer received its event, and whether the message id was the
+/// event id.
+type Received = Arc<Mutex<HashMap<String, (Instant, bool)>>>;
+
+fn note(seen: &Received, message_id: &str, body: &[u8]) {
+    let now = Instant::now();
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    if let Some(q) = v["data"]["questionId"].as_str() {
+        let valid = v["id"].as_str() == Some(message_id);
+        seen.lock()
+            .unwrap()
+            .entry(q.to_string())
+            .or_insert((now, valid));
+    }
+}
+
+/// Starts a consumer of `target` on the broker; what it receives lands in `seen`.
+async fn consume(kind: &str, url: &str, target: &str, seen: Received) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    match kind {
+        "amqp" => {
+            let props = lapin::ConnectionProperties::default()
+                .with_executor(tokio_executor_trait::Tokio::current())
+                .with_reactor(tokio_reactor_trait::Tokio::current());
+            let conn = lapin::Connection::connect(url, props).await?;
+            let ch = conn.create_channel().await?;
+            ch.basic_qos(1000, Default::default()).await?;
+            // Declared as the service declares it (durable), whoever comes first.
+            ch.queue_declare(
+                target,
+                lapin::options::QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await?;
+            let mut consumer = ch
+                .basic_consume(
+                    target,
+                    "bench",
+                    lapin::options::BasicConsumeOptions {
+                        no_ack: true,
+                        ..Default::default()
+                    },
+                    Default::default(),
+                )
+                .await
+                .context("consuming the queue")?;
+            tokio::spawn(async move {
+                let _conn = conn;
+                while let Some(Ok(d)) = consumer.next().await {
+                    let id = d
+                        .properties
+                        .message_id()
+                        .as_ref()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default();
+                    note(&seen, &id, &d.data);
+                }
+            });
+        }
+        "nats" => {
+            let client = async_nats::connect(url).await?;
+            let mut sub = client.subscribe(format!("{target}.>")).await?;
+            tokio::spawn(async move {
+                let _client = client;
+                while let Some(m) = sub.next().await {
+                    let id = m
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+                        .map(|v| v.as_str().to_string())
+                        .unwrap_or_default();
+                    note(&seen, &id, &m.payload);
+                }
+            });
+        }
+        "redis" => {
+            let client = redis::Client::open(url)?;
+            let mut c = client.get_multiplexed_async_connection().await?;
+            let key = target.to_string();
+            tokio::spawn(async move {
+                let mut last = "$".to_string();
+                loop {
+                    let read: redis::RedisResult<redis::streams::StreamReadReply> =
+                        redis::cmd("XREAD")
+                            .arg("BLOCK")
+                            .arg(1000)
+                            .arg("STREAMS")
+                            .arg(&key)
+                            .arg(&last)
+                            .query_async(&mut c)
+                            .await;
+                    let Ok(reply) = read else { continue };
+                    for k in reply.keys {
+                        for e in k.ids {
+                            let field = |f: &str| match e.map.get(f) {
+                                Some(redis::Value::BulkString(b)) => b.clone(),
+                                _ => Vec::new(),
+                            };
+                            let id = String::from_utf8(field("id")).unwrap_or_default();
+                            note(&seen, &id, &field("payload"));
+                            last = e.id.clone();
+                        }
+                    }
+                }
+            });
+        }
+        other => bail!("--kind {other:?}: amqp, nats or redis"),
+    }
+    Ok(())
+}
+
+/// Drives `k` events (after `warmup`) and waits until each has arrived in `seen`; returns
+/// when driving started, how long writing took, how long until the last arrived, and the
+/// commit-to-receipt latencies (ms, sorted) with the commit times.
+async fn measure(
+    client: &Arc<Client>,
+    prefix: &str,
+    seen: &Received,
+    (k, concurrency, rate, warmup): (usize, usize, f64, usize),
+) -> anyhow::Result<(
+    Instant,
+    Duration,
+    Duration,
+    Vec<f64>,
+    HashMap<String, Instant>,
+)> {
+    let arrived = |ids: &HashMap<String, Instant>| {
+        let seen = seen.lock().unwrap();
+        ids.keys().filter(|id| seen.contains_key(*id)).count()
+    };
+    if warmup > 0 {
+        // Connections, caches and pools warm up unmeasured; the run starts once all arrived.
+        let (warm, _, _) = drive(client, prefix, warmup, concurrency, rate).await?;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while arrived(&warm) < warmup {
+            ensure!(
+                Instant::now() < deadline,
+                "the warm-up events did not all arrive"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let (committed, started, written) = drive(client, prefix, k, concurrency, rate).await?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let n = arrived(&committed);
+        if n == k {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "only {n} of {k} events arrived");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed();
+    let seen = seen.lock().unwrap().clone();
+    ensure!(
+        seen.values().all(|(_, valid)| *valid),
+        "every message is valid (signature, or message id = event id)"
+    );
+    let mut lat: Vec<f64> = committed
+        .iter()
+        .filter_map(|(id, t)| {
+            seen.get(id)
+                .map(|(r, _)| r.saturating_duration_since(*t).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    Ok((started, written, elapsed, lat, committed))
+}
+
+fn client(cli: &Cli, concurrency: usize) -> anyhow::Result<Arc<Client>> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    Ok(Arc::new(Client {
+        http,
+        base: cli.url.trim_end_matches('/').to_string(),
+        timings: Arc::new(Mutex::new(BTreeMap::new())),
+    }))
+}
+
+async fn run_broker(
+    cli: &Cli,
+    (kind, url, target): (&str, &str, &str),
+    shape: (usize, usize, f64, usize),
+) -> anyhow::Result<()> {
+    let seen: Received = Arc::new(Mutex::new(HashMap::new()));
+    consume(kind, url, target, seen.clone()).await?;
+    let client = client(cli, shape.1)?;
+    let (_, written, elapsed, lat, _) = measure(&client, &cli.prefix, &seen, shape).await?;
+    let k = shape.0;
+    let timings = client.timings.lock().unwrap().clone();
+    report(
+        &timings,
+        elapsed,
+        json!({
+            "broker": kind,
+            "events": k,
+            "target_rate": shape.2,
+            "events_per_s": k as f64 / written.as_secs_f64(),
+            "deliveries_per_s": k as f64 / elapsed.as_secs_f64(),
+            "commit_to_receipt_ms": {"p50": pct(&lat, 0.5), "p95": pct(&lat, 0.95), "p99": pct(&lat, 0.99)},
+            "message_ids_valid": true,
+        }),
+    );
+    clean_up(kind, url, target).await
+}
+
+/// Removes what the run left on the broker (the service declared or created it).
+async fn clean_up(kind: &str, url: &str, target: &str) -> anyhow::Result<()> {
+    match kind {
+        "amqp" => {
+            let props = lapin::ConnectionProperties::default()
+                .with_executor(tokio_executor_trait::Tokio::current())
+                .with_reactor(tokio_reactor_trait::Tokio::current());
+            let conn = lapin::Connection::connect(url, props).await?;
+            let ch = conn.create_channel().await?;
+            ch.queue_delete(target, Default::default()).await?;
+        }
+        "nats" => {
+            let client = async_nats::connect(url).await?;
+            // The service names the stream after the topic's fixed tokens.
+            let stream = target.to_uppercase().replace('.', "_");
+            async_nats::jetstream::new(client)
+                .delete_stream(&stream)
+                .await?;
+        }
+        _ => {
+            let client = redis::Client::open(url)?;
+            let mut c = client.get_multiplexed_async_connection().await?;
+            let _: i64 = redis::cmd("DEL").arg(target).query_async(&mut c).await?;
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -565,5 +782,21 @@ async fn main() -> anyhow::Result<()> {
             warmup,
             timeline,
         } => run_events(&cli, events, concurrency, rate, warmup, timeline).await,
+        Mode::Broker {
+            ref kind,
+            ref broker_url,
+            ref target,
+            events,
+            concurrency,
+            rate,
+            warmup,
+        } => {
+            run_broker(
+                &cli,
+                (kind, broker_url, target),
+                (events, concurrency, rate, warmup),
+            )
+            .await
+        }
     }
 }
