@@ -120,3 +120,68 @@ async fn unique_constraints_upstream_lacked_exist() {
     });
     assert!(is_unique_violation(&e), "{e}");
 }
+
+/// Migration 7 rebuilds `subscriptions` on SQLite (its kind CHECK gains `redis`): the
+/// deliveries and tries that refer to it survive, and foreign keys are enforced afterwards.
+#[tokio::test]
+async fn the_subscriptions_rebuild_keeps_the_delivery_history() {
+    use assessment_service::on_tx;
+    use assessment_service::store::{Id, Pools};
+    use sqlx::migrate::Migrator;
+    use sqlx::types::Json;
+    let db = TestDb::fresh().await;
+    let store = db.connect().await;
+    let before = |m: &'static Migrator| Migrator {
+        migrations: m
+            .iter()
+            .filter(|x| x.version < 20261130000007)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into(),
+        ..Migrator::DEFAULT
+    };
+    match store.pools() {
+        Pools::Sqlite { writer, .. } => before(&SQLITE_MIGRATOR).run(writer).await.unwrap(),
+        Pools::Postgres(pool) => before(&POSTGRES_MIGRATOR).run(pool).await.unwrap(),
+    }
+    let (sub, delivery) = (Id(uuid::Uuid::new_v4()), Id(uuid::Uuid::new_v4()));
+    let mut tx = store.begin().await.unwrap();
+    on_tx!(&mut tx, c => {
+        sqlx::query(r#"INSERT INTO "subscriptions" ("subscriptionId", "name", "source", "kind", "target")
+                       VALUES ($1, 'lms', 'env', 'webhook', 'https://lms.example.org/hook')"#)
+            .bind(sub).execute(&mut *c).await.unwrap();
+        sqlx::query(r#"INSERT INTO "events" ("eventId", "name", "payload") VALUES ($1, 'test.created', $2)"#)
+            .bind(Id(uuid::Uuid::new_v4())).bind(Json(serde_json::json!({"name": "test.created"})))
+            .execute(&mut *c).await.unwrap();
+        sqlx::query(r#"INSERT INTO "deliveries" ("deliveryId", "eventSeq", "subscriptionId", "status", "attemptCount")
+                       VALUES ($1, (SELECT MAX("seq") FROM "events"), $2, 'dead', 4)"#)
+            .bind(delivery).bind(sub).execute(&mut *c).await.unwrap();
+        sqlx::query(r#"INSERT INTO "deliveryAttempts" ("deliveryAttemptId", "deliveryId", "attemptNumber", "startedAt", "durationMs", "error")
+                       VALUES ($1, $2, 1, $3, 12, 'HTTP 500')"#)
+            .bind(Id(uuid::Uuid::new_v4())).bind(delivery)
+            .bind(assessment_service::store::Ts::new(chrono::Utc::now()))
+            .execute(&mut *c).await.unwrap();
+    });
+    tx.commit().await.unwrap();
+
+    store.migrate().await.expect("migration 7 and any later");
+    let tries = assessment_service::store::deliveries::attempts_of(&store, delivery.0)
+        .await
+        .unwrap();
+    assert_eq!(tries, vec![(1, None, Some("HTTP 500".to_string()))]);
+    let subs = assessment_service::store::deliveries::all_subscriptions(&store)
+        .await
+        .unwrap();
+    assert_eq!(subs.len(), 1);
+    let mut tx = store.begin().await.unwrap();
+    on_tx!(&mut tx, c => {
+        sqlx::query(r#"INSERT INTO "subscriptions" ("subscriptionId", "name", "source", "kind", "target")
+                       VALUES ($1, 'stream', 'env', 'redis', 'redis://127.0.0.1:6379 topic=t')"#)
+            .bind(Id(uuid::Uuid::new_v4())).execute(&mut *c).await.unwrap();
+        let orphan = sqlx::query(r#"INSERT INTO "deliveries" ("deliveryId", "eventSeq", "subscriptionId")
+                       VALUES ($1, (SELECT MAX("seq") FROM "events"), $2)"#)
+            .bind(Id(uuid::Uuid::new_v4())).bind(Id(uuid::Uuid::new_v4()))
+            .execute(&mut *c).await;
+        assert!(orphan.is_err(), "foreign keys are enforced again");
+    });
+}

@@ -96,6 +96,50 @@ async fn serve_answers_ready_and_stops_cleanly_on_sigterm() {
     );
 }
 
+/// A broker plugin with a bad URL stops the start with one line naming the plugin; an
+/// unreachable broker does not stop it.
+#[tokio::test]
+async fn a_bad_broker_plugin_stops_the_start_and_an_unreachable_broker_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins.json");
+    std::fs::write(
+        &plugins,
+        r#"[{"id": "school-stream", "name": "S", "type": "external", "externalService":
+            {"type": "event-stream", "stream": {"url": "kafka://127.0.0.1:9092", "topic": "t"}}}]"#,
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("PLUGINS_FILE", &plugins)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("PLUGINS_FILE") && stderr.contains("school-stream"),
+        "{stderr}"
+    );
+
+    let db = TestDb::fresh().await;
+    let port = free_port();
+    let mut child = base_command(&db)
+        .env("PORT", port.to_string())
+        .env("MESSAGE_QUEUE_URL", "amqp://guest:guest@127.0.0.1:1/%2f")
+        .env("EVENT_STREAM_URL", "redis://127.0.0.1:1/0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/health/ready").map(|r| r.0) != Some(200) {
+        assert!(Instant::now() < deadline, "the service did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(signal(&mut child, "-TERM"));
+}
+
 #[tokio::test]
 async fn migrate_command_migrates_an_empty_database() {
     let db = TestDb::fresh().await;
@@ -132,6 +176,8 @@ fn a_bad_configuration_value_stops_with_one_line_naming_it() {
         ("DATABASE_POOL_SIZE", "0"),
         ("CORS_ORIGINS", "not a url"),
         ("JWT_SECRET", "short"),
+        ("MESSAGE_QUEUE_URL", "nats://127.0.0.1:4222"),
+        ("EVENT_STREAM_URL", "kafka://127.0.0.1:9092"),
     ] {
         let out = Command::new(BIN)
             .env_clear()
