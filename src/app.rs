@@ -67,6 +67,33 @@ impl Components {
                 }
             }
         }
+        let custom: Vec<std::sync::Arc<dyn crate::events::plugins::Plugin>> = match &config
+            .custom_plugins_dir
+        {
+            None => Vec::new(),
+            Some(dir) => {
+                let limits = crate::events::plugins::js::Limits {
+                    timeout: std::time::Duration::from_millis(config.custom_plugin_timeout_ms),
+                    memory_bytes: (config.custom_plugin_memory_mb * 1024 * 1024) as usize,
+                };
+                let loaded = crate::events::plugins::js::load_dir(dir, limits)?;
+                for p in &loaded {
+                    // A broker behind a custom plugin is routed by the plugin's subscription.
+                    if let Some(crate::events::plugins::External::Broker(spec)) =
+                        crate::events::plugins::Plugin::external(p)
+                    {
+                        broker_specs.push(spec.clone());
+                    }
+                }
+                loaded
+                    .into_iter()
+                    .filter(|p| p.is_active())
+                    .map(|p| {
+                        std::sync::Arc::new(p) as std::sync::Arc<dyn crate::events::plugins::Plugin>
+                    })
+                    .collect()
+            }
+        };
         let lms_service = config.lms_service()?;
         let prefix = config.prefix()?;
         let database = config.database()?;
@@ -80,7 +107,7 @@ impl Components {
             users: UserDirectory::new(user_service),
             env_subscriptions,
             plugins_file: plugins_file.filter(|_| config.external_plugins_enabled()),
-            plugins: Registry::configured(lms_service),
+            plugins: Registry::configured(lms_service, custom)?,
             broker_specs,
         })
     }

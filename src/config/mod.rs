@@ -230,6 +230,18 @@ pub struct Config {
     /// `isActive`, `externalService` of type `webhook`, `message-queue` or `event-stream`).
     #[arg(long, env = "PLUGINS_FILE", global = true)]
     pub plugins_file: Option<std::path::PathBuf>,
+    /// A folder of custom plugins: every `*.js` file is an ES module exporting a plugin in the
+    /// seed's shape, run sandboxed in QuickJS (loaded once, at start-up).
+    #[arg(long, env = "CUSTOM_PLUGINS_DIR", global = true)]
+    pub custom_plugins_dir: Option<std::path::PathBuf>,
+    /// The time limit of one custom plugin hook call, in milliseconds.
+    #[arg(long, env = "CUSTOM_PLUGIN_TIMEOUT_MS", default_value_t = 100, global = true,
+        value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub custom_plugin_timeout_ms: u64,
+    /// The memory limit of each custom plugin, in MiB.
+    #[arg(long, env = "CUSTOM_PLUGIN_MEMORY_MB", default_value_t = 16, global = true,
+        value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub custom_plugin_memory_mb: u64,
     /// Upstream's LMS service: turns on the `lms-progress` plugin.
     #[arg(long, env = "LMS_SERVICE_URL", global = true)]
     pub lms_service_url: Option<String>,
@@ -317,6 +329,9 @@ impl Default for Config {
             webhook_signing_secret: None,
             lms_service_url: None,
             plugins_file: None,
+            custom_plugins_dir: None,
+            custom_plugin_timeout_ms: 100,
+            custom_plugin_memory_mb: 16,
             webhook_allow_private_networks: false,
             node_env: "development".into(),
             external_plugins_in_test: false,

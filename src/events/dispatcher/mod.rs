@@ -90,6 +90,8 @@ pub struct Tally {
     pub retrying: usize,
     /// Failed for good (dead-lettered).
     pub dead: usize,
+    /// Cancelled by a plugin's hook.
+    pub skipped: usize,
 }
 
 impl Tally {
@@ -98,6 +100,7 @@ impl Tally {
             TryOutcome::Delivered => self.delivered += 1,
             TryOutcome::Pending => self.retrying += 1,
             TryOutcome::Dead => self.dead += 1,
+            TryOutcome::Skipped => self.skipped += 1,
         }
     }
 }

@@ -251,6 +251,10 @@ impl Inner {
                 retry_after,
             } => sent.replied(reply).retry_or_die(error, retry(retry_after)),
             Outcome::Refused { error } => sent.dead(error),
+            Outcome::Skipped { reason } => {
+                let at = sent.started_at;
+                sent.record(TryOutcome::Skipped, Some(reason), at)
+            }
             Outcome::Unavailable { error, retry_after } => {
                 attempts = c.attempt_count;
                 sent.deferred(error, retry_after)
@@ -263,6 +267,9 @@ impl Inner {
             }
             TryOutcome::Pending => {
                 metrics::counter!("event_deliveries_total", "outcome" => "retry").increment(1);
+            }
+            TryOutcome::Skipped => {
+                metrics::counter!("event_deliveries_total", "outcome" => "skipped").increment(1);
             }
         }
         Ok((record, attempts))

@@ -36,6 +36,8 @@ pub enum Outcome {
         error: String,
         retry_after: Duration,
     },
+    /// Not to be delivered, and not a failure (a plugin's hook cancelled it).
+    Skipped { reason: String },
 }
 
 /// What the target answered, when it answered.
@@ -72,7 +74,14 @@ impl Sinks {
     pub async fn send(&self, c: &Claimed, sub: &Subscription) -> Outcome {
         match sub.kind {
             SubscriptionKind::Webhook => self.webhook.send(c, sub).await,
-            SubscriptionKind::Plugin => self.plugins.send(c, sub).await,
+            SubscriptionKind::Plugin => match self.plugins.send(c, sub).await {
+                plugin::Next::Done(outcome) => outcome,
+                plugin::Next::Webhook(next) => {
+                    let (claimed, webhook) = *next;
+                    self.webhook.send(&claimed, &webhook).await
+                }
+                plugin::Next::Broker(claimed) => self.brokers.send(&claimed, sub).await,
+            },
             SubscriptionKind::Amqp | SubscriptionKind::Nats | SubscriptionKind::Redis => {
                 self.brokers.send(c, sub).await
             }

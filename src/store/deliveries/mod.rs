@@ -259,6 +259,8 @@ pub enum TryOutcome {
     Pending,
     /// Dead-lettered: no more tries.
     Dead,
+    /// Not to be delivered (a plugin's hook cancelled it): stored as `cancelled`.
+    Skipped,
 }
 
 impl TryOutcome {
@@ -268,6 +270,7 @@ impl TryOutcome {
             TryOutcome::Delivered => DeliveryStatus::Delivered,
             TryOutcome::Pending => DeliveryStatus::Pending,
             TryOutcome::Dead => DeliveryStatus::Dead,
+            TryOutcome::Skipped => DeliveryStatus::Cancelled,
         }
     }
 
