@@ -151,6 +151,11 @@ impl TestApp {
         TestApp::build_on(Config::default(), true, clock.clock()).await
     }
 
+    /// The application with `config` on a clock that moves only when the test moves it.
+    pub async fn with_config_on(config: Config, clock: &ManualClock) -> TestApp {
+        TestApp::build_on(config, true, clock.clock()).await
+    }
+
     /// `probes`: mount the test-only probe routes of `probe.rs`.
     pub async fn build(config: Config, probes: bool) -> TestApp {
         TestApp::build_on(config, probes, Clock::system()).await

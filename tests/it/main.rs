@@ -16,6 +16,7 @@ mod attempts;
 mod auth_headers;
 mod auth_jwt;
 mod brokers;
+mod custom_plugins;
 mod delivery;
 mod envelope;
 mod health;
