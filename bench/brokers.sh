@@ -5,6 +5,9 @@
 # at the given rate (after a warm-up) and a consumer on the queue / subject / stream (or the
 # generator's own webhook receiver) times each event from its commit to its receipt.
 #
+# `webhook+hook` is the webhook run with a custom JavaScript plugin (bench/plugins/) whose hook
+# runs on every event: its deliveries are counted from the database after the run.
+#
 # Usage: bench/brokers.sh [-k events] [-r rate] [-w warmup] [-n rounds] [-t "webhook amqp nats redis"] [BINARY]
 # Prints one JSON line per run (the generator's summary, with the target and the service's CPU).
 set -euo pipefail
@@ -39,6 +42,9 @@ for round in $(seq 1 "$rounds"); do
         env=(DATABASE_URL="$pg/$db" PORT="$port" LOG_LEVEL=warn WEBHOOK_ALLOW_PRIVATE_NETWORKS=true)
         case "$target" in
             webhook) args=(events -k "$k" -c 20 --rate "$rate" --warmup "$warmup") ;;
+            webhook+hook)
+                env+=(CUSTOM_PLUGINS_DIR="$PWD/bench/plugins")
+                args=(events -k "$k" -c 20 --rate "$rate" --warmup "$warmup") ;;
             amqp)
                 env+=(MESSAGE_QUEUE_URL="$amqp" MESSAGE_QUEUE_NAME="$name" MESSAGE_QUEUE_EVENTS=question.created)
                 args=(broker --kind amqp --broker-url "$amqp" --target "$name") ;;
@@ -50,7 +56,7 @@ for round in $(seq 1 "$rounds"); do
                 args=(broker --kind redis --broker-url "$redis" --target "$name") ;;
             *) echo "unknown target $target" >&2; exit 2 ;;
         esac
-        [ "$target" = webhook ] || args+=(-k "$k" -c 20 --rate "$rate" --warmup "$warmup")
+        case "$target" in webhook*) ;; *) args+=(-k "$k" -c 20 --rate "$rate" --warmup "$warmup") ;; esac
         psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null 2>&1
         env "${env[@]}" "$bin" >/dev/null 2>&1 &
         pid=$!
@@ -60,8 +66,10 @@ for round in $(seq 1 "$rounds"); do
         done
         out=$("$gen" --url "http://127.0.0.1:$port" "${args[@]}" 2>&1 | tail -1)
         cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$pid/stat")
+        # The plugin's deliveries: how many were delivered, of how many.
+        hooks=$(psql -At -h 127.0.0.1 -U postgres -d "$db" -c "SELECT json_build_object('delivered', COUNT(*) FILTER (WHERE d.status = 'delivered'), 'all', COUNT(*)) FROM deliveries d JOIN subscriptions s USING (\"subscriptionId\") WHERE s.kind = 'plugin'" 2>/dev/null || echo null)
         kill "$pid"; wait "$pid" 2>/dev/null || true
-        printf '{"round": %s, "target": "%s", "rate": %s, "service_cpu_s": %s, "result": %s}\n' \
-            "$round" "$target" "$rate" "$cpu" "$out"
+        printf '{"round": %s, "target": "%s", "rate": %s, "service_cpu_s": %s, "plugin_deliveries": %s, "result": %s}\n' \
+            "$round" "$target" "$rate" "$cpu" "${hooks:-null}" "$out"
     done
 done

@@ -344,3 +344,26 @@ async fn custom_a_throwing_hook_is_retried_then_dead_lettered() {
         "{row}"
     );
 }
+
+/// A plugin whose external service is a stream: its hook's payload is what the stream gets.
+#[tokio::test]
+async fn custom_a_plugin_publishes_its_hooks_payload_to_its_stream() {
+    use crate::brokers::{REDIS_URL, delete_key, read_redis, unique};
+    let key = unique("it-redis-");
+    let source = format!(
+        r#"export default {{
+  id: 'to-stream', type: 'external',
+  externalService: {{ type: 'event-stream', stream: {{ url: '{REDIS_URL}', topic: '{key}', events: ['test.created'] }} }},
+  hooks: [{{ name: 'test.created', handler: (e) => ({{ ...e, data: {{ title: e.data.testTitle.toUpperCase() }} }}) }}],
+}};"#
+    );
+    let dir = plugin_dir(&[("to-stream.js", source)]);
+    let (app, d) = app_with(dir.path(), None).await;
+    create_test(&app, json!({"title": "shout", "type": "plain"})).await;
+    assert_eq!(pass(&d).await.delivered, 1);
+    let seen = read_redis(&key).await;
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].body["data"], json!({"title": "SHOUT"}));
+    assert_eq!(seen[0].event_name, "test.created");
+    delete_key(&key).await;
+}
