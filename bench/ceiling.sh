@@ -6,11 +6,17 @@
 # commit. (The service's NOTIFY to other instances is sent after the commit, coalesced, outside
 # the transaction; it is left out here.) The service's answers/s divided by this number is its share of the limit.
 #
-# Usage: bench/ceiling.sh [clients] [seconds]   (PostgreSQL on 127.0.0.1:5432, user postgres)
+# `minimal` measures instead the smallest transaction a durable answer save needs, as one
+# statement (one round trip, committed on its own): check the attempt (the learner's, in
+# progress), upsert the answer, append the event. The service's answers/s divided by that is
+# its share of what PostgreSQL can commit at all (issue 13's ratio).
+#
+# Usage: bench/ceiling.sh [clients] [seconds] [service|minimal]   (PostgreSQL on 127.0.0.1:5432)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 clients="${1:-50}"
 seconds="${2:-20}"
+mode="${3:-service}"
 db="ceiling_$$"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/assessment-service-target}"
 PSQL=(psql -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres)
@@ -39,6 +45,13 @@ INSERT INTO "testAttempts" ("attemptId","tenantId","organisationId","testId","us
 SQL
 
 script=$(mktemp)
+if [ "$mode" = minimal ]; then
+cat > "$script" <<SQL
+\set a random(1, $clients)
+WITH a AS (SELECT "attemptId" FROM "testAttempts" WHERE "attemptId" = md5('attempt' || :a)::uuid AND "tenantId" = '$T' AND "organisationId" = '$O' AND "userId" = md5('user' || :a)::uuid AND "status" = 'I' FOR UPDATE), ans AS (INSERT INTO "testUserAnswers" ("attemptAnsId","tenantId","organisationId","attemptId","questionId","answer","score","reviewStatus","anssOrder","createdAt","updatedBy","updatedAt") SELECT gen_random_uuid(), '$T', '$O', a."attemptId", '$Q', '{"selectedOptionIds":["$OPT"]}', 100, 'R', '1', now(), '$U', now() FROM a ON CONFLICT ("attemptId","questionId") DO UPDATE SET "answer" = excluded."answer", "score" = excluded."score", "reviewStatus" = excluded."reviewStatus", "updatedBy" = excluded."updatedBy", "updatedAt" = excluded."updatedAt" RETURNING 1) INSERT INTO "events" ("eventId","name","tenantId","organisationId","userId","orderingKey","payload","createdAt") SELECT gen_random_uuid(), 'answer.submitted', '$T', '$O', '$U', 'attempt:' || :a, '{"name":"answer.submitted","context":{},"data":{},"timestamp":"","id":""}', now() FROM ans RETURNING "seq";
+SQL
+label="the minimal answer save (one statement: check, upsert, append)"
+else
 cat > "$script" <<SQL
 \set a random(1, $clients)
 BEGIN;
@@ -51,7 +64,9 @@ INSERT INTO "events" ("eventId","name","tenantId","organisationId","userId","ord
 UPDATE "testAttempts" SET "submittedAt" = NULL, "status" = 'I', "reviewStatus" = 'P', "score" = NULL, "submissionType" = 'self', "result" = NULL, "currentPosition" = 1, "timeSpent" = 1, "updatedBy" = '$U', "updatedAt" = now() WHERE "attemptId" = md5('attempt' || :a)::uuid AND "tenantId" = '$T' AND "organisationId" = '$O';
 COMMIT;
 SQL
-echo "pgbench: the answer-save transaction, $clients clients, ${seconds}s"
+label="the service's answer-save transaction (9 round trips)"
+fi
+echo "pgbench: $label, $clients clients, ${seconds}s"
 # Without TLS, as the service connects to a server on this machine (src/store/mod.rs).
 PGSSLMODE=disable pgbench -n -M prepared -h 127.0.0.1 -U postgres -c "$clients" -j 2 -T "$seconds" -f "$script" "$db" | grep -E "tps|latency|failed"
 rm -f "$script"
