@@ -1683,3 +1683,112 @@ async fn subjective_essay_and_file_are_scored_by_review() {
         "https://files.example.org/a.pdf"
     );
 }
+
+/// Runs one statement on the test's database (for changing rows behind the service's back).
+async fn exec(app: &TestApp, sql: &str, binds: (&str, Option<Value>)) {
+    use assessment_service::store::{Id, Pools};
+    let id = Id(binds.0.parse().unwrap());
+    match app.state.store.pools() {
+        Pools::Sqlite { writer, .. } => {
+            let q = sqlx::query(sql).bind(id);
+            let q = match binds.1 {
+                Some(v) => q.bind(sqlx::types::Json(v)),
+                None => q,
+            };
+            q.execute(writer).await.unwrap();
+        }
+        Pools::Postgres(pool) => {
+            let q = sqlx::query(sql).bind(id);
+            let q = match binds.1 {
+                Some(v) => q.bind(sqlx::types::Json(v)),
+                None => q,
+            };
+            q.execute(pool).await.unwrap();
+        }
+    }
+}
+
+/// An attempt keeps its questions' keys from its start: a save scores against them, even if
+/// the bank's key were changed behind the service's back (the service refuses such edits while
+/// an attempt runs); a paper without kept keys (an attempt started before they were kept)
+/// scores against the bank.
+#[tokio::test]
+async fn a_save_scores_against_the_key_the_attempt_started_with() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(&app, json!({}), vec![
+        json!({"text": "2+2", "type": "mcq", "marks": 4, "options": [{"text": "4", "isCorrect": true}, {"text": "5"}]}),
+        json!({"text": "3+3", "type": "mcq", "marks": 2, "options": [{"text": "6", "isCorrect": true}, {"text": "7"}]}),
+    ]).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
+    // The bank's key flips under the running attempt.
+    let q0 = qs[0]["questionId"].as_str().unwrap();
+    exec(
+        &app,
+        r#"UPDATE "questionOptions" SET "isCorrect" = NOT "isCorrect" WHERE "questionId" = $1"#,
+        (q0, None),
+    )
+    .await;
+    answer(
+        &app,
+        &attempt,
+        LEARNER,
+        json!([{"questionId": q0, "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]),
+        201,
+    )
+    .await;
+    // Without the kept keys, the next save reads the bank's (flipped) key.
+    use assessment_service::domain::ids::{OrganisationId, Scope, TenantId};
+    let scope = Scope {
+        tenant: TenantId::parse(TENANT).unwrap(),
+        organisation: OrganisationId::parse(ORG).unwrap(),
+    };
+    let stored = assessment_service::store::attempts::get(
+        &app.state.store,
+        &scope,
+        attempt.parse().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut paper = serde_json::to_value(&stored.paper.unwrap().0).unwrap();
+    assert!(
+        paper[0]["key"].is_object(),
+        "the paper keeps the key: {paper}"
+    );
+    for item in paper.as_array_mut().unwrap() {
+        item.as_object_mut().unwrap().remove("key");
+    }
+    exec(
+        &app,
+        r#"UPDATE "testAttempts" SET "paper" = $2 WHERE "attemptId" = $1"#,
+        (&attempt, Some(paper)),
+    )
+    .await;
+    exec(
+        &app,
+        r#"UPDATE "questionOptions" SET "isCorrect" = NOT "isCorrect" WHERE "questionId" = $1"#,
+        (qs[1]["questionId"].as_str().unwrap(), None),
+    )
+    .await;
+    answer(&app, &attempt, LEARNER,
+        json!([{"questionId": qs[1]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[1], 0)]}}]), 201).await;
+    submit(&app, &attempt, LEARNER, 201).await;
+    let sheet = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/answersheet"),
+            None,
+            &as_user(LEARNER),
+        )
+        .await
+        .json();
+    let scores: Vec<Value> = sheet["result"]["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["score"].clone())
+        .collect();
+    // Question 1 scored with the kept key (right: 4); question 2 with the bank's flipped key
+    // (option 0 is now wrong: 0).
+    assert_eq!(scores, [json!(4), json!(0)], "{sheet}");
+}
