@@ -27,12 +27,6 @@ pub struct PaperItem {
     pub is_conditional: bool,
     /// The order options are shown in (shuffled when the test says so).
     pub option_order: Vec<Uuid>,
-    /// The question's scoring key when the attempt started (papers of attempts started
-    /// before keys were kept have none: their saves read the key from the bank). Never sent
-    /// to the learner: the paper is not serialized in responses.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(ignore)]
-    pub key: Option<crate::domain::scoring::QuestionKey>,
 }
 
 /// An attempt as stored and returned.

@@ -12,8 +12,7 @@ use super::enums::{GradingType, QuestionType};
 use super::marks::Marks;
 
 /// One option of a question, as scoring sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KeyOption {
     pub id: Uuid,
     /// The option's text: the accepted answer of a `fill_blank` blank.
@@ -25,10 +24,8 @@ pub struct KeyOption {
     pub case_sensitive: bool,
 }
 
-/// A question with its key. An attempt keeps the keys of its paper's questions as they were
-/// at its start (see `PaperItem::key`), so it is scored against what it was started on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A question with its key.
+#[derive(Debug, Clone, PartialEq)]
 pub struct QuestionKey {
     pub qtype: QuestionType,
     pub grading_type: GradingType,

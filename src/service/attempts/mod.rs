@@ -273,37 +273,24 @@ pub async fn save_answers(
             )));
         }
     }
-    // The keys kept in the paper at the start; the bank's only for papers without them.
-    let mut keys: HashMap<Uuid, QuestionKey> = body
-        .answers
-        .iter()
-        .filter_map(|a| {
-            let item = &paper[position[&a.question_id]];
-            item.key.clone().map(|k| (a.question_id, k))
-        })
-        .collect();
-    let missing: Vec<Uuid> = body
-        .answers
-        .iter()
-        .map(|a| a.question_id)
-        .filter(|q| !keys.contains_key(q))
-        .collect();
-    if !missing.is_empty() {
-        let (questions, options) = questions_with_options(uow.tx(), &scope, &missing).await?;
-        for id in missing {
-            let q = questions
-                .get(&id)
-                .ok_or_else(|| AppError::not_found("Question not found"))?;
-            let opts = options.get(&id).map(Vec::as_slice).unwrap_or_default();
-            keys.insert(id, key_of(q, opts, test.grading_type));
-        }
-    }
+    let ids: Vec<Uuid> = body.answers.iter().map(|a| a.question_id).collect();
+    let (questions, options) = questions_with_options(uow.tx(), &scope, &ids).await?;
     let mut last = None;
     for (i, a) in body.answers.iter().enumerate() {
-        let key = &keys[&a.question_id];
-        scoring::validate(key, &a.answer)
+        let q = questions
+            .get(&a.question_id)
+            .ok_or_else(|| AppError::not_found("Question not found"))?;
+        let key = key_of(
+            q,
+            options
+                .get(&a.question_id)
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+            test.grading_type,
+        );
+        scoring::validate(&key, &a.answer)
             .map_err(|m| AppError::validation(format!("answers[{i}]: {m}")))?;
-        let (score, review) = lifecycle::answer_review(&scoring::score(key, &a.answer));
+        let (score, review) = lifecycle::answer_review(&scoring::score(&key, &a.answer));
         let stored = Json(serde_json::to_value(&a.answer).map_err(anyhow::Error::from)?);
         repo::upsert_answer(
             uow.tx(),

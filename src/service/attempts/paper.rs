@@ -67,7 +67,6 @@ pub(super) async fn build_paper(
                     is_compulsory: false,
                     is_conditional: false,
                     option_order: Vec::new(),
-                    key: None,
                 });
             }
         }
@@ -116,7 +115,6 @@ pub(super) async fn build_paper(
                     is_compulsory: l.is_compulsory,
                     is_conditional: l.is_conditional,
                     option_order: Vec::new(),
-                    key: None,
                 })
                 .collect();
             if test.questions_shuffle {
@@ -136,22 +134,16 @@ pub(super) async fn build_paper(
         ));
     }
     let ids: Vec<Uuid> = items.iter().map(|i| i.question_id).collect();
-    let (questions, options) = questions_with_options(tx, scope, &ids).await?;
+    let (_, options) = questions_with_options(tx, scope, &ids).await?;
     for item in &mut items {
-        let opts = options
+        let mut order: Vec<Uuid> = options
             .get(&item.question_id)
-            .map(Vec::as_slice)
+            .map(|o| o.iter().map(|o| o.question_option_id.0).collect())
             .unwrap_or_default();
-        let mut order: Vec<Uuid> = opts.iter().map(|o| o.question_option_id.0).collect();
         if test.answers_shuffle {
             rules::shuffle(&mut order, rng);
         }
         item.option_order = order;
-        // The key the attempt is scored against: its question cannot change while the
-        // attempt runs, so saves need not read it again.
-        item.key = questions
-            .get(&item.question_id)
-            .map(|q| key_of(q, opts, test.grading_type));
     }
     Ok(items)
 }
