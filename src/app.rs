@@ -150,6 +150,7 @@ impl AppState {
             prefix: Arc::from(components.prefix),
             config: Arc::new(config),
             started_at: Instant::now(),
+            keys: Arc::default(),
             clock,
         }
     }

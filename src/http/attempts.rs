@@ -222,7 +222,8 @@ async fn save_answers(
     ValidJson(body): ValidJson<AnswersIn>,
 ) -> AppResult<ApiOk<MessageOut>> {
     let attempt_id = path_uuid(&attempt_id)?;
-    let message = svc::save_answers(&s.store, &s.clock, &ctx.actor()?, attempt_id, body).await?;
+    let message =
+        svc::save_answers(&s.store, &s.clock, &s.keys, &ctx.actor()?, attempt_id, body).await?;
     Ok(ApiOk::created(msg(message)))
 }
 

@@ -28,6 +28,8 @@ pub struct AppState {
     pub plugins: Registry,
     /// The message brokers the dispatcher publishes to, with their connections.
     pub brokers: crate::events::sinks::Brokers,
+    /// The scoring keys of running attempts (see `service::attempts::keys`).
+    pub keys: Arc<crate::service::attempts::keys::KeyCache>,
     /// The time source: the system clock, or a test's manual clock.
     pub clock: crate::clock::Clock,
 }

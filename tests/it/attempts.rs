@@ -1683,3 +1683,75 @@ async fn subjective_essay_and_file_are_scored_by_review() {
         "https://files.example.org/a.pdf"
     );
 }
+
+/// Runs one statement on the test's database (for changing rows behind the service's back).
+async fn exec(app: &TestApp, sql: &str, id: &str) {
+    use assessment_service::store::{Id, Pools};
+    let id = Id(id.parse().unwrap());
+    match app.state.store.pools() {
+        Pools::Sqlite { writer, .. } => {
+            sqlx::query(sql).bind(id).execute(writer).await.unwrap();
+        }
+        Pools::Postgres(pool) => {
+            sqlx::query(sql).bind(id).execute(pool).await.unwrap();
+        }
+    }
+}
+
+/// The keys an attempt's first save read are kept for its later saves (the service refuses
+/// key edits while an attempt runs, so they cannot go stale): a key changed in the bank behind
+/// the service's back after the first save does not reach the attempt.
+#[tokio::test]
+async fn later_saves_score_with_the_keys_the_first_save_read() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(&app, json!({}), vec![
+        json!({"text": "2+2", "type": "mcq", "marks": 4, "options": [{"text": "4", "isCorrect": true}, {"text": "5"}]}),
+        json!({"text": "3+3", "type": "mcq", "marks": 2, "options": [{"text": "6", "isCorrect": true}, {"text": "7"}]}),
+    ]).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
+    answer(&app, &attempt, LEARNER,
+        json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]), 201).await;
+    // Through the API the edit is refused while the attempt runs ...
+    let q1 = qs[1]["questionId"].as_str().unwrap();
+    let edit = app
+        .call(
+            Method::PATCH,
+            &format!("/assessment/v1/questions/{q1}"),
+            Some(json!({"marks": 5})),
+        )
+        .await;
+    assert_eq!(edit.status, 422, "{}", edit.text());
+    // ... and behind its back it does not reach the running attempt.
+    exec(
+        &app,
+        r#"UPDATE "questionOptions" SET "isCorrect" = NOT "isCorrect" WHERE "questionId" = $1"#,
+        q1,
+    )
+    .await;
+    answer(
+        &app,
+        &attempt,
+        LEARNER,
+        json!([{"questionId": q1, "answer": {"selectedOptionIds": [opt(&qs[1], 0)]}}]),
+        201,
+    )
+    .await;
+    assert_eq!(app.state.keys.len(), 1);
+    submit(&app, &attempt, LEARNER, 201).await;
+    let sheet = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/answersheet"),
+            None,
+            &as_user(LEARNER),
+        )
+        .await
+        .json();
+    let scores: Vec<Value> = sheet["result"]["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["score"].clone())
+        .collect();
+    assert_eq!(scores, [json!(4), json!(2)], "{sheet}");
+}

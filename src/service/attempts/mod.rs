@@ -32,6 +32,7 @@ use crate::store::attempts::{self as repo, Attempt, PaperItem};
 use crate::store::questions::{self as question_repo, Question, QuestionOption};
 use crate::store::{Id, Store, Ts, Tx};
 
+pub mod keys;
 mod paper;
 mod progress;
 pub use paper::*;
@@ -235,6 +236,7 @@ fn elapsed_secs(a: &Attempt, now: Ts, test: &Test) -> i32 {
 pub async fn save_answers(
     store: &Store,
     clock: &Clock,
+    cache: &keys::KeyCache,
     actor: &Actor,
     attempt_id: Uuid,
     body: AnswersIn,
@@ -273,24 +275,33 @@ pub async fn save_answers(
             )));
         }
     }
-    let ids: Vec<Uuid> = body.answers.iter().map(|a| a.question_id).collect();
-    let (questions, options) = questions_with_options(uow.tx(), &scope, &ids).await?;
+    // The attempt's keys: kept since its first save (they cannot change while it runs), or
+    // read from the bank now.
+    let keys = match cache.get(attempt_id, test.grading_type) {
+        Some(k) if body.answers.iter().all(|a| k.contains_key(&a.question_id)) => k,
+        _ => {
+            let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
+            let (questions, options) = questions_with_options(uow.tx(), &scope, &ids).await?;
+            let k: HashMap<Uuid, QuestionKey> = questions
+                .iter()
+                .map(|(id, q)| {
+                    let opts = options.get(id).map(Vec::as_slice).unwrap_or_default();
+                    (*id, key_of(q, opts, test.grading_type))
+                })
+                .collect();
+            let k = std::sync::Arc::new(k);
+            cache.put(attempt_id, test.grading_type, k.clone());
+            k
+        }
+    };
     let mut last = None;
     for (i, a) in body.answers.iter().enumerate() {
-        let q = questions
+        let key = keys
             .get(&a.question_id)
             .ok_or_else(|| AppError::not_found("Question not found"))?;
-        let key = key_of(
-            q,
-            options
-                .get(&a.question_id)
-                .map(Vec::as_slice)
-                .unwrap_or_default(),
-            test.grading_type,
-        );
-        scoring::validate(&key, &a.answer)
+        scoring::validate(key, &a.answer)
             .map_err(|m| AppError::validation(format!("answers[{i}]: {m}")))?;
-        let (score, review) = lifecycle::answer_review(&scoring::score(&key, &a.answer));
+        let (score, review) = lifecycle::answer_review(&scoring::score(key, &a.answer));
         let stored = Json(serde_json::to_value(&a.answer).map_err(anyhow::Error::from)?);
         repo::upsert_answer(
             uow.tx(),
