@@ -219,3 +219,69 @@ mod tests {
         assert!(accepted.is_ok(), "an allowed client did not connect");
     }
 }
+
+/// Headers a webhook's configuration may not set: the request's framing and routing
+/// (`Content-Length: 5` truncated the body while the try counted as delivered), hop-by-hop
+/// headers, and the ones the service writes itself.
+const RESERVED_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "content-type",
+];
+
+/// The most headers a webhook may configure, and the longest value.
+pub const MAX_HEADERS: usize = 50;
+pub const MAX_HEADER_VALUE: usize = 4096;
+
+/// Why a configured webhook header cannot be sent as given, if it cannot.
+pub fn header_problem(name: &str, value: &str) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+        || lower.starts_with("webhook-")
+        || RESERVED_HEADERS.contains(&lower.as_str())
+    {
+        return Some(format!("headers: {name:?} cannot be set"));
+    }
+    if value.len() > MAX_HEADER_VALUE || http::HeaderValue::from_str(value).is_err() {
+        return Some(format!(
+            "headers: the value of {name:?} must be at most {MAX_HEADER_VALUE} visible characters \
+             (no line breaks or control characters)"
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::header_problem;
+
+    #[test]
+    fn framing_hop_by_hop_and_broken_values_are_refused() {
+        assert_eq!(header_problem("Authorization", "Bearer k"), None);
+        assert_eq!(header_problem("X-Api-Key", "abc"), None);
+        for name in [
+            "Content-Length",
+            "transfer-encoding",
+            "Host",
+            "Connection",
+            "TE",
+            "Upgrade",
+            "webhook-signature",
+            "Content-Type",
+            "bad name",
+        ] {
+            assert!(header_problem(name, "5").is_some(), "{name}");
+        }
+        assert!(header_problem("X-A", "a\r\nX-Injected: 1").is_some());
+        assert!(header_problem("X-A", "nul\0").is_some());
+        assert!(header_problem("X-A", &"v".repeat(5000)).is_some());
+    }
+}

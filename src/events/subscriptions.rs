@@ -532,6 +532,7 @@ pub fn read_plugins_file(path: &std::path::Path) -> Result<Vec<FilePlugin>, Conf
         if !matches!(url.scheme(), "http" | "https") {
             return Err(fail("url must be http(s)".into()));
         }
+        check_headers(&w.headers).map_err(fail)?;
         if w.secret
             .as_ref()
             .is_some_and(|s| super::signing::secret_key(s.expose()).is_none())
@@ -540,6 +541,25 @@ pub fn read_plugins_file(path: &std::path::Path) -> Result<Vec<FilePlugin>, Conf
         }
     }
     Ok(plugins)
+}
+
+/// A file or custom plugin's webhook headers, as the API checks a tenant's (`Content-Type`
+/// is set by the service and dropped from the configured ones).
+pub(crate) fn check_headers(
+    headers: &std::collections::BTreeMap<String, Secret>,
+) -> Result<(), String> {
+    if headers.len() > super::safety::MAX_HEADERS {
+        return Err(format!("at most {} headers", super::safety::MAX_HEADERS));
+    }
+    for (k, v) in headers {
+        if k.eq_ignore_ascii_case("content-type") {
+            continue;
+        }
+        if let Some(problem) = super::safety::header_problem(k, v.expose()) {
+            return Err(problem);
+        }
+    }
+    Ok(())
 }
 
 /// The event lists a file plugin gives: its service's own (webhook, queue or stream), then

@@ -89,14 +89,17 @@ fn apply(s: &mut Subscription, input: &WebhookIn) -> AppResult<()> {
         s.events = Json(e.clone());
     }
     if let Some(h) = &input.headers {
-        for k in h.keys() {
-            if http::HeaderName::from_bytes(k.as_bytes()).is_err()
-                || k.to_ascii_lowercase().starts_with("webhook-")
-                || k.eq_ignore_ascii_case("content-type")
-            {
-                return Err(AppError::validation(format!(
-                    "headers: {k:?} cannot be set"
-                )));
+        if h.len() > safety::MAX_HEADERS {
+            return Err(AppError::validation(format!(
+                "headers: at most {} headers",
+                safety::MAX_HEADERS
+            )));
+        }
+        for (k, v) in h {
+            // A masked value is the stored one, checked when it was set.
+            let value = if v == repo::MASKED { "" } else { v.as_str() };
+            if let Some(problem) = safety::header_problem(k, value) {
+                return Err(AppError::validation(problem));
             }
         }
         // Headers are replaced as a whole; a value sent back as shown (masked) keeps the

@@ -1302,3 +1302,61 @@ async fn a_subscription_of_a_kind_this_version_cannot_send_to_does_not_stop_the_
     );
     assert_eq!(rx.got.lock().unwrap().len(), 1);
 }
+
+/// Framing, hop-by-hop and service-written headers, values with line breaks, and too many
+/// headers are refused at create and at PATCH, before any delivery could go wrong.
+#[tokio::test]
+async fn webhook_headers_that_would_break_the_request_are_refused() {
+    let app = TestApp::with_config(assessment_service::config::Config {
+        webhook_allow_private_networks: true,
+        ..assessment_service::config::Config::default()
+    })
+    .await;
+    let (_rx, url) = receiver(vec![(200, None, 0)]).await;
+    let create = |headers: Value| {
+        app.call(
+            http::Method::POST,
+            "/assessment/v1/webhooks",
+            Some(json!({"name": "h", "url": url, "headers": headers})),
+        )
+    };
+    for bad in [
+        json!({"Content-Length": "5"}),
+        json!({"Transfer-Encoding": "chunked"}),
+        json!({"Host": "elsewhere.example.org"}),
+        json!({"Connection": "close"}),
+        json!({"X-Token": "a\r\nX-Injected: 1"}),
+        Value::Object((0..51).map(|i| (format!("X-H{i}"), json!("v"))).collect()),
+    ] {
+        let r = create(bad.clone()).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert!(r.errmsg().starts_with("headers"), "{bad}: {}", r.text());
+    }
+    let ok = create(json!({"Authorization": "Bearer k"})).await;
+    assert_eq!(ok.status, 201, "{}", ok.text());
+    let id = ok.json()["result"]["subscriptionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let patch = app
+        .call(
+            http::Method::PATCH,
+            &format!("/assessment/v1/webhooks/{id}"),
+            Some(json!({"headers": {"Authorization": "********", "Content-Length": "5"}})),
+        )
+        .await;
+    assert_eq!(patch.status, 400, "{}", patch.text());
+    assert!(
+        patch.errmsg().contains("Content-Length"),
+        "{}",
+        patch.text()
+    );
+    let patch = app
+        .call(
+            http::Method::PATCH,
+            &format!("/assessment/v1/webhooks/{id}"),
+            Some(json!({"headers": {"Authorization": "********", "X-Extra": "1"}})),
+        )
+        .await;
+    assert_eq!(patch.status, 200, "{}", patch.text());
+}

@@ -557,6 +557,8 @@ fn external_service(id: &str, v: &Json) -> Result<(Option<External>, Option<i32>
     if !matches!(url.scheme(), "http" | "https") {
         return Err("externalService.webhook.url must be http(s)".into());
     }
+    crate::events::subscriptions::check_headers(&w.headers)
+        .map_err(|e| format!("externalService.webhook.{e}"))?;
     let timeout = w.timeout.or(s.timeout).unwrap_or(10_000);
     let retries = w.retries.or(s.retries).unwrap_or(3);
     if !(1..=300_000).contains(&timeout) || retries > 100 {
