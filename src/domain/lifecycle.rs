@@ -36,6 +36,13 @@ impl Window {
         self.status == AttemptStatus::Submitted && !self.allow_resubmission
     }
 
+    /// Whether the learner may see scores at `now`: always when the test shows its key
+    /// (`show_key`), and otherwise only once the answers can no longer change (a learner who
+    /// may still re-answer would learn from per-question scores which answers to fix).
+    pub fn shows_scores(&self, now: DateTime<Utc>, show_key: bool) -> bool {
+        show_key || self.may_answer(now).is_err()
+    }
+
     /// Whether the attempt takes an answer at `now`.
     pub fn may_answer(&self, now: DateTime<Utc>) -> Result<(), Refusal> {
         if self.closed_for_good() {
@@ -432,5 +439,30 @@ mod tests {
                 prop_assert_eq!(c.review, if review_stage { ReviewStatus::UnderReview } else { ReviewStatus::Pending });
             }
         }
+    }
+
+    #[test]
+    fn scores_show_once_answers_can_no_longer_change_or_with_the_key() {
+        let now = Utc::now();
+        let submitted = |allow_resubmission, deadline| Window {
+            status: AttemptStatus::Submitted,
+            allow_resubmission,
+            deadline,
+            test_end: None,
+        };
+        assert!(submitted(false, None).shows_scores(now, false));
+        assert!(
+            !submitted(true, None).shows_scores(now, false),
+            "may still re-answer"
+        );
+        assert!(
+            submitted(true, None).shows_scores(now, true),
+            "the test shows its key"
+        );
+        let past = Some(now - chrono::Duration::minutes(1));
+        assert!(
+            submitted(true, past).shows_scores(now, false),
+            "the deadline passed"
+        );
     }
 }

@@ -134,6 +134,7 @@ async fn answersheet(
     Ok(ApiOk::ok(
         reviews::answersheet(
             &s.store,
+            &s.clock,
             &ctx.scope(),
             caller.as_uuid(),
             reviewer,

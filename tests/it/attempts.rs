@@ -1610,11 +1610,68 @@ async fn date_windows_resubmission_and_late_submits() {
     let a2 = start_attempt(&app, &again, LEARNER).await;
     assert_eq!(a1, a2);
     answer(&app, &a1, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}]), 201).await;
+    // While the learner may still re-answer, no score tells which answer to fix ...
     let r = submit(&app, &a1, LEARNER, 201).await;
-    assert_eq!(r["result"]["score"], 0);
+    assert!(r["result"]["score"].is_null(), "{r}");
+    assert!(r["result"]["percentage"].is_null(), "{r}");
     answer(&app, &a1, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]), 201).await;
     let r = submit(&app, &a1, LEARNER, 201).await;
+    assert!(r["result"]["score"].is_null(), "{r}");
+    // ... neither in the answer sheet ...
+    let (sheet_test, qs) = published_test(
+        &app,
+        json!({"allowResubmission": true, "answerSheet": true}),
+        vec![mcq_q()],
+    )
+    .await;
+    let a = start_attempt(&app, &sheet_test, LEARNER).await;
+    answer(&app, &a, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}]), 201).await;
+    submit(&app, &a, LEARNER, 201).await;
+    let sheet = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{a}/answersheet"),
+            None,
+            &as_user(LEARNER),
+        )
+        .await;
+    assert_eq!(sheet.status, 200, "{}", sheet.text());
+    assert!(
+        sheet.json()["result"]["answers"][0]["score"].is_null(),
+        "{}",
+        sheet.text()
+    );
+    // Where the test shows its key once answers are final, it is not shown while they can
+    // change, and neither is the score.
+    let (keyed, qs) = published_test(
+        &app,
+        json!({"allowResubmission": true, "showCorrectAnswer": true}),
+        vec![mcq_q()],
+    )
+    .await;
+    let a = start_attempt(&app, &keyed, LEARNER).await;
+    answer(&app, &a, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]), 201).await;
+    assert!(submit(&app, &a, LEARNER, 201).await["result"]["score"].is_null());
+    // Once the answers are final the scores show.
+    let (shown, qs) = published_test(&app, json!({"answerSheet": true}), vec![mcq_q()]).await;
+    let a = start_attempt(&app, &shown, LEARNER).await;
+    answer(&app, &a, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]), 201).await;
+    let r = submit(&app, &a, LEARNER, 201).await;
     assert_eq!(r["result"]["score"], 1);
+    let sheet = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{a}/answersheet"),
+            None,
+            &as_user(LEARNER),
+        )
+        .await;
+    assert_eq!(
+        sheet.json()["result"]["answers"][0]["score"],
+        1,
+        "{}",
+        sheet.text()
+    );
 
     // A learner's submit after the deadline is recorded as automatic.
     let clock = ManualClock::starting_now();

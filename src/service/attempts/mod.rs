@@ -182,7 +182,7 @@ fn earlier(attempts: &[Attempt]) -> Vec<Earlier> {
 }
 
 /// The lifecycle's view of an attempt on `test`.
-fn window(a: &Attempt, test: &Test) -> Window {
+pub(crate) fn window(a: &Attempt, test: &Test) -> Window {
     Window {
         status: a.status,
         allow_resubmission: test.allow_resubmission,
@@ -516,8 +516,18 @@ pub async fn submit(
     let kind = window(&attempt, &test)
         .may_submit(uow.now().0)
         .map_err(|r| refused(r, "Attempt is already submitted"))?;
-    let out = finalize(&mut uow, attempt, &test, kind).await?;
+    let mut closed = attempt.clone();
+    closed.status = AttemptStatus::Submitted;
+    let now = uow.now().0;
+    let mut out = finalize(&mut uow, attempt, &test, kind).await?;
     uow.commit().await?;
+    // While the learner may still re-answer, the score would tell whether a changed answer
+    // was right: it is withheld, as the key is (see `reviews::answersheet`).
+    let shows_key = test.show_correct_answer && !test.allow_resubmission;
+    if !window(&closed, &test).shows_scores(now, shows_key) {
+        out.score = None;
+        out.percentage = None;
+    }
     Ok(out)
 }
 

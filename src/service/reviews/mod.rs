@@ -294,6 +294,7 @@ fn attempt_json(a: &Attempt) -> Value {
 /// only when the test has `answerSheet`; correct answers only with `showCorrectAnswer`.
 pub async fn answersheet(
     store: &Store,
+    clock: &crate::clock::Clock,
     scope: &Scope,
     caller: Uuid,
     is_reviewer: bool,
@@ -316,8 +317,11 @@ pub async fn answersheet(
             "Answer sheet is not enabled for this test",
         ));
     }
-    // A learner who may still re-answer this attempt must not see the key.
+    // A learner who may still re-answer this attempt must not see the key, nor the scores
+    // that would tell which answers to fix.
     let reveal = is_reviewer || (test.show_correct_answer && !test.allow_resubmission);
+    let scores = is_reviewer
+        || crate::service::attempts::window(&a, &test).shows_scores(clock.now().0, reveal);
     let paper = a.paper.as_ref().map(|p| p.0.clone()).unwrap_or_default();
     let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
     let questions: HashMap<Uuid, _> = question_repo::by_ids(store, scope, &ids)
@@ -374,7 +378,7 @@ pub async fn answersheet(
             "type": q.qtype,
             "marks": q.marks,
             "userAnswer": user_answer,
-            "score": score,
+            "score": if scores { json!(score) } else { Value::Null },
             "reviewStatus": x.review_status,
             "remarks": x.remarks,
             "isCorrect": if reveal && q.grading_type != GradingType::Feedback { json!(score == Some(q.marks) && q.marks > Marks::ZERO) } else { Value::Null },
