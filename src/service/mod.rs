@@ -182,6 +182,20 @@ impl<T> Page<T> {
     }
 }
 
+/// A `search` parameter, checked: no control characters (the extractor already refuses a NUL,
+/// which SQLite would end the pattern at), at most 200 characters.
+pub(crate) fn search_text(s: Option<String>) -> AppResult<Option<String>> {
+    match s {
+        Some(s) if s.chars().any(char::is_control) => Err(AppError::validation(
+            "search must not contain control characters",
+        )),
+        Some(s) if s.chars().count() > 200 => Err(AppError::validation(
+            "search must be at most 200 characters",
+        )),
+        other => Ok(other),
+    }
+}
+
 /// `limit` (1..=100, default 10) and `offset` (default 0) as upstream pages.
 pub fn page_window(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), AppError> {
     let limit = limit.unwrap_or(10);

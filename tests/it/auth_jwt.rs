@@ -204,12 +204,18 @@ async fn tenant_or_organisation_mismatch_is_403() {
 }
 
 #[tokio::test]
-async fn a_token_without_tenant_is_403_and_without_org_takes_the_header() {
+async fn a_token_without_tenant_is_401_and_without_org_takes_the_header() {
     let app = jwt_app().await;
     let token = hs256(&claims(json!({"tenantId": null})), SECRET);
     let r = call(&app, Some(&token), &tenant_headers()).await;
-    assert_eq!(r.status, 403);
-    assert_eq!(r.errmsg(), "The token carries no tenantId claim");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.errmsg(), "Invalid token: it carries no tenantId claim");
+    let token = hs256(&claims(json!({"tenantId": "not-a-uuid"})), SECRET);
+    let r = call(&app, Some(&token), &tenant_headers()).await;
+    assert_eq!(r.status, 401);
+    let token = hs256(&claims(json!({"organisationId": "not-a-uuid"})), SECRET);
+    let r = call(&app, Some(&token), &tenant_headers()).await;
+    assert_eq!(r.status, 401);
 
     let token = hs256(&claims(json!({"organisationId": null})), SECRET);
     let r = call(

@@ -1360,3 +1360,39 @@ async fn webhook_headers_that_would_break_the_request_are_refused() {
         .await;
     assert_eq!(patch.status, 200, "{}", patch.text());
 }
+
+/// A 410 disables the subscription and cancels the deliveries still waiting for it (they
+/// would otherwise stay pending for ever); a replay brings them back.
+#[tokio::test]
+async fn a_410_cancels_the_deliveries_waiting_for_the_subscription() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (_rx, url) = receiver(vec![(410, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    // One attempt's events: only the first is sent, the others wait for it.
+    let events = [
+        append(store, EventName::AttemptStarted, Some("attempt:x")).await,
+        append(store, EventName::AnswerSubmitted, Some("attempt:x")).await,
+        append(store, EventName::AttemptSubmitted, Some("attempt:x")).await,
+    ];
+    let d = Dispatcher::new(store.clone(), app.state.clock.clone(), true);
+    pass(&d).await;
+    let mut statuses = Vec::new();
+    for e in &events {
+        statuses.push(
+            deliveries::of_event(store, e.id).await.unwrap()[0]
+                .status
+                .clone(),
+        );
+    }
+    assert_eq!(statuses, ["dead", "cancelled", "cancelled"]);
+    let row = &deliveries::of_event(store, events[1].id).await.unwrap()[0];
+    assert!(
+        row.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("410"),
+        "{row:?}"
+    );
+    assert_eq!(deliveries::backlog(store).await.unwrap().0, 0);
+}

@@ -705,3 +705,28 @@ async fn option_links_previews_and_children_are_scoped() {
         json!([opt])
     );
 }
+
+/// A search with a NUL or another control character, or over 200 characters, is refused.
+#[tokio::test]
+async fn a_search_with_control_characters_is_refused() {
+    let app = TestApp::spawn().await;
+    for path in ["/assessment/v1/questions", "/assessment/v1/tests"] {
+        let app = &app;
+        let get = |q: String| {
+            let uri = format!("{path}?search={q}");
+            async move { app.call(http::Method::GET, &uri, None).await }
+        };
+        let r = get("%00".into()).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert!(
+            r.errmsg().starts_with("search must not contain"),
+            "{}",
+            r.text()
+        );
+        let r = get("a".repeat(201)).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert!(r.errmsg().contains("200 characters"), "{}", r.text());
+        let r = get("algebra".into()).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+}

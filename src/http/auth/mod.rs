@@ -386,9 +386,10 @@ fn from_token(
     let claim_tenant = claims
         .tenant_id
         .as_deref()
-        .ok_or_else(|| AppError::forbidden("The token carries no tenantId claim"))?;
+        .ok_or_else(|| AppError::unauthorized("Invalid token: it carries no tenantId claim"))?;
+    // A token without its required claims is not a valid token (401), not a refusal (403).
     let claim_tenant = TenantId::parse(claim_tenant)
-        .ok_or_else(|| AppError::forbidden("The token's tenantId claim is not a UUID"))?;
+        .ok_or_else(|| AppError::unauthorized("Invalid token: tenantId must be a UUID"))?;
     let tenant_id = match tenant_header(h).filter(|s| !s.is_empty()) {
         None => claim_tenant,
         Some(t) => {
@@ -406,7 +407,7 @@ fn from_token(
     let claim_org = match claims.organisation_id.as_deref() {
         None => None,
         Some(o) => Some(OrganisationId::parse(o).ok_or_else(|| {
-            AppError::forbidden("The token's organisationId claim is not a UUID")
+            AppError::unauthorized("Invalid token: organisationId must be a UUID")
         })?),
     };
     let header_org =

@@ -99,7 +99,7 @@ pub async fn list(store: &Store, scope: &Scope, q: TestListQuery) -> AppResult<P
         repo::TEST_SORT_COLUMNS,
     )?;
     let filter = TestFilter {
-        search: q.search.clone(),
+        search: crate::service::search_text(q.search.clone())?,
         status: q.status,
         test_type: q.test_type,
         min_marks: q.min_marks,

@@ -142,7 +142,7 @@ pub async fn list(store: &Store, scope: &Scope, q: QuestionListQuery) -> AppResu
     )?;
     let preview = q.rule_preview.unwrap_or(false);
     let mut filter = QuestionFilter {
-        search: q.search,
+        search: crate::service::search_text(q.search)?,
         statuses: q.status.into_iter().collect(),
         types: q.question_types,
         levels: q.difficulty_levels,

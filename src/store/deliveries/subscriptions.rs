@@ -152,7 +152,9 @@ pub async fn deactivate_others(
     Ok(())
 }
 
-/// Turns a subscription off (a 410 from its receiver, or an operator).
+/// Turns a subscription off because its receiver is gone (HTTP 410), and cancels the
+/// deliveries still waiting for it: they would otherwise stay pending for ever. A replay puts
+/// them back once the subscription is enabled again.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn disable(store: &Store, id: Uuid, reason: &str, now: Ts) -> Result<(), sqlx::Error> {
     let mut tx = store.begin().await?;
@@ -160,6 +162,16 @@ pub async fn disable(store: &Store, id: Uuid, reason: &str, now: Ts) -> Result<(
         sqlx::query(r#"UPDATE "subscriptions" SET "isActive" = FALSE, "disabledReason" = $2,
             "updatedAt" = $3 WHERE "subscriptionId" = $1"#)
             .bind(Id(id)).bind(reason).bind(now).execute(c).await.map(|r| r.rows_affected())
+    })?;
+    let cancel = format!(
+        r#"UPDATE "deliveries" SET "status" = {}, "lastError" = $2, "updatedAt" = $3
+           WHERE "subscriptionId" = $1 AND "status" = {}"#,
+        DeliveryStatus::Cancelled.sql(),
+        DeliveryStatus::Pending.sql()
+    );
+    on_tx!(&mut tx, c => {
+        sqlx::query(&cancel)
+            .bind(Id(id)).bind(format!("cancelled: {reason}")).bind(now).execute(c).await.map(|r| r.rows_affected())
     })?;
     tx.commit().await
 }
