@@ -5,6 +5,7 @@
 pub mod brokers;
 pub mod dispatcher;
 pub mod plugins;
+pub mod plugins_file;
 pub mod safety;
 pub mod signing;
 pub mod sinks;
