@@ -116,7 +116,11 @@ impl WebhookSink {
                 _ => break,
             }
         }
-        let body = (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned());
+        // With private networks allowed, a tenant's webhook may point at an internal page: its
+        // answer is not kept, or the delivery log would let a tenant admin read it. The
+        // operator's subscriptions keep theirs.
+        let keep = !self.allow_private || sub.tenant_id.is_none();
+        let body = (keep && !kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned());
         Ok((status, retry_after, body))
     }
 }
