@@ -738,7 +738,7 @@ fn start_with_brokers(
     queue: &str,
     topic_root: &str,
 ) -> std::process::Child {
-    use crate::process::{base_command, http_get};
+    use crate::process::{base_command, wait_ready};
     let child = base_command(db)
         .env("PORT", port.to_string())
         .env("MESSAGE_QUEUE_URL", AMQP_URL)
@@ -752,11 +752,7 @@ fn start_with_brokers(
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(port, "/health/ready").map(|r| r.0) != Some(200) {
-        assert!(Instant::now() < deadline, "the service did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_ready(port);
     child
 }
 

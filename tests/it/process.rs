@@ -36,6 +36,15 @@ pub(crate) fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// Waits (up to 30 s) until the service on `port` answers `/health/ready` with 200.
+pub(crate) fn wait_ready(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/health/ready").map(|r| r.0) != Some(200) {
+        assert!(Instant::now() < deadline, "the service did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 pub(crate) fn base_command(db: &TestDb) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
@@ -132,11 +141,7 @@ async fn a_bad_broker_plugin_stops_the_start_and_an_unreachable_broker_does_not(
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(port, "/health/ready").map(|r| r.0) != Some(200) {
-        assert!(Instant::now() < deadline, "the service did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_ready(port);
     assert!(signal(&mut child, "-TERM"));
 }
 
@@ -291,11 +296,7 @@ fn start_service(db: &TestDb, port: u16, hook: &str) -> std::process::Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(port, "/health/ready").map(|r| r.0) != Some(200) {
-        assert!(Instant::now() < deadline, "the service did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_ready(port);
     child
 }
 

@@ -103,16 +103,7 @@ impl Link {
     }
 
     fn unreachable(&self, retry_after: std::time::Duration) -> SendError {
-        let error = self
-            .health
-            .lock()
-            .last_error
-            .as_ref()
-            .map_or_else(|| "not connected".into(), |e| e.1.clone());
-        SendError::Unreachable {
-            error: format!("RabbitMQ unreachable: {error}"),
-            retry_after,
-        }
+        self.health.unreachable("RabbitMQ", retry_after)
     }
 
     /// An error while the connection was thought open: unreachable if the connection went,

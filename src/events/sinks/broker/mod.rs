@@ -115,6 +115,19 @@ impl Health {
         self.lock().last_error = Some((self.clock.now(), error.to_string()));
     }
 
+    /// A send deferred because `broker` cannot be reached, saying why (the last error).
+    fn unreachable(&self, broker: &str, retry_after: Duration) -> SendError {
+        let error = self
+            .lock()
+            .last_error
+            .as_ref()
+            .map_or_else(|| "not connected".into(), |e| e.1.clone());
+        SendError::Unreachable {
+            error: format!("{broker} unreachable: {error}"),
+            retry_after,
+        }
+    }
+
     fn snapshot(&self) -> Value {
         let s = self.lock();
         let state = match (s.connected, &s.last_error) {

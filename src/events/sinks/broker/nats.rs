@@ -92,16 +92,7 @@ impl Link {
     }
 
     fn unreachable(&self) -> SendError {
-        let error = self
-            .health
-            .lock()
-            .last_error
-            .as_ref()
-            .map_or_else(|| "not connected yet".into(), |e| e.1.clone());
-        SendError::Unreachable {
-            error: format!("NATS unreachable: {error}"),
-            retry_after: Duration::from_secs(1),
-        }
+        self.health.unreachable("NATS", Duration::from_secs(1))
     }
 
     /// Publishes to the topic's subject and waits for the stream's ack.

@@ -31,16 +31,7 @@ impl Link {
 
     async fn manager(&self) -> Result<ConnectionManager, SendError> {
         if let Some(wait) = self.lock_backoff().wait() {
-            let error = self
-                .health
-                .lock()
-                .last_error
-                .as_ref()
-                .map_or_else(|| "not connected".into(), |e| e.1.clone());
-            return Err(SendError::Unreachable {
-                error: format!("Redis unreachable: {error}"),
-                retry_after: wait,
-            });
+            return Err(self.health.unreachable("Redis", wait));
         }
         let m = self
             .manager
