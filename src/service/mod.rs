@@ -36,6 +36,19 @@ impl Actor {
         self.user.as_uuid()
     }
 
+    /// An event about a change this actor made at `now`.
+    pub(crate) fn event(
+        &self,
+        now: Ts,
+        name: EventName,
+        data: Value,
+        ordering_key: Option<String>,
+    ) -> NewEvent {
+        let mut event = NewEvent::new(Uuid::now_v7(), name, self.event_context(), data, now.0);
+        event.ordering_key = ordering_key;
+        event
+    }
+
     fn event_context(&self) -> EventContext {
         EventContext {
             tenant_id: Some(self.scope.tenant),
@@ -139,14 +152,12 @@ impl UnitOfWork {
     }
 
     fn push(&mut self, name: EventName, data: Value, ordering_key: Option<String>) {
-        let mut event = NewEvent::new(
-            Uuid::now_v7(),
-            name,
-            self.actor.event_context(),
-            data,
-            self.now.0,
-        );
-        event.ordering_key = ordering_key;
+        let event = self.actor.event(self.now, name, data, ordering_key);
+        self.push_event(event);
+    }
+
+    /// Buffers an event made by [`Actor::event`].
+    pub(crate) fn push_event(&mut self, event: NewEvent) {
         self.events.push(event);
     }
 

@@ -12,7 +12,10 @@ use uuid::Uuid;
 use super::db::sid;
 use super::sql::{lock_clause, placeholders};
 use super::{Db, Id, Store, Ts, Tx};
-use crate::domain::enums::{AttemptResult, AttemptStatus, ReviewStatus, SubmissionType};
+use crate::domain::enums::{
+    AttemptResult, AttemptStatus, GradingType, ReviewStatus, SubmissionType,
+};
+use crate::domain::event::NewEvent;
 use crate::domain::ids::Scope;
 use crate::{on_db, on_reader, on_tx};
 
@@ -254,6 +257,146 @@ pub async fn upsert_answer(
             .execute(c).await.map(|r| r.rows_affected())
     })?;
     Ok(())
+}
+
+/// An answer save made as one statement: what it writes, and what the database must still
+/// hold for it to write anything.
+#[derive(Debug)]
+pub struct OneStatementSave<'a> {
+    pub scope: &'a Scope,
+    pub attempt_id: Uuid,
+    /// The attempt's learner, recorded as the author.
+    pub user_id: Uuid,
+    pub test_id: Uuid,
+    /// The test's grading type and time limit the answers were scored and timed under.
+    pub grading: GradingType,
+    pub time_duration: Option<i32>,
+    pub now: Ts,
+    /// Question, answer, score (hundredths), review status; no question twice.
+    pub answers: Vec<(Uuid, Json<Value>, Option<i64>, ReviewStatus)>,
+    pub events: &'a [NewEvent],
+    pub current_position: Option<i32>,
+    pub time_spent: i32,
+}
+
+/// Saves answers, their events and the attempt's progress in one statement, as one
+/// transaction, if the attempt is still the learner's, in progress, before its deadline and its
+/// test's end date, and its test still has the grading type and time limit given; `Ok(false)`
+/// (nothing written) otherwise, and on SQLite, where saves take the general path.
+///
+/// The statement's first step updates the attempt row, so it waits for (and then re-checks
+/// against) a submission in progress, as the general path's lock does.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn save_at_once(store: &Store, s: OneStatementSave<'_>) -> Result<bool, sqlx::Error> {
+    let Some(pool) = store.postgres() else {
+        return Ok(false);
+    };
+    const SQL: &str = r#"
+WITH a AS (
+    UPDATE "testAttempts" x SET "currentPosition" = $9, "timeSpent" = $10, "updatedBy" = $4,
+        "updatedAt" = $6
+    FROM "tests" t
+    WHERE x."attemptId" = $1 AND x."tenantId" = $2 AND x."organisationId" = $3
+      AND x."userId" = $4 AND x."testId" = $5 AND x."status" = 'I'
+      AND (x."deadlineAt" IS NULL OR x."deadlineAt" >= $6)
+      AND t."testId" = x."testId" AND t."tenantId" = $2 AND t."organisationId" = $3
+      AND (t."endDate" IS NULL OR t."endDate" >= $6)
+      AND t."gradingType" = $7 AND t."timeDuration" IS NOT DISTINCT FROM $8
+    RETURNING x."attemptId"
+),
+saved AS (
+    INSERT INTO "testUserAnswers"
+        ("attemptAnsId", "tenantId", "organisationId", "attemptId", "questionId", "answer",
+         "score", "reviewStatus", "anssOrder", "createdAt", "updatedBy", "updatedAt")
+    SELECT u.id, $2, $3, a."attemptId", u.q, u.answer, u.score, u.review, '1', $6, $4, $6
+    FROM a CROSS JOIN unnest($11::uuid[], $12::uuid[], $13::jsonb[], $14::int8[], $15::text[])
+        AS u(id, q, answer, score, review)
+    ON CONFLICT ("attemptId", "questionId") DO UPDATE SET
+        "answer" = excluded."answer", "score" = excluded."score",
+        "reviewStatus" = excluded."reviewStatus", "reviewedBy" = NULL,
+        "reviewedAt" = NULL, "updatedBy" = excluded."updatedBy",
+        "updatedAt" = excluded."updatedAt"
+    RETURNING 1
+),
+appended AS (
+    INSERT INTO "events"
+        ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload",
+         "createdAt")
+    SELECT e.id, e.name, e.tenant, e.org, e.usr, e.key, e.payload, e.at
+    FROM a CROSS JOIN unnest($16::uuid[], $17::text[], $18::uuid[], $19::uuid[], $20::uuid[],
+        $21::text[], $22::jsonb[], $23::timestamptz[])
+        WITH ORDINALITY AS e(id, name, tenant, org, usr, key, payload, at, n)
+    ORDER BY e.n
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM a) AS "found", (SELECT count(*) FROM saved) AS "saved",
+       (SELECT count(*) FROM appended) AS "appended""#;
+    let (t, o) = sid(s.scope);
+    let n = s.answers.len();
+    let (mut ids, mut questions, mut answers, mut scores, mut reviews) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (q, answer, score, review) in s.answers {
+        ids.push(Uuid::new_v4());
+        questions.push(q);
+        answers.push(answer);
+        scores.push(score);
+        reviews.push(review.as_str());
+    }
+    let ev = s.events;
+    let (found, _, appended): (i64, i64, i64) = sqlx::query_as(SQL)
+        .bind(Id(s.attempt_id))
+        .bind(t)
+        .bind(o)
+        .bind(Id(s.user_id))
+        .bind(Id(s.test_id))
+        .bind(s.now)
+        .bind(s.grading.as_str())
+        .bind(s.time_duration)
+        .bind(s.current_position)
+        .bind(s.time_spent)
+        .bind(ids)
+        .bind(questions)
+        .bind(answers)
+        .bind(scores)
+        .bind(reviews)
+        .bind(ev.iter().map(|e| e.id).collect::<Vec<_>>())
+        .bind(ev.iter().map(|e| e.name.as_str()).collect::<Vec<_>>())
+        .bind(
+            ev.iter()
+                .map(|e| e.context.tenant_id.map(|x| x.as_uuid()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            ev.iter()
+                .map(|e| e.context.organisation_id.map(|x| x.as_uuid()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            ev.iter()
+                .map(|e| e.context.user_id.map(|x| x.as_uuid()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            ev.iter()
+                .map(|e| e.ordering_key.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(ev.iter().map(|e| Json(e.payload())).collect::<Vec<_>>())
+        .bind(ev.iter().map(|e| e.timestamp).collect::<Vec<_>>())
+        .fetch_one(pool)
+        .await?;
+    if found == 0 {
+        return Ok(false);
+    }
+    if appended > 0 {
+        store.signal().events_committed();
+    }
+    Ok(true)
 }
 
 /// The answers of an attempt, in the order they were first given.

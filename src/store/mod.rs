@@ -374,7 +374,13 @@ impl Store {
     /// Starts a read-write transaction.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(self.tx(match &self.pools {
-            Pools::Sqlite { writer, .. } => TxConn::Sqlite(writer.begin().await?),
+            // IMMEDIATE: the write lock is taken at the start, waiting (busy timeout) while
+            // another process holds it. A deferred transaction that reads first and then
+            // writes would fail at once with SQLITE_BUSY if another process (a second
+            // service, the `replay` command) committed in between.
+            Pools::Sqlite { writer, .. } => {
+                TxConn::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?)
+            }
             Pools::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
         }))
     }

@@ -134,7 +134,8 @@ fn refuse_postgres_only_test() {
 pub struct TestApp {
     pub router: Router,
     pub state: AppState,
-    pub db: TestDb,
+    /// Shared with the other instances made by [`TestApp::beside`].
+    pub db: std::sync::Arc<TestDb>,
 }
 
 impl TestApp {
@@ -164,6 +165,16 @@ impl TestApp {
     async fn build_on(config: Config, probes: bool, clock: Clock) -> TestApp {
         let db = TestDb::fresh().await;
         let store = db.store().await;
+        TestApp::on_store(std::sync::Arc::new(db), store, config, probes, clock)
+    }
+
+    fn on_store(
+        db: std::sync::Arc<TestDb>,
+        store: Store,
+        config: Config,
+        probes: bool,
+        clock: Clock,
+    ) -> TestApp {
         let mut state = AppState::new(config, store).expect("valid test configuration");
         state.clock = clock;
         let router = if probes {
@@ -172,6 +183,19 @@ impl TestApp {
             build_app(state.clone())
         };
         TestApp { router, state, db }
+    }
+
+    /// A second instance of the service on this one's database: its own pools, caches and
+    /// commit signal, the same configuration and clock.
+    pub async fn beside(&self) -> TestApp {
+        let store = self.db.connect().await;
+        TestApp::on_store(
+            self.db.clone(),
+            store,
+            self.state.config.as_ref().clone(),
+            true,
+            self.state.clock.clone(),
+        )
     }
 
     pub async fn send(&self, req: Request<Body>) -> TestResponse {

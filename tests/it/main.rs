@@ -12,6 +12,7 @@
 mod harness;
 mod probe;
 
+mod answer_save;
 mod attempts;
 mod auth_headers;
 mod auth_jwt;

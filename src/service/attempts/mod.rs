@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::types::Json;
 use utoipa::ToSchema;
@@ -25,16 +25,18 @@ use crate::domain::lifecycle::{
     self, Earlier, Refusal, ScoredAnswer, Stage, Start, StartRefusal, Window,
 };
 use crate::domain::marks::Marks;
-use crate::domain::scoring::{self, Answer, KeyOption, QuestionKey};
+use crate::domain::scoring::{Answer, KeyOption, QuestionKey};
 use crate::error::{AppError, AppResult};
 use crate::store::assessments::{self as test_repo, Test};
 use crate::store::attempts::{self as repo, Attempt, PaperItem};
 use crate::store::questions::{self as question_repo, Question, QuestionOption};
 use crate::store::{Id, Store, Ts, Tx};
 
+mod answers;
 pub mod keys;
 mod paper;
 mod progress;
+pub use answers::*;
 pub use paper::*;
 pub use progress::*;
 
@@ -191,24 +193,6 @@ pub(crate) fn window(a: &Attempt, test: &Test) -> Window {
     }
 }
 
-/// One answer in `POST /attempts/{id}/answers`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AnswerIn {
-    pub question_id: Uuid,
-    pub answer: Answer,
-}
-
-/// Body of `POST /attempts/{id}/answers`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AnswersIn {
-    pub answers: Vec<AnswerIn>,
-    /// Accepted for compatibility and ignored: time spent comes from the server clock.
-    #[serde(default)]
-    pub time_spent: Option<f64>,
-}
-
 /// Locks the caller's own attempt (404 for anyone else's).
 async fn lock_own(tx: &mut Tx, actor: &Actor, attempt_id: Uuid) -> AppResult<Attempt> {
     repo::lock(tx, &actor.scope, attempt_id)
@@ -221,115 +205,16 @@ fn paper_of(a: &Attempt) -> Vec<PaperItem> {
     a.paper.as_ref().map(|p| p.0.clone()).unwrap_or_default()
 }
 
-fn elapsed_secs(a: &Attempt, now: Ts, test: &Test) -> i32 {
+/// Seconds an attempt started at `started` has taken at `now`, under the test's time limit.
+fn elapsed(started: Ts, deadline: Option<Ts>, now: Ts, time_duration: Option<i32>) -> i32 {
     // Time stops at the deadline, whenever the submission is recorded.
-    let end = a.deadline_at.map_or(now, |d| d.min(now));
-    let secs = (end.0 - a.started_at.0).num_seconds().max(0);
-    let capped = match test.time_duration.filter(|d| *d > 0) {
+    let end = deadline.map_or(now, |d| d.min(now));
+    let secs = (end.0 - started.0).num_seconds().max(0);
+    let capped = match time_duration.filter(|d| *d > 0) {
         Some(d) => secs.min(i64::from(d)),
         None => secs,
     };
     i32::try_from(capped).unwrap_or(i32::MAX)
-}
-
-/// Saves answers: one row per question, the last write wins; refused after the deadline.
-pub async fn save_answers(
-    store: &Store,
-    clock: &Clock,
-    cache: &keys::KeyCache,
-    actor: &Actor,
-    attempt_id: Uuid,
-    body: AnswersIn,
-) -> AppResult<&'static str> {
-    if body.answers.is_empty() {
-        return Ok("No answers provided to submit");
-    }
-    let scope = actor.scope;
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
-    let now = uow.now();
-    let mut attempt = lock_own(uow.tx(), actor, attempt_id).await?;
-    let test = test_repo::get(uow.tx(), &scope, attempt.test_id.0)
-        .await?
-        .ok_or_else(|| AppError::not_found("Test not found"))?;
-    window(&attempt, &test)
-        .may_answer(now.0)
-        .map_err(|r| refused(r, "Cannot submit answer to completed attempt"))?;
-    let paper = paper_of(&attempt);
-    let position: HashMap<Uuid, usize> = paper
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.question_id, i))
-        .collect();
-    let mut seen = BTreeSet::new();
-    for (i, a) in body.answers.iter().enumerate() {
-        if !seen.insert(a.question_id) {
-            return Err(AppError::validation(format!(
-                "answers[{i}]: question {} is answered twice in this request",
-                a.question_id
-            )));
-        }
-        if !position.contains_key(&a.question_id) {
-            return Err(AppError::validation(format!(
-                "answers[{i}]: question {} is not part of this attempt",
-                a.question_id
-            )));
-        }
-    }
-    // The attempt's keys: kept since its first save (they cannot change while it runs), or
-    // read from the bank now.
-    let keys = match cache.get(attempt_id, test.grading_type) {
-        Some(k) if body.answers.iter().all(|a| k.contains_key(&a.question_id)) => k,
-        _ => {
-            let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
-            let (questions, options) = questions_with_options(uow.tx(), &scope, &ids).await?;
-            let k: HashMap<Uuid, QuestionKey> = questions
-                .iter()
-                .map(|(id, q)| {
-                    let opts = options.get(id).map(Vec::as_slice).unwrap_or_default();
-                    (*id, key_of(q, opts, test.grading_type))
-                })
-                .collect();
-            let k = std::sync::Arc::new(k);
-            cache.put(attempt_id, test.grading_type, k.clone());
-            k
-        }
-    };
-    let mut last = None;
-    for (i, a) in body.answers.iter().enumerate() {
-        let key = keys
-            .get(&a.question_id)
-            .ok_or_else(|| AppError::not_found("Question not found"))?;
-        scoring::validate(key, &a.answer)
-            .map_err(|m| AppError::validation(format!("answers[{i}]: {m}")))?;
-        let (score, review) = lifecycle::answer_review(&scoring::score(key, &a.answer));
-        let stored = Json(serde_json::to_value(&a.answer).map_err(anyhow::Error::from)?);
-        repo::upsert_answer(
-            uow.tx(),
-            &scope,
-            repo::AnswerRow {
-                attempt_id,
-                question_id: a.question_id,
-                answer: &stored,
-                score: score.map(Marks::hundredths),
-                review_status: review,
-            },
-            actor.user_uuid(),
-            now,
-        )
-        .await?;
-        uow.emit_ordered(
-            EventName::AnswerSubmitted,
-            json!({"attemptId": attempt_id, "testId": attempt.test_id, "questionId": a.question_id}),
-            ordering_key(attempt_id),
-        );
-        last = position.get(&a.question_id).copied();
-    }
-    attempt.current_position = last.map(|p| p as i32 + 1);
-    attempt.time_spent = Some(elapsed_secs(&attempt, now, &test));
-    uow.stamp(&mut attempt);
-    repo::update(uow.tx(), &attempt).await?;
-    uow.commit().await?;
-    Ok("Answers submitted successfully")
 }
 
 /// The error a lifecycle refusal is answered with (`submitted`: the message for an attempt
@@ -471,7 +356,12 @@ async fn finalize(
     attempt.score = closing.score.map(Marks::hundredths);
     attempt.review_status = closing.review;
     attempt.result = closing.result;
-    attempt.time_spent = Some(elapsed_secs(&attempt, now, test));
+    attempt.time_spent = Some(elapsed(
+        attempt.started_at,
+        attempt.deadline_at,
+        now,
+        test.time_duration,
+    ));
     uow.stamp(&mut attempt);
     repo::update(uow.tx(), &attempt).await?;
     let time_spent = attempt.time_spent.unwrap_or(0);

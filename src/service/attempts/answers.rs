@@ -1,0 +1,284 @@
+//! Saving a learner's answers: one row per question, the last write wins, refused after the
+//! deadline.
+//!
+//! Two paths, with one outcome. The general path locks the attempt, reads its test, checks the
+//! window in `domain`, writes each answer and its event and updates the attempt, in one
+//! transaction. Once an attempt's first save has read what cannot change while it runs (see
+//! [`keys`]), its later saves on PostgreSQL are one statement (one round trip, one commit): the
+//! answers are scored here, and the statement writes them, their events and the attempt's
+//! progress only if the database still holds what the scoring assumed (the learner's attempt,
+//! in progress, before its deadline and its test's end date, with the same grading type and
+//! time limit). If it does not, nothing is written and the general path answers, with whatever
+//! refusal applies.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::types::Json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::keys::{KeyCache, Keys, Known};
+use super::{elapsed, key_of, lock_own, ordering_key, paper_of, refused, window};
+use crate::clock::Clock;
+use crate::domain::enums::ReviewStatus;
+use crate::domain::event::{EventName, NewEvent};
+use crate::domain::lifecycle;
+use crate::domain::marks::Marks;
+use crate::domain::scoring::{self, Answer};
+use crate::error::{AppError, AppResult};
+use crate::service::questions::questions_with_options;
+use crate::service::{Actor, UnitOfWork};
+use crate::store::assessments as test_repo;
+use crate::store::attempts::{self as repo, OneStatementSave};
+use crate::store::{Store, Ts};
+
+/// One answer in `POST /attempts/{id}/answers`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AnswerIn {
+    pub question_id: Uuid,
+    pub answer: Answer,
+}
+
+/// Body of `POST /attempts/{id}/answers`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AnswersIn {
+    pub answers: Vec<AnswerIn>,
+    /// Accepted for compatibility and ignored: time spent comes from the server clock.
+    #[serde(default)]
+    pub time_spent: Option<f64>,
+}
+
+/// One answer, checked and scored, ready to store.
+struct Scored {
+    question_id: Uuid,
+    stored: Json<serde_json::Value>,
+    /// Hundredths.
+    score: Option<i64>,
+    review: ReviewStatus,
+}
+
+/// The answers of `body`, checked against the paper and scored with `known`'s keys, and the
+/// attempt's position after them (the last answered question's place, from 1).
+fn score_all(known: &Known, body: &AnswersIn) -> AppResult<(Vec<Scored>, Option<i32>)> {
+    let mut seen = BTreeSet::new();
+    for (i, a) in body.answers.iter().enumerate() {
+        if !seen.insert(a.question_id) {
+            return Err(AppError::validation(format!(
+                "answers[{i}]: question {} is answered twice in this request",
+                a.question_id
+            )));
+        }
+        if !known.positions.contains_key(&a.question_id) {
+            return Err(AppError::validation(format!(
+                "answers[{i}]: question {} is not part of this attempt",
+                a.question_id
+            )));
+        }
+    }
+    let mut scored = Vec::with_capacity(body.answers.len());
+    for (i, a) in body.answers.iter().enumerate() {
+        let key = known
+            .keys
+            .get(&a.question_id)
+            .ok_or_else(|| AppError::not_found("Question not found"))?;
+        scoring::validate(key, &a.answer)
+            .map_err(|m| AppError::validation(format!("answers[{i}]: {m}")))?;
+        let (score, review) = lifecycle::answer_review(&scoring::score(key, &a.answer));
+        scored.push(Scored {
+            question_id: a.question_id,
+            stored: Json(serde_json::to_value(&a.answer).map_err(anyhow::Error::from)?),
+            score: score.map(Marks::hundredths),
+            review,
+        });
+    }
+    let last = body
+        .answers
+        .last()
+        .and_then(|a| known.positions.get(&a.question_id))
+        .map(|p| *p as i32 + 1);
+    Ok((scored, last))
+}
+
+/// The `answer.submitted` events of a save.
+fn events(
+    actor: &Actor,
+    now: Ts,
+    attempt_id: Uuid,
+    test_id: Uuid,
+    scored: &[Scored],
+) -> Vec<NewEvent> {
+    scored
+        .iter()
+        .map(|s| {
+            actor.event(
+                now,
+                EventName::AnswerSubmitted,
+                json!({"attemptId": attempt_id, "testId": test_id, "questionId": s.question_id}),
+                Some(ordering_key(attempt_id)),
+            )
+        })
+        .collect()
+}
+
+/// Saves answers: one row per question, the last write wins; refused after the deadline.
+pub async fn save_answers(
+    store: &Store,
+    clock: &Clock,
+    cache: &KeyCache,
+    actor: &Actor,
+    attempt_id: Uuid,
+    body: AnswersIn,
+) -> AppResult<&'static str> {
+    if body.answers.is_empty() {
+        return Ok("No answers provided to submit");
+    }
+    let now = clock.now();
+    if let Some(known) = cache.get(attempt_id)
+        && save_at_once(store, &known, actor, attempt_id, &body, now).await?
+    {
+        metrics::counter!("answer_saves_total", "path" => "one_statement").increment(1);
+        return Ok("Answers submitted successfully");
+    }
+    save_locked(store, cache, actor, attempt_id, &body, now).await?;
+    metrics::counter!("answer_saves_total", "path" => "transaction").increment(1);
+    Ok("Answers submitted successfully")
+}
+
+/// The one-statement save (PostgreSQL): `Ok(false)` when it wrote nothing and the general
+/// path must answer (SQLite; an answer the keys refuse, whose error the general path gives
+/// after the checks that come first; an attempt no longer as `known` describes it).
+async fn save_at_once(
+    store: &Store,
+    known: &Known,
+    actor: &Actor,
+    attempt_id: Uuid,
+    body: &AnswersIn,
+    now: Ts,
+) -> AppResult<bool> {
+    if store.postgres().is_none() {
+        return Ok(false);
+    }
+    let Ok((scored, position)) = score_all(known, body) else {
+        return Ok(false);
+    };
+    let events = events(actor, now, attempt_id, known.test_id, &scored);
+    let saved = repo::save_at_once(
+        store,
+        OneStatementSave {
+            scope: &actor.scope,
+            attempt_id,
+            user_id: actor.user_uuid(),
+            test_id: known.test_id,
+            grading: known.grading,
+            time_duration: known.time_duration,
+            now,
+            answers: scored
+                .into_iter()
+                .map(|s| (s.question_id, s.stored, s.score, s.review))
+                .collect(),
+            events: &events,
+            current_position: position,
+            time_spent: elapsed(
+                known.started_at,
+                known.deadline_at,
+                now,
+                known.time_duration,
+            ),
+        },
+    )
+    .await?;
+    Ok(saved)
+}
+
+/// The general save: lock the attempt, read its test, check, write, in one transaction.
+async fn save_locked(
+    store: &Store,
+    cache: &KeyCache,
+    actor: &Actor,
+    attempt_id: Uuid,
+    body: &AnswersIn,
+    now: Ts,
+) -> AppResult<()> {
+    let scope = actor.scope;
+    let mut uow = UnitOfWork::begin_at(store, now, actor).await?;
+    let mut attempt = lock_own(uow.tx(), actor, attempt_id).await?;
+    let test = test_repo::get(uow.tx(), &scope, attempt.test_id.0)
+        .await?
+        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    window(&attempt, &test)
+        .may_answer(now.0)
+        .map_err(|r| refused(r, "Cannot submit answer to completed attempt"))?;
+    // What the attempt's saves need: kept since its first save, or read from the bank now.
+    let known = match cache.get(attempt_id) {
+        Some(k)
+            if k.grading == test.grading_type
+                && k.time_duration == test.time_duration
+                && k.test_id == attempt.test_id.0 =>
+        {
+            k
+        }
+        _ => {
+            let paper = paper_of(&attempt);
+            let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
+            let (questions, options) = questions_with_options(uow.tx(), &scope, &ids).await?;
+            let keys = questions
+                .iter()
+                .map(|(id, q)| {
+                    let opts = options.get(id).map(Vec::as_slice).unwrap_or_default();
+                    (*id, key_of(q, opts, test.grading_type))
+                })
+                .collect();
+            let known: Keys = Arc::new(Known {
+                test_id: attempt.test_id.0,
+                grading: test.grading_type,
+                time_duration: test.time_duration,
+                started_at: attempt.started_at,
+                deadline_at: attempt.deadline_at,
+                keys,
+                positions: paper
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (p.question_id, i))
+                    .collect::<HashMap<_, _>>(),
+            });
+            cache.put(attempt_id, known.clone());
+            known
+        }
+    };
+    let (scored, position) = score_all(&known, body)?;
+    for s in &scored {
+        repo::upsert_answer(
+            uow.tx(),
+            &scope,
+            repo::AnswerRow {
+                attempt_id,
+                question_id: s.question_id,
+                answer: &s.stored,
+                score: s.score,
+                review_status: s.review,
+            },
+            actor.user_uuid(),
+            now,
+        )
+        .await?;
+    }
+    for e in events(actor, now, attempt_id, attempt.test_id.0, &scored) {
+        uow.push_event(e);
+    }
+    attempt.current_position = position;
+    attempt.time_spent = Some(elapsed(
+        attempt.started_at,
+        attempt.deadline_at,
+        now,
+        test.time_duration,
+    ));
+    uow.stamp(&mut attempt);
+    repo::update(uow.tx(), &attempt).await?;
+    uow.commit().await?;
+    Ok(())
+}
