@@ -9,7 +9,8 @@
 #        target/release/assessment-service
 # -a replaces the generator's arguments ({c} is each value of -c), e.g. event delivery:
 #   bench/learners.sh -c 1000 -a "events -k 10000 -c 20 --rate {c} --warmup 1000" BINARY...
-# Prints one JSON line per run (the generator's own summary, with the binary and C added).
+# Prints one JSON line per run (the generator's own summary, with the binary and C added, and
+# the CPU seconds of the service, of PostgreSQL and of the generator over the run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=500; concurrencies="10 50"; rounds=1; args=""
@@ -30,7 +31,21 @@ gen="$CARGO_TARGET_DIR/release/assessment-bench"
 port="${PORT:-18090}"
 pg="postgres://postgres@127.0.0.1:5432"
 db="bench_learners_$$"
-trap 'kill "${pid:-0}" 2>/dev/null || true; psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+trap 'rm -f "${gen_time:-}"; kill "${pid:-0}" 2>/dev/null || true; psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+
+# CPU seconds used so far by the PostgreSQL processes now running (the server's backends for
+# the service's pooled connections live through the run, so the difference across the run is
+# what PostgreSQL spent on it; backends that exit during the run are not counted).
+pg_cpu() {
+    local hz total=0 f
+    hz=$(getconf CLK_TCK)
+    for f in /proc/[0-9]*/stat; do
+        [ "$(cat "${f%stat}comm" 2>/dev/null)" = postgres ] || continue
+        total=$((total + $(awk '{print $14 + $15}' "$f" 2>/dev/null || echo 0)))
+    done
+    echo "scale=2; $total / $hz" | bc
+}
+gen_time=$(mktemp)
 
 for round in $(seq 1 "$rounds"); do
     for c in $concurrencies; do
@@ -45,13 +60,17 @@ for round in $(seq 1 "$rounds"); do
             done
             workload="$args"
             [ -n "$workload" ] || workload="learners -n $n -c {c}"
+            pg_before=$(pg_cpu)
             # shellcheck disable=SC2086 # the workload is a list of arguments
-            out=$("$gen" --url "http://127.0.0.1:$port" ${workload//\{c\}/$c} 2>/dev/null | tail -1)
+            out=$(/usr/bin/time -f "%U %S" -o "$gen_time" "$gen" --url "http://127.0.0.1:$port" \
+                ${workload//\{c\}/$c} 2>/dev/null | tail -1)
+            pg_after=$(pg_cpu)
             # The service's CPU time over its whole life (start-up and the run), in seconds.
             cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$pid/stat")
+            gen_cpu=$(awk '{printf "%.2f", $1 + $2}' "$gen_time")
             kill "$pid"; wait "$pid" 2>/dev/null || true
-            printf '{"round": %s, "binary": "%s", "c": %s, "service_cpu_s": %s, "result": %s}\n' \
-                "$round" "$bin" "$c" "$cpu" "$out"
+            printf '{"round": %s, "binary": "%s", "c": %s, "service_cpu_s": %s, "postgres_cpu_s": %s, "generator_cpu_s": %s, "result": %s}\n' \
+                "$round" "$bin" "$c" "$cpu" "$(echo "$pg_after - $pg_before" | bc)" "$gen_cpu" "$out"
         done
     done
 done

@@ -12,10 +12,7 @@ use uuid::Uuid;
 use super::db::sid;
 use super::sql::{lock_clause, placeholders};
 use super::{Db, Id, Store, Ts, Tx};
-use crate::domain::enums::{
-    AttemptResult, AttemptStatus, GradingType, ReviewStatus, SubmissionType,
-};
-use crate::domain::event::NewEvent;
+use crate::domain::enums::{AttemptResult, AttemptStatus, ReviewStatus, SubmissionType};
 use crate::domain::ids::Scope;
 use crate::{on_db, on_reader, on_tx};
 
@@ -118,7 +115,7 @@ pub async fn update(tx: &mut Tx, a: &Attempt) -> Result<(), sqlx::Error> {
         "reviewStatus" = $4, "score" = $5, "submissionType" = $6, "result" = $7,
         "currentPosition" = $8, "timeSpent" = $9, "updatedBy" = $10, "updatedAt" = $11,
         "overallRemarks" = $14
-        WHERE "attemptId" = $1 AND "tenantId" = $12 AND "organisationId" = $13"#;
+        WHERE "attemptId" = $1 AND "tenantId" IS NOT DISTINCT FROM $12 AND "organisationId" IS NOT DISTINCT FROM $13"#;
     on_tx!(tx, c => {
         sqlx::query(SQL)
             .bind(a.attempt_id).bind(a.submitted_at).bind(a.status).bind(a.review_status)
@@ -135,8 +132,8 @@ pub async fn update(tx: &mut Tx, a: &Attempt) -> Result<(), sqlx::Error> {
 pub async fn lock(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<Option<Attempt>, sqlx::Error> {
     let (t, o) = sid(scope);
     let sql = format!(
-        r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "attemptId" = $1 AND "tenantId" = $2
-           AND "organisationId" = $3{}"#,
+        r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "attemptId" = $1 AND "tenantId" IS NOT DISTINCT FROM $2
+           AND "organisationId" IS NOT DISTINCT FROM $3{}"#,
         lock_clause(tx.backend())
     );
     on_tx!(tx, c => sqlx::query_as::<_, Attempt>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(c).await)
@@ -151,8 +148,8 @@ pub async fn get<'a>(
 ) -> Result<Option<Attempt>, sqlx::Error> {
     let (t, o) = sid(scope);
     let sql = format!(
-        r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "attemptId" = $1 AND "tenantId" = $2
-           AND "organisationId" = $3"#
+        r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "attemptId" = $1 AND "tenantId" IS NOT DISTINCT FROM $2
+           AND "organisationId" IS NOT DISTINCT FROM $3"#
     );
     on_db!(db.into(), c => sqlx::query_as::<_, Attempt>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(c).await)
 }
@@ -168,7 +165,7 @@ pub async fn of_user<'a>(
     let (t, o) = sid(scope);
     let sql = format!(
         r#"SELECT {ATTEMPT_COLUMNS} FROM "testAttempts" WHERE "testId" = $1 AND "userId" = $2
-           AND "tenantId" = $3 AND "organisationId" = $4 ORDER BY "attempt""#
+           AND "tenantId" IS NOT DISTINCT FROM $3 AND "organisationId" IS NOT DISTINCT FROM $4 ORDER BY "attempt""#
     );
     on_db!(db.into(), c => {
         sqlx::query_as::<_, Attempt>(&sql).bind(Id(test_id)).bind(Id(user_id)).bind(t).bind(o)
@@ -259,146 +256,6 @@ pub async fn upsert_answer(
     Ok(())
 }
 
-/// An answer save made as one statement: what it writes, and what the database must still
-/// hold for it to write anything.
-#[derive(Debug)]
-pub struct OneStatementSave<'a> {
-    pub scope: &'a Scope,
-    pub attempt_id: Uuid,
-    /// The attempt's learner, recorded as the author.
-    pub user_id: Uuid,
-    pub test_id: Uuid,
-    /// The test's grading type and time limit the answers were scored and timed under.
-    pub grading: GradingType,
-    pub time_duration: Option<i32>,
-    pub now: Ts,
-    /// Question, answer, score (hundredths), review status; no question twice.
-    pub answers: Vec<(Uuid, Json<Value>, Option<i64>, ReviewStatus)>,
-    pub events: &'a [NewEvent],
-    pub current_position: Option<i32>,
-    pub time_spent: i32,
-}
-
-/// Saves answers, their events and the attempt's progress in one statement, as one
-/// transaction, if the attempt is still the learner's, in progress, before its deadline and its
-/// test's end date, and its test still has the grading type and time limit given; `Ok(false)`
-/// (nothing written) otherwise, and on SQLite, where saves take the general path.
-///
-/// The statement's first step updates the attempt row, so it waits for (and then re-checks
-/// against) a submission in progress, as the general path's lock does.
-#[instrument(skip_all, err(level = "warn"))]
-pub async fn save_at_once(store: &Store, s: OneStatementSave<'_>) -> Result<bool, sqlx::Error> {
-    let Some(pool) = store.postgres() else {
-        return Ok(false);
-    };
-    const SQL: &str = r#"
-WITH a AS (
-    UPDATE "testAttempts" x SET "currentPosition" = $9, "timeSpent" = $10, "updatedBy" = $4,
-        "updatedAt" = $6
-    FROM "tests" t
-    WHERE x."attemptId" = $1 AND x."tenantId" = $2 AND x."organisationId" = $3
-      AND x."userId" = $4 AND x."testId" = $5 AND x."status" = 'I'
-      AND (x."deadlineAt" IS NULL OR x."deadlineAt" >= $6)
-      AND t."testId" = x."testId" AND t."tenantId" = $2 AND t."organisationId" = $3
-      AND (t."endDate" IS NULL OR t."endDate" >= $6)
-      AND t."gradingType" = $7 AND t."timeDuration" IS NOT DISTINCT FROM $8
-    RETURNING x."attemptId"
-),
-saved AS (
-    INSERT INTO "testUserAnswers"
-        ("attemptAnsId", "tenantId", "organisationId", "attemptId", "questionId", "answer",
-         "score", "reviewStatus", "anssOrder", "createdAt", "updatedBy", "updatedAt")
-    SELECT u.id, $2, $3, a."attemptId", u.q, u.answer, u.score, u.review, '1', $6, $4, $6
-    FROM a CROSS JOIN unnest($11::uuid[], $12::uuid[], $13::jsonb[], $14::int8[], $15::text[])
-        AS u(id, q, answer, score, review)
-    ON CONFLICT ("attemptId", "questionId") DO UPDATE SET
-        "answer" = excluded."answer", "score" = excluded."score",
-        "reviewStatus" = excluded."reviewStatus", "reviewedBy" = NULL,
-        "reviewedAt" = NULL, "updatedBy" = excluded."updatedBy",
-        "updatedAt" = excluded."updatedAt"
-    RETURNING 1
-),
-appended AS (
-    INSERT INTO "events"
-        ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload",
-         "createdAt")
-    SELECT e.id, e.name, e.tenant, e.org, e.usr, e.key, e.payload, e.at
-    FROM a CROSS JOIN unnest($16::uuid[], $17::text[], $18::uuid[], $19::uuid[], $20::uuid[],
-        $21::text[], $22::jsonb[], $23::timestamptz[])
-        WITH ORDINALITY AS e(id, name, tenant, org, usr, key, payload, at, n)
-    ORDER BY e.n
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM a) AS "found", (SELECT count(*) FROM saved) AS "saved",
-       (SELECT count(*) FROM appended) AS "appended""#;
-    let (t, o) = sid(s.scope);
-    let n = s.answers.len();
-    let (mut ids, mut questions, mut answers, mut scores, mut reviews) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for (q, answer, score, review) in s.answers {
-        ids.push(Uuid::new_v4());
-        questions.push(q);
-        answers.push(answer);
-        scores.push(score);
-        reviews.push(review.as_str());
-    }
-    let ev = s.events;
-    let (found, _, appended): (i64, i64, i64) = sqlx::query_as(SQL)
-        .bind(Id(s.attempt_id))
-        .bind(t)
-        .bind(o)
-        .bind(Id(s.user_id))
-        .bind(Id(s.test_id))
-        .bind(s.now)
-        .bind(s.grading.as_str())
-        .bind(s.time_duration)
-        .bind(s.current_position)
-        .bind(s.time_spent)
-        .bind(ids)
-        .bind(questions)
-        .bind(answers)
-        .bind(scores)
-        .bind(reviews)
-        .bind(ev.iter().map(|e| e.id).collect::<Vec<_>>())
-        .bind(ev.iter().map(|e| e.name.as_str()).collect::<Vec<_>>())
-        .bind(
-            ev.iter()
-                .map(|e| e.context.tenant_id.map(|x| x.as_uuid()))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            ev.iter()
-                .map(|e| e.context.organisation_id.map(|x| x.as_uuid()))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            ev.iter()
-                .map(|e| e.context.user_id.map(|x| x.as_uuid()))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            ev.iter()
-                .map(|e| e.ordering_key.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(ev.iter().map(|e| Json(e.payload())).collect::<Vec<_>>())
-        .bind(ev.iter().map(|e| e.timestamp).collect::<Vec<_>>())
-        .fetch_one(pool)
-        .await?;
-    if found == 0 {
-        return Ok(false);
-    }
-    if appended > 0 {
-        store.signal().events_committed();
-    }
-    Ok(true)
-}
-
 /// The answers of an attempt, in the order they were first given.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn answers<'a>(
@@ -409,7 +266,7 @@ pub async fn answers<'a>(
     let (t, o) = sid(scope);
     let sql = format!(
         r#"SELECT {ANSWER_COLUMNS} FROM "testUserAnswers" WHERE "attemptId" = $1
-           AND "tenantId" = $2 AND "organisationId" = $3 ORDER BY "createdAt", "attemptAnsId""#
+           AND "tenantId" IS NOT DISTINCT FROM $2 AND "organisationId" IS NOT DISTINCT FROM $3 ORDER BY "createdAt", "attemptAnsId""#
     );
     on_db!(db.into(), c => {
         sqlx::query_as::<_, StoredAnswer>(&sql).bind(Id(attempt_id)).bind(t).bind(o).fetch_all(c).await
@@ -441,7 +298,7 @@ pub async fn review_answer(
     const SQL: &str = r#"UPDATE "testUserAnswers" SET "score" = $1,
         "remarks" = COALESCE($2, "remarks"), "reviewedBy" = $3, "reviewStatus" = $9,
         "reviewedAt" = $4, "updatedBy" = $3, "updatedAt" = $4
-        WHERE "attemptId" = $5 AND "questionId" = $6 AND "tenantId" = $7 AND "organisationId" = $8"#;
+        WHERE "attemptId" = $5 AND "questionId" = $6 AND "tenantId" IS NOT DISTINCT FROM $7 AND "organisationId" IS NOT DISTINCT FROM $8"#;
     let n = on_tx!(tx, c => {
         sqlx::query(SQL).bind(review.score).bind(review.remarks).bind(Id(reviewer)).bind(now)
             .bind(Id(review.attempt_id)).bind(Id(review.question_id)).bind(t).bind(o)
@@ -461,7 +318,7 @@ pub async fn pending_review(
     offset: i64,
 ) -> Result<(Vec<Attempt>, i64), sqlx::Error> {
     let (t, o) = sid(scope);
-    const WHERE: &str = r#" WHERE a."tenantId" = $1 AND a."organisationId" = $2 AND a."status" = $3
+    const WHERE: &str = r#" WHERE a."tenantId" IS NOT DISTINCT FROM $1 AND a."organisationId" IS NOT DISTINCT FROM $2 AND a."status" = $3
         AND a."reviewStatus" IN ($4, $5)
         AND EXISTS (SELECT 1 FROM "testUserAnswers" u WHERE u."attemptId" = a."attemptId"
                     AND u."reviewStatus" = $4)"#;
@@ -521,7 +378,7 @@ pub async fn learners_of(
 ) -> Result<(Vec<Uuid>, i64), sqlx::Error> {
     use super::sql::{Arg, Sql};
     let filter = |sql: &mut Sql| {
-        sql.where_scope(scope)
+        sql.where_scope_filter(scope)
             .push(r#" AND "testId" = "#)
             .bind(Arg::Id(Id(test_id)));
         if !users.is_empty() {
@@ -555,7 +412,7 @@ pub async fn in_progress_with(
     let pattern = format!("%{}%", question_id.hyphenated());
     on_tx!(tx, c => {
         sqlx::query_scalar(r#"SELECT COUNT(*) FROM "testAttempts" WHERE "status" = $4
-            AND "tenantId" = $1 AND "organisationId" = $2 AND CAST("paper" AS TEXT) LIKE $3"#)
+            AND "tenantId" IS NOT DISTINCT FROM $1 AND "organisationId" IS NOT DISTINCT FROM $2 AND CAST("paper" AS TEXT) LIKE $3"#)
             .bind(t).bind(o).bind(pattern).bind(AttemptStatus::InProgress).fetch_one(c).await
     })
 }

@@ -59,7 +59,7 @@ pub async fn delete_scoped(
 ) -> Result<u64, sqlx::Error> {
     let (t, o) = sid(scope);
     let sql = format!(
-        r#"DELETE FROM {table} WHERE {column} = $1 AND "tenantId" = $2 AND "organisationId" = $3"#
+        r#"DELETE FROM {table} WHERE {column} = $1 AND "tenantId" IS NOT DISTINCT FROM $2 AND "organisationId" IS NOT DISTINCT FROM $3"#
     );
     crate::on_tx!(tx, c => {
         sqlx::query(&sql).bind(Id(id)).bind(t).bind(o).execute(c).await.map(|r| r.rows_affected())

@@ -20,6 +20,7 @@ pub mod deliveries;
 pub mod outbox;
 pub mod questions;
 pub mod rules;
+pub mod saves;
 pub mod sql;
 pub mod types;
 

@@ -136,7 +136,7 @@ pub async fn update(tx: &mut Tx, q: &Question) -> Result<(), sqlx::Error> {
         "marks" = $11, "status" = $12, "idealTime" = $13, "gradingType" = $14,
         "allowPartialScoring" = $15, "params" = $16, "parentId" = $17, "tags" = $18,
         "updatedBy" = $19, "updatedAt" = $20
-        WHERE "questionId" = $1 AND "tenantId" = $2 AND "organisationId" = $21"#;
+        WHERE "questionId" = $1 AND "tenantId" IS NOT DISTINCT FROM $2 AND "organisationId" IS NOT DISTINCT FROM $21"#;
     on_tx!(tx, c => {
         sqlx::query(SQL)
             .bind(q.question_id).bind(q.tenant_id).bind(q.ordering).bind(&q.text)
@@ -154,7 +154,7 @@ fn select_one(backend: Backend, lock: bool) -> String {
     let lock = if lock { lock_clause(backend) } else { "" };
     format!(
         r#"SELECT {QUESTION_COLUMNS} FROM "questions"
-           WHERE "questionId" = $1 AND "tenantId" = $2 AND "organisationId" = $3{lock}"#
+           WHERE "questionId" = $1 AND "tenantId" IS NOT DISTINCT FROM $2 AND "organisationId" IS NOT DISTINCT FROM $3{lock}"#
     )
 }
 
@@ -193,7 +193,7 @@ fn options_query(backend: Backend, scope: &Scope, question_ids: &[Uuid]) -> Sql 
         backend,
         format!(r#"SELECT {OPTION_COLUMNS} FROM "questionOptions""#),
     );
-    sql.where_scope(scope)
+    sql.where_scope_filter(scope)
         .and_in(r#""questionId""#, question_ids)
         .push(r#" ORDER BY "questionId", "ordering", "createdAt", "questionOptionId""#);
     sql
@@ -239,8 +239,8 @@ pub async fn update_option(tx: &mut Tx, o: &QuestionOption) -> Result<(), sqlx::
     const SQL: &str = r#"UPDATE "questionOptions" SET "text" = $2, "media" = $3,
         "matchWith" = $4, "matchWithMedia" = $5, "ordering" = $6, "isCorrect" = $7,
         "marks" = $8, "blankIndex" = $9, "caseSensitive" = $10, "updatedAt" = $11
-        WHERE "questionOptionId" = $1 AND "questionId" = $12 AND "tenantId" = $13
-          AND "organisationId" = $14"#;
+        WHERE "questionOptionId" = $1 AND "questionId" = $12 AND "tenantId" IS NOT DISTINCT FROM $13
+          AND "organisationId" IS NOT DISTINCT FROM $14"#;
     on_tx!(tx, c => {
         sqlx::query(SQL)
             .bind(o.question_option_id).bind(&o.text).bind(&o.media).bind(&o.match_with)
@@ -264,7 +264,7 @@ pub async fn delete_options(
         return Ok(());
     }
     let mut sql = Sql::new(tx.backend(), r#"DELETE FROM "questionOptions""#);
-    sql.where_scope(scope)
+    sql.where_scope_filter(scope)
         .push(r#" AND "questionId" = "#)
         .bind(Arg::Id(Id(question_id)))
         .and_in(r#""questionOptionId""#, option_ids);
@@ -463,7 +463,7 @@ pub async fn unlink_option(
 ) -> Result<bool, sqlx::Error> {
     let (t, o) = sid(scope);
     const SQL: &str = r#"DELETE FROM "optionQuestions" WHERE "optionId" = $1 AND "questionId" = $2
-        AND "tenantId" = $3 AND "organisationId" = $4"#;
+        AND "tenantId" IS NOT DISTINCT FROM $3 AND "organisationId" IS NOT DISTINCT FROM $4"#;
     let done = on_tx!(tx, c => {
         sqlx::query(SQL).bind(Id(option_id)).bind(Id(question_id)).bind(t).bind(o).execute(c).await.map(|r| r.rows_affected())
     })?;
@@ -476,7 +476,7 @@ fn links_to_query(backend: Backend, scope: &Scope, question_ids: &[Uuid]) -> Sql
         backend,
         r#"SELECT "id", "optionId", "questionId", "ordering", "isActive" FROM "optionQuestions""#,
     );
-    sql.where_scope(scope)
+    sql.where_scope_filter(scope)
         .and_in(r#""questionId""#, question_ids)
         .push(r#" ORDER BY "ordering", "createdAt""#);
     sql
@@ -506,8 +506,8 @@ pub async fn children(
 ) -> Result<Vec<Question>, sqlx::Error> {
     let (t, o) = sid(scope);
     let sql = format!(
-        r#"SELECT {QUESTION_COLUMNS} FROM "questions" WHERE "parentId" = $1 AND "tenantId" = $2
-           AND "organisationId" = $3 ORDER BY "createdAt", "questionId""#
+        r#"SELECT {QUESTION_COLUMNS} FROM "questions" WHERE "parentId" = $1 AND "tenantId" IS NOT DISTINCT FROM $2
+           AND "organisationId" IS NOT DISTINCT FROM $3 ORDER BY "createdAt", "questionId""#
     );
     on_reader!(store, p => {
         sqlx::query_as::<_, Question>(&sql).bind(Id(parent_id)).bind(t).bind(o).fetch_all(p).await
@@ -526,7 +526,7 @@ pub async fn set_status(
 ) -> Result<bool, sqlx::Error> {
     let (t, o) = sid(scope);
     const SQL: &str = r#"UPDATE "questions" SET "status" = $1, "updatedBy" = $2, "updatedAt" = $3
-        WHERE "questionId" = $4 AND "tenantId" = $5 AND "organisationId" = $6"#;
+        WHERE "questionId" = $4 AND "tenantId" IS NOT DISTINCT FROM $5 AND "organisationId" IS NOT DISTINCT FROM $6"#;
     let done = on_tx!(tx, c => {
         sqlx::query(SQL).bind(status.as_str()).bind(Id(by)).bind(now).bind(Id(id)).bind(t).bind(o)
             .execute(c).await.map(|r| r.rows_affected())
@@ -540,7 +540,7 @@ fn by_ids_sql(backend: Backend, scope: &Scope, ids: &[Uuid]) -> Sql {
         backend,
         format!(r#"SELECT {QUESTION_COLUMNS} FROM "questions""#),
     );
-    sql.where_scope(scope).and_in(r#""questionId""#, ids);
+    sql.where_scope_filter(scope).and_in(r#""questionId""#, ids);
     sql
 }
 

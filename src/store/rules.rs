@@ -116,8 +116,8 @@ pub async fn insert(tx: &mut Tx, r: &Rule) -> Result<(), sqlx::Error> {
 pub async fn update(tx: &mut Tx, r: &Rule) -> Result<(), sqlx::Error> {
     let sets = assignments(RULE_COLUMNS);
     let sql = format!(
-        r#"UPDATE "testRules" SET {sets} WHERE "ruleId" = $1 AND "tenantId" = $2
-           AND "organisationId" = $3"#
+        r#"UPDATE "testRules" SET {sets} WHERE "ruleId" = $1 AND "tenantId" IS NOT DISTINCT FROM $2
+           AND "organisationId" IS NOT DISTINCT FROM $3"#
     );
     on_tx!(tx, c => bind_rule!(sqlx::query(&sql), r).execute(c).await.map(|r| r.rows_affected()))?;
     Ok(())
@@ -137,8 +137,8 @@ pub async fn get<'a>(
 ) -> Result<Option<Rule>, sqlx::Error> {
     let (t, o) = sid(scope);
     let sql = format!(
-        r#"SELECT {RULE_COLUMNS} FROM "testRules" WHERE "ruleId" = $1 AND "tenantId" = $2
-           AND "organisationId" = $3"#
+        r#"SELECT {RULE_COLUMNS} FROM "testRules" WHERE "ruleId" = $1 AND "tenantId" IS NOT DISTINCT FROM $2
+           AND "organisationId" IS NOT DISTINCT FROM $3"#
     );
     on_db!(db.into(), p => sqlx::query_as::<_, Rule>(&sql).bind(Id(id)).bind(t).bind(o).fetch_optional(p).await)
 }

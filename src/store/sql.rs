@@ -19,6 +19,19 @@ pub enum Arg {
     Ts(Ts),
 }
 
+/// Why statements that find rows by id write their scope as `"tenantId" IS NOT DISTINCT FROM
+/// $n` (the same test on these NOT NULL columns) rather than `"tenantId" = $n`.
+///
+/// The scoped tables have indexes that start with `("tenantId", "organisationId", ...)`, for
+/// listings. While a table has no statistics (a new database, before autovacuum's first
+/// ANALYZE), PostgreSQL's planner estimates each equality at a fixed selectivity, so two or
+/// three matched columns of such an index look more selective than the primary key or a
+/// parent-id index: a lookup of one attempt then walked every answer of the tenant (5.5
+/// million index entries for 13,000 learner requests in one measured run). `IS NOT DISTINCT
+/// FROM` is not an index operator, so the scope stays a filter on the rows the id finds,
+/// whatever the statistics say.
+pub const SCOPE_FILTER: &str = "IS NOT DISTINCT FROM";
+
 /// SQL text and its arguments, built in order.
 #[derive(Debug, Clone)]
 pub struct Sql {
@@ -51,12 +64,24 @@ impl Sql {
         self
     }
 
-    /// Appends ` WHERE "tenantId" = $n AND "organisationId" = $m`: the rows of `scope` only.
+    /// Appends ` WHERE "tenantId" = $n AND "organisationId" = $m`: the rows of `scope` only,
+    /// found through an index that starts with the scope (listings).
     pub fn where_scope(&mut self, scope: &Scope) -> &mut Self {
         let (t, o) = sid(scope);
         self.push(r#" WHERE "tenantId" = "#)
             .bind(Arg::Id(t))
             .push(r#" AND "organisationId" = "#)
+            .bind(Arg::Id(o))
+    }
+
+    /// As [`where_scope`](Self::where_scope), for statements that find their rows by ids
+    /// (their own or a parent's), which the caller appends: the scope is then a filter the
+    /// planner cannot turn into an index condition (see [`SCOPE_FILTER`]).
+    pub fn where_scope_filter(&mut self, scope: &Scope) -> &mut Self {
+        let (t, o) = sid(scope);
+        self.push(&format!(r#" WHERE "tenantId" {SCOPE_FILTER} "#))
+            .bind(Arg::Id(t))
+            .push(&format!(r#" AND "organisationId" {SCOPE_FILTER} "#))
             .bind(Arg::Id(o))
     }
 

@@ -4,12 +4,12 @@
 //! Two paths, with one outcome. The general path locks the attempt, reads its test, checks the
 //! window in `domain`, writes each answer and its event and updates the attempt, in one
 //! transaction. Once an attempt's first save has read what cannot change while it runs (see
-//! [`keys`]), its later saves on PostgreSQL are one statement (one round trip, one commit): the
-//! answers are scored here, and the statement writes them, their events and the attempt's
-//! progress only if the database still holds what the scoring assumed (the learner's attempt,
-//! in progress, before its deadline and its test's end date, with the same grading type and
-//! time limit). If it does not, nothing is written and the general path answers, with whatever
-//! refusal applies.
+//! [`keys`](super::keys)), its later saves are guarded: the answers are scored here, and the
+//! store writes them, their events and the attempt's progress only if the database still holds
+//! what the scoring assumed (the learner's attempt, in progress, before its deadline and its
+//! test's end date, with the same grading type and time limit). On PostgreSQL that is one
+//! statement: one round trip, one commit. If the guard fails, nothing is written and the
+//! general path answers, with whatever refusal applies.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -32,7 +32,8 @@ use crate::error::{AppError, AppResult};
 use crate::service::questions::questions_with_options;
 use crate::service::{Actor, UnitOfWork};
 use crate::store::assessments as test_repo;
-use crate::store::attempts::{self as repo, OneStatementSave};
+use crate::store::attempts as repo;
+use crate::store::saves::{self, GuardedSave};
 use crate::store::{Store, Ts};
 
 /// One answer in `POST /attempts/{id}/answers`.
@@ -139,20 +140,20 @@ pub async fn save_answers(
     }
     let now = clock.now();
     if let Some(known) = cache.get(attempt_id)
-        && save_at_once(store, &known, actor, attempt_id, &body, now).await?
+        && save_guarded(store, &known, actor, attempt_id, &body, now).await?
     {
-        metrics::counter!("answer_saves_total", "path" => "one_statement").increment(1);
+        metrics::counter!("answer_saves_total", "path" => "guarded").increment(1);
         return Ok("Answers submitted successfully");
     }
     save_locked(store, cache, actor, attempt_id, &body, now).await?;
-    metrics::counter!("answer_saves_total", "path" => "transaction").increment(1);
+    metrics::counter!("answer_saves_total", "path" => "locked").increment(1);
     Ok("Answers submitted successfully")
 }
 
-/// The one-statement save (PostgreSQL): `Ok(false)` when it wrote nothing and the general
-/// path must answer (SQLite; an answer the keys refuse, whose error the general path gives
-/// after the checks that come first; an attempt no longer as `known` describes it).
-async fn save_at_once(
+/// The guarded save: `Ok(false)` when it wrote nothing and the general path must answer (an
+/// answer the keys refuse, whose error the general path gives after the checks that come
+/// first; an attempt no longer as `known` describes it).
+async fn save_guarded(
     store: &Store,
     known: &Known,
     actor: &Actor,
@@ -160,16 +161,13 @@ async fn save_at_once(
     body: &AnswersIn,
     now: Ts,
 ) -> AppResult<bool> {
-    if store.postgres().is_none() {
-        return Ok(false);
-    }
     let Ok((scored, position)) = score_all(known, body) else {
         return Ok(false);
     };
     let events = events(actor, now, attempt_id, known.test_id, &scored);
-    let saved = repo::save_at_once(
+    let saved = saves::save_guarded(
         store,
-        OneStatementSave {
+        GuardedSave {
             scope: &actor.scope,
             attempt_id,
             user_id: actor.user_uuid(),

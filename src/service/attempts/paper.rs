@@ -158,11 +158,15 @@ pub async fn questions(
     attempt_id: Uuid,
 ) -> AppResult<Vec<Value>> {
     own_path_user(user, path_user)?;
-    let a = own_attempt(store, scope, user, attempt_id).await?;
+    // One read transaction: one pooled connection for the four reads (under load, separate
+    // reads each wait for a connection again) and one snapshot.
+    let mut tx = store.begin_read().await?;
+    let a = own_attempt(&mut tx, scope, user, attempt_id).await?;
     let paper = paper_of(&a);
     let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
-    let (questions, options) = questions_with_options(store, scope, &ids).await?;
-    let links = question_repo::links_to(store, scope, &ids).await?;
+    let (questions, options) = questions_with_options(&mut tx, scope, &ids).await?;
+    let links = question_repo::links_to(&mut tx, scope, &ids).await?;
+    tx.rollback().await?;
     let mut out = Vec::new();
     for (i, item) in paper.iter().enumerate() {
         let Some(q) = questions.get(&item.question_id) else {

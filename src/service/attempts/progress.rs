@@ -19,13 +19,13 @@ pub(super) fn own_path_user(actor_user: Uuid, path_user: Uuid) -> AppResult<()> 
     Ok(())
 }
 
-pub(super) async fn own_attempt(
-    store: &Store,
+pub(super) async fn own_attempt<'a>(
+    db: impl Into<crate::store::Db<'a>>,
     scope: &Scope,
     user: Uuid,
     attempt_id: Uuid,
 ) -> AppResult<Attempt> {
-    repo::get(store, scope, attempt_id)
+    repo::get(db, scope, attempt_id)
         .await?
         .filter(|a| a.user_id.0 == user)
         .ok_or_else(|| AppError::not_found("Attempt not found"))

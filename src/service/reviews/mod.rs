@@ -300,7 +300,10 @@ pub async fn answersheet(
     is_reviewer: bool,
     attempt_id: Uuid,
 ) -> AppResult<Value> {
-    let a = repo::get(store, scope, attempt_id)
+    // One read transaction: one pooled connection for the five reads (under load, separate
+    // reads each wait for a connection again) and one snapshot.
+    let mut tx = store.begin_read().await?;
+    let a = repo::get(&mut tx, scope, attempt_id)
         .await?
         .filter(|a| is_reviewer || a.user_id.0 == caller)
         .ok_or_else(|| AppError::not_found("Attempt not found"))?;
@@ -309,7 +312,7 @@ pub async fn answersheet(
             "Attempt results are only available for submitted attempts",
         ));
     }
-    let test = test_repo::get(store, scope, a.test_id.0)
+    let test = test_repo::get(&mut tx, scope, a.test_id.0)
         .await?
         .ok_or_else(|| AppError::not_found("Test not found"))?;
     if !test.answer_sheet && !is_reviewer {
@@ -324,17 +327,18 @@ pub async fn answersheet(
         || crate::service::attempts::window(&a, &test).shows_scores(clock.now().0, reveal);
     let paper = a.paper.as_ref().map(|p| p.0.clone()).unwrap_or_default();
     let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
-    let questions: HashMap<Uuid, _> = question_repo::by_ids(store, scope, &ids)
+    let questions: HashMap<Uuid, _> = question_repo::by_ids(&mut tx, scope, &ids)
         .await?
         .into_iter()
         .map(|q| (q.question_id.0, q))
         .collect();
-    let options = options_by_question(question_repo::options_of(store, scope, &ids).await?);
-    let stored: HashMap<Uuid, _> = repo::answers(store, scope, attempt_id)
+    let options = options_by_question(question_repo::options_of(&mut tx, scope, &ids).await?);
+    let stored: HashMap<Uuid, _> = repo::answers(&mut tx, scope, attempt_id)
         .await?
         .into_iter()
         .map(|x| (x.question_id.0, x))
         .collect();
+    tx.rollback().await?;
     let mut answers = Vec::new();
     for item in &paper {
         let (Some(q), Some(x)) = (

@@ -53,7 +53,7 @@ pub async fn insert_link(tx: &mut Tx, l: &TestQuestion) -> Result<bool, sqlx::Er
 pub async fn update_link(tx: &mut Tx, l: &TestQuestion) -> Result<(), sqlx::Error> {
     const SQL: &str = r#"UPDATE "testQuestions" SET "ordering" = $2, "sectionId" = $3,
         "ruleId" = $4, "isCompulsory" = $5, "isConditional" = $6
-        WHERE "testQuestionId" = $1 AND "tenantId" = $7 AND "organisationId" = $8"#;
+        WHERE "testQuestionId" = $1 AND "tenantId" IS NOT DISTINCT FROM $7 AND "organisationId" IS NOT DISTINCT FROM $8"#;
     on_tx!(tx, c => {
         sqlx::query(SQL)
             .bind(l.test_question_id).bind(l.ordering).bind(l.section_id).bind(l.rule_id)
@@ -74,7 +74,7 @@ pub async fn delete_link(
     let (t, o) = sid(scope);
     let n = on_tx!(tx, c => {
         sqlx::query(r#"DELETE FROM "testQuestions" WHERE "testId" = $1 AND "questionId" = $2
-            AND "tenantId" = $3 AND "organisationId" = $4"#)
+            AND "tenantId" IS NOT DISTINCT FROM $3 AND "organisationId" IS NOT DISTINCT FROM $4"#)
             .bind(Id(test_id)).bind(Id(question_id)).bind(t).bind(o)
             .execute(c).await.map(|r| r.rows_affected())
     })?;
@@ -101,8 +101,8 @@ pub async fn delete_section_links(
 
 pub(super) fn links_sql() -> String {
     format!(
-        r#"SELECT {LINK_COLUMNS} FROM "testQuestions" WHERE "testId" = $1 AND "tenantId" = $2
-           AND "organisationId" = $3 ORDER BY "ordering", "testQuestionId""#
+        r#"SELECT {LINK_COLUMNS} FROM "testQuestions" WHERE "testId" = $1 AND "tenantId" IS NOT DISTINCT FROM $2
+           AND "organisationId" IS NOT DISTINCT FROM $3 ORDER BY "ordering", "testQuestionId""#
     )
 }
 
@@ -134,7 +134,7 @@ pub async fn links_of_sections(
         store.backend(),
         format!(r#"SELECT {LINK_COLUMNS} FROM "testQuestions""#),
     );
-    sql.where_scope(scope)
+    sql.where_scope_filter(scope)
         .and_in(r#""sectionId""#, section_ids)
         .push(r#" ORDER BY "ordering", "testQuestionId""#);
     sql.fetch_rows::<TestQuestion>(store).await
@@ -151,7 +151,7 @@ pub async fn linked_question_facts(
     const SQL: &str = r#"SELECT q."type", q."marks", tq."isConditional" FROM "testQuestions" tq
         JOIN "questions" q ON q."questionId" = tq."questionId"
         JOIN "testSections" s ON s."sectionId" = tq."sectionId" AND s."status" <> 'archived'
-        WHERE tq."testId" = $1 AND tq."tenantId" = $2 AND tq."organisationId" = $3
+        WHERE tq."testId" = $1 AND tq."tenantId" IS NOT DISTINCT FROM $2 AND tq."organisationId" IS NOT DISTINCT FROM $3
           AND q."status" <> 'archived'"#;
     let rows: Vec<(String, i64, bool)> = on_tx!(tx, c => {
         sqlx::query_as(SQL).bind(Id(test_id)).bind(t).bind(o).fetch_all(c).await
@@ -176,7 +176,7 @@ pub async fn max_ordering(
     let (t, o) = sid(scope);
     let n: Option<i32> = on_tx!(tx, c => {
         sqlx::query_scalar(r#"SELECT MAX("ordering") FROM "testQuestions" WHERE "testId" = $1
-            AND "tenantId" = $2 AND "organisationId" = $3
+            AND "tenantId" IS NOT DISTINCT FROM $2 AND "organisationId" IS NOT DISTINCT FROM $3
             AND ("sectionId" = $4 OR ($4 IS NULL AND "sectionId" IS NULL))"#)
             .bind(Id(test_id)).bind(t).bind(o).bind(section_id.map(Id)).fetch_one(c).await
     })?;
@@ -193,7 +193,7 @@ pub async fn tests_linking(
     let (t, o) = sid(scope);
     let ids: Vec<Id> = on_tx!(tx, c => {
         sqlx::query_scalar(r#"SELECT DISTINCT "testId" FROM "testQuestions" WHERE "questionId" = $1
-            AND "tenantId" = $2 AND "organisationId" = $3"#)
+            AND "tenantId" IS NOT DISTINCT FROM $2 AND "organisationId" IS NOT DISTINCT FROM $3"#)
             .bind(Id(question_id)).bind(t).bind(o).fetch_all(c).await
     })?;
     Ok(ids.into_iter().map(|i| i.0).collect())

@@ -173,8 +173,8 @@ pub async fn insert(tx: &mut Tx, t: &Test) -> Result<bool, sqlx::Error> {
 pub async fn update(tx: &mut Tx, t: &Test) -> Result<(), sqlx::Error> {
     let sets = assignments(TEST_COLUMNS);
     let sql = format!(
-        r#"UPDATE "tests" SET {sets} WHERE "testId" = $1 AND "tenantId" = $4
-           AND "organisationId" = $5"#
+        r#"UPDATE "tests" SET {sets} WHERE "testId" = $1 AND "tenantId" IS NOT DISTINCT FROM $4
+           AND "organisationId" IS NOT DISTINCT FROM $5"#
     );
     on_tx!(tx, c => {
         bind_test!(sqlx::query(&sql), t).execute(c).await.map(|r| r.rows_affected())
@@ -185,8 +185,8 @@ pub async fn update(tx: &mut Tx, t: &Test) -> Result<(), sqlx::Error> {
 fn select_test(backend: Backend, lock: bool) -> String {
     let lock = if lock { lock_clause(backend) } else { "" };
     format!(
-        r#"SELECT {TEST_COLUMNS} FROM "tests" WHERE "testId" = $1 AND "tenantId" = $2
-           AND "organisationId" = $3{lock}"#
+        r#"SELECT {TEST_COLUMNS} FROM "tests" WHERE "testId" = $1 AND "tenantId" IS NOT DISTINCT FROM $2
+           AND "organisationId" IS NOT DISTINCT FROM $3{lock}"#
     )
 }
 
@@ -229,7 +229,7 @@ pub async fn attempt_count(tx: &mut Tx, scope: &Scope, test_id: Uuid) -> Result<
     let (t, o) = sid(scope);
     on_tx!(tx, c => {
         sqlx::query_scalar::<_, i64>(r#"SELECT COUNT(*) FROM "testAttempts" WHERE "testId" = $1
-            AND "tenantId" = $2 AND "organisationId" = $3"#)
+            AND "tenantId" IS NOT DISTINCT FROM $2 AND "organisationId" IS NOT DISTINCT FROM $3"#)
             .bind(Id(test_id)).bind(t).bind(o).fetch_one(c).await
     })
 }
@@ -367,7 +367,7 @@ pub async fn set_derived(
 ) -> Result<(), sqlx::Error> {
     let (t, o) = sid(scope);
     on_tx!(tx, c => {
-        sqlx::query(r#"UPDATE "tests" SET "isObjective" = $1 WHERE "testId" = $2 AND "tenantId" = $3 AND "organisationId" = $4"#)
+        sqlx::query(r#"UPDATE "tests" SET "isObjective" = $1 WHERE "testId" = $2 AND "tenantId" IS NOT DISTINCT FROM $3 AND "organisationId" IS NOT DISTINCT FROM $4"#)
             .bind(is_objective).bind(Id(test_id)).bind(t).bind(o).execute(c).await.map(|r| r.rows_affected())
     })?;
     Ok(())

@@ -59,7 +59,7 @@ pub async fn update_section(tx: &mut Tx, s: &Section) -> Result<(), sqlx::Error>
     const SQL: &str = r#"UPDATE "testSections" SET "title" = $2, "description" = $3,
         "ordering" = $4, "status" = $5, "minQuestions" = $6, "maxQuestions" = $7,
         "updatedBy" = $8, "updatedAt" = $9
-        WHERE "sectionId" = $1 AND "tenantId" = $10 AND "organisationId" = $11"#;
+        WHERE "sectionId" = $1 AND "tenantId" IS NOT DISTINCT FROM $10 AND "organisationId" IS NOT DISTINCT FROM $11"#;
     on_tx!(tx, c => {
         sqlx::query(SQL)
             .bind(s.section_id).bind(&s.title).bind(&s.description).bind(s.ordering)
@@ -134,7 +134,7 @@ pub async fn max_section_ordering(
     let (t, o) = sid(scope);
     let n: Option<i32> = on_tx!(tx, c => {
         sqlx::query_scalar(r#"SELECT MAX("ordering") FROM "testSections" WHERE "testId" = $1
-            AND "tenantId" = $2 AND "organisationId" = $3"#)
+            AND "tenantId" IS NOT DISTINCT FROM $2 AND "organisationId" IS NOT DISTINCT FROM $3"#)
             .bind(Id(test_id)).bind(t).bind(o).fetch_one(c).await
     })?;
     Ok(n.unwrap_or(0))
