@@ -149,6 +149,8 @@ pub enum Pools {
 pub struct Store {
     pools: Pools,
     signal: Arc<CommitSignal>,
+    /// SQLite: the queue of guarded answer saves that share commits, started at first use.
+    saves: Arc<std::sync::OnceLock<saves::Queue>>,
 }
 
 /// A transaction on either database. Dropped without `commit`, it rolls back.
@@ -301,7 +303,20 @@ impl Store {
         Store {
             pools,
             signal: Arc::new(CommitSignal::new(notify_through)),
+            saves: Arc::default(),
         }
+    }
+
+    /// The queue of guarded saves (SQLite), started by the first save. Its task holds a handle
+    /// without the queue, so it ends once every clone of this store is gone.
+    pub(crate) fn save_queue(&self) -> &saves::Queue {
+        self.saves.get_or_init(|| {
+            saves::Queue::start(Store {
+                pools: self.pools.clone(),
+                signal: self.signal.clone(),
+                saves: Arc::default(),
+            })
+        })
     }
 
     /// The connection pools (for [`on_reader!`](crate::on_reader), and code that needs a

@@ -1,12 +1,15 @@
 //! The guarded answer save: answers scored by the caller with what it kept of the attempt,
 //! written only if the database still holds what that scoring assumed. One statement on
-//! PostgreSQL (one round trip, one commit); on SQLite one short transaction whose first
-//! statement is the guarded update of the attempt.
+//! PostgreSQL (one round trip, one commit). On SQLite (one writer connection, each statement a
+//! hand-off to its thread, each commit a sync to disk) saves share commits: a task takes every
+//! save waiting, runs each one's guarded update and writes in one transaction, commits once,
+//! and only then answers each (group commit).
 
 use std::sync::LazyLock;
 
 use serde_json::Value;
 use sqlx::types::Json;
+use tokio::sync::{mpsc, oneshot};
 use tracing::instrument;
 use uuid::Uuid;
 
@@ -19,8 +22,8 @@ use crate::on_tx;
 
 /// A save and what the database must still hold for it to write anything.
 #[derive(Debug)]
-pub struct GuardedSave<'a> {
-    pub scope: &'a Scope,
+pub struct GuardedSave {
+    pub scope: Scope,
     pub attempt_id: Uuid,
     /// The attempt's learner, recorded as the author.
     pub user_id: Uuid,
@@ -31,7 +34,7 @@ pub struct GuardedSave<'a> {
     pub now: Ts,
     /// Question, answer, score (hundredths), review status; no question twice.
     pub answers: Vec<(Uuid, Json<Value>, Option<i64>, ReviewStatus)>,
-    pub events: &'a [NewEvent],
+    pub events: Vec<NewEvent>,
     pub current_position: Option<i32>,
     pub time_spent: i32,
 }
@@ -66,20 +69,96 @@ fn guarded_update(same: &str) -> String {
 /// attempt row, so the save waits for (and is then re-checked against) a submission in
 /// progress, as the general path's lock does.
 #[instrument(skip_all, err(level = "warn"))]
-pub async fn save_guarded(store: &Store, s: GuardedSave<'_>) -> Result<bool, sqlx::Error> {
+pub async fn save_guarded(store: &Store, s: GuardedSave) -> Result<bool, sqlx::Error> {
     match store.pools() {
         Pools::Postgres(pool) => in_one_statement(store, pool, s).await,
-        Pools::Sqlite { .. } => in_one_transaction(store, s).await,
+        Pools::Sqlite { .. } => store.save_queue().save(s).await,
+    }
+}
+
+/// The most saves one shared commit takes.
+const BATCH: usize = 64;
+
+type Job = (GuardedSave, oneshot::Sender<Result<bool, sqlx::Error>>);
+
+/// Guarded saves waiting for a shared commit (SQLite).
+#[derive(Debug)]
+pub(crate) struct Queue {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Queue {
+    /// Starts the task that commits the saves sent to the queue, on `store`.
+    pub(super) fn start(store: Store) -> Queue {
+        let (jobs, mut waiting) = mpsc::channel::<Job>(1024);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            while waiting.recv_many(&mut batch, BATCH).await > 0 {
+                commit_together(&store, std::mem::take(&mut batch)).await;
+            }
+        });
+        Queue { jobs }
+    }
+
+    /// Queues `s`; resolves once the commit that holds it is done (or it was refused).
+    async fn save(&self, s: GuardedSave) -> Result<bool, sqlx::Error> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send((s, tx))
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        rx.await.map_err(|_| sqlx::Error::PoolClosed)?
+    }
+}
+
+/// Runs the saves of `batch` in one transaction, in order, and answers each after the commit.
+/// If the transaction fails, each save is retried in its own, so one bad save fails alone.
+async fn commit_together(store: &Store, batch: Vec<Job>) {
+    let (saves, replies): (Vec<GuardedSave>, Vec<_>) = batch.into_iter().unzip();
+    let together = async {
+        let mut tx = store.begin().await?;
+        let mut found = Vec::with_capacity(saves.len());
+        let mut events = Vec::new();
+        for s in &saves {
+            let ok = write(&mut tx, s).await?;
+            if ok {
+                events.extend(s.events.iter().cloned());
+            }
+            found.push(ok);
+        }
+        super::outbox::append_many(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(found)
+    };
+    match together.await {
+        Ok(found) => {
+            metrics::counter!("answer_save_commits_total").increment(1);
+            for (reply, ok) in replies.into_iter().zip(found) {
+                let _ = reply.send(Ok(ok));
+            }
+        }
+        Err(e) if saves.len() == 1 => {
+            if let Some(reply) = replies.into_iter().next() {
+                let _ = reply.send(Err(e));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, saves = saves.len(), "a shared commit of answer saves failed; saving each alone");
+            for (s, reply) in saves.into_iter().zip(replies) {
+                let _ = reply.send(in_one_transaction(store, s).await);
+            }
+        }
     }
 }
 
 static SQLITE_UPDATE: LazyLock<String> = LazyLock::new(|| guarded_update("IS"));
 
-async fn in_one_transaction(store: &Store, s: GuardedSave<'_>) -> Result<bool, sqlx::Error> {
-    let (t, o) = sid(s.scope);
+/// The guarded update and, if it found the attempt, the answers, in `tx` (events are the
+/// caller's); whether it found the attempt.
+async fn write(tx: &mut super::Tx, s: &GuardedSave) -> Result<bool, sqlx::Error> {
+    let (t, o) = sid(&s.scope);
     let update: &str = &SQLITE_UPDATE;
-    let mut tx = store.begin().await?;
-    let found = on_tx!(&mut tx, c => {
+    let found = on_tx!(tx, c => {
         sqlx::query(update)
             .bind(Id(s.attempt_id)).bind(t).bind(o).bind(Id(s.user_id)).bind(Id(s.test_id))
             .bind(s.now).bind(s.grading.as_str()).bind(s.time_duration)
@@ -87,13 +166,12 @@ async fn in_one_transaction(store: &Store, s: GuardedSave<'_>) -> Result<bool, s
             .execute(c).await.map(|r| r.rows_affected())
     })?;
     if found == 0 {
-        tx.rollback().await?;
         return Ok(false);
     }
     for (question_id, answer, score, review_status) in &s.answers {
         super::attempts::upsert_answer(
-            &mut tx,
-            s.scope,
+            tx,
+            &s.scope,
             super::attempts::AnswerRow {
                 attempt_id: s.attempt_id,
                 question_id: *question_id,
@@ -106,7 +184,17 @@ async fn in_one_transaction(store: &Store, s: GuardedSave<'_>) -> Result<bool, s
         )
         .await?;
     }
-    super::outbox::append_many(&mut tx, s.events).await?;
+    Ok(true)
+}
+
+/// One save in its own transaction (SQLite).
+async fn in_one_transaction(store: &Store, s: GuardedSave) -> Result<bool, sqlx::Error> {
+    let mut tx = store.begin().await?;
+    if !write(&mut tx, &s).await? {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    super::outbox::append_many(&mut tx, &s.events).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -151,9 +239,9 @@ SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM saved), (SELECT count(*) 
 async fn in_one_statement(
     store: &Store,
     pool: &sqlx::PgPool,
-    s: GuardedSave<'_>,
+    s: GuardedSave,
 ) -> Result<bool, sqlx::Error> {
-    let (t, o) = sid(s.scope);
+    let (t, o) = sid(&s.scope);
     let n = s.answers.len();
     let (mut ids, mut questions, mut answers, mut scores, mut reviews) = (
         Vec::with_capacity(n),
@@ -169,7 +257,7 @@ async fn in_one_statement(
         scores.push(score);
         reviews.push(review.as_str());
     }
-    let ev = s.events;
+    let ev = &s.events;
     let uuids = |f: fn(&NewEvent) -> Option<Uuid>| ev.iter().map(f).collect::<Vec<_>>();
     let (found, _, appended): (i64, i64, i64) = sqlx::query_as(POSTGRES_SAVE.as_str())
         .bind(Id(s.attempt_id))

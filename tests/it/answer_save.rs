@@ -405,3 +405,45 @@ async fn two_instances_never_score_with_a_key_the_database_no_longer_holds() {
         assert_eq!(s, &json!(expected), "new learner {i} under the changed key");
     }
 }
+
+/// On SQLite, guarded saves arriving together share commits (group commit); each is answered
+/// only after its commit, and every one is stored.
+#[tokio::test]
+async fn saves_arriving_together_share_commits_on_sqlite() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(&app, json!({}), vec![mcq("a", 1), mcq("b", 1)]).await;
+    let learners: Vec<&'static str> = (0..20)
+        .map(|i| &*Box::leak(format!("5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a{i:02}").into_boxed_str()))
+        .collect();
+    let mut attempts = Vec::new();
+    for u in &learners {
+        let a = start_attempt(&app, &test, u).await;
+        answer(&app, &a, u, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]), 201).await;
+        attempts.push(a);
+    }
+    let metric = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0)
+    };
+    let before = app.get("/metrics").await.text();
+    let saves = learners.iter().zip(&attempts).map(|(u, a)| {
+        answer(&app, a, u, json!([{"questionId": qs[1]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[1], 0)]}}]), 201)
+    });
+    join_all(saves).await;
+    let after = app.get("/metrics").await.text();
+    for a in &attempts {
+        assert_eq!(stored_answers(&app, a).await, 2);
+    }
+    let guarded = metric(&after, r#"answer_saves_total{path="guarded"} "#)
+        - metric(&before, r#"answer_saves_total{path="guarded"} "#);
+    assert_eq!(guarded, 20, "{after}");
+    if app.state.store.postgres().is_none() {
+        let commits = metric(&after, "answer_save_commits_total ")
+            - metric(&before, "answer_save_commits_total ");
+        assert!(
+            commits >= 1 && commits < 20,
+            "20 saves took {commits} commits"
+        );
+    }
+}

@@ -168,7 +168,7 @@ async fn save_guarded(
     let saved = saves::save_guarded(
         store,
         GuardedSave {
-            scope: &actor.scope,
+            scope: actor.scope,
             attempt_id,
             user_id: actor.user_uuid(),
             test_id: known.test_id,
@@ -179,7 +179,7 @@ async fn save_guarded(
                 .into_iter()
                 .map(|s| (s.question_id, s.stored, s.score, s.review))
                 .collect(),
-            events: &events,
+            events,
             current_position: position,
             time_spent: elapsed(
                 known.started_at,
