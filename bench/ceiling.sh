@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The ceiling: how many "answer save" transactions PostgreSQL itself commits per second on this
-# machine, with the same statements the service issues for one saved answer
-# (src/service/attempts.rs `save_answers`, src/store/*.rs): lock the attempt, read the test,
-# the question and its options, upsert the answer, append the event, update the attempt,
-# commit. (The service's NOTIFY to other instances is sent after the commit, coalesced, outside
-# the transaction; it is left out here.) The service's answers/s divided by this number is its share of the limit.
+# machine. The default mode uses the statements of the general save path (an attempt's first
+# save, src/service/attempts/answers.rs `save_locked`): lock the attempt, read the test, the
+# question and its options, upsert the answer, append the event, update the attempt, commit.
+# Later saves take the guarded one-statement path (src/store/saves.rs), close to `minimal`.
+# (The service's NOTIFY to other instances is sent after the commit, coalesced, outside the
+# transaction; it is left out here.)
 #
 # `minimal` measures instead the smallest transaction a durable answer save needs, as one
 # statement (one round trip, committed on its own): check the attempt (the learner's, in
