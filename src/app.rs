@@ -151,6 +151,7 @@ impl AppState {
             config: Arc::new(config),
             started_at: Instant::now(),
             keys: Arc::default(),
+            views: Arc::default(),
             clock,
         }
     }

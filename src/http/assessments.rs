@@ -210,16 +210,34 @@ async fn delete(
 }
 
 /// The learner's view of a published test: no answer keys.
-#[utoipa::path(get, path = "/tests/{id}/hierarchy", tag = "tests", params(Tenancy, ("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = Envelope<Object>), (status = 404, body = ErrorEnvelope)))]
+#[utoipa::path(get, path = "/tests/{id}/hierarchy", tag = "tests", params(Tenancy, ("id" = String, Path, format = Uuid),
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: 304 while the view is unchanged")),
+    responses((status = 200, body = Envelope<Object>, headers(("ETag" = String, description = "Changes whenever the view does"))),
+        (status = 304, description = "The view named by `If-None-Match` is current"), (status = 404, body = ErrorEnvelope)))]
 async fn learner_hierarchy(
     State(s): State<AppState>,
     ctx: RequestContext,
     Path(id): Path<String>,
-) -> AppResult<ApiOk<Value>> {
-    Ok(ApiOk::ok(
-        hierarchy::hierarchy(&s.store, &ctx.scope(), path_uuid(&id)?, Audience::Learner).await?,
-    ))
+    headers: http::HeaderMap,
+) -> AppResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let v = hierarchy::learner_hierarchy(&s.store, &s.views, &ctx.scope(), path_uuid(&id)?).await?;
+    let etag = [(http::header::ETAG, v.etag.clone())];
+    if if_none_match(&headers, &v.etag) {
+        return Ok((http::StatusCode::NOT_MODIFIED, etag).into_response());
+    }
+    Ok((etag, ApiOk::ok(v.view)).into_response())
+}
+
+/// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks for it).
+fn if_none_match(headers: &http::HeaderMap, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    headers
+        .get_all(http::header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == "*" || bare(t) == bare(etag))
 }
 
 /// The author's view of a test: keys, and the questions each option reveals.

@@ -6,6 +6,7 @@
 //! - authors (`/test-hierarchy`): everything, with the questions each option reveals.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -14,9 +15,9 @@ use crate::domain::enums::{QuestionStatus, QuestionType, SectionStatus, TestStat
 use crate::domain::ids::Scope;
 use crate::error::{AppError, AppResult};
 use crate::service::questions::questions_with_options;
-use crate::store::Store;
 use crate::store::assessments::{self as repo, TestQuestion};
 use crate::store::questions::{self as question_repo, OptionQuestion, Question, QuestionOption};
+use crate::store::{Store, Ts};
 
 /// Who the hierarchy is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,6 +204,96 @@ pub(crate) fn hide_answer_options<'a>(
     }
 }
 
+/// The learner hierarchies of published tests, kept in the process.
+///
+/// A published test's learner view cannot change while it stays published: its sections,
+/// links and rules refuse changes (`lock_unpublished`), and so do its questions, their
+/// options and the options' links to child questions (`lock_using_tests`). Anything else
+/// (unpublishing, a change to the test's own fields) stamps the test's `updatedAt`. So an
+/// entry is valid while the test row, read on every request, is published with the entry's
+/// `updatedAt`: one indexed read instead of six, correct across instances without any
+/// invalidation message.
+#[derive(Debug, Default)]
+pub struct LearnerViews {
+    entries: Mutex<HashMap<(Scope, Uuid), (Ts, Shared)>>,
+}
+
+/// How many tests' learner views are kept; past it, the map starts again empty.
+const VIEWS: usize = 1_000;
+
+/// A rendered view, shared between requests.
+#[derive(Debug, Clone)]
+pub struct Shared(pub Arc<Value>);
+
+impl serde::Serialize for Shared {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// A learner hierarchy and its entity tag: a weak one (the envelope around it differs per
+/// response), from the test and the `updatedAt` the view was rendered at.
+#[derive(Debug, Clone)]
+pub struct LearnerView {
+    pub view: Shared,
+    pub etag: String,
+}
+
+impl LearnerViews {
+    fn get(&self, key: &(Scope, Uuid), updated_at: Ts) -> Option<Shared> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key)
+            .filter(|(at, _)| *at == updated_at)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, key: (Scope, Uuid), updated_at: Ts, view: Shared) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= VIEWS && !entries.contains_key(&key) {
+            entries.clear();
+        }
+        entries.insert(key, (updated_at, view));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The learner hierarchy of a published test: from `views` when the test row still matches
+/// the kept one, else rendered and kept.
+pub async fn learner_hierarchy(
+    store: &Store,
+    views: &LearnerViews,
+    scope: &Scope,
+    test_id: Uuid,
+) -> AppResult<LearnerView> {
+    let test = repo::get(store, scope, test_id)
+        .await?
+        .filter(|t| t.status == TestStatus::Published)
+        .ok_or_else(|| AppError::not_found("Test not found"))?;
+    let etag = |at: Ts| format!("W/\"{}-{}\"", test_id.simple(), at.0.timestamp_micros());
+    let key = (*scope, test_id);
+    if let Some(view) = views.get(&key, test.updated_at) {
+        return Ok(LearnerView {
+            view,
+            etag: etag(test.updated_at),
+        });
+    }
+    let (value, updated_at) = render(store, scope, test_id, Audience::Learner).await?;
+    let view = Shared(Arc::new(value));
+    views.put(key, updated_at, view.clone());
+    Ok(LearnerView {
+        view,
+        etag: etag(updated_at),
+    })
+}
+
 /// The hierarchy of a test for `audience`.
 pub async fn hierarchy(
     store: &Store,
@@ -210,6 +301,17 @@ pub async fn hierarchy(
     test_id: Uuid,
     audience: Audience,
 ) -> AppResult<Value> {
+    Ok(render(store, scope, test_id, audience).await?.0)
+}
+
+/// The hierarchy of a test for `audience`, and the test's `updatedAt` in the snapshot it was
+/// read from.
+async fn render(
+    store: &Store,
+    scope: &Scope,
+    test_id: Uuid,
+    audience: Audience,
+) -> AppResult<(Value, Ts)> {
     // One read transaction: one pooled connection for the six reads (under load each separate
     // read waited for a connection again), and one snapshot of the test.
     let mut tx = store.begin_read().await?;
@@ -276,5 +378,5 @@ pub async fn hierarchy(
         section_values.push(sv);
     }
     out["sections"] = Value::Array(section_values);
-    Ok(out)
+    Ok((out, test.updated_at))
 }

@@ -21,6 +21,7 @@ mod custom_plugins;
 mod delivery;
 mod envelope;
 mod health;
+mod learner_views;
 mod metrics;
 mod migrations;
 mod openapi;

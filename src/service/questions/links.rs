@@ -50,6 +50,10 @@ pub async fn associate(
             "Question must have a parentId to be associated with an option",
         ));
     };
+    // Which child an option reveals is part of the paper: frozen like the questions' keys
+    // while a published test or a running attempt holds either question.
+    super::lock_using_tests(uow.tx(), &scope, parent.0).await?;
+    super::lock_using_tests(uow.tx(), &scope, input.question_id).await?;
     let parent_options = repo::options_of(uow.tx(), &scope, &[parent.0]).await?;
     if !parent_options
         .iter()
@@ -94,6 +98,10 @@ pub async fn disassociate(
     let q = repo::get_for_update(uow.tx(), &actor.scope, input.question_id)
         .await?
         .ok_or_else(|| AppError::not_found("Question-option association not found"))?;
+    if let Some(parent) = q.parent_id {
+        super::lock_using_tests(uow.tx(), &actor.scope, parent.0).await?;
+    }
+    super::lock_using_tests(uow.tx(), &actor.scope, input.question_id).await?;
     if !repo::unlink_option(uow.tx(), &actor.scope, input.option_id, input.question_id).await? {
         return Err(AppError::not_found("Question-option association not found"));
     }

@@ -276,7 +276,11 @@ async fn reconcile_options(
 }
 
 /// Locks the tests that use a question; a published one freezes the question (422).
-async fn lock_using_tests(tx: &mut Tx, scope: &Scope, question_id: Uuid) -> AppResult<Vec<Uuid>> {
+pub(super) async fn lock_using_tests(
+    tx: &mut Tx,
+    scope: &Scope,
+    question_id: Uuid,
+) -> AppResult<Vec<Uuid>> {
     use crate::domain::enums::TestStatus;
     // A running attempt scores against this key: it must not change under it.
     let running = crate::store::attempts::in_progress_with(tx, scope, question_id).await?;
