@@ -346,6 +346,9 @@ pub async fn record_tries(
         delivered = DeliveryStatus::Delivered.sql(),
         delivering = DeliveryStatus::Delivering.sql(),
     );
+    if let Some(pool) = store.postgres() {
+        return record_tries_at_once(pool, owner, tries, now).await;
+    }
     let mut tx = store.begin_async_commit().await?;
     let mut recorded = 0;
     for Finished {
@@ -377,6 +380,95 @@ pub async fn record_tries(
     }
     tx.commit().await?;
     Ok(recorded)
+}
+
+/// [`record_tries`] on PostgreSQL: one statement for the whole batch (the leases checked and
+/// released, the tries appended), committed without waiting for the disk, like the rest of
+/// the dispatcher's bookkeeping (`begin_async_commit`): a lost record means a delivery sent
+/// again, never one lost.
+async fn record_tries_at_once(
+    pool: &sqlx::PgPool,
+    owner: &str,
+    tries: &[Finished],
+    now: Ts,
+) -> Result<usize, sqlx::Error> {
+    let sql = format!(
+        r#"WITH t AS (
+             SELECT * FROM unnest($2::uuid[], $3::text[], $4::int4[], $5::timestamptz[],
+                 $6::int4[], $7::text[], $8::timestamptz[], $9::int8[], $10::text[], $11::uuid[])
+               AS t(id, status, tries, next_at, code, error, started, took, body, try_id)
+           ),
+           released AS (
+             UPDATE "deliveries" d SET "status" = t.status, "attemptCount" = t.tries,
+               "nextAttemptAt" = t.next_at, "leaseOwner" = NULL, "leaseExpiresAt" = NULL,
+               "lastStatusCode" = t.code, "lastError" = t.error, "updatedAt" = $12,
+               "deliveredAt" = CASE WHEN t.status = {delivered} THEN $12 ELSE d."deliveredAt" END
+             FROM t WHERE d."deliveryId" = t.id AND d."leaseOwner" = $1
+               AND d."status" = {delivering}
+             RETURNING d."deliveryId"
+           ),
+           recorded AS (
+             INSERT INTO "deliveryAttempts" ("deliveryAttemptId", "deliveryId", "attemptNumber",
+                 "startedAt", "durationMs", "statusCode", "error", "responseBody")
+             SELECT t.try_id, t.id,
+                 (SELECT COALESCE(MAX(a."attemptNumber"), 0) + 1 FROM "deliveryAttempts" a
+                  WHERE a."deliveryId" = t.id),
+                 t.started, t.took, t.code, t.error, t.body
+             FROM t JOIN released r ON r."deliveryId" = t.id
+             RETURNING 1
+           )
+           SELECT COUNT(*) FROM recorded"#,
+        delivered = DeliveryStatus::Delivered.sql(),
+        delivering = DeliveryStatus::Delivering.sql(),
+    );
+    let mut conn = pool.acquire().await?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::query("SET LOCAL synchronous_commit TO off")
+        .execute(&mut *tx)
+        .await?;
+    let column = |f: fn(&Finished) -> Option<String>| tries.iter().map(f).collect::<Vec<_>>();
+    let recorded: i64 = sqlx::query_scalar(&sql)
+        .bind(owner)
+        .bind(tries.iter().map(|t| t.delivery_id).collect::<Vec<_>>())
+        .bind(
+            tries
+                .iter()
+                .map(|t| t.record.outcome.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(tries.iter().map(|t| t.attempt_number).collect::<Vec<_>>())
+        .bind(
+            tries
+                .iter()
+                .map(|t| t.record.next_attempt_at.0)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            tries
+                .iter()
+                .map(|t| t.record.status_code)
+                .collect::<Vec<_>>(),
+        )
+        .bind(column(|t| t.record.error.as_deref().map(no_nul)))
+        .bind(
+            tries
+                .iter()
+                .map(|t| t.record.started_at.0)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            tries
+                .iter()
+                .map(|t| t.record.duration_ms)
+                .collect::<Vec<_>>(),
+        )
+        .bind(column(|t| t.record.response_body.as_deref().map(no_nul)))
+        .bind(tries.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(usize::try_from(recorded).unwrap_or(0))
 }
 
 /// A try as stored: number, start, duration, status, error, response.
