@@ -1,0 +1,183 @@
+//! Delivery backlog benchmark (issue 14), PostgreSQL: the cost of one claim against the size of
+//! the backlog, and how fast a backlog drains once the receiver is back.
+//!
+//! For each backlog size: a fresh schema, one webhook subscription to a receiver in this
+//! process, that many committed and fanned-out events (deliveries pending), then 20 claims
+//! timed one by one (each leases up to the per-subscription cap, 32). For the largest size the
+//! dispatcher then drains the backlog to the receiver, and claims are timed again on the
+//! emptied queue (whose index still holds the dead row versions the drain left).
+//!
+//! cargo run --release --example backlog_bench -- postgres://postgres@127.0.0.1:5432/test [sizes...]
+//! (default sizes: 0 10000 100000)
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use assessment_service::clock::Clock;
+use assessment_service::domain::event::{EventContext, EventName, NewEvent};
+use assessment_service::events::dispatcher::Dispatcher;
+use assessment_service::events::subscriptions::{self, EnvSubscription};
+use assessment_service::store::{Store, StoreOptions, Ts, deliveries, outbox};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let url = args
+        .get(1)
+        .filter(|u| u.starts_with("postgres"))
+        .ok_or_else(|| anyhow::anyhow!("usage: backlog_bench postgres://... [sizes...]"))?
+        .clone();
+    let sizes: Vec<usize> = if args.len() > 2 {
+        args[2..]
+            .iter()
+            .map(|s| s.parse())
+            .collect::<Result<_, _>>()?
+    } else {
+        vec![0, 10_000, 100_000]
+    };
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            async { "ok" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    for size in sizes {
+        let store = fresh_store(&url).await?;
+        subscriptions::sync(
+            &store,
+            &[EnvSubscription {
+                name: "external-service",
+                url: url::Url::parse(&hook)?,
+                api_key: None,
+                events: vec!["*".into()],
+                secret: Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+            }],
+            &[],
+        )
+        .await?;
+        fill(&store, size).await?;
+        let claims = time_claims(&store, 20).await?;
+        println!(
+            "{{\"backlog\":{size},\"claim_us\":{{\"p50\":{},\"max\":{}}}}}",
+            claims[claims.len() / 2],
+            claims[claims.len() - 1]
+        );
+        if size == largest && size > 0 {
+            // Release the 20 claims' leases: the dispatcher takes them as expired leases.
+            let before = received.load(Ordering::Relaxed);
+            let token = CancellationToken::new();
+            let started = Instant::now();
+            let dispatcher = Dispatcher::new(store.clone(), Clock::system(), true);
+            let running = tokio::spawn(dispatcher.run(token.clone()));
+            // The claimed 640 wait for their lease (60 s) to expire: count the rest.
+            let target = size - 640;
+            while received.load(Ordering::Relaxed) - before < target {
+                anyhow::ensure!(
+                    started.elapsed() < Duration::from_secs(600),
+                    "the backlog did not drain"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let took = started.elapsed().as_secs_f64();
+            token.cancel();
+            running.await?;
+            println!(
+                "{{\"backlog\":{size},\"drained\":{target},\"seconds\":{took:.1},\"per_s\":{:.0}}}",
+                target as f64 / took
+            );
+            let claims = time_claims(&store, 20).await?;
+            println!(
+                "{{\"backlog\":\"0 after draining {size}\",\"claim_us\":{{\"p50\":{},\"max\":{}}}}}",
+                claims[claims.len() / 2],
+                claims[claims.len() - 1]
+            );
+        }
+        store.close().await;
+    }
+    Ok(())
+}
+
+async fn fresh_store(url: &str) -> anyhow::Result<Store> {
+    use sqlx::Connection;
+    let schema = format!("backlog_{}", uuid::Uuid::new_v4().simple());
+    let mut c = sqlx::postgres::PgConnection::connect(url).await?;
+    sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
+        .execute(&mut c)
+        .await?;
+    let opts = sqlx::postgres::PgConnectOptions::from_str(url)?
+        .options([("search_path", schema.as_str())]);
+    let store = Store::connect_postgres(
+        opts,
+        StoreOptions {
+            pool_size: 10,
+            ..StoreOptions::default()
+        },
+    )
+    .await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Commits `n` events (5,000 a transaction) and fans them all out: `n` pending deliveries.
+async fn fill(store: &Store, n: usize) -> anyhow::Result<()> {
+    let mut done = 0;
+    while done < n {
+        let k = (n - done).min(5_000);
+        let events: Vec<NewEvent> = (done..done + k)
+            .map(|i| {
+                NewEvent::new(
+                    uuid::Uuid::now_v7(),
+                    EventName::AnswerSubmitted,
+                    EventContext::default(),
+                    json!({"attemptId": format!("a{i}"), "testId": "t", "questionId": i}),
+                    chrono::Utc::now(),
+                )
+                .with_ordering_key(format!("attempt:{i}"))
+            })
+            .collect();
+        let mut tx = store.begin().await?;
+        outbox::append_many(&mut tx, &events).await?;
+        tx.commit().await?;
+        done += k;
+    }
+    let mut fanned = 0;
+    while fanned < n {
+        let f = deliveries::fan_out(store, 500, Ts::new(chrono::Utc::now())).await?;
+        anyhow::ensure!(f.events > 0, "fan-out stopped at {fanned} of {n}");
+        fanned += f.events;
+    }
+    Ok(())
+}
+
+/// `n` claims one after another, each timed (microseconds), sorted.
+async fn time_claims(store: &Store, n: usize) -> anyhow::Result<Vec<u128>> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let now = chrono::Utc::now();
+        let t = Instant::now();
+        deliveries::claim(
+            store,
+            "backlog-bench",
+            Ts::new(now),
+            Ts::new(now + chrono::Duration::seconds(60)),
+            256,
+            32,
+        )
+        .await?;
+        out.push(t.elapsed().as_micros());
+    }
+    out.sort_unstable();
+    Ok(out)
+}
