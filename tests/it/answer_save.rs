@@ -22,20 +22,6 @@ fn mcq(text: &str, marks: u32) -> Value {
            "options": [{"text": "right", "isCorrect": true}, {"text": "wrong"}]})
 }
 
-/// Runs one statement binding `id` on the test's database (a change behind the service).
-async fn exec(app: &TestApp, sql: &str, id: &str) {
-    use assessment_service::store::{Id, Pools};
-    let id = Id(id.parse().unwrap());
-    match app.state.store.pools() {
-        Pools::Sqlite { writer, .. } => {
-            sqlx::query(sql).bind(id).execute(writer).await.unwrap();
-        }
-        Pools::Postgres(pool) => {
-            sqlx::query(sql).bind(id).execute(pool).await.unwrap();
-        }
-    }
-}
-
 /// The learner's answer sheet: each answered question's stored answer and score.
 async fn sheet(app: &TestApp, attempt: &str, user: &'static str) -> Value {
     app.call_with(

@@ -1741,20 +1741,6 @@ async fn subjective_essay_and_file_are_scored_by_review() {
     );
 }
 
-/// Runs one statement on the test's database (for changing rows behind the service's back).
-async fn exec(app: &TestApp, sql: &str, id: &str) {
-    use assessment_service::store::{Id, Pools};
-    let id = Id(id.parse().unwrap());
-    match app.state.store.pools() {
-        Pools::Sqlite { writer, .. } => {
-            sqlx::query(sql).bind(id).execute(writer).await.unwrap();
-        }
-        Pools::Postgres(pool) => {
-            sqlx::query(sql).bind(id).execute(pool).await.unwrap();
-        }
-    }
-}
-
 /// The keys an attempt's first save read are kept for its later saves (the service refuses
 /// key edits while an attempt runs, so they cannot go stale): a key changed in the bank behind
 /// the service's back after the first save does not reach the attempt.

@@ -639,3 +639,18 @@ pub async fn join_all<F: Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Ou
         .map(|d| d.expect("every future completed"))
         .collect()
 }
+
+/// Runs one statement binding `id` (a UUID) on the test's database: a change made behind the
+/// service's back.
+pub async fn exec(app: &TestApp, sql: &str, id: &str) {
+    use assessment_service::store::{Id, Pools};
+    let id = Id(id.parse().unwrap());
+    match app.state.store.pools() {
+        Pools::Sqlite { writer, .. } => {
+            sqlx::query(sql).bind(id).execute(writer).await.unwrap();
+        }
+        Pools::Postgres(pool) => {
+            sqlx::query(sql).bind(id).execute(pool).await.unwrap();
+        }
+    }
+}

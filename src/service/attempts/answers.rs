@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::keys::{KeyCache, Keys, Known};
-use super::{elapsed, key_of, lock_own, ordering_key, paper_of, refused, window};
+use super::{elapsed, key_of, lock_own, ordering_key, paper_of, refused, time_spent, window};
 use crate::clock::Clock;
 use crate::domain::enums::ReviewStatus;
 use crate::domain::event::{EventName, NewEvent};
@@ -269,12 +269,7 @@ async fn save_locked(
         uow.push_event(e);
     }
     attempt.current_position = position;
-    attempt.time_spent = Some(elapsed(
-        attempt.started_at,
-        attempt.deadline_at,
-        now,
-        test.time_duration,
-    ));
+    attempt.time_spent = Some(time_spent(&attempt, now, &test));
     uow.stamp(&mut attempt);
     repo::update(uow.tx(), &attempt).await?;
     uow.commit().await?;

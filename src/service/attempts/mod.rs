@@ -205,6 +205,11 @@ fn paper_of(a: &Attempt) -> Vec<PaperItem> {
     a.paper.as_ref().map(|p| p.0.clone()).unwrap_or_default()
 }
 
+/// Seconds `a` has taken at `now`, under `test`'s time limit.
+fn time_spent(a: &Attempt, now: Ts, test: &Test) -> i32 {
+    elapsed(a.started_at, a.deadline_at, now, test.time_duration)
+}
+
 /// Seconds an attempt started at `started` has taken at `now`, under the test's time limit.
 fn elapsed(started: Ts, deadline: Option<Ts>, now: Ts, time_duration: Option<i32>) -> i32 {
     // Time stops at the deadline, whenever the submission is recorded.
@@ -356,12 +361,7 @@ async fn finalize(
     attempt.score = closing.score.map(Marks::hundredths);
     attempt.review_status = closing.review;
     attempt.result = closing.result;
-    attempt.time_spent = Some(elapsed(
-        attempt.started_at,
-        attempt.deadline_at,
-        now,
-        test.time_duration,
-    ));
+    attempt.time_spent = Some(time_spent(&attempt, now, test));
     uow.stamp(&mut attempt);
     repo::update(uow.tx(), &attempt).await?;
     let time_spent = attempt.time_spent.unwrap_or(0);
