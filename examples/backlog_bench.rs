@@ -11,7 +11,6 @@
 //! cargo run --release --example backlog_bench -- postgres://postgres@127.0.0.1:5432/test [sizes...]
 //! (default sizes: 0 10000 100000)
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -19,10 +18,11 @@ use std::time::{Duration, Instant};
 use assessment_service::clock::Clock;
 use assessment_service::domain::event::{EventContext, EventName, NewEvent};
 use assessment_service::events::dispatcher::Dispatcher;
-use assessment_service::events::subscriptions::{self, EnvSubscription};
-use assessment_service::store::{Store, StoreOptions, Ts, deliveries, outbox};
+use assessment_service::store::{Store, Ts, deliveries, outbox};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+
+mod support;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -55,19 +55,9 @@ async fn main() -> anyhow::Result<()> {
 
     let largest = sizes.iter().copied().max().unwrap_or(0);
     for size in sizes {
-        let (store, schema) = fresh_store(&url).await?;
-        subscriptions::sync(
-            &store,
-            &[EnvSubscription {
-                name: "external-service",
-                url: url::Url::parse(&hook)?,
-                api_key: None,
-                events: vec!["*".into()],
-                secret: Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
-            }],
-            &[],
-        )
-        .await?;
+        let (store, schema) = support::postgres_store(&url, "backlog").await?;
+        store.migrate().await?;
+        support::subscribe_webhook(&store, &hook).await?;
         fill(&store, size).await?;
         let claims = time_claims(&store, 20).await?;
         println!(
@@ -111,28 +101,6 @@ async fn main() -> anyhow::Result<()> {
             .await?;
     }
     Ok(())
-}
-
-/// A store on a new schema of `url`, migrated; the schema's name, to drop it afterwards.
-async fn fresh_store(url: &str) -> anyhow::Result<(Store, String)> {
-    use sqlx::Connection;
-    let schema = format!("backlog_{}", uuid::Uuid::new_v4().simple());
-    let mut c = sqlx::postgres::PgConnection::connect(url).await?;
-    sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
-        .execute(&mut c)
-        .await?;
-    let opts = sqlx::postgres::PgConnectOptions::from_str(url)?
-        .options([("search_path", schema.as_str())]);
-    let store = Store::connect_postgres(
-        opts,
-        StoreOptions {
-            pool_size: 10,
-            ..StoreOptions::default()
-        },
-    )
-    .await?;
-    store.migrate().await?;
-    Ok((store, schema))
 }
 
 /// Commits `n` events (5,000 a transaction) and fans them all out: `n` pending deliveries.

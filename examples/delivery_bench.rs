@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use assessment_service::clock::Clock;
 use assessment_service::domain::event::{EventContext, EventName, NewEvent};
 use assessment_service::events::dispatcher::Dispatcher;
-use assessment_service::events::subscriptions::{self, EnvSubscription};
 use assessment_service::store::{Store, StoreOptions};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+mod support;
 
 type Seen = Arc<Mutex<HashMap<String, Instant>>>;
 
@@ -27,24 +28,7 @@ async fn main() -> anyhow::Result<()> {
     let url = args.get(2).cloned();
     let dir = tempfile::tempdir()?;
     let store = match url.as_deref() {
-        Some(u) if u.starts_with("postgres") => {
-            use sqlx::Connection;
-            let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
-            let mut c = sqlx::postgres::PgConnection::connect(u).await?;
-            sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
-                .execute(&mut c)
-                .await?;
-            let opts = sqlx::postgres::PgConnectOptions::from_str(u)?
-                .options([("search_path", schema.as_str())]);
-            Store::connect_postgres(
-                opts,
-                StoreOptions {
-                    pool_size: 10,
-                    ..StoreOptions::default()
-                },
-            )
-            .await?
-        }
+        Some(u) if u.starts_with("postgres") => support::postgres_store(u, "bench").await?.0,
         _ => {
             let path = dir.path().join("bench.db");
             let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
@@ -72,18 +56,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let hook = format!("http://{}/hook", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
-    subscriptions::sync(
-        &store,
-        &[EnvSubscription {
-            name: "external-service",
-            url: url::Url::parse(&hook)?,
-            api_key: None,
-            events: vec!["*".into()],
-            secret: Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
-        }],
-        &[],
-    )
-    .await?;
+    support::subscribe_webhook(&store, &hook).await?;
 
     let token = CancellationToken::new();
     let dispatcher = Dispatcher::new(store.clone(), Clock::system(), true);

@@ -108,6 +108,25 @@ pub struct FileWebhook {
     pub secret: Option<Secret>,
 }
 
+impl FileWebhook {
+    /// The HTTP method, upper-case (`POST` unless given).
+    pub fn http_method(&self) -> String {
+        self.method
+            .as_deref()
+            .unwrap_or("POST")
+            .to_ascii_uppercase()
+    }
+
+    /// The configured headers the service sends: all but `Content-Type`, which it sets itself.
+    pub fn sent_headers(&self) -> std::collections::BTreeMap<String, Secret> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("content-type"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
 /// A plugins file as read at start-up.
 #[derive(Debug, Clone)]
 pub struct PluginsFile {
@@ -301,21 +320,13 @@ impl FilePlugin {
         }
         let w = s.webhook.as_ref()?;
         let mut headers = service_name_header();
-        for (k, v) in &w.headers {
-            if !k.eq_ignore_ascii_case("content-type") {
-                headers.insert(k.clone(), v.clone());
-            }
-        }
+        headers.extend(w.sent_headers());
         Some(Desired {
             key: self.id.clone(),
             name: self.name.clone(),
             kind: repo::SubscriptionKind::Webhook,
             target: w.url.clone(),
-            method: w
-                .method
-                .clone()
-                .unwrap_or_else(|| "POST".into())
-                .to_ascii_uppercase(),
+            method: w.http_method(),
             headers,
             secret: w.secret.clone(),
             events: self.events(),

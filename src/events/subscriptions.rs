@@ -257,7 +257,7 @@ pub async fn sync_source(
 }
 
 /// The `X-Service-Name` header every configured webhook sends.
-pub(super) fn service_name_header() -> std::collections::BTreeMap<String, Secret> {
+pub(crate) fn service_name_header() -> std::collections::BTreeMap<String, Secret> {
     [(
         "X-Service-Name".to_string(),
         Secret::from("shiksha-assessment"),

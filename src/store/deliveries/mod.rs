@@ -12,7 +12,7 @@ use tracing::instrument;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Backend, Id, Store, Ts, Tx};
+use super::{Backend, Id, Store, Ts, Tx, TxConn};
 use crate::{on_reader, on_tx};
 
 mod log;
@@ -346,10 +346,12 @@ pub async fn record_tries(
         delivered = DeliveryStatus::Delivered.sql(),
         delivering = DeliveryStatus::Delivering.sql(),
     );
-    if let Some(pool) = store.postgres() {
-        return record_tries_at_once(pool, owner, tries, now).await;
-    }
     let mut tx = store.begin_async_commit().await?;
+    if let TxConn::Postgres(t) = tx.conn_mut() {
+        let recorded = record_tries_at_once(t, owner, tries, now).await?;
+        tx.commit().await?;
+        return Ok(recorded);
+    }
     let mut recorded = 0;
     for Finished {
         delivery_id,
@@ -383,11 +385,9 @@ pub async fn record_tries(
 }
 
 /// [`record_tries`] on PostgreSQL: one statement for the whole batch (the leases checked and
-/// released, the tries appended), committed without waiting for the disk, like the rest of
-/// the dispatcher's bookkeeping (`begin_async_commit`): a lost record means a delivery sent
-/// again, never one lost.
+/// released, the tries appended), in the caller's transaction.
 async fn record_tries_at_once(
-    pool: &sqlx::PgPool,
+    tx: &mut sqlx::PgConnection,
     owner: &str,
     tries: &[Finished],
     now: Ts,
@@ -421,11 +421,6 @@ async fn record_tries_at_once(
         delivered = DeliveryStatus::Delivered.sql(),
         delivering = DeliveryStatus::Delivering.sql(),
     );
-    let mut conn = pool.acquire().await?;
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    sqlx::query("SET LOCAL synchronous_commit TO off")
-        .execute(&mut *tx)
-        .await?;
     let column = |f: fn(&Finished) -> Option<String>| tries.iter().map(f).collect::<Vec<_>>();
     let recorded: i64 = sqlx::query_scalar(&sql)
         .bind(owner)
@@ -465,9 +460,8 @@ async fn record_tries_at_once(
         .bind(column(|t| t.record.response_body.as_deref().map(no_nul)))
         .bind(tries.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_one(tx)
         .await?;
-    tx.commit().await?;
     Ok(usize::try_from(recorded).unwrap_or(0))
 }
 

@@ -8,7 +8,6 @@ use super::Meta;
 use crate::events::brokers::BrokerSpec;
 use crate::events::plugins::{External, Hook, Verdict};
 use crate::events::subscriptions::Source;
-use crate::secret::Secret;
 
 /// The plugin a module exports: its default export, else its only export; an object, or a
 /// class (instantiated with no arguments).
@@ -165,22 +164,13 @@ fn external_service(id: &str, v: &Json) -> Result<(Option<External>, Option<i32>
     if !(1..=300_000).contains(&timeout) || retries > 100 {
         return Err("timeout must be 1..300000 ms and retries at most 100".into());
     }
-    let mut headers: std::collections::BTreeMap<String, Secret> = w
-        .headers
-        .iter()
-        .filter(|(k, _)| !k.eq_ignore_ascii_case("content-type"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    headers.insert("X-Service-Name".into(), Secret::from("shiksha-assessment"));
+    let mut headers = w.sent_headers();
+    headers.extend(crate::events::subscriptions::service_name_header());
     let events = w.events.clone().or_else(|| s.events.clone());
     Ok((
         Some(External::Webhook {
             url: w.url.clone(),
-            method: w
-                .method
-                .clone()
-                .unwrap_or_else(|| "POST".into())
-                .to_ascii_uppercase(),
+            method: w.http_method(),
             headers,
             timeout_ms: timeout as i32,
             events,
