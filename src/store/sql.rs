@@ -17,6 +17,8 @@ pub enum Arg {
     Bool(bool),
     Id(Id),
     Ts(Ts),
+    /// A time or NULL.
+    OptTs(Option<Ts>),
 }
 
 /// Why statements that find rows by id write their scope as `"tenantId" IS NOT DISTINCT FROM
@@ -278,6 +280,7 @@ macro_rules! bind_args {
                 $crate::store::sql::Arg::Bool(v) => q.bind(*v),
                 $crate::store::sql::Arg::Id(v) => q.bind(*v),
                 $crate::store::sql::Arg::Ts(v) => q.bind(*v),
+                $crate::store::sql::Arg::OptTs(v) => q.bind(*v),
             };
         }
         q

@@ -179,7 +179,7 @@ async fn pass(d: &Dispatcher) -> Pass {
     let step = d.step(Claim::Due).await.unwrap();
     let tally = d.settle().await;
     Pass {
-        claimed: step.claimed.unwrap_or(0),
+        claimed: step.sending(),
         delivered: tally.delivered,
         retrying: tally.retrying,
         dead: tally.dead,

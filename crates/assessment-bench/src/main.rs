@@ -62,6 +62,22 @@ enum Mode {
         #[arg(long)]
         timeline: bool,
     },
+    /// The writes of `events` alone, with no subscriber: the reference for what delivery
+    /// adds (run both under `bench/learners.sh -a` to compare PostgreSQL's CPU).
+    Writes {
+        /// Events to drive.
+        #[arg(short = 'k', long, default_value_t = 2000)]
+        events: usize,
+        /// Concurrent writers.
+        #[arg(short = 'c', long, default_value_t = 20)]
+        concurrency: usize,
+        /// Events per second to drive (the writers are paced to it); 0 = as fast as they can.
+        #[arg(short = 'r', long, default_value_t = 0.0)]
+        rate: f64,
+        /// Events driven first, the same way, and not measured.
+        #[arg(long, default_value_t = 0)]
+        warmup: usize,
+    },
     /// Event delivery through a broker the service publishes `question.created` to.
     Broker {
         /// `amqp` (consumes the queue), `nats` (subscribes to `<target>.>`) or `redis`
@@ -782,6 +798,29 @@ async fn main() -> anyhow::Result<()> {
             warmup,
             timeline,
         } => run_events(&cli, events, concurrency, rate, warmup, timeline).await,
+        Mode::Writes {
+            events,
+            concurrency,
+            rate,
+            warmup,
+        } => {
+            let client = client(&cli, concurrency)?;
+            if warmup > 0 {
+                drive(&client, &cli.prefix, warmup, concurrency, rate).await?;
+            }
+            let (_, _, written) = drive(&client, &cli.prefix, events, concurrency, rate).await?;
+            let timings = client.timings.lock().unwrap().clone();
+            report(
+                &timings,
+                written,
+                json!({
+                    "events": events,
+                    "target_rate": rate,
+                    "events_per_s": events as f64 / written.as_secs_f64(),
+                }),
+            );
+            Ok(())
+        }
         Mode::Broker {
             ref kind,
             ref broker_url,

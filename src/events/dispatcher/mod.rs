@@ -77,9 +77,18 @@ pub struct Step {
     pub fanned_out: usize,
     /// Deliveries the fan-out created.
     pub created: usize,
+    /// Of those, the ones it leased: each now being sent by its own task.
+    pub leased: usize,
     /// Deliveries claimed, each now being sent by its own task; `None` when the step did not
-    /// claim ([`Claim::IfFannedOut`] and nothing new).
+    /// claim ([`Claim::IfFannedOut`] and the fan-out left nothing pending).
     pub claimed: Option<usize>,
+}
+
+impl Step {
+    /// Deliveries this step started sending (leased by the fan-out, and claimed).
+    pub fn sending(&self) -> usize {
+        self.leased + self.claimed.unwrap_or(0)
+    }
 }
 
 /// How recorded tries ended (see [`Dispatcher::settle`]).
@@ -137,12 +146,35 @@ struct Inner {
     finished: Notify,
     /// How the tries recorded since the last [`Dispatcher::settle`] ended.
     tally: Mutex<Tally>,
+    /// Deliveries in flight from this dispatcher, per subscription.
+    in_flight: Mutex<HashMap<Uuid, usize>>,
+    /// Deliveries left pending that a recorded try may make due.
+    held: Mutex<Held>,
+    /// A recorded try may have made a pending delivery due: the loop claims when woken.
+    claim_wanted: std::sync::atomic::AtomicBool,
 }
 
 /// A finished send waiting to be recorded, holding its slot until then.
 struct Done {
     finished: Finished,
     slot: OwnedSemaphorePermit,
+    subscription: Uuid,
+    ordering_key: Option<String>,
+}
+
+/// What this dispatcher knows of deliveries left pending, so that it claims after recorded
+/// tries only when one of them may have become due (a claim that finds nothing still costs a
+/// query).
+#[derive(Default)]
+struct Held {
+    /// (subscription, ordering key) -> how many deliveries its fan-outs left behind an earlier
+    /// undelivered one with that key and no claim has taken yet: when a try with that key is
+    /// recorded, the next one may be due.
+    blocked: HashMap<(Uuid, String), usize>,
+    /// Deliveries were left pending for lack of slots or room, or a claim found some: claim
+    /// again after tries are recorded, until a claim with free slots and nothing in flight
+    /// finds none.
+    backlog: bool,
 }
 
 #[derive(Default)]
@@ -195,28 +227,60 @@ impl Dispatcher {
             recording: Mutex::new(Recording::default()),
             finished: Notify::new(),
             tally: Mutex::new(Tally::default()),
+            in_flight: Mutex::new(HashMap::new()),
+            held: Mutex::new(Held::default()),
+            claim_wanted: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
-    /// One step at the clock's time: fans out committed events, then (as `claim` says) claims
-    /// the due deliveries there are free slots for and starts a task sending each. Does not
-    /// wait for the sends: [`settle`](Self::settle) does. A failed fan-out is logged and the
-    /// claim goes ahead (deliveries already due need not wait for it); a failed claim is the
-    /// error.
+    /// One step at the clock's time: fans out committed events, sending at once the
+    /// deliveries it could lease (free slots, the subscription's room, nothing earlier with
+    /// the same ordering key undelivered), then (as `claim` says) claims the due deliveries
+    /// there are free slots for and starts a task sending each. Does not wait for the sends:
+    /// [`settle`](Self::settle) does. A failed fan-out is logged and the claim goes ahead
+    /// (deliveries already due need not wait for it); a failed claim is the error.
     pub async fn step(&self, claim: Claim) -> anyhow::Result<Step> {
-        let now = self.0.clock.now();
+        let me = &self.0;
+        let now = me.clock.now();
         let mut step = Step::default();
-        let due = match repo::fan_out(&self.0.store, FAN_OUT_BATCH, now).await {
-            Ok(f) => {
+        // Taken before the fan-out, so every delivery it leases has its slot (the ones left
+        // over are freed on return).
+        let free = me.slots.available_permits();
+        let mut slots = me.slots.clone().try_acquire_many_owned(free as u32).ok();
+        let room = me.room();
+        let until =
+            |subs: &[Subscription]| Inner::lease_until(now, subs.iter().map(|s| s.timeout_ms));
+        let lease = slots.as_ref().map(|s| repo::Lease {
+            owner: &me.owner,
+            budget: s.num_permits(),
+            room: &room,
+            per_subscription: PER_SUBSCRIPTION,
+            until: &until,
+        });
+        let due = match repo::fan_out_leasing(&me.store, FAN_OUT_BATCH, now, lease).await {
+            Ok((f, leased)) => {
                 step.fanned_out = f.events;
                 step.created = f.deliveries;
-                claim == Claim::Due || f.deliveries > 0
+                step.leased = leased.claimed.len();
+                if step.leased > 0 {
+                    let subs = leased
+                        .subscriptions
+                        .into_iter()
+                        .map(|s| (s.subscription_id.0, s))
+                        .collect();
+                    if let Some(slots) = &mut slots {
+                        self.spawn_sends(leased.claimed, &subs, slots);
+                    }
+                }
+                me.hold(&leased.blocked, leased.deferred);
+                claim == Claim::Due || leased.deferred > 0 || !leased.blocked.is_empty()
             }
             Err(e) => {
                 tracing::warn!(error = %e, "fan-out failed");
                 true
             }
         };
+        drop(slots);
         if due {
             step.claimed = Some(self.claim_and_spawn(now).await?);
         }
@@ -265,13 +329,17 @@ impl Dispatcher {
             let stepped = self.step(claim).await;
             claim = Claim::IfFannedOut;
             match stepped {
-                Ok(Step { claimed: None, .. }) => {}
-                Ok(Step {
-                    claimed: Some(n), ..
-                }) => {
-                    last_claim = Instant::now();
-                    if n > 0 {
-                        claim = Claim::Due;
+                Ok(step) => {
+                    if let Some(n) = step.claimed {
+                        last_claim = Instant::now();
+                        if n > 0 {
+                            // The claim found work: there may be more.
+                            claim = Claim::Due;
+                            continue;
+                        }
+                    }
+                    if step.fanned_out as i64 == FAN_OUT_BATCH {
+                        // More events wait for their fan-out.
                         continue;
                     }
                 }
@@ -280,15 +348,22 @@ impl Dispatcher {
                     tracing::warn!(error = %e, "claiming deliveries failed");
                 }
             }
-            let woken = tokio::select! {
-                _ = token.cancelled() => break,
-                _ = signal.committed() => true,
-                _ = me.finished.notified() => {
-                    claim = Claim::Due;
-                    true
+            let woken = loop {
+                tokio::select! {
+                    _ = token.cancelled() => break None,
+                    _ = signal.committed() => break Some(true),
+                    _ = me.finished.notified() => {
+                        // Slots are free. A claim only if a pending delivery may have come
+                        // due (new commits wake through the signal).
+                        if me.claim_wanted.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                            claim = Claim::Due;
+                            break Some(true);
+                        }
+                    }
+                    _ = tokio::time::sleep(POLL.saturating_sub(last_claim.elapsed())) => break Some(false),
                 }
-                _ = tokio::time::sleep(POLL.saturating_sub(last_claim.elapsed())) => false,
             };
+            let Some(woken) = woken else { break };
             if woken {
                 // Commits and finished sends that come within GATHER of the last pass share
                 // the next one: under load a fan-out and a claim serve many events, not one.
@@ -318,20 +393,33 @@ impl Dispatcher {
             &me.store,
             &me.owner,
             now,
-            Inner::lease_until(now, &subs),
+            Inner::lease_until(now, subs.values().map(|s| s.timeout_ms)),
             free as i64,
             PER_SUBSCRIPTION as i64,
         )
         .await?;
         let subs = me.covering(subs, &claimed).await?;
         let n = claimed.len();
-        for c in claimed {
-            // The claim took at most `free`, so there is a slot for each.
+        me.claimed(&claimed);
+        self.spawn_sends(claimed, &subs, &mut slots);
+        Ok(n)
+    }
+
+    /// Starts a task sending each leased delivery, each with one of `slots`.
+    fn spawn_sends(
+        &self,
+        leased: Vec<Claimed>,
+        subs: &HashMap<Uuid, Subscription>,
+        slots: &mut OwnedSemaphorePermit,
+    ) {
+        let me = &self.0;
+        for c in leased {
+            // Leased within the slots' number, so there is one for each.
             let Some(slot) = slots.split(1) else { break };
             let sub = subs.get(&c.subscription_id.0).cloned();
+            me.sending(c.subscription_id.0, 1);
             me.tasks.spawn(self.clone().send_and_record(c, sub, slot));
         }
-        Ok(n)
     }
 
     /// A send task: sends, then has the try recorded (the slot is freed after that).
@@ -349,15 +437,93 @@ impl Dispatcher {
                     attempt_number,
                     record,
                 };
-                me.record(Done { finished, slot }).await;
+                let done = Done {
+                    finished,
+                    slot,
+                    subscription: c.subscription_id.0,
+                    ordering_key: c.ordering_key,
+                };
+                me.record(done).await;
             }
             Err(e) => {
                 // The lease runs out and the delivery is sent again.
                 tracing::warn!(error = %e, "a delivery failed before its try was recorded");
+                me.sending(c.subscription_id.0, -1);
                 drop(slot);
                 me.finished.notify_one();
             }
         }
+    }
+}
+
+impl Inner {
+    /// How many more deliveries each subscription with sends in flight may have from this
+    /// dispatcher.
+    fn room(&self) -> HashMap<Uuid, usize> {
+        lock(&self.in_flight)
+            .iter()
+            .map(|(s, n)| (*s, PER_SUBSCRIPTION.saturating_sub(*n)))
+            .collect()
+    }
+
+    /// Counts `n` more (or fewer) sends in flight for `subscription`.
+    fn sending(&self, subscription: Uuid, n: isize) {
+        let mut in_flight = lock(&self.in_flight);
+        let count = in_flight.entry(subscription).or_default();
+        *count = count.saturating_add_signed(n);
+        if *count == 0 {
+            in_flight.remove(&subscription);
+        }
+    }
+
+    /// Notes what a fan-out left pending.
+    fn hold(&self, blocked: &[(Uuid, String)], deferred: usize) {
+        let mut held = lock(&self.held);
+        for pair in blocked {
+            *held.blocked.entry(pair.clone()).or_default() += 1;
+        }
+        if deferred > 0 {
+            held.backlog = true;
+        }
+    }
+
+    /// Notes what a claim took: blocked deliveries it leased no longer wait; a claim that
+    /// found none, with no subscription at its room, leaves no backlog behind.
+    fn claimed(&self, claimed: &[Claimed]) {
+        let mut held = lock(&self.held);
+        for c in claimed {
+            if let Some(key) = &c.ordering_key {
+                let pair = (c.subscription_id.0, key.clone());
+                if let Some(n) = held.blocked.get_mut(&pair) {
+                    *n -= 1;
+                    if *n == 0 {
+                        held.blocked.remove(&pair);
+                    }
+                }
+            }
+        }
+        if !claimed.is_empty() {
+            held.backlog = true;
+        } else if lock(&self.in_flight)
+            .values()
+            .all(|n| *n < PER_SUBSCRIPTION)
+        {
+            held.backlog = false;
+        }
+    }
+
+    /// After tries were recorded: whether a pending delivery may now be due (one of them
+    /// held back a blocked delivery, or a backlog is being worked through).
+    fn recorded(&self, tries: &[(Uuid, Option<String>)]) -> bool {
+        for (sub, _) in tries {
+            self.sending(*sub, -1);
+        }
+        let held = lock(&self.held);
+        held.backlog
+            || tries.iter().any(|(sub, key)| {
+                key.as_ref()
+                    .is_some_and(|k| held.blocked.contains_key(&(*sub, k.clone())))
+            })
     }
 }
 

@@ -111,7 +111,7 @@ impl Inner {
         }
         // The leases were sized for the list read before: sends of a newer subscription are
         // held to that, so no lease runs out while its send is still going.
-        let cap = Self::longest_timeout(&subs);
+        let cap = Self::longest_timeout(subs.values().map(|s| s.timeout_ms));
         let mut fresh = self.subscriptions().await?;
         for s in fresh.values_mut() {
             s.timeout_ms = s.timeout_ms.min(cap);
@@ -119,16 +119,12 @@ impl Inner {
         Ok(fresh)
     }
 
-    pub(super) fn longest_timeout(subs: &HashMap<Uuid, Subscription>) -> i32 {
-        subs.values()
-            .map(|s| s.timeout_ms)
-            .max()
-            .unwrap_or(10_000)
-            .max(1000)
+    pub(super) fn longest_timeout(timeouts: impl Iterator<Item = i32>) -> i32 {
+        timeouts.max().unwrap_or(10_000).max(1000)
     }
 
-    pub(super) fn lease_until(now: Ts, subs: &HashMap<Uuid, Subscription>) -> Ts {
-        let longest = Self::longest_timeout(subs);
+    pub(super) fn lease_until(now: Ts, timeouts: impl Iterator<Item = i32>) -> Ts {
+        let longest = Self::longest_timeout(timeouts);
         // A send ends within the address check's and its own timeout; the lease outlives both
         // with room for recording the try.
         let check = CHECK_TIMEOUT.as_millis() as i64;
@@ -166,8 +162,14 @@ impl Inner {
 
     /// Records tries in one transaction, then frees their slots.
     pub(super) async fn record_batch(&self, batch: Vec<Done>) {
-        let (tries, slots): (Vec<Finished>, Vec<OwnedSemaphorePermit>) =
-            batch.into_iter().map(|d| (d.finished, d.slot)).unzip();
+        let mut keys = Vec::with_capacity(batch.len());
+        let (tries, slots): (Vec<Finished>, Vec<OwnedSemaphorePermit>) = batch
+            .into_iter()
+            .map(|d| {
+                keys.push((d.subscription, d.ordering_key));
+                (d.finished, d.slot)
+            })
+            .unzip();
         // Recording again is harmless (a try is recorded only while its lease is held), so a
         // transient failure is retried before the leases are left to run out (their
         // deliveries would then be sent again).
@@ -188,6 +190,10 @@ impl Inner {
             for t in &tries {
                 tally.count(t.record.outcome);
             }
+        }
+        if self.recorded(&keys) {
+            self.claim_wanted
+                .store(true, std::sync::atomic::Ordering::Release);
         }
         // The slots free only now, after the leases were released.
         drop(slots);

@@ -4,6 +4,8 @@
 //! The claim is the only dialect-specific statement: PostgreSQL uses `FOR UPDATE SKIP LOCKED`
 //! so several dispatchers share the work; SQLite (one writer) a plain `UPDATE ... RETURNING`.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::FromRow;
@@ -19,8 +21,19 @@ mod log;
 mod subscriptions;
 pub use log::*;
 pub use subscriptions::*;
-/// An event waiting for fan-out: seq, name, tenant, organisation, ordering key.
-type PendingEvent = (i64, String, Option<Id>, Option<Id>, Option<String>);
+/// A committed event waiting for fan-out, with what sending it needs.
+#[derive(Debug, FromRow)]
+#[sqlx(rename_all = "camelCase")]
+struct Committed {
+    seq: i64,
+    event_id: Id,
+    name: String,
+    tenant_id: Option<Id>,
+    organisation_id: Option<Id>,
+    ordering_key: Option<String>,
+    payload: Json<Value>,
+    created_at: Ts,
+}
 
 /// What one fan-out did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,10 +44,54 @@ pub struct FanOut {
     pub deliveries: usize,
 }
 
+/// What a fan-out may lease to its dispatcher, to be sent at once rather than claimed later.
+pub struct Lease<'a> {
+    pub owner: &'a str,
+    /// The most deliveries to lease (the dispatcher's free slots).
+    pub budget: usize,
+    /// How many more deliveries each subscription may have in flight from this dispatcher
+    /// (a subscription not listed: `per_subscription`).
+    pub room: &'a HashMap<Uuid, usize>,
+    pub per_subscription: usize,
+    /// When the leases end, given the active subscriptions.
+    pub until: &'a (dyn Fn(&[Subscription]) -> Ts + Sync),
+}
+
+/// The deliveries a fan-out leased, and what it left for a claim.
+#[derive(Debug, Default)]
+pub struct Leased {
+    /// Leased to the dispatcher, to be sent now.
+    pub claimed: Vec<Claimed>,
+    /// The active subscriptions the fan-out read (those of `claimed` among them).
+    pub subscriptions: Vec<Subscription>,
+    /// Left pending: each behind an earlier undelivered event with the same ordering key, as
+    /// (subscription, ordering key).
+    pub blocked: Vec<(Uuid, String)>,
+    /// Left pending for lack of slots or room.
+    pub deferred: usize,
+}
+
 /// Creates the deliveries of up to `limit` committed events not yet fanned out, for every
 /// active subscription that wants them, and marks those events fanned out.
-#[instrument(skip_all, err(level = "warn"))]
 pub async fn fan_out(store: &Store, limit: i64, now: Ts) -> Result<FanOut, sqlx::Error> {
+    fan_out_leasing(store, limit, now, None)
+        .await
+        .map(|(f, _)| f)
+}
+
+/// [`fan_out`], also leasing to `lease.owner` the deliveries that can be sent at once (they
+/// are created `delivering`, so the happy path costs no claim): within its budget and each
+/// subscription's room, and not behind an earlier undelivered event with the same ordering
+/// key, whether that one is already stored or in this same batch.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn fan_out_leasing(
+    store: &Store,
+    limit: i64,
+    now: Ts,
+    lease: Option<Lease<'_>>,
+) -> Result<(FanOut, Leased), sqlx::Error> {
+    use super::sql::{Arg, Sql};
+    let mut leased = Leased::default();
     let mut tx = store.begin_async_commit().await?;
     if tx.backend() == Backend::Postgres {
         // One fan-out at a time across instances: two taking different slices of the events
@@ -45,78 +102,175 @@ pub async fn fan_out(store: &Store, limit: i64, now: Ts) -> Result<FanOut, sqlx:
             sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(7426001, hashtext(current_schema()))").fetch_one(c).await
         })?;
         if !ours {
-            return Ok(FanOut::default());
+            return Ok((FanOut::default(), leased));
         }
     }
-    let pick = r#"SELECT "seq", "name", "tenantId", "organisationId", "orderingKey" FROM "events"
+    let pick = r#"SELECT "seq", "eventId", "name", "tenantId", "organisationId", "orderingKey",
+           "payload", "createdAt" FROM "events"
            WHERE "fannedOutAt" IS NULL ORDER BY "seq" LIMIT $1"#;
-    let events: Vec<PendingEvent> =
+    let events: Vec<Committed> =
         on_tx!(&mut tx, c => sqlx::query_as(pick).bind(limit).fetch_all(c).await)?;
     if events.is_empty() {
-        return Ok(FanOut::default());
+        return Ok((FanOut::default(), leased));
     }
+    // Read after the events: a subscription that committed before an event did is seen.
     let subs_sql = format!(r#"SELECT {SUB_COLUMNS} FROM "subscriptions" WHERE "isActive""#);
     let subs: Vec<Subscription> =
         on_tx!(&mut tx, c => sqlx::query_as::<_, Subscription>(&subs_sql).fetch_all(c).await)?;
-    // Every (event, subscription) pair, inserted in multi-row statements.
-    let pairs: Vec<_> = events
+    // Every (event, subscription) pair, in event order.
+    let pairs: Vec<(&Committed, &Subscription)> = events
         .iter()
-        .flat_map(|(seq, name, tenant, org, key)| {
+        .flat_map(|e| {
             subs.iter()
                 .filter(move |s| {
-                    s.tenant_id.is_none_or(|t| Some(t) == *tenant)
-                        && s.organisation_id.is_none_or(|o| Some(o) == *org)
-                        && s.events.0.iter().any(|e| e == "*" || e == name)
+                    s.tenant_id.is_none_or(|t| Some(t) == e.tenant_id)
+                        && s.organisation_id
+                            .is_none_or(|o| Some(o) == e.organisation_id)
+                        && s.events.0.iter().any(|n| n == "*" || *n == e.name)
                 })
-                .map(move |s| (*seq, s.subscription_id, key.clone()))
+                .map(move |s| (e, s))
         })
         .collect();
+    // Which pairs are leased: the (subscription, key)s with an undelivered event already
+    // stored hold back this batch's events with the same key.
+    let mut lease_of = vec![false; pairs.len()];
+    if let Some(l) = &lease {
+        let mut held: HashSet<(Uuid, &str)> = HashSet::new();
+        let keyed: HashSet<&str> = pairs
+            .iter()
+            .filter_map(|(e, _)| e.ordering_key.as_deref())
+            .collect();
+        if !keyed.is_empty() {
+            let mut q = Sql::new(
+                tx.backend(),
+                format!(
+                    r#"SELECT DISTINCT "subscriptionId", "orderingKey" FROM "deliveries"
+                       WHERE "status" IN ({}, {}) AND "subscriptionId" IN "#,
+                    DeliveryStatus::Pending.sql(),
+                    DeliveryStatus::Delivering.sql()
+                ),
+            );
+            q.bind_list(subs.iter().map(|s| Arg::Id(s.subscription_id)))
+                .push(r#" AND "orderingKey" IN "#)
+                .bind_list(keyed.iter().map(|k| Arg::Text((*k).to_string())));
+            let stored: Vec<(Id, String)> = q.fetch_rows(&mut tx).await?;
+            for (sub, key) in stored {
+                if let Some(k) = keyed.get(key.as_str()) {
+                    held.insert((sub.0, k));
+                }
+            }
+        }
+        let mut budget = l.budget;
+        let mut room: HashMap<Uuid, usize> = HashMap::new();
+        for (i, (e, s)) in pairs.iter().enumerate() {
+            let sub = s.subscription_id.0;
+            let free = room
+                .entry(sub)
+                .or_insert_with(|| l.room.get(&sub).copied().unwrap_or(l.per_subscription));
+            let behind = e
+                .ordering_key
+                .as_deref()
+                .is_some_and(|k| !held.insert((sub, k)));
+            if behind {
+                leased
+                    .blocked
+                    .push((sub, e.ordering_key.clone().unwrap_or_default()));
+            } else if budget > 0 && *free > 0 {
+                budget -= 1;
+                *free -= 1;
+                lease_of[i] = true;
+            } else {
+                leased.deferred += 1;
+            }
+        }
+    }
+    let until = lease.as_ref().map(|l| (l.until)(&subs));
+    let owner = lease.as_ref().map(|l| l.owner.to_string());
     let mut deliveries = 0;
-    // 7 parameters a row; 500 rows stay far below either database's limit.
-    for chunk in pairs.chunks(500) {
-        let mut insert = super::sql::Sql::new(
+    let mut sent: HashMap<Uuid, usize> = HashMap::new();
+    let ids: Vec<Uuid> = pairs.iter().map(|_| Uuid::new_v4()).collect();
+    // 9 parameters a row; 500 rows stay far below either database's limit.
+    for (chunk, first) in pairs.chunks(500).zip((0..).step_by(500)) {
+        let mut insert = Sql::new(
             tx.backend(),
             r#"INSERT INTO "deliveries" ("deliveryId", "eventSeq", "subscriptionId",
-                "orderingKey", "status", "attemptCount", "nextAttemptAt", "createdAt", "updatedAt")
+                "orderingKey", "status", "attemptCount", "nextAttemptAt", "leaseOwner",
+                "leaseExpiresAt", "createdAt", "updatedAt")
                 VALUES "#,
         );
-        for (i, (seq, sub, key)) in chunk.iter().enumerate() {
-            use super::sql::Arg;
-            if i > 0 {
+        for (j, (e, s)) in chunk.iter().enumerate() {
+            let i = first + j;
+            let (status, owner, until) = match (lease_of[i], until) {
+                (true, Some(until)) => (DeliveryStatus::Delivering, owner.clone(), Some(until)),
+                _ => (DeliveryStatus::Pending, None, None),
+            };
+            if j > 0 {
                 insert.push(", ");
             }
             insert
                 .push("(")
-                .bind(Arg::Id(Id(Uuid::new_v4())))
+                .bind(Arg::Id(Id(ids[i])))
                 .push(", ")
-                .bind(Arg::Int(*seq))
+                .bind(Arg::Int(e.seq))
                 .push(", ")
-                .bind(Arg::Id(*sub))
+                .bind(Arg::Id(s.subscription_id))
                 .push(", ")
-                .bind(Arg::OptText(key.clone()))
-                .push(&format!(", {}, 0, ", DeliveryStatus::Pending.sql()))
+                .bind(Arg::OptText(e.ordering_key.clone()))
+                .push(&format!(", {}, 0, ", status.sql()))
                 .bind(Arg::Ts(now))
+                .push(", ")
+                .bind(Arg::OptText(owner))
+                .push(", ")
+                .bind(Arg::OptTs(until))
                 .push(", ")
                 .bind(Arg::Ts(now))
                 .push(", ")
                 .bind(Arg::Ts(now))
                 .push(")");
         }
-        insert.push(r#" ON CONFLICT ("eventSeq", "subscriptionId") DO NOTHING"#);
-        deliveries += on_tx!(&mut tx, c => crate::bind_args!(sqlx::query(&insert.text), &insert.args).execute(c).await.map(|r| r.rows_affected()))?
-            as usize;
+        insert.push(
+            r#" ON CONFLICT ("eventSeq", "subscriptionId") DO NOTHING RETURNING "deliveryId""#,
+        );
+        let created: Vec<Id> = on_tx!(&mut tx, c => {
+            crate::bind_args!(sqlx::query_scalar(&insert.text), &insert.args).fetch_all(c).await
+        })?;
+        deliveries += created.len();
+        for id in created {
+            sent.insert(id.0, 0);
+        }
     }
     // One statement marks them all (at most `limit` values).
-    let mut mark = super::sql::Sql::new(tx.backend(), r#"UPDATE "events" SET "fannedOutAt" = "#);
-    mark.bind(super::sql::Arg::Ts(now))
+    let mut mark = Sql::new(tx.backend(), r#"UPDATE "events" SET "fannedOutAt" = "#);
+    mark.bind(Arg::Ts(now))
         .push(r#" WHERE "seq" IN "#)
-        .bind_list(events.iter().map(|e| super::sql::Arg::Int(e.0)));
+        .bind_list(events.iter().map(|e| Arg::Int(e.seq)));
     on_tx!(&mut tx, c => crate::bind_args!(sqlx::query(&mark.text), &mark.args).execute(c).await.map(|r| r.rows_affected()))?;
     tx.commit().await?;
-    Ok(FanOut {
-        events: events.len(),
-        deliveries,
-    })
+    // Only what this fan-out created is sent (a pair already there is someone else's).
+    leased.claimed = pairs
+        .iter()
+        .zip(&ids)
+        .zip(&lease_of)
+        .filter(|((_, id), l)| **l && sent.contains_key(*id))
+        .map(|(((e, s), id), _)| Claimed {
+            delivery_id: Id(*id),
+            subscription_id: s.subscription_id,
+            attempt_count: 0,
+            event_id: e.event_id,
+            name: e.name.clone(),
+            payload: e.payload.clone(),
+            event_created_at: e.created_at,
+            ordering_key: e.ordering_key.clone(),
+        })
+        .collect();
+    leased.subscriptions = subs;
+    Ok((
+        FanOut {
+            events: events.len(),
+            deliveries,
+        },
+        leased,
+    ))
 }
 
 /// A claimed delivery with what sending it needs.
@@ -130,6 +284,7 @@ pub struct Claimed {
     pub name: String,
     pub payload: Json<Value>,
     pub event_created_at: Ts,
+    pub ordering_key: Option<String>,
 }
 
 /// Leases up to `limit` due deliveries to `owner` until `lease_until`, at most
@@ -146,11 +301,6 @@ pub async fn claim(
     per_subscription: i64,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
     let mut tx = store.begin_async_commit().await?;
-    let skip = if tx.backend() == Backend::Postgres {
-        " FOR UPDATE OF x SKIP LOCKED"
-    } else {
-        ""
-    };
     // The due condition is repeated where rows are locked and updated: on PostgreSQL a row
     // another claimer leased and committed after this statement began is re-checked there
     // (and refused) rather than leased a second time.
@@ -166,59 +316,80 @@ pub async fn claim(
         )
     };
     let (d_due, x_due, due) = (due("d."), due("x."), due(""));
-    let in_order = format!(
-        r#"(d."orderingKey" IS NULL OR NOT EXISTS (
+    let sql = if tx.backend() == Backend::Postgres {
+        // Each active subscription's first due deliveries, as many as its room (the cap less
+        // its live leases), read in order from `idx_deliveries_claim`; the ordering check
+        // reads the first undelivered delivery of the key from `idx_deliveries_key_order`;
+        // rows are found and locked by primary key. Every step is an index lookup bounded by
+        // the claim's size, so a claim costs the same however long the backlog, and none
+        // depends on the planner's statistics (a new database has none).
+        let in_order = format!(
+            r#"(d."orderingKey" IS NULL OR d."eventSeq" = (
+                    SELECT e."eventSeq" FROM "deliveries" e
+                    WHERE e."subscriptionId" = d."subscriptionId"
+                      AND e."orderingKey" = d."orderingKey"
+                      AND e."status" IN ({pending}, {delivering})
+                    ORDER BY e."eventSeq" LIMIT 1))"#
+        );
+        format!(
+            r#"WITH picked AS MATERIALIZED (
+                 SELECT x."deliveryId" FROM "deliveries" x
+                 WHERE x."deliveryId" = ANY(ARRAY(
+                   SELECT c."deliveryId" FROM "subscriptions" s
+                   CROSS JOIN LATERAL (
+                     SELECT COUNT(*) AS n FROM "deliveries" b
+                     WHERE b."subscriptionId" = s."subscriptionId" AND b."status" = {delivering}
+                       AND b."leaseExpiresAt" > $3) busy
+                   CROSS JOIN LATERAL (
+                     SELECT d."deliveryId", d."nextAttemptAt", d."eventSeq" FROM "deliveries" d
+                     WHERE d."subscriptionId" = s."subscriptionId"
+                       AND d."status" IN ({pending}, {delivering}) AND d."nextAttemptAt" <= $3
+                       AND {d_due} AND {in_order}
+                     ORDER BY d."nextAttemptAt", d."eventSeq", d."deliveryId"
+                     LIMIT GREATEST($5 - busy.n, 0)) c
+                   WHERE s."isActive"
+                   ORDER BY c."nextAttemptAt", c."eventSeq", c."deliveryId" LIMIT $4))
+                   AND {x_due}
+                 FOR UPDATE OF x SKIP LOCKED
+               )
+               UPDATE "deliveries" SET "status" = {delivering}, "leaseOwner" = $1,
+                 "leaseExpiresAt" = $2, "updatedAt" = $3
+               WHERE "deliveryId" = ANY(ARRAY(SELECT "deliveryId" FROM picked)) AND {due}
+               RETURNING "deliveryId""#
+        )
+    } else {
+        // SQLite (one writer, no LATERAL) ranks every due delivery.
+        let in_order = format!(
+            r#"(d."orderingKey" IS NULL OR NOT EXISTS (
                     SELECT 1 FROM "deliveries" e WHERE e."subscriptionId" = d."subscriptionId"
                       AND e."orderingKey" = d."orderingKey" AND e."eventSeq" < d."eventSeq"
                       AND e."status" IN ({pending}, {delivering})))"#
-    );
-    // The candidates: on PostgreSQL, each active subscription's first `per_subscription` due
-    // deliveries, read in order from `idx_deliveries_claim` (a claim costs the same however
-    // long the backlog); SQLite, which has no LATERAL, ranks every due delivery.
-    let candidates = if tx.backend() == Backend::Postgres {
+        );
         format!(
-            r#"SELECT d."deliveryId", d."subscriptionId", d."nextAttemptAt", d."eventSeq"
-             FROM "subscriptions" s CROSS JOIN LATERAL (
-               SELECT d."deliveryId", d."subscriptionId", d."nextAttemptAt", d."eventSeq"
-               FROM "deliveries" d
-               WHERE d."subscriptionId" = s."subscriptionId"
-                 AND d."status" IN ({pending}, {delivering}) AND d."nextAttemptAt" <= $3
-                 AND {d_due} AND {in_order}
-               ORDER BY d."nextAttemptAt", d."eventSeq", d."deliveryId" LIMIT $5) d
-             WHERE s."isActive""#
-        )
-    } else {
-        format!(
-            r#"SELECT d."deliveryId", d."subscriptionId", d."nextAttemptAt", d."eventSeq"
-             FROM "deliveries" d
-             JOIN "subscriptions" s ON s."subscriptionId" = d."subscriptionId" AND s."isActive"
-             WHERE {d_due} AND {in_order}"#
+            r#"WITH due AS (
+                 SELECT d."deliveryId", d."subscriptionId", d."nextAttemptAt", d."eventSeq",
+                        row_number() OVER (PARTITION BY d."subscriptionId"
+                                           ORDER BY d."nextAttemptAt", d."eventSeq", d."deliveryId") AS rn
+                 FROM "deliveries" d
+                 JOIN "subscriptions" s ON s."subscriptionId" = d."subscriptionId" AND s."isActive"
+                 WHERE {d_due} AND {in_order}
+               ),
+               busy AS (
+                 SELECT "subscriptionId", COUNT(*) AS n FROM "deliveries"
+                 WHERE "status" = {delivering} AND "leaseExpiresAt" > $3 GROUP BY "subscriptionId"
+               ),
+               picked AS MATERIALIZED (
+                 SELECT due."deliveryId" FROM due
+                 LEFT JOIN busy ON busy."subscriptionId" = due."subscriptionId"
+                 WHERE due.rn + COALESCE(busy.n, 0) <= $5
+                 ORDER BY due."nextAttemptAt", due."eventSeq", due."deliveryId" LIMIT $4
+               )
+               UPDATE "deliveries" SET "status" = {delivering}, "leaseOwner" = $1,
+                 "leaseExpiresAt" = $2, "updatedAt" = $3
+               WHERE {due} AND "deliveryId" IN (SELECT "deliveryId" FROM picked)
+               RETURNING "deliveryId""#
         )
     };
-    let sql = format!(
-        r#"WITH candidates AS ({candidates}),
-           due AS (
-             SELECT c."deliveryId", c."subscriptionId", c."nextAttemptAt", c."eventSeq",
-                    row_number() OVER (PARTITION BY c."subscriptionId"
-                                       ORDER BY c."nextAttemptAt", c."eventSeq", c."deliveryId") AS rn
-             FROM candidates c
-           ),
-           busy AS (
-             SELECT "subscriptionId", COUNT(*) AS n FROM "deliveries"
-             WHERE "status" = {delivering} AND "leaseExpiresAt" > $3 GROUP BY "subscriptionId"
-           ),
-           picked AS MATERIALIZED (
-             SELECT x."deliveryId" FROM "deliveries" x
-             JOIN due ON due."deliveryId" = x."deliveryId"
-             LEFT JOIN busy ON busy."subscriptionId" = due."subscriptionId"
-             WHERE due.rn + COALESCE(busy.n, 0) <= $5 AND {x_due}
-             ORDER BY due."nextAttemptAt", due."eventSeq", due."deliveryId" LIMIT $4{skip}
-           )
-           UPDATE "deliveries" SET "status" = {delivering}, "leaseOwner" = $1,
-             "leaseExpiresAt" = $2, "updatedAt" = $3
-           WHERE {due} AND "deliveryId" IN (SELECT "deliveryId" FROM picked)
-           RETURNING "deliveryId""#
-    );
     let ids: Vec<Id> = on_tx!(&mut tx, c => {
         sqlx::query_scalar(&sql).bind(owner).bind(lease_until).bind(now).bind(limit)
             .bind(per_subscription).fetch_all(c).await
@@ -230,7 +401,7 @@ pub async fn claim(
     let mut q = super::sql::Sql::new(
         store.backend(),
         r#"SELECT d."deliveryId", d."subscriptionId", d."attemptCount", e."eventId", e."name",
-                  e."payload", e."createdAt" AS "eventCreatedAt"
+                  e."payload", e."createdAt" AS "eventCreatedAt", d."orderingKey"
            FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq"
            WHERE d."deliveryId" IN "#,
     );
