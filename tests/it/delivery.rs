@@ -1413,3 +1413,222 @@ async fn a_410_cancels_the_deliveries_waiting_for_the_subscription() {
     );
     assert_eq!(deliveries::backlog(store).await.unwrap().0, 0);
 }
+
+/// Subscription ids by name.
+async fn subscription_ids(store: &Store) -> std::collections::HashMap<String, uuid::Uuid> {
+    deliveries::all_subscriptions(store)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.name, s.subscription_id.0))
+        .collect()
+}
+
+/// Statuses of the deliveries of these events, in order.
+async fn statuses(store: &Store, events: &[NewEvent]) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in events {
+        for d in deliveries::of_event(store, e.id).await.unwrap() {
+            out.push(d.status);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_commit_is_sent_by_the_fan_out_without_a_claim() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (rx, url) = receiver(vec![(200, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    append(store, EventName::TestPublished, None).await;
+    append(store, EventName::TestPublished, None).await;
+    let d = Dispatcher::new(store.clone(), app.state.clock.clone(), true);
+    let step = d.step(Claim::IfFannedOut).await.unwrap();
+    assert_eq!(step.leased, 2, "both leased as they were created");
+    assert_eq!(step.claimed, None, "nothing was left pending to claim");
+    assert_eq!(d.settle().await.delivered, 2);
+    assert_eq!(rx.got.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_fan_out_leases_within_room_and_slots_and_leaves_the_rest_for_later() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (_rx, url) = receiver(vec![(200, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    let mut events = Vec::new();
+    for _ in 0..5 {
+        events.push(append(store, EventName::TestPublished, None).await);
+    }
+    let sub = subscription_ids(store).await["external-service"];
+    let now = assessment_service::clock::Clock::system().now();
+    let until = |_: &[deliveries::Subscription]| later(now, 60);
+    let none = std::collections::HashSet::new();
+    // Room for two more sends: two events go out, the other three stay for a later fan-out.
+    let room = std::collections::HashMap::from([(sub, 2)]);
+    let lease = |room, budget| deliveries::Lease {
+        owner: "me",
+        budget,
+        room,
+        stalled: &none,
+        per_subscription: 8,
+        until: &until,
+    };
+    let (f, leased) = deliveries::fan_out_leasing(store, 500, now, Some(lease(&room, 100)))
+        .await
+        .unwrap();
+    assert_eq!((f.events, f.deliveries, leased.claimed.len()), (2, 2, 2));
+    assert!(leased.cut && !leased.more);
+    assert_eq!(leased.deferred, 0, "nothing became a backlog");
+    assert_eq!(
+        statuses(store, &events).await,
+        ["delivering", "delivering"],
+        "the later events have no deliveries yet"
+    );
+    // One slot left: one event read, and sent; more may wait.
+    let empty = std::collections::HashMap::new();
+    let (f, leased) = deliveries::fan_out_leasing(store, 500, now, Some(lease(&empty, 1)))
+        .await
+        .unwrap();
+    assert_eq!((f.events, leased.claimed.len()), (1, 1));
+    assert!(leased.more && !leased.cut);
+    // Room and slots: the rest, and nothing more waits.
+    let (f, leased) = deliveries::fan_out_leasing(store, 500, now, Some(lease(&empty, 100)))
+        .await
+        .unwrap();
+    assert_eq!((f.events, leased.claimed.len()), (2, 2));
+    assert!(!leased.cut && !leased.more);
+    assert_eq!(statuses(store, &events).await, vec!["delivering"; 5]);
+}
+
+#[tokio::test]
+async fn a_stalled_subscription_gets_pending_deliveries_and_does_not_hold_back_the_others() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (_a, a_url) = receiver(vec![(200, None, 0)]).await;
+    let (_b, b_url) = receiver(vec![(200, None, 0)]).await;
+    two_subscribers(store, &a_url, &b_url).await;
+    for _ in 0..3 {
+        append(store, EventName::TestPublished, None).await;
+    }
+    let ids = subscription_ids(store).await;
+    let (slow, fast) = (ids["analytics-service"], ids["lms-integration"]);
+    let now = assessment_service::clock::Clock::system().now();
+    let until = |_: &[deliveries::Subscription]| later(now, 60);
+    let room = std::collections::HashMap::from([(slow, 0)]);
+    let stalled = std::collections::HashSet::from([slow]);
+    let (f, leased) = deliveries::fan_out_leasing(
+        store,
+        500,
+        now,
+        Some(deliveries::Lease {
+            owner: "me",
+            budget: 100,
+            room: &room,
+            stalled: &stalled,
+            per_subscription: 8,
+            until: &until,
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!((f.events, f.deliveries), (3, 6), "no event was held back");
+    assert!(leased.claimed.iter().all(|c| c.subscription_id.0 == fast));
+    assert_eq!(leased.claimed.len(), 3);
+    assert_eq!(
+        leased.deferred, 3,
+        "the stalled one's wait, pending, for a claim"
+    );
+    let claimed = deliveries::claim(store, "other", now, later(now, 60), 100, 8)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    assert!(claimed.iter().all(|c| c.subscription_id.0 == slow));
+}
+
+#[tokio::test]
+async fn the_fan_out_leases_only_the_first_undelivered_event_of_a_key() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (_rx, url) = receiver(vec![(200, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    let now = assessment_service::clock::Clock::system().now();
+    let until = |_: &[deliveries::Subscription]| later(now, 60);
+    let (room, none) = (
+        std::collections::HashMap::new(),
+        std::collections::HashSet::new(),
+    );
+    let lease = || deliveries::Lease {
+        owner: "me",
+        budget: 100,
+        room: &room,
+        stalled: &none,
+        per_subscription: 8,
+        until: &until,
+    };
+    let first = append(store, EventName::AttemptStarted, Some("attempt:1")).await;
+    let second = append(store, EventName::AnswerSubmitted, Some("attempt:1")).await;
+    let other = append(store, EventName::AttemptStarted, Some("attempt:2")).await;
+    let (_, leased) = deliveries::fan_out_leasing(store, 500, now, Some(lease()))
+        .await
+        .unwrap();
+    let sent: Vec<_> = leased.claimed.iter().map(|c| c.event_id.0).collect();
+    assert_eq!(sent, [first.id, other.id], "the second waits for the first");
+    assert_eq!(leased.blocked.len(), 1);
+    // A later batch: the key's first event is still undelivered (stored, in flight).
+    let third = append(store, EventName::AttemptSubmitted, Some("attempt:1")).await;
+    let (_, leased) = deliveries::fan_out_leasing(store, 500, now, Some(lease()))
+        .await
+        .unwrap();
+    assert!(
+        leased.claimed.is_empty(),
+        "held behind the stored first one"
+    );
+    assert_eq!(
+        statuses(store, &[first, second, other, third]).await,
+        ["delivering", "pending", "delivering", "pending"]
+    );
+}
+
+#[tokio::test]
+async fn a_running_loop_sends_held_back_events_as_soon_as_the_earlier_one_is_recorded() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (rx, url) = receiver(vec![(200, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    // Committed before the loop starts, so one fan-out sees all three.
+    let key = Some("attempt:9");
+    let mut ids = Vec::new();
+    for name in [
+        EventName::AttemptStarted,
+        EventName::AnswerSubmitted,
+        EventName::AttemptSubmitted,
+    ] {
+        ids.push(append(store, name, key).await.id.to_string());
+    }
+    let token = tokio_util::sync::CancellationToken::new();
+    let started = Instant::now();
+    let running = tokio::spawn(
+        Dispatcher::new(store.clone(), app.state.clock.clone(), true).run(token.clone()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rx.got.lock().unwrap().len() < 3 {
+        assert!(Instant::now() < deadline, "not all arrived");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = started.elapsed();
+    token.cancel();
+    running.await.unwrap();
+    let got: Vec<String> = rx
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.body["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, ids, "in order");
+    // Each held-back event is claimed when the one before it is recorded, not at the next
+    // poll (500 ms): two polls would take a second.
+    assert!(took < Duration::from_millis(900), "took {took:?}");
+}

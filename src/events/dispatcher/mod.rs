@@ -26,7 +26,7 @@
 //!
 //! [`CommitSignal`]: crate::store::CommitSignal
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,10 @@ mod record;
 
 /// How many deliveries a subscription may have in flight at once.
 const PER_SUBSCRIPTION: usize = 32;
+/// A subscription with no room whose sends have not progressed for this long is slow: the
+/// fan-out leaves its deliveries pending (for a claim) rather than holding back the events of
+/// the others until it has room.
+const STALLED: Duration = Duration::from_millis(250);
 /// How many deliveries are in flight in all.
 const IN_FLIGHT: usize = 256;
 /// The longest the dispatcher waits between claims (retries coming due, expired leases).
@@ -82,6 +86,8 @@ pub struct Step {
     /// Deliveries claimed, each now being sent by its own task; `None` when the step did not
     /// claim ([`Claim::IfFannedOut`] and the fan-out left nothing pending).
     pub claimed: Option<usize>,
+    /// The fan-out took as many events as it could read: more may be waiting.
+    pub more: bool,
 }
 
 impl Step {
@@ -146,12 +152,15 @@ struct Inner {
     finished: Notify,
     /// How the tries recorded since the last [`Dispatcher::settle`] ended.
     tally: Mutex<Tally>,
-    /// Deliveries in flight from this dispatcher, per subscription.
-    in_flight: Mutex<HashMap<Uuid, usize>>,
+    /// Sends in progress from this dispatcher, per subscription (a try waiting to be recorded
+    /// no longer counts: its receiver is done with it).
+    in_flight: Mutex<HashMap<Uuid, InFlight>>,
     /// Deliveries left pending that a recorded try may make due.
     held: Mutex<Held>,
     /// A recorded try may have made a pending delivery due: the loop claims when woken.
     claim_wanted: std::sync::atomic::AtomicBool,
+    /// A fan-out left events for lack of slots or room: the loop fans out when sends finish.
+    fan_out_wanted: std::sync::atomic::AtomicBool,
 }
 
 /// A finished send waiting to be recorded, holding its slot until then.
@@ -160,6 +169,13 @@ struct Done {
     slot: OwnedSemaphorePermit,
     subscription: Uuid,
     ordering_key: Option<String>,
+}
+
+/// A subscription's sends in progress from this dispatcher.
+struct InFlight {
+    sends: usize,
+    /// When one of them last finished (or the first started).
+    progress: Instant,
 }
 
 /// What this dispatcher knows of deliveries left pending, so that it claims after recorded
@@ -230,6 +246,7 @@ impl Dispatcher {
             in_flight: Mutex::new(HashMap::new()),
             held: Mutex::new(Held::default()),
             claim_wanted: std::sync::atomic::AtomicBool::new(false),
+            fan_out_wanted: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -245,15 +262,18 @@ impl Dispatcher {
         let mut step = Step::default();
         // Taken before the fan-out, so every delivery it leases has its slot (the ones left
         // over are freed on return).
+        me.fan_out_wanted
+            .store(false, std::sync::atomic::Ordering::Release);
         let free = me.slots.available_permits();
         let mut slots = me.slots.clone().try_acquire_many_owned(free as u32).ok();
-        let room = me.room();
+        let (room, stalled) = me.room();
         let until =
             |subs: &[Subscription]| Inner::lease_until(now, subs.iter().map(|s| s.timeout_ms));
         let lease = slots.as_ref().map(|s| repo::Lease {
             owner: &me.owner,
             budget: s.num_permits(),
             room: &room,
+            stalled: &stalled,
             per_subscription: PER_SUBSCRIPTION,
             until: &until,
         });
@@ -273,6 +293,21 @@ impl Dispatcher {
                     }
                 }
                 me.hold(&leased.blocked, leased.deferred);
+                step.more = leased.more;
+                if leased.cut {
+                    // The rest of the events go out once sends have finished.
+                    me.fan_out_wanted
+                        .store(true, std::sync::atomic::Ordering::Release);
+                }
+                // How deliveries reach their sends: leased at fan-out (the happy path), or
+                // left pending (behind an earlier one of their key, or for lack of room) and
+                // claimed later.
+                metrics::counter!("event_deliveries_leased_total", "by" => "fan_out")
+                    .increment(step.leased as u64);
+                metrics::counter!("event_deliveries_held_total", "why" => "ordering")
+                    .increment(leased.blocked.len() as u64);
+                metrics::counter!("event_deliveries_held_total", "why" => "room")
+                    .increment(leased.deferred as u64);
                 claim == Claim::Due || leased.deferred > 0 || !leased.blocked.is_empty()
             }
             Err(e) => {
@@ -338,8 +373,8 @@ impl Dispatcher {
                             continue;
                         }
                     }
-                    if step.fanned_out as i64 == FAN_OUT_BATCH {
-                        // More events wait for their fan-out.
+                    if step.more {
+                        // More events may wait for their fan-out.
                         continue;
                     }
                 }
@@ -358,6 +393,10 @@ impl Dispatcher {
                         if me.claim_wanted.swap(false, std::sync::atomic::Ordering::AcqRel) {
                             claim = Claim::Due;
                             break Some(true);
+                        }
+                        if me.fan_out_wanted.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                            // Events are waiting already: nothing to gather.
+                            break Some(false);
                         }
                     }
                     _ = tokio::time::sleep(POLL.saturating_sub(last_claim.elapsed())) => break Some(false),
@@ -400,6 +439,8 @@ impl Dispatcher {
         .await?;
         let subs = me.covering(subs, &claimed).await?;
         let n = claimed.len();
+        metrics::counter!("event_deliveries_leased_total", "by" => "claim").increment(n as u64);
+        metrics::counter!("event_delivery_claims_total").increment(1);
         me.claimed(&claimed);
         self.spawn_sends(claimed, &subs, &mut slots);
         Ok(n)
@@ -417,7 +458,7 @@ impl Dispatcher {
             // Leased within the slots' number, so there is one for each.
             let Some(slot) = slots.split(1) else { break };
             let sub = subs.get(&c.subscription_id.0).cloned();
-            me.sending(c.subscription_id.0, 1);
+            me.sending(c.subscription_id.0, true);
             me.tasks.spawn(self.clone().send_and_record(c, sub, slot));
         }
     }
@@ -430,7 +471,16 @@ impl Dispatcher {
         slot: OwnedSemaphorePermit,
     ) {
         let me = &self.0;
-        match me.deliver(&c, sub.as_ref()).await {
+        let sent = me.deliver(&c, sub.as_ref()).await;
+        // The send is over: the subscription has room for another while this try waits to be
+        // recorded (its slot is held until then). Events left for lack of room go out once
+        // half of it is free again, without waiting for these tries to be recorded.
+        if me.sending(c.subscription_id.0, false) == PER_SUBSCRIPTION / 2
+            && me.fan_out_wanted.load(std::sync::atomic::Ordering::Acquire)
+        {
+            me.finished.notify_one();
+        }
+        match sent {
             Ok((record, attempt_number)) => {
                 let finished = Finished {
                     delivery_id: c.delivery_id.0,
@@ -448,7 +498,6 @@ impl Dispatcher {
             Err(e) => {
                 // The lease runs out and the delivery is sent again.
                 tracing::warn!(error = %e, "a delivery failed before its try was recorded");
-                me.sending(c.subscription_id.0, -1);
                 drop(slot);
                 me.finished.notify_one();
             }
@@ -457,23 +506,45 @@ impl Dispatcher {
 }
 
 impl Inner {
-    /// How many more deliveries each subscription with sends in flight may have from this
-    /// dispatcher.
-    fn room(&self) -> HashMap<Uuid, usize> {
-        lock(&self.in_flight)
+    /// How many more sends each subscription with sends in progress may have from this
+    /// dispatcher, and which of those without room are stalled (none of their sends has
+    /// finished for [`STALLED`]).
+    fn room(&self) -> (HashMap<Uuid, usize>, HashSet<Uuid>) {
+        let in_flight = lock(&self.in_flight);
+        let room = in_flight
             .iter()
-            .map(|(s, n)| (*s, PER_SUBSCRIPTION.saturating_sub(*n)))
-            .collect()
+            .map(|(s, f)| (*s, PER_SUBSCRIPTION.saturating_sub(f.sends)))
+            .collect();
+        let stalled = in_flight
+            .iter()
+            .filter(|(_, f)| f.sends >= PER_SUBSCRIPTION && f.progress.elapsed() >= STALLED)
+            .map(|(s, _)| *s)
+            .collect();
+        (room, stalled)
     }
 
-    /// Counts `n` more (or fewer) sends in flight for `subscription`.
-    fn sending(&self, subscription: Uuid, n: isize) {
+    /// Counts one more (or one fewer) send in progress for `subscription`.
+    /// Returns how many are in progress now.
+    fn sending(&self, subscription: Uuid, started: bool) -> usize {
         let mut in_flight = lock(&self.in_flight);
-        let count = in_flight.entry(subscription).or_default();
-        *count = count.saturating_add_signed(n);
-        if *count == 0 {
-            in_flight.remove(&subscription);
+        let f = in_flight.entry(subscription).or_insert(InFlight {
+            sends: 0,
+            progress: Instant::now(),
+        });
+        if started {
+            if f.sends == 0 {
+                f.progress = Instant::now();
+            }
+            f.sends += 1;
+        } else {
+            f.sends = f.sends.saturating_sub(1);
+            f.progress = Instant::now();
+            if f.sends == 0 {
+                in_flight.remove(&subscription);
+                return 0;
+            }
         }
+        f.sends
     }
 
     /// Notes what a fan-out left pending.
@@ -506,7 +577,7 @@ impl Inner {
             held.backlog = true;
         } else if lock(&self.in_flight)
             .values()
-            .all(|n| *n < PER_SUBSCRIPTION)
+            .all(|f| f.sends < PER_SUBSCRIPTION)
         {
             held.backlog = false;
         }
@@ -515,9 +586,6 @@ impl Inner {
     /// After tries were recorded: whether a pending delivery may now be due (one of them
     /// held back a blocked delivery, or a backlog is being worked through).
     fn recorded(&self, tries: &[(Uuid, Option<String>)]) -> bool {
-        for (sub, _) in tries {
-            self.sending(*sub, -1);
-        }
         let held = lock(&self.held);
         held.backlog
             || tries.iter().any(|(sub, key)| {

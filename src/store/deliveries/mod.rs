@@ -52,6 +52,9 @@ pub struct Lease<'a> {
     /// How many more deliveries each subscription may have in flight from this dispatcher
     /// (a subscription not listed: `per_subscription`).
     pub room: &'a HashMap<Uuid, usize>,
+    /// Subscriptions without room whose sends are not progressing: their deliveries are left
+    /// pending rather than holding back the batch.
+    pub stalled: &'a HashSet<Uuid>,
     pub per_subscription: usize,
     /// When the leases end, given the active subscriptions.
     pub until: &'a (dyn Fn(&[Subscription]) -> Ts + Sync),
@@ -67,8 +70,12 @@ pub struct Leased {
     /// Left pending: each behind an earlier undelivered event with the same ordering key, as
     /// (subscription, ordering key).
     pub blocked: Vec<(Uuid, String)>,
-    /// Left pending for lack of slots or room.
+    /// Left pending: their subscription is stalled (a slow receiver).
     pub deferred: usize,
+    /// Events were left for the next fan-out: slots, or a subscription's room, ran out.
+    pub cut: bool,
+    /// The fan-out took all it read, as many as it could: more events may be waiting.
+    pub more: bool,
 }
 
 /// Creates the deliveries of up to `limit` committed events not yet fanned out, for every
@@ -108,6 +115,12 @@ pub async fn fan_out_leasing(
     let pick = r#"SELECT "seq", "eventId", "name", "tenantId", "organisationId", "orderingKey",
            "payload", "createdAt" FROM "events"
            WHERE "fannedOutAt" IS NULL ORDER BY "seq" LIMIT $1"#;
+    // Leasing, no more events than one subscription has room for, nor than there are slots
+    // (an event with subscribers needs one): the rest would be read only to be left.
+    let limit = match &lease {
+        Some(l) => limit.min(l.budget.min(l.per_subscription).max(1) as i64),
+        None => limit,
+    };
     let events: Vec<Committed> =
         on_tx!(&mut tx, c => sqlx::query_as(pick).bind(limit).fetch_all(c).await)?;
     if events.is_empty() {
@@ -117,20 +130,22 @@ pub async fn fan_out_leasing(
     let subs_sql = format!(r#"SELECT {SUB_COLUMNS} FROM "subscriptions" WHERE "isActive""#);
     let subs: Vec<Subscription> =
         on_tx!(&mut tx, c => sqlx::query_as::<_, Subscription>(&subs_sql).fetch_all(c).await)?;
-    // Every (event, subscription) pair, in event order.
-    let pairs: Vec<(&Committed, &Subscription)> = events
+    // Every (event, subscription) pair, in event order, with its event's index.
+    let mut pairs: Vec<(usize, &Committed, &Subscription)> = events
         .iter()
-        .flat_map(|e| {
+        .enumerate()
+        .flat_map(|(n, e)| {
             subs.iter()
                 .filter(move |s| {
                     s.tenant_id.is_none_or(|t| Some(t) == e.tenant_id)
                         && s.organisation_id
                             .is_none_or(|o| Some(o) == e.organisation_id)
-                        && s.events.0.iter().any(|n| n == "*" || *n == e.name)
+                        && s.events.0.iter().any(|name| name == "*" || *name == e.name)
                 })
-                .map(move |s| (e, s))
+                .map(move |s| (n, e, s))
         })
         .collect();
+    let mut take = events.len();
     // Which pairs are leased: the (subscription, key)s with an undelivered event already
     // stored hold back this batch's events with the same key.
     let mut lease_of = vec![false; pairs.len()];
@@ -138,7 +153,7 @@ pub async fn fan_out_leasing(
         let mut held: HashSet<(Uuid, &str)> = HashSet::new();
         let keyed: HashSet<&str> = pairs
             .iter()
-            .filter_map(|(e, _)| e.ordering_key.as_deref())
+            .filter_map(|(_, e, _)| e.ordering_key.as_deref())
             .collect();
         if !keyed.is_empty() {
             let mut q = Sql::new(
@@ -160,30 +175,65 @@ pub async fn fan_out_leasing(
                 }
             }
         }
+        // A stalled subscription's deliveries wait as pending, for a claim. A subscription
+        // that has (or runs out of) no room otherwise, or slots that run out, end the batch
+        // before that event: the events after it stay for the next fan-out, once sends have
+        // finished, rather than becoming a backlog to claim.
+        let start = |sub: &Uuid| l.room.get(sub).copied().unwrap_or(l.per_subscription);
+        let stalled = |sub: &Uuid| l.stalled.contains(sub);
         let mut budget = l.budget;
         let mut room: HashMap<Uuid, usize> = HashMap::new();
-        for (i, (e, s)) in pairs.iter().enumerate() {
-            let sub = s.subscription_id.0;
-            let free = room
-                .entry(sub)
-                .or_insert_with(|| l.room.get(&sub).copied().unwrap_or(l.per_subscription));
-            let behind = e
-                .ordering_key
-                .as_deref()
-                .is_some_and(|k| !held.insert((sub, k)));
-            if behind {
-                leased
-                    .blocked
-                    .push((sub, e.ordering_key.clone().unwrap_or_default()));
-            } else if budget > 0 && *free > 0 {
-                budget -= 1;
-                *free -= 1;
-                lease_of[i] = true;
-            } else {
-                leased.deferred += 1;
+        let mut i = 0;
+        'events: for n in 0..events.len() {
+            let end = i + pairs[i..].iter().take_while(|p| p.0 == n).count();
+            let mut need = 0;
+            for (_, e, s) in &pairs[i..end] {
+                let sub = s.subscription_id.0;
+                let behind = e
+                    .ordering_key
+                    .as_deref()
+                    .is_some_and(|k| held.contains(&(sub, k)));
+                if behind || stalled(&sub) {
+                    continue;
+                }
+                if room.get(&sub).copied().unwrap_or_else(|| start(&sub)) == 0 {
+                    take = n;
+                    break 'events;
+                }
+                need += 1;
             }
+            if need > budget {
+                take = n;
+                break;
+            }
+            for (j, (_, e, s)) in pairs[i..end].iter().enumerate() {
+                let sub = s.subscription_id.0;
+                let behind = e
+                    .ordering_key
+                    .as_deref()
+                    .is_some_and(|k| !held.insert((sub, k)));
+                if behind {
+                    leased
+                        .blocked
+                        .push((sub, e.ordering_key.clone().unwrap_or_default()));
+                } else if stalled(&sub) {
+                    leased.deferred += 1;
+                } else {
+                    *room.entry(sub).or_insert_with(|| start(&sub)) -= 1;
+                    budget -= 1;
+                    lease_of[i + j] = true;
+                }
+            }
+            i = end;
+        }
+        pairs.truncate(i);
+        leased.cut = take < events.len();
+        leased.more = !leased.cut && events.len() as i64 == limit;
+        if take == 0 {
+            return Ok((FanOut::default(), leased));
         }
     }
+    let events = &events[..take];
     let until = lease.as_ref().map(|l| (l.until)(&subs));
     let owner = lease.as_ref().map(|l| l.owner.to_string());
     let mut deliveries = 0;
@@ -198,7 +248,7 @@ pub async fn fan_out_leasing(
                 "leaseExpiresAt", "createdAt", "updatedAt")
                 VALUES "#,
         );
-        for (j, (e, s)) in chunk.iter().enumerate() {
+        for (j, (_, e, s)) in chunk.iter().enumerate() {
             let i = first + j;
             let (status, owner, until) = match (lease_of[i], until) {
                 (true, Some(until)) => (DeliveryStatus::Delivering, owner.clone(), Some(until)),
@@ -252,7 +302,7 @@ pub async fn fan_out_leasing(
         .zip(&ids)
         .zip(&lease_of)
         .filter(|((_, id), l)| **l && sent.contains_key(*id))
-        .map(|(((e, s), id), _)| Claimed {
+        .map(|(((_, e, s), id), _)| Claimed {
             delivery_id: Id(*id),
             subscription_id: s.subscription_id,
             attempt_count: 0,
