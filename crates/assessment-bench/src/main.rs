@@ -58,7 +58,8 @@ enum Mode {
         /// Events driven first, the same way, and not measured (cold connections and caches).
         #[arg(long, default_value_t = 0)]
         warmup: usize,
-        /// Also print, per 100 ms of the run, how many events committed and their worst latency.
+        /// Also print, per second of the run, how many events committed and their latency
+        /// (p50, p99, worst).
         #[arg(long)]
         timeline: bool,
     },
@@ -506,18 +507,27 @@ async fn run_events(
         measure(&client, &cli.prefix, &seen, (k, concurrency, rate, warmup)).await?;
     let seen = seen.lock().unwrap().clone();
     if timeline {
-        let mut buckets: BTreeMap<u64, (usize, f64)> = BTreeMap::new();
+        // Per second of the run (by commit time): events, and their p50, p99 and worst
+        // commit-to-receipt latency.
+        let mut buckets: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
         for (id, t) in &committed {
             if let Some((r, _)) = seen.get(id) {
-                let b = t.saturating_duration_since(started).as_millis() as u64 / 100;
-                let l = r.saturating_duration_since(*t).as_secs_f64() * 1000.0;
-                let e = buckets.entry(b).or_default();
-                e.0 += 1;
-                e.1 = e.1.max(l);
+                let b = t.saturating_duration_since(started).as_secs();
+                buckets
+                    .entry(b)
+                    .or_default()
+                    .push(r.saturating_duration_since(*t).as_secs_f64() * 1000.0);
             }
         }
-        for (b, (n, max)) in buckets {
-            eprintln!("{:>6} ms  n={n:>4}  max={max:.1}", b * 100);
+        for (b, mut v) in buckets {
+            v.sort_by(f64::total_cmp);
+            eprintln!(
+                "{b:>4} s  n={:>5}  p50={:.1}  p99={:.1}  max={:.1}",
+                v.len(),
+                pct(&v, 0.5),
+                pct(&v, 0.99),
+                v.last().copied().unwrap_or(0.0)
+            );
         }
     }
     let timings = client.timings.lock().unwrap().clone();

@@ -47,13 +47,13 @@ use crate::store::{Backend, Store, Ts, outbox};
 mod record;
 
 /// How many deliveries a subscription may have in flight at once.
-const PER_SUBSCRIPTION: usize = 32;
+const PER_SUBSCRIPTION: usize = 64;
 /// A subscription with no room whose sends have not progressed for this long is slow: the
 /// fan-out leaves its deliveries pending (for a claim) rather than holding back the events of
 /// the others until it has room.
 const STALLED: Duration = Duration::from_millis(250);
 /// How many deliveries are in flight in all.
-const IN_FLIGHT: usize = 256;
+const IN_FLIGHT: usize = 512;
 /// The longest the dispatcher waits between claims (retries coming due, expired leases).
 const POLL: Duration = Duration::from_millis(500);
 /// The shortest time between two passes woken by commits or finished sends.

@@ -365,7 +365,16 @@ pub async fn claim(
                 OR ({t}"status" = {delivering} AND {t}"leaseExpiresAt" <= $3))"#
         )
     };
-    let (d_due, x_due, due) = (due("d."), due("x."), due(""));
+    let (d_due, due) = (due("d."), due(""));
+    // The same condition for rows found by primary key, written so that it does not imply the
+    // partial indexes' predicate: otherwise the planner may read the wanted ids out of
+    // `idx_deliveries_claim` (its last column), scanning the whole queue.
+    let by_id_due = |t: &str| {
+        format!(
+            r#"(CASE {t}"status" WHEN {pending} THEN {t}"nextAttemptAt" <= $3
+                 WHEN {delivering} THEN {t}"leaseExpiresAt" <= $3 ELSE false END)"#
+        )
+    };
     let sql = if tx.backend() == Backend::Postgres {
         // Each active subscription's first due deliveries, as many as its room (the cap less
         // its live leases), read in order from `idx_deliveries_claim`; the ordering check
@@ -399,13 +408,15 @@ pub async fn claim(
                      LIMIT GREATEST($5 - busy.n, 0)) c
                    WHERE s."isActive"
                    ORDER BY c."nextAttemptAt", c."eventSeq", c."deliveryId" LIMIT $4))
-                   AND {x_due}
+                   AND {x_by_id}
                  FOR UPDATE OF x SKIP LOCKED
                )
                UPDATE "deliveries" SET "status" = {delivering}, "leaseOwner" = $1,
                  "leaseExpiresAt" = $2, "updatedAt" = $3
-               WHERE "deliveryId" = ANY(ARRAY(SELECT "deliveryId" FROM picked)) AND {due}
-               RETURNING "deliveryId""#
+               WHERE "deliveryId" = ANY(ARRAY(SELECT "deliveryId" FROM picked)) AND {by_id}
+               RETURNING "deliveryId""#,
+            x_by_id = by_id_due("x."),
+            by_id = by_id_due(""),
         )
     } else {
         // SQLite (one writer, no LATERAL) ranks every due delivery.
