@@ -46,18 +46,8 @@ enum Mode {
     },
     /// Event delivery to a local receiver (the service needs WEBHOOK_ALLOW_PRIVATE_NETWORKS=true).
     Events {
-        /// Events to drive.
-        #[arg(short = 'k', long, default_value_t = 2000)]
-        events: usize,
-        /// Concurrent writers.
-        #[arg(short = 'c', long, default_value_t = 20)]
-        concurrency: usize,
-        /// Events per second to drive (the writers are paced to it); 0 = as fast as they can.
-        #[arg(short = 'r', long, default_value_t = 0.0)]
-        rate: f64,
-        /// Events driven first, the same way, and not measured (cold connections and caches).
-        #[arg(long, default_value_t = 0)]
-        warmup: usize,
+        #[command(flatten)]
+        drive: Drive,
         /// Also print, per second of the run, how many events committed and their latency
         /// (p50, p99, worst).
         #[arg(long)]
@@ -66,18 +56,8 @@ enum Mode {
     /// The writes of `events` alone, with no subscriber: the reference for what delivery
     /// adds (run both under `bench/learners.sh -a` to compare PostgreSQL's CPU).
     Writes {
-        /// Events to drive.
-        #[arg(short = 'k', long, default_value_t = 2000)]
-        events: usize,
-        /// Concurrent writers.
-        #[arg(short = 'c', long, default_value_t = 20)]
-        concurrency: usize,
-        /// Events per second to drive (the writers are paced to it); 0 = as fast as they can.
-        #[arg(short = 'r', long, default_value_t = 0.0)]
-        rate: f64,
-        /// Events driven first, the same way, and not measured.
-        #[arg(long, default_value_t = 0)]
-        warmup: usize,
+        #[command(flatten)]
+        drive: Drive,
     },
     /// Event delivery through a broker the service publishes `question.created` to.
     Broker {
@@ -91,14 +71,8 @@ enum Mode {
         /// The queue, the subject root or the stream key.
         #[arg(long)]
         target: String,
-        #[arg(short = 'k', long, default_value_t = 2000)]
-        events: usize,
-        #[arg(short = 'c', long, default_value_t = 20)]
-        concurrency: usize,
-        #[arg(short = 'r', long, default_value_t = 0.0)]
-        rate: f64,
-        #[arg(long, default_value_t = 0)]
-        warmup: usize,
+        #[command(flatten)]
+        drive: Drive,
     },
 }
 
@@ -107,6 +81,23 @@ const ORG: &str = "1a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d";
 const AUTHOR: &str = "2b3c4d5e-6f7a-4b2c-9d3e-4f5a6b7c8d9e";
 
 type Timings = Arc<Mutex<BTreeMap<&'static str, Vec<f64>>>>;
+
+/// How events are driven: how many, by how many writers, at what rate, after what warm-up.
+#[derive(clap::Args, Debug, Clone, Copy)]
+struct Drive {
+    /// Events to drive.
+    #[arg(short = 'k', long, default_value_t = 2000)]
+    events: usize,
+    /// Concurrent writers.
+    #[arg(short = 'c', long, default_value_t = 20)]
+    concurrency: usize,
+    /// Events per second to drive (the writers are paced to it); 0 = as fast as they can.
+    #[arg(short = 'r', long, default_value_t = 0.0)]
+    rate: f64,
+    /// Events driven first, the same way, and not measured (cold connections and caches).
+    #[arg(long, default_value_t = 0)]
+    warmup: usize,
+}
 
 struct Client {
     http: reqwest::Client,
@@ -801,19 +792,24 @@ async fn main() -> anyhow::Result<()> {
             learners,
             concurrency,
         } => run_learners(&cli, learners, concurrency).await,
-        Mode::Events {
-            events,
-            concurrency,
-            rate,
-            warmup,
-            timeline,
-        } => run_events(&cli, events, concurrency, rate, warmup, timeline).await,
-        Mode::Writes {
-            events,
-            concurrency,
-            rate,
-            warmup,
-        } => {
+        Mode::Events { drive, timeline } => {
+            run_events(
+                &cli,
+                drive.events,
+                drive.concurrency,
+                drive.rate,
+                drive.warmup,
+                timeline,
+            )
+            .await
+        }
+        Mode::Writes { drive: shape } => {
+            let Drive {
+                events,
+                concurrency,
+                rate,
+                warmup,
+            } = shape;
             let client = client(&cli, concurrency)?;
             if warmup > 0 {
                 drive(&client, &cli.prefix, warmup, concurrency, rate).await?;
@@ -835,15 +831,12 @@ async fn main() -> anyhow::Result<()> {
             ref kind,
             ref broker_url,
             ref target,
-            events,
-            concurrency,
-            rate,
-            warmup,
+            drive,
         } => {
             run_broker(
                 &cli,
                 (kind, broker_url, target),
-                (events, concurrency, rate, warmup),
+                (drive.events, drive.concurrency, drive.rate, drive.warmup),
             )
             .await
         }
