@@ -406,13 +406,14 @@ impl Store {
     /// roll back without losing anything acknowledged: the dispatcher's fan-outs, leases and
     /// try records, whose loss means at worst a delivery sent again (at least once).
     pub async fn begin_async_commit(&self) -> Result<Tx, sqlx::Error> {
-        let mut tx = self.begin().await?;
-        if let TxConn::Postgres(t) = &mut tx.conn {
-            sqlx::query("SET LOCAL synchronous_commit TO off")
-                .execute(&mut **t)
-                .await?;
+        match &self.pools {
+            // One round trip for both (the dispatcher begins several of these per pass).
+            Pools::Postgres(pool) => Ok(self.tx(TxConn::Postgres(
+                pool.begin_with("BEGIN; SET LOCAL synchronous_commit TO off")
+                    .await?,
+            ))),
+            Pools::Sqlite { .. } => self.begin().await,
         }
-        Ok(tx)
     }
 
     /// Starts a transaction that only reads. On SQLite it runs on a read connection, so it

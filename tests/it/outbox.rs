@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use assessment_service::domain::event::{EventContext, EventName, NewEvent};
 use assessment_service::domain::ids::{OrganisationId, TenantId, UserId};
 use assessment_service::events;
-use assessment_service::store::{Store, outbox};
+use assessment_service::store::{Store, Tx, TxConn, outbox};
 use chrono::Utc;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -206,4 +206,34 @@ async fn postgres_commits_with_events_of_another_instance_wake_this_one() {
         .await
         .expect("the listener stops with its token")
         .unwrap();
+}
+
+/// `SHOW synchronous_commit` in a PostgreSQL transaction.
+async fn synchronous_commit(tx: &mut Tx) -> String {
+    let TxConn::Postgres(c) = tx.conn_mut() else {
+        unreachable!("a PostgreSQL store")
+    };
+    sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&mut **c)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn postgres_bookkeeping_commits_asynchronously_and_only_itself() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    if store.postgres().is_none() {
+        // SQLite has no asynchronous commit: its transactions are unchanged.
+        return;
+    }
+    for _ in 0..3 {
+        let mut tx = store.begin_async_commit().await.unwrap();
+        assert_eq!(synchronous_commit(&mut tx).await, "off");
+        tx.commit().await.unwrap();
+        // The setting was local to that transaction: the pooled connection is back to normal.
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(synchronous_commit(&mut tx).await, "on");
+        tx.commit().await.unwrap();
+    }
 }
