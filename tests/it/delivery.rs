@@ -1424,6 +1424,23 @@ async fn subscription_ids(store: &Store) -> std::collections::HashMap<String, uu
         .collect()
 }
 
+/// A fan-out's lease for these tests: owner `me`, at most 8 in flight per subscription.
+fn lease<'a>(
+    room: &'a std::collections::HashMap<uuid::Uuid, usize>,
+    stalled: &'a std::collections::HashSet<uuid::Uuid>,
+    budget: usize,
+    until: &'a (dyn Fn(&[deliveries::Subscription]) -> Ts + Sync),
+) -> deliveries::Lease<'a> {
+    deliveries::Lease {
+        owner: "me",
+        budget,
+        room,
+        stalled,
+        per_subscription: 8,
+        until,
+    }
+}
+
 /// Statuses of the deliveries of these events, in order.
 async fn statuses(store: &Store, events: &[NewEvent]) -> Vec<String> {
     let mut out = Vec::new();
@@ -1467,17 +1484,10 @@ async fn the_fan_out_leases_within_room_and_slots_and_leaves_the_rest_for_later(
     let none = std::collections::HashSet::new();
     // Room for two more sends: two events go out, the other three stay for a later fan-out.
     let room = std::collections::HashMap::from([(sub, 2)]);
-    let lease = |room, budget| deliveries::Lease {
-        owner: "me",
-        budget,
-        room,
-        stalled: &none,
-        per_subscription: 8,
-        until: &until,
-    };
-    let (f, leased) = deliveries::fan_out_leasing(store, 500, now, Some(lease(&room, 100)))
-        .await
-        .unwrap();
+    let (f, leased) =
+        deliveries::fan_out_leasing(store, 500, now, Some(lease(&room, &none, 100, &until)))
+            .await
+            .unwrap();
     assert_eq!((f.events, f.deliveries, leased.claimed.len()), (2, 2, 2));
     assert!(leased.cut && !leased.more);
     assert_eq!(leased.deferred, 0, "nothing became a backlog");
@@ -1488,15 +1498,17 @@ async fn the_fan_out_leases_within_room_and_slots_and_leaves_the_rest_for_later(
     );
     // One slot left: one event read, and sent; more may wait.
     let empty = std::collections::HashMap::new();
-    let (f, leased) = deliveries::fan_out_leasing(store, 500, now, Some(lease(&empty, 1)))
-        .await
-        .unwrap();
+    let (f, leased) =
+        deliveries::fan_out_leasing(store, 500, now, Some(lease(&empty, &none, 1, &until)))
+            .await
+            .unwrap();
     assert_eq!((f.events, leased.claimed.len()), (1, 1));
     assert!(leased.more && !leased.cut);
     // Room and slots: the rest, and nothing more waits.
-    let (f, leased) = deliveries::fan_out_leasing(store, 500, now, Some(lease(&empty, 100)))
-        .await
-        .unwrap();
+    let (f, leased) =
+        deliveries::fan_out_leasing(store, 500, now, Some(lease(&empty, &none, 100, &until)))
+            .await
+            .unwrap();
     assert_eq!((f.events, leased.claimed.len()), (2, 2));
     assert!(!leased.cut && !leased.more);
     assert_eq!(statuses(store, &events).await, vec!["delivering"; 5]);
@@ -1518,21 +1530,10 @@ async fn a_stalled_subscription_gets_pending_deliveries_and_does_not_hold_back_t
     let until = |_: &[deliveries::Subscription]| later(now, 60);
     let room = std::collections::HashMap::from([(slow, 0)]);
     let stalled = std::collections::HashSet::from([slow]);
-    let (f, leased) = deliveries::fan_out_leasing(
-        store,
-        500,
-        now,
-        Some(deliveries::Lease {
-            owner: "me",
-            budget: 100,
-            room: &room,
-            stalled: &stalled,
-            per_subscription: 8,
-            until: &until,
-        }),
-    )
-    .await
-    .unwrap();
+    let (f, leased) =
+        deliveries::fan_out_leasing(store, 500, now, Some(lease(&room, &stalled, 100, &until)))
+            .await
+            .unwrap();
     assert_eq!((f.events, f.deliveries), (3, 6), "no event was held back");
     assert!(leased.claimed.iter().all(|c| c.subscription_id.0 == fast));
     assert_eq!(leased.claimed.len(), 3);
@@ -1559,28 +1560,22 @@ async fn the_fan_out_leases_only_the_first_undelivered_event_of_a_key() {
         std::collections::HashMap::new(),
         std::collections::HashSet::new(),
     );
-    let lease = || deliveries::Lease {
-        owner: "me",
-        budget: 100,
-        room: &room,
-        stalled: &none,
-        per_subscription: 8,
-        until: &until,
-    };
     let first = append(store, EventName::AttemptStarted, Some("attempt:1")).await;
     let second = append(store, EventName::AnswerSubmitted, Some("attempt:1")).await;
     let other = append(store, EventName::AttemptStarted, Some("attempt:2")).await;
-    let (_, leased) = deliveries::fan_out_leasing(store, 500, now, Some(lease()))
-        .await
-        .unwrap();
+    let (_, leased) =
+        deliveries::fan_out_leasing(store, 500, now, Some(lease(&room, &none, 100, &until)))
+            .await
+            .unwrap();
     let sent: Vec<_> = leased.claimed.iter().map(|c| c.event_id.0).collect();
     assert_eq!(sent, [first.id, other.id], "the second waits for the first");
     assert_eq!(leased.blocked.len(), 1);
     // A later batch: the key's first event is still undelivered (stored, in flight).
     let third = append(store, EventName::AttemptSubmitted, Some("attempt:1")).await;
-    let (_, leased) = deliveries::fan_out_leasing(store, 500, now, Some(lease()))
-        .await
-        .unwrap();
+    let (_, leased) =
+        deliveries::fan_out_leasing(store, 500, now, Some(lease(&room, &none, 100, &until)))
+            .await
+            .unwrap();
     assert!(
         leased.claimed.is_empty(),
         "held behind the stored first one"

@@ -352,44 +352,24 @@ async fn record_tries_at_once(
         delivered = DeliveryStatus::Delivered.sql(),
         delivering = DeliveryStatus::Delivering.sql(),
     );
-    let column = |f: fn(&Finished) -> Option<String>| tries.iter().map(f).collect::<Vec<_>>();
+    // One array per column, in the order of the `unnest` above.
+    fn column<T>(tries: &[Finished], f: impl Fn(&Finished) -> T) -> Vec<T> {
+        tries.iter().map(f).collect()
+    }
     let recorded: i64 = sqlx::query_scalar(&sql)
         .bind(owner)
-        .bind(tries.iter().map(|t| t.delivery_id).collect::<Vec<_>>())
-        .bind(
-            tries
-                .iter()
-                .map(|t| t.record.outcome.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(tries.iter().map(|t| t.attempt_number).collect::<Vec<_>>())
-        .bind(
-            tries
-                .iter()
-                .map(|t| t.record.next_attempt_at.0)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            tries
-                .iter()
-                .map(|t| t.record.status_code)
-                .collect::<Vec<_>>(),
-        )
-        .bind(column(|t| t.record.error.as_deref().map(no_nul)))
-        .bind(
-            tries
-                .iter()
-                .map(|t| t.record.started_at.0)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            tries
-                .iter()
-                .map(|t| t.record.duration_ms)
-                .collect::<Vec<_>>(),
-        )
-        .bind(column(|t| t.record.response_body.as_deref().map(no_nul)))
-        .bind(tries.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
+        .bind(column(tries, |t| t.delivery_id))
+        .bind(column(tries, |t| t.record.outcome.as_str()))
+        .bind(column(tries, |t| t.attempt_number))
+        .bind(column(tries, |t| t.record.next_attempt_at.0))
+        .bind(column(tries, |t| t.record.status_code))
+        .bind(column(tries, |t| t.record.error.as_deref().map(no_nul)))
+        .bind(column(tries, |t| t.record.started_at.0))
+        .bind(column(tries, |t| t.record.duration_ms))
+        .bind(column(tries, |t| {
+            t.record.response_body.as_deref().map(no_nul)
+        }))
+        .bind(column(tries, |_| Uuid::new_v4()))
         .bind(now)
         .fetch_one(tx)
         .await?;
