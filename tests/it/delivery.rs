@@ -1627,3 +1627,46 @@ async fn a_running_loop_sends_held_back_events_as_soon_as_the_earlier_one_is_rec
     // poll (500 ms): two polls would take a second.
     assert!(took < Duration::from_millis(900), "took {took:?}");
 }
+
+#[tokio::test]
+async fn a_running_loop_works_through_a_backlog_without_waiting_for_polls() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (rx, url) = receiver(vec![(200, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    // Ten claims' worth of pending deliveries, fanned out with no dispatcher to lease them
+    // (as after an outage).
+    let n = 640;
+    let mut events = Vec::with_capacity(n);
+    for _ in 0..n {
+        events.push(append(store, EventName::AnswerSubmitted, None).await);
+    }
+    let mut fanned = 0;
+    while fanned < n {
+        let f = deliveries::fan_out(store, 500, app.state.clock.now())
+            .await
+            .unwrap();
+        assert!(f.events > 0);
+        fanned += f.events;
+    }
+    let token = tokio_util::sync::CancellationToken::new();
+    let started = Instant::now();
+    let running = tokio::spawn(
+        Dispatcher::new(store.clone(), app.state.clock.clone(), true).run(token.clone()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rx.got.lock().unwrap().len() < n {
+        assert!(Instant::now() < deadline, "the backlog did not drain");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = started.elapsed();
+    token.cancel();
+    running.await.unwrap();
+    // Each claim follows the tries recorded before it (64 a subscription in flight): waiting
+    // for the poll (500 ms) between claims would take over 4.5 s.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(
+        statuses(store, &events).await,
+        vec!["delivered".to_string(); n]
+    );
+}

@@ -12,10 +12,12 @@
 //! - A send task holds one of `IN_FLIGHT` slots from the claim until its try is recorded
 //!   (the claim also caps each subscription's share, so a slow receiver holds only its own
 //!   slots). It sends, then hands its try to the recorder.
-//! - The recorder is whichever send task finishes while no try is being recorded: it records
-//!   every try waiting, in batches of up to `RECORD_BATCH` (one transaction each), until
-//!   none is left. Tries that finish meanwhile wait and share its next transaction. No
-//!   channel, no long-lived task.
+//! - The recorder is whichever send task finishes while no try is being recorded: it gathers
+//!   for `GATHER` the tries that finish meanwhile, then records every try waiting, in batches
+//!   of up to `RECORD_BATCH` (one transaction each), until none is left. Tries that finish
+//!   meanwhile wait and share its next transaction. No channel, no long-lived task.
+//! - While a backlog is claimed, tries recorded ask for the next claim once half a
+//!   subscription's room is free again (or nothing is in flight), not after every batch.
 //! - [`Dispatcher::run`] is woken by the store's [`CommitSignal`] (a commit with events here,
 //!   or on another instance through the PostgreSQL listener task it starts), by recorded tries
 //!   (slots are free, and a later event with the same ordering key may be due) and by the poll
@@ -91,6 +93,8 @@ pub struct Step {
     pub claimed: Option<usize>,
     /// The fan-out took as many events as it could read: more may be waiting.
     pub more: bool,
+    /// The claim took as many deliveries as there were free slots: more may be due.
+    pub filled: bool,
 }
 
 impl Step {
@@ -298,7 +302,9 @@ impl Dispatcher {
         };
         drop(slots);
         if due {
-            step.claimed = Some(self.claim_and_spawn(now).await?);
+            let (n, filled) = self.claim_and_spawn(now).await?;
+            step.claimed = Some(n);
+            step.filled = filled;
         }
         Ok(step)
     }
@@ -346,10 +352,12 @@ impl Dispatcher {
             claim = Claim::IfFannedOut;
             match stepped {
                 Ok(step) => {
-                    if let Some(n) = step.claimed {
+                    if step.claimed.is_some() {
                         last_claim = Instant::now();
-                        if n > 0 {
-                            // The claim found work: there may be more.
+                        if step.filled {
+                            // The claim used every free slot: there may be more. (One that
+                            // left slots free took all its subscriptions had room for; the
+                            // next waits for recorded tries.)
                             claim = Claim::Due;
                             continue;
                         }
@@ -397,16 +405,17 @@ impl Dispatcher {
     }
 
     /// Claims up to the free slots' worth of due deliveries and starts a task sending each.
-    async fn claim_and_spawn(&self, now: Ts) -> anyhow::Result<usize> {
+    /// Returns how many, and whether they filled the free slots.
+    async fn claim_and_spawn(&self, now: Ts) -> anyhow::Result<(usize, bool)> {
         let me = &self.0;
         let free = me.slots.available_permits();
         if free == 0 {
-            return Ok(0);
+            return Ok((0, false));
         }
         // Taken before the claim, so every claimed delivery has its slot (the ones left over
         // are freed on return).
         let Ok(mut slots) = me.slots.clone().try_acquire_many_owned(free as u32) else {
-            return Ok(0);
+            return Ok((0, false));
         };
         let subs = me.subscriptions().await?;
         let claimed = repo::claim(
@@ -424,7 +433,7 @@ impl Dispatcher {
         metrics::counter!("event_delivery_claims_total").increment(1);
         me.claimed(&claimed);
         self.spawn_sends(claimed, &subs, &mut slots);
-        Ok(n)
+        Ok((n, n == free))
     }
 
     /// Starts a task sending each leased delivery, each with one of `slots`.
@@ -479,6 +488,7 @@ impl Dispatcher {
             Err(e) => {
                 // The lease runs out and the delivery is sent again.
                 tracing::warn!(error = %e, "a delivery failed before its try was recorded");
+                me.released(std::iter::once(c.subscription_id.0));
                 drop(slot);
                 me.finished.notify_one();
             }

@@ -132,8 +132,9 @@ impl Inner {
     }
 
     /// Hands a finished try over for recording. If no task is recording, this one records
-    /// every try waiting (its own first) until none is left; otherwise its try waits for the
-    /// recording task's next transaction, and this task ends.
+    /// every try waiting (its own first, after gathering for [`GATHER`] those that finish
+    /// meanwhile) until none is left; otherwise its try waits for the recording task's next
+    /// transaction, and this task ends.
     pub(super) async fn record(&self, done: Done) {
         {
             let mut r = lock(&self.recording);
@@ -145,6 +146,12 @@ impl Inner {
         }
         // Should recording panic, the next finished try takes over (its tries still wait).
         let _busy = Busy(&self.recording);
+        // Tries that finish within GATHER share this transaction: at a low rate each would
+        // otherwise cost one of its own. Its receiver already has the event, so the wait
+        // delays only the lease's release (and a later event with the same ordering key).
+        if lock(&self.recording).waiting.len() < PER_SUBSCRIPTION / 2 {
+            tokio::time::sleep(GATHER).await;
+        }
         loop {
             let batch: Vec<Done> = {
                 let mut r = lock(&self.recording);
@@ -191,6 +198,7 @@ impl Inner {
                 tally.count(t.record.outcome);
             }
         }
+        self.released(keys.iter().map(|(sub, _)| *sub));
         if self.recorded(&keys) {
             self.claim_wanted
                 .store(true, std::sync::atomic::Ordering::Release);
