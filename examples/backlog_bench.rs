@@ -5,11 +5,11 @@
 //! process, that many committed and fanned-out events (deliveries pending), then 20 claims
 //! timed one by one (each leases up to the per-subscription cap, 32, released again before the
 //! next). For the largest size the dispatcher then drains the backlog to the receiver, and
-//! claims are timed again on the emptied queue (whose index still holds the dead row versions
-//! the drain left).
+//! claims are timed again on the emptied queue (whose indexes still hold the dead row versions
+//! the drain left), and once more after a `VACUUM` of the table (what autovacuum does).
 //!
 //! cargo run --release --example backlog_bench -- postgres://postgres@127.0.0.1:5432/test [sizes...]
-//! (default sizes: 0 10000 100000)
+//! (default sizes: 0 100 10000 100000; 100 is the smallest that fills every claim)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
             .map(|s| s.parse())
             .collect::<Result<_, _>>()?
     } else {
-        vec![0, 10_000, 100_000]
+        vec![0, 100, 10_000, 100_000]
     };
     let received = Arc::new(AtomicUsize::new(0));
     let counter = received.clone();
@@ -89,6 +89,16 @@ async fn main() -> anyhow::Result<()> {
             let claims = time_claims(&store, 20).await?;
             println!(
                 "{{\"backlog\":\"0 after draining {size}\",\"claim_us\":{{\"p50\":{},\"max\":{}}}}}",
+                claims[claims.len() / 2],
+                claims[claims.len() - 1]
+            );
+            let pool = store.postgres().expect("a PostgreSQL store");
+            sqlx::query(&format!("VACUUM \"{schema}\".\"deliveries\""))
+                .execute(pool)
+                .await?;
+            let claims = time_claims(&store, 20).await?;
+            println!(
+                "{{\"backlog\":\"0 after draining {size}, vacuumed\",\"claim_us\":{{\"p50\":{},\"max\":{}}}}}",
                 claims[claims.len() / 2],
                 claims[claims.len() - 1]
             );

@@ -405,12 +405,19 @@ impl Store {
     /// `synchronous_commit = off`; SQLite is unchanged). Only for bookkeeping that a crash may
     /// roll back without losing anything acknowledged: the dispatcher's fan-outs, leases and
     /// try records, whose loss means at worst a delivery sent again (at least once).
+    ///
+    /// On PostgreSQL its statements are also planned with `enable_seqscan = off`. Each reads
+    /// or writes a few rows of the queue by key, and each is prepared once per connection: a
+    /// generic plan made while the queue tables were small (a new database) chose a
+    /// sequential scan and kept it as they grew (a try record read every delivery).
     pub async fn begin_async_commit(&self) -> Result<Tx, sqlx::Error> {
         match &self.pools {
-            // One round trip for both (the dispatcher begins several of these per pass).
+            // One round trip for all (the dispatcher begins several of these per pass).
             Pools::Postgres(pool) => Ok(self.tx(TxConn::Postgres(
-                pool.begin_with("BEGIN; SET LOCAL synchronous_commit TO off")
-                    .await?,
+                pool.begin_with(
+                    "BEGIN; SET LOCAL synchronous_commit TO off; SET LOCAL enable_seqscan TO off",
+                )
+                .await?,
             ))),
             Pools::Sqlite { .. } => self.begin().await,
         }

@@ -209,14 +209,17 @@ async fn postgres_commits_with_events_of_another_instance_wake_this_one() {
 }
 
 /// `SHOW synchronous_commit` in a PostgreSQL transaction.
-async fn synchronous_commit(tx: &mut Tx) -> String {
+/// `synchronous_commit` and `enable_seqscan` in `tx`.
+async fn settings(tx: &mut Tx) -> (String, String) {
     let TxConn::Postgres(c) = tx.conn_mut() else {
         unreachable!("a PostgreSQL store")
     };
-    sqlx::query_scalar("SHOW synchronous_commit")
-        .fetch_one(&mut **c)
-        .await
-        .unwrap()
+    sqlx::query_as(
+        "SELECT current_setting('synchronous_commit'), current_setting('enable_seqscan')",
+    )
+    .fetch_one(&mut **c)
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -229,11 +232,13 @@ async fn postgres_bookkeeping_commits_asynchronously_and_only_itself() {
     }
     for _ in 0..3 {
         let mut tx = store.begin_async_commit().await.unwrap();
-        assert_eq!(synchronous_commit(&mut tx).await, "off");
+        let off = ("off".to_string(), "off".to_string());
+        assert_eq!(settings(&mut tx).await, off);
         tx.commit().await.unwrap();
-        // The setting was local to that transaction: the pooled connection is back to normal.
+        // The settings were local to that transaction: the pooled connection is back to normal.
         let mut tx = store.begin().await.unwrap();
-        assert_eq!(synchronous_commit(&mut tx).await, "on");
+        let on = ("on".to_string(), "on".to_string());
+        assert_eq!(settings(&mut tx).await, on);
         tx.commit().await.unwrap();
     }
 }

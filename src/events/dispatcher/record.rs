@@ -149,7 +149,10 @@ impl Inner {
         // Tries that finish within GATHER share this transaction: at a low rate each would
         // otherwise cost one of its own. Its receiver already has the event, so the wait
         // delays only the lease's release (and a later event with the same ordering key).
-        if lock(&self.recording).waiting.len() < PER_SUBSCRIPTION / 2 {
+        // Not while a backlog is claimed: its tries come in batches, and the next claim waits
+        // for their leases.
+        let few = lock(&self.recording).waiting.len() < PER_SUBSCRIPTION / 2;
+        if few && !lock(&self.held).backlog {
             tokio::time::sleep(GATHER).await;
         }
         loop {

@@ -316,7 +316,10 @@ pub async fn record_tries(
 }
 
 /// [`record_tries`] on PostgreSQL: one statement for the whole batch (the leases checked and
-/// released, the tries appended), in the caller's transaction.
+/// released, the tries appended), in the caller's transaction. The lease check is written as a
+/// `CASE` so that it does not imply `idx_deliveries_leased`'s predicate: with a plain
+/// `"status" = 'delivering'` the planner read every live lease of the queue (and the dead
+/// entries of those recorded before) for each batch instead of the rows by primary key.
 async fn record_tries_at_once(
     tx: &mut sqlx::PgConnection,
     owner: &str,
@@ -334,8 +337,8 @@ async fn record_tries_at_once(
                "nextAttemptAt" = t.next_at, "leaseOwner" = NULL, "leaseExpiresAt" = NULL,
                "lastStatusCode" = t.code, "lastError" = t.error, "updatedAt" = $12,
                "deliveredAt" = CASE WHEN t.status = {delivered} THEN $12 ELSE d."deliveredAt" END
-             FROM t WHERE d."deliveryId" = t.id AND d."leaseOwner" = $1
-               AND d."status" = {delivering}
+             FROM t WHERE d."deliveryId" = ANY($2::uuid[]) AND d."deliveryId" = t.id
+               AND (CASE d."status" WHEN {delivering} THEN d."leaseOwner" = $1 ELSE false END)
              RETURNING d."deliveryId"
            ),
            recorded AS (

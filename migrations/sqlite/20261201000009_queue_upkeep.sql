@@ -1,0 +1,4 @@
+-- PostgreSQL's version of this migration tunes autovacuum for the queue tables and drops an
+-- index its claim does not read. SQLite has no per-table vacuum settings (it reuses a deleted
+-- row's space itself), and its claim, which ranks every due delivery, reads that index; so
+-- nothing changes here. The file keeps both folders at the same versions.
