@@ -1,8 +1,9 @@
 //! Delivery backlog benchmark (issue 14), PostgreSQL: the cost of one claim against the size of
 //! the backlog, and how fast a backlog drains once the receiver is back.
 //!
-//! For each backlog size: a fresh schema, one webhook subscription to a receiver in this
-//! process, that many committed and fanned-out events (deliveries pending), then 20 claims
+//! For each backlog size: a fresh schema, one webhook subscription to a receiver in its own
+//! process (this program started again as `backlog_bench receive`), that many committed and
+//! fanned-out events (deliveries pending: the receiver was down), then 20 claims
 //! timed one by one (each leases up to the per-subscription cap, 32, released again before the
 //! next). For the largest size the dispatcher then drains the backlog to the receiver, and
 //! claims are timed again on the emptied queue (whose indexes still hold the dead row versions
@@ -11,6 +12,7 @@
 //! cargo run --release --example backlog_bench -- postgres://postgres@127.0.0.1:5432/test [sizes...]
 //! (default sizes: 0 100 10000 100000; 100 is the smallest that fills every claim)
 
+use std::io::BufRead;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -27,6 +29,9 @@ mod support;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("receive") {
+        return receive().await;
+    }
     let url = args
         .get(1)
         .filter(|u| u.starts_with("postgres"))
@@ -40,18 +45,23 @@ async fn main() -> anyhow::Result<()> {
     } else {
         vec![0, 100, 10_000, 100_000]
     };
-    let received = Arc::new(AtomicUsize::new(0));
-    let counter = received.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move || {
-            counter.fetch_add(1, Ordering::Relaxed);
-            async { "ok" }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let hook = format!("http://{}/hook", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // The receiver, in its own process: it prints its address, then counts what it gets.
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .arg("receive")
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut addr = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped")).read_line(&mut addr)?;
+    let addr = addr.trim().to_string();
+    let _receiver = Reaper(child);
+    anyhow::ensure!(!addr.is_empty(), "the receiver did not start");
+    let hook = format!("http://{addr}/hook");
+    let http = reqwest::Client::new();
+    let count_url = format!("http://{addr}/count");
+    let received = || async {
+        let n: usize = http.get(&count_url).send().await?.text().await?.parse()?;
+        anyhow::Ok(n)
+    };
 
     let largest = sizes.iter().copied().max().unwrap_or(0);
     for size in sizes {
@@ -66,13 +76,13 @@ async fn main() -> anyhow::Result<()> {
             claims[claims.len() - 1]
         );
         if size == largest && size > 0 {
-            let before = received.load(Ordering::Relaxed);
+            let before = received().await?;
             let token = CancellationToken::new();
             let started = Instant::now();
             let dispatcher = Dispatcher::new(store.clone(), Clock::system(), true);
             let running = tokio::spawn(dispatcher.run(token.clone()));
             let target = size;
-            while received.load(Ordering::Relaxed) - before < target {
+            while received().await? - before < target {
                 anyhow::ensure!(
                     started.elapsed() < Duration::from_secs(600),
                     "the backlog did not drain"
@@ -110,6 +120,42 @@ async fn main() -> anyhow::Result<()> {
             .execute(&mut c)
             .await?;
     }
+    Ok(())
+}
+
+/// Stops the receiver process when the bench ends, however it ends.
+struct Reaper(std::process::Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The receiver process: answers every POST to `/hook` with 200 and counts them; `GET /count`
+/// says how many so far. Prints its address on the first line of its output.
+async fn receive() -> anyhow::Result<()> {
+    let received = Arc::new(AtomicUsize::new(0));
+    let (counter, reader) = (received.clone(), received.clone());
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                async { "ok" }
+            }),
+        )
+        .route(
+            "/count",
+            axum::routing::get(move || {
+                let n = reader.load(Ordering::Relaxed);
+                async move { n.to_string() }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("{}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
     Ok(())
 }
 
