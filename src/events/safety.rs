@@ -1,50 +1,53 @@
 //! Where webhooks may go: public addresses only, checked after DNS resolution (the address
 //! actually connected to), unless private networks are explicitly allowed.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::LazyLock;
 
-/// True for addresses a webhook must not reach by default: loopback, private, link-local,
-/// unique-local, carrier-grade NAT, unspecified, broadcast, documentation and multicast.
+use antissrf::CIDRBlock;
+
+/// The special-purpose ranges a webhook must not reach by default: the IANA IPv4 and IPv6
+/// special-purpose registries as Microsoft's AntiSSRF keeps them (`RECOMMENDED_LATEST`:
+/// loopback, private use, shared address space, link-local, IETF protocol assignments,
+/// documentation, benchmarking, reserved, multicast, unique- and site-local, Teredo and the
+/// other transition ranges, cloud metadata endpoints), less the two that carry an IPv4 address
+/// (NAT64 and 6to4, judged by that address instead), plus the two deprecated forms that embed
+/// one without being routed at all (IPv4-compatible `::/96`, IPv4-translated
+/// `::ffff:0:0:0/96`).
+static SPECIAL: LazyLock<Vec<CIDRBlock>> = LazyLock::new(|| {
+    antissrf::ip_address_ranges::RECOMMENDED_LATEST
+        .iter()
+        .copied()
+        .filter(|r| !matches!(*r, "64:ff9b::/96" | "2002::/16"))
+        .chain(["::/96", "::ffff:0:0:0/96"])
+        .map(|r| CIDRBlock::parse(r).expect("a well-formed range"))
+        .collect()
+});
+
+/// True for addresses a webhook must not reach by default: every special-purpose address (see
+/// [`SPECIAL`]), and an IPv4 address mapped into IPv6, or carried by NAT64 or 6to4, when that
+/// IPv4 address is one.
 pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_multicast()
-                || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-                || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
+    if let IpAddr::V6(v6) = ip {
+        if let Some(v4) = v6.to_ipv4_mapped() {
+            return is_internal(IpAddr::V4(v4));
         }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            // Addresses that carry an IPv4 address: NAT64 (64:ff9b::/96) and 6to4 (2002::/16).
-            let embedded = |hi: u16, lo: u16| {
-                let [a, b] = hi.to_be_bytes();
-                let [c, d] = lo.to_be_bytes();
-                is_internal(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)))
-            };
-            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                return embedded(s[6], s[7]);
-            }
-            if s[0] == 0x2002 {
-                return embedded(s[1], s[2]);
-            }
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] == 0x2001 && s[1] == 0x0db8)
+        let s = v6.segments();
+        let embedded = |hi: u16, lo: u16| {
+            let [a, b] = hi.to_be_bytes();
+            let [c, d] = lo.to_be_bytes();
+            is_internal(IpAddr::V4(Ipv4Addr::new(a, b, c, d)))
+        };
+        // NAT64 (64:ff9b::/96, how an IPv6-only network reaches IPv4 hosts) and 6to4
+        // (2002::/16): as public as the IPv4 address they carry.
+        if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+            return embedded(s[6], s[7]);
+        }
+        if s[0] == 0x2002 {
+            return embedded(s[1], s[2]);
         }
     }
+    ip.is_unspecified() || ip.is_loopback() || SPECIAL.iter().any(|r| r.contains(ip))
 }
 
 /// Why a target was not sent to.
@@ -157,6 +160,26 @@ mod tests {
             "64:ff9b::127.0.0.1",
             "2002:c0a8:0101::1",
             "2002:7f00:1::",
+            // Found by the hostile-input audit (issue 15): IPv4-compatible, IPv4-translated,
+            // site-local, IETF protocol assignments, reserved.
+            "::127.0.0.1",
+            "::ffff:0:127.0.0.1",
+            "fec0::1",
+            "192.0.0.1",
+            "240.0.0.1",
+            // More of the registries: benchmarking, documentation, Teredo, discard-only,
+            // cloud metadata, multicast, broadcast.
+            "198.18.0.1",
+            "203.0.113.9",
+            "2001:db8::1",
+            "3fff::1",
+            "2001::1",
+            "100::1",
+            "168.63.129.16",
+            "224.0.0.1",
+            "ff02::1",
+            "255.255.255.255",
+            "::",
         ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }
@@ -166,6 +189,9 @@ mod tests {
             "2606:4700::1111",
             "64:ff9b::808:808",
             "2002:808:808::1",
+            "::ffff:8.8.8.8",
+            "1.1.1.1",
+            "2a00:1450:4001::1",
         ] {
             assert!(!is_internal(ip.parse().unwrap()), "{ip}");
         }

@@ -475,6 +475,40 @@ async fn private_targets_are_refused_unless_allowed() {
 }
 
 #[tokio::test]
+async fn webhooks_to_special_purpose_addresses_are_refused_at_create() {
+    // Private networks off (the default). The audit's addresses (IPv4-compatible,
+    // IPv4-translated, site-local, IETF protocol assignments, reserved) and some of the
+    // registries' others; each a 400 naming the address, nothing stored.
+    let app = TestApp::spawn().await;
+    for host in [
+        "[::127.0.0.1]",
+        "[::ffff:0:127.0.0.1]",
+        "[fec0::1]",
+        "192.0.0.1",
+        "240.0.0.1",
+        "168.63.129.16",
+        "[2001:db8::1]",
+        "198.18.0.1",
+    ] {
+        let body = json!({"name": "x", "url": format!("http://{host}/hook")});
+        let r = app
+            .call(http::Method::POST, "/assessment/v1/webhooks", Some(body))
+            .await;
+        assert_eq!(r.status, 400, "{host}: {}", r.text());
+        assert!(
+            r.errmsg().contains("not a public address"),
+            "{host}: {}",
+            r.errmsg()
+        );
+    }
+    let r = app
+        .call(http::Method::GET, "/assessment/v1/webhooks", None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["result"], json!([]), "{}", r.text());
+}
+
+#[tokio::test]
 async fn the_webhook_admin_api_manages_subscriptions_logs_and_replays() {
     use assessment_service::config::Config;
     let app = TestApp::with_config(Config {
