@@ -76,6 +76,22 @@ pub struct TimeRange {
 }
 
 impl Criteria {
+    /// The most values each list of the criteria takes.
+    pub const MAX_ITEMS: usize = 1000;
+
+    /// Refuses a list longer than [`Self::MAX_ITEMS`].
+    pub fn check(&self) -> AppResult<()> {
+        use super::at_most;
+        let max = Self::MAX_ITEMS;
+        at_most("categories", &self.categories, max)?;
+        at_most("difficultyLevels", &self.difficulty_levels, max)?;
+        at_most("questionTypes", &self.question_types, max)?;
+        at_most("tags", &self.tags, max)?;
+        at_most("marks", &self.marks, max)?;
+        at_most("excludeQuestionIds", &self.exclude_question_ids, max)?;
+        at_most("includeQuestionIds", &self.include_question_ids, max)
+    }
+
     /// The bank filter these criteria select: published, top-level questions.
     pub fn filter(&self) -> QuestionFilter {
         QuestionFilter {

@@ -193,6 +193,17 @@ impl<T> Page<T> {
     }
 }
 
+/// Refuses a list in a body longer than `max` (the limits are listed in the README, "Limits").
+pub(crate) fn at_most<T>(field: &str, items: &[T], max: usize) -> AppResult<()> {
+    if items.len() > max {
+        return Err(AppError::validation(format!(
+            "{field}: at most {max} items ({} sent)",
+            items.len()
+        )));
+    }
+    Ok(())
+}
+
 /// A `search` parameter, checked: no control characters (the extractor already refuses a NUL,
 /// which SQLite would end the pattern at), at most 200 characters.
 pub(crate) fn search_text(s: Option<String>) -> AppResult<Option<String>> {

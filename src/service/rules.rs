@@ -152,6 +152,7 @@ fn apply(r: &mut Rule, input: &RuleIn) -> AppResult<()> {
         r.selection_strategy = s;
     }
     if let Some(c) = &input.criteria {
+        c.check()?;
         r.criteria = Json(serde_json::to_value(c).map_err(anyhow::Error::from)?);
     }
     if let Some(p) = input.priority {

@@ -61,6 +61,8 @@ fn check_events(events: &[String]) -> AppResult<()> {
     if events.is_empty() {
         return Err(AppError::validation("events should not be empty"));
     }
+    // More names than there are events can only repeat them.
+    super::at_most("events", events, 64)?;
     for e in events {
         if e != "*" && EventName::parse(e).is_none() {
             return Err(AppError::validation(format!("{e:?} is not an event name")));

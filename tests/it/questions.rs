@@ -730,3 +730,64 @@ async fn a_search_with_control_characters_is_refused() {
         assert_eq!(r.status, 200, "{path}: {}", r.text());
     }
 }
+
+#[tokio::test]
+async fn lists_in_bodies_have_limits() {
+    let app = TestApp::spawn().await;
+    // 101 options: refused at create, nothing stored; 100 are taken.
+    let mut body = mcq("many options");
+    let options = |n: usize| -> Vec<Value> {
+        (0..n)
+            .map(|i| json!({"text": format!("o{i}"), "isCorrect": i == 0}))
+            .collect()
+    };
+    body["options"] = json!(options(101));
+    let r = app.call(Method::POST, Q, Some(body.clone())).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.errmsg(), "options: at most 100 items (101 sent)");
+    let r = app.call(Method::GET, &format!("{Q}?limit=10"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.text().contains("many options"), "{}", r.text());
+    body["options"] = json!(options(100));
+    let created = create_question(&app, body).await;
+    let id = created["questionId"].as_str().unwrap();
+    // The same limit on PATCH.
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("{Q}/{id}"),
+            Some(json!({"options": options(101)})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.errmsg(), "options: at most 100 items (101 sent)");
+
+    // Rule preview: each list of the criteria at most 1,000 values.
+    let ids: Vec<String> = (0..1001)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
+    let r = app
+        .call(
+            Method::POST,
+            &format!("{Q}/rule-preview"),
+            Some(json!({"includeQuestionIds": ids})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(
+        r.errmsg(),
+        "includeQuestionIds: at most 1000 items (1001 sent)"
+    );
+
+    // Webhooks: at most 64 event names.
+    let r = app
+        .call(
+            Method::POST,
+            "/assessment/v1/webhooks",
+            Some(json!({"name": "x", "url": "https://93.184.216.34/hook",
+                        "events": vec!["test.published"; 65]})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.errmsg(), "events: at most 64 items (65 sent)");
+}

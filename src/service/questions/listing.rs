@@ -188,6 +188,7 @@ pub async fn rule_preview(
     scope: &Scope,
     criteria: &Criteria,
 ) -> AppResult<RulePreview> {
+    criteria.check()?;
     let rows = repo::matching(store, scope, &criteria.filter()).await?;
     let total_marks: Marks = rows.iter().map(|q| q.marks).sum();
     let mut marks_distribution: BTreeMap<String, i64> = BTreeMap::new();

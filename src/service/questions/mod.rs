@@ -10,6 +10,9 @@ use uuid::Uuid;
 
 use super::criteria::sorting;
 pub use super::criteria::{Criteria, TimeRange, descending};
+
+/// The most options a question may have (choice, matching, ordering and blanks alike).
+pub const MAX_OPTIONS: usize = 100;
 use super::{Actor, Page, UnitOfWork, page_window, to_i32};
 use crate::clock::Clock;
 use crate::domain::enums::{GradingType, QuestionLevel, QuestionStatus, QuestionType};
@@ -139,9 +142,9 @@ pub async fn create(
         updated_by: None,
         updated_at: now,
     };
-    let options = input
-        .options
-        .unwrap_or_default()
+    let options = input.options.unwrap_or_default();
+    super::at_most("options", &options, MAX_OPTIONS)?;
+    let options = options
         .into_iter()
         .enumerate()
         .map(|(i, o)| {
@@ -368,6 +371,9 @@ pub async fn update(
     uow.stamp(&mut q);
 
     let existing = repo::options_of(uow.tx(), &scope, &[id]).await?;
+    if let Some(sent) = &patch.options {
+        super::at_most("options", sent, MAX_OPTIONS)?;
+    }
     let options = match patch.options {
         Some(sent) => reconcile_options(uow.tx(), &scope, id, &existing, sent, now).await?,
         None => existing,
