@@ -41,6 +41,19 @@ pub fn sorting(
     Ok((order_by, descending(sort_order)?))
 }
 
+/// Refuses a bank filter with a list longer than [`MAX_IDS`](super::MAX_IDS) values, named
+/// as the criteria and the listing's query name them.
+pub fn check_lists(f: &QuestionFilter) -> AppResult<()> {
+    use super::{MAX_IDS, at_most};
+    at_most("categories", &f.categories, MAX_IDS)?;
+    at_most("difficultyLevels", &f.levels, MAX_IDS)?;
+    at_most("questionTypes", &f.types, MAX_IDS)?;
+    at_most("tags", &f.tags, MAX_IDS)?;
+    at_most("marks", &f.marks, MAX_IDS)?;
+    at_most("excludeQuestionIds", &f.exclude_ids, MAX_IDS)?;
+    at_most("includeQuestionIds", &f.include_ids, MAX_IDS)
+}
+
 /// Selection criteria of a rule and of `POST /questions/rule-preview`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -76,20 +89,9 @@ pub struct TimeRange {
 }
 
 impl Criteria {
-    /// The most values each list of the criteria takes.
-    pub const MAX_ITEMS: usize = 1000;
-
-    /// Refuses a list longer than [`Self::MAX_ITEMS`].
+    /// Refuses a list longer than [`MAX_IDS`](super::MAX_IDS) (see [`check_lists`]).
     pub fn check(&self) -> AppResult<()> {
-        use super::at_most;
-        let max = Self::MAX_ITEMS;
-        at_most("categories", &self.categories, max)?;
-        at_most("difficultyLevels", &self.difficulty_levels, max)?;
-        at_most("questionTypes", &self.question_types, max)?;
-        at_most("tags", &self.tags, max)?;
-        at_most("marks", &self.marks, max)?;
-        at_most("excludeQuestionIds", &self.exclude_question_ids, max)?;
-        at_most("includeQuestionIds", &self.include_question_ids, max)
+        check_lists(&self.filter())
     }
 
     /// The bank filter these criteria select: published, top-level questions.

@@ -193,6 +193,12 @@ impl<T> Page<T> {
     }
 }
 
+/// The most items one answer save, review, import or bulk add of questions takes (more than
+/// any test's paper holds).
+pub(crate) const MAX_BATCH: usize = 500;
+/// The most ids one list of a filter takes.
+pub(crate) const MAX_IDS: usize = 1000;
+
 /// Refuses a list in a body longer than `max` (the limits are listed in the README, "Limits").
 pub(crate) fn at_most<T>(field: &str, items: &[T], max: usize) -> AppResult<()> {
     if items.len() > max {

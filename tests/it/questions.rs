@@ -779,6 +779,49 @@ async fn lists_in_bodies_have_limits() {
         "includeQuestionIds: at most 1000 items (1001 sent)"
     );
 
+    // A save of 501 answers and a bulk add of 501 questions: refused before anything is read.
+    let many =
+        |n: usize, item: &dyn Fn() -> Value| -> Vec<Value> { (0..n).map(|_| item()).collect() };
+    let answers = many(
+        501,
+        &|| json!({"questionId": uuid::Uuid::new_v4(), "answer": {"selectedOptionIds": []}}),
+    );
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/assessment/v1/attempts/{}/answers", uuid::Uuid::new_v4()),
+            Some(json!({"answers": answers})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.errmsg(), "answers: at most 500 items (501 sent)");
+    let items = many(501, &|| json!({"questionId": uuid::Uuid::new_v4()}));
+    let r = app
+        .call(
+            Method::POST,
+            &format!(
+                "/assessment/v1/tests/{}/questions/bulk",
+                uuid::Uuid::new_v4()
+            ),
+            Some(json!({"sectionId": uuid::Uuid::new_v4(), "questions": items})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.errmsg(), "questions: at most 500 items (501 sent)");
+    // The listing's filters too.
+    let cats: Vec<String> = (0..1001)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
+    let r = app
+        .call(
+            Method::GET,
+            &format!("{Q}?categories={}", cats.join(",")),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.errmsg(), "categories: at most 1000 items (1001 sent)");
+
     // Webhooks: at most 64 event names.
     let r = app
         .call(

@@ -98,6 +98,7 @@ pub async fn list(store: &Store, scope: &Scope, q: TestListQuery) -> AppResult<P
         q.sort_order.as_deref(),
         repo::TEST_SORT_COLUMNS,
     )?;
+    crate::service::at_most("contextId", &q.context_id, crate::service::MAX_IDS)?;
     let filter = TestFilter {
         search: crate::service::search_text(q.search.clone())?,
         status: q.status,

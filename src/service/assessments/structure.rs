@@ -169,6 +169,7 @@ pub async fn bulk_add(
             "At least one question must be provided",
         ));
     }
+    crate::service::at_most("questions", &input.questions, crate::service::MAX_BATCH)?;
     let scope = actor.scope;
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let t = lock_editable(uow.tx(), &scope, test_id, "questions").await?;

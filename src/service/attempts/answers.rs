@@ -138,6 +138,7 @@ pub async fn save_answers(
     if body.answers.is_empty() {
         return Ok("No answers provided to submit");
     }
+    crate::service::at_most("answers", &body.answers, crate::service::MAX_BATCH)?;
     let now = clock.now();
     if let Some(known) = cache.get(attempt_id)
         && save_guarded(store, &known, actor, attempt_id, &body, now).await?

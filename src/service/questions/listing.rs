@@ -160,6 +160,7 @@ pub async fn list(store: &Store, scope: &Scope, q: QuestionListQuery) -> AppResu
     filter.types.extend(q.qtype);
     filter.levels.extend(q.level);
     filter.categories.extend(q.category_id);
+    super::super::criteria::check_lists(&filter)?;
     if preview {
         filter.statuses = vec![QuestionStatus::Published];
     }

@@ -90,6 +90,7 @@ async fn apply_review(
     items: &[ReviewItem],
     overall_remarks: Option<&str>,
 ) -> AppResult<Reviewed> {
+    crate::service::at_most("answers", items, crate::service::MAX_BATCH)?;
     let scope = uow.scope();
     let now = uow.now();
     let reviewer = uow.user();

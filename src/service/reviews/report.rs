@@ -92,6 +92,7 @@ pub async fn question_answer_report(
             l.ordering,
         )
     });
+    crate::service::at_most("userIds", &q.user_ids, crate::service::MAX_IDS)?;
     let (learners, total_users) =
         repo::learners_of(store, scope, test_id, &q.user_ids, limit, offset).await?;
     let mut rows_attempts = Vec::new();
