@@ -47,7 +47,7 @@ pub fn is_internal(ip: IpAddr) -> bool {
             return embedded(s[1], s[2]);
         }
     }
-    ip.is_unspecified() || ip.is_loopback() || SPECIAL.iter().any(|r| r.contains(ip))
+    SPECIAL.iter().any(|r| r.contains(ip))
 }
 
 /// Why a target was not sent to.

@@ -734,103 +734,77 @@ async fn a_search_with_control_characters_is_refused() {
 #[tokio::test]
 async fn lists_in_bodies_have_limits() {
     let app = TestApp::spawn().await;
-    // 101 options: refused at create, nothing stored; 100 are taken.
-    let mut body = mcq("many options");
     let options = |n: usize| -> Vec<Value> {
         (0..n)
             .map(|i| json!({"text": format!("o{i}"), "isCorrect": i == 0}))
             .collect()
     };
-    body["options"] = json!(options(101));
-    let r = app.call(Method::POST, Q, Some(body.clone())).await;
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert_eq!(r.errmsg(), "options: at most 100 items (101 sent)");
-    let r = app.call(Method::GET, &format!("{Q}?limit=10"), None).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert!(!r.text().contains("many options"), "{}", r.text());
+    let uuids =
+        |n: usize| -> Vec<String> { (0..n).map(|_| uuid::Uuid::new_v4().to_string()).collect() };
+    let new_id = uuid::Uuid::new_v4;
+    // A question of 100 options is taken (the 101-option create below stores nothing).
+    let mut body = mcq("many options");
     body["options"] = json!(options(100));
-    let created = create_question(&app, body).await;
+    let created = create_question(&app, body.clone()).await;
     let id = created["questionId"].as_str().unwrap();
-    // The same limit on PATCH.
-    let r = app
-        .call(
+    body["text"] = json!("too many options");
+    body["options"] = json!(options(101));
+    let answers: Vec<Value> = (0..501)
+        .map(|_| json!({"questionId": new_id(), "answer": {"selectedOptionIds": []}}))
+        .collect();
+    let items: Vec<Value> = (0..501).map(|_| json!({"questionId": new_id()})).collect();
+    // Each refused with a 400 naming the list; the save and the bulk add before anything is
+    // read (their attempt and test do not exist).
+    for (method, path, body, msg) in [
+        (
+            Method::POST,
+            Q.to_string(),
+            Some(body),
+            "options: at most 100 items (101 sent)",
+        ),
+        (
             Method::PATCH,
-            &format!("{Q}/{id}"),
+            format!("{Q}/{id}"),
             Some(json!({"options": options(101)})),
-        )
-        .await;
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert_eq!(r.errmsg(), "options: at most 100 items (101 sent)");
-
-    // Rule preview: each list of the criteria at most 1,000 values.
-    let ids: Vec<String> = (0..1001)
-        .map(|_| uuid::Uuid::new_v4().to_string())
-        .collect();
-    let r = app
-        .call(
+            "options: at most 100 items (101 sent)",
+        ),
+        (
             Method::POST,
-            &format!("{Q}/rule-preview"),
-            Some(json!({"includeQuestionIds": ids})),
-        )
-        .await;
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert_eq!(
-        r.errmsg(),
-        "includeQuestionIds: at most 1000 items (1001 sent)"
-    );
-
-    // A save of 501 answers and a bulk add of 501 questions: refused before anything is read.
-    let many =
-        |n: usize, item: &dyn Fn() -> Value| -> Vec<Value> { (0..n).map(|_| item()).collect() };
-    let answers = many(
-        501,
-        &|| json!({"questionId": uuid::Uuid::new_v4(), "answer": {"selectedOptionIds": []}}),
-    );
-    let r = app
-        .call(
+            format!("{Q}/rule-preview"),
+            Some(json!({"includeQuestionIds": uuids(1001)})),
+            "includeQuestionIds: at most 1000 items (1001 sent)",
+        ),
+        (
             Method::POST,
-            &format!("/assessment/v1/attempts/{}/answers", uuid::Uuid::new_v4()),
+            format!("/assessment/v1/attempts/{}/answers", new_id()),
             Some(json!({"answers": answers})),
-        )
-        .await;
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert_eq!(r.errmsg(), "answers: at most 500 items (501 sent)");
-    let items = many(501, &|| json!({"questionId": uuid::Uuid::new_v4()}));
-    let r = app
-        .call(
+            "answers: at most 500 items (501 sent)",
+        ),
+        (
             Method::POST,
-            &format!(
-                "/assessment/v1/tests/{}/questions/bulk",
-                uuid::Uuid::new_v4()
-            ),
-            Some(json!({"sectionId": uuid::Uuid::new_v4(), "questions": items})),
-        )
-        .await;
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert_eq!(r.errmsg(), "questions: at most 500 items (501 sent)");
-    // The listing's filters too.
-    let cats: Vec<String> = (0..1001)
-        .map(|_| uuid::Uuid::new_v4().to_string())
-        .collect();
-    let r = app
-        .call(
+            format!("/assessment/v1/tests/{}/questions/bulk", new_id()),
+            Some(json!({"sectionId": new_id(), "questions": items})),
+            "questions: at most 500 items (501 sent)",
+        ),
+        (
             Method::GET,
-            &format!("{Q}?categories={}", cats.join(",")),
+            format!("{Q}?categories={}", uuids(1001).join(",")),
             None,
-        )
-        .await;
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert_eq!(r.errmsg(), "categories: at most 1000 items (1001 sent)");
-
-    // Webhooks: at most 64 event names.
-    let r = app
-        .call(
+            "categories: at most 1000 items (1001 sent)",
+        ),
+        (
             Method::POST,
-            "/assessment/v1/webhooks",
+            "/assessment/v1/webhooks".to_string(),
             Some(json!({"name": "x", "url": "https://93.184.216.34/hook",
                         "events": vec!["test.published"; 65]})),
-        )
-        .await;
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert_eq!(r.errmsg(), "events: at most 64 items (65 sent)");
+            "events: at most 64 items (65 sent)",
+        ),
+    ] {
+        let r = app.call(method, &path, body).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert_eq!(r.errmsg(), msg);
+    }
+    let r = app.call(Method::GET, &format!("{Q}?limit=10"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.text().contains("too many options"), "{}", r.text());
 }
