@@ -220,24 +220,8 @@ async fn learner_hierarchy(
     Path(id): Path<String>,
     headers: http::HeaderMap,
 ) -> AppResult<axum::response::Response> {
-    use axum::response::IntoResponse;
     let v = hierarchy::learner_hierarchy(&s.store, &s.views, &ctx.scope(), path_uuid(&id)?).await?;
-    let etag = [(http::header::ETAG, v.etag.clone())];
-    if if_none_match(&headers, &v.etag) {
-        return Ok((http::StatusCode::NOT_MODIFIED, etag).into_response());
-    }
-    Ok((etag, ApiOk::ok(v.view)).into_response())
-}
-
-/// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks for it).
-fn if_none_match(headers: &http::HeaderMap, etag: &str) -> bool {
-    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
-    headers
-        .get_all(http::header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim() == "*" || bare(t) == bare(etag))
+    Ok(super::conditional::respond(&headers, v.etag, v.view))
 }
 
 /// The author's view of a test: keys, and the questions each option reveals.

@@ -1,6 +1,7 @@
 //! `/attempts`: taking a test. Every route acts on the caller's own attempts.
 
 use axum::extract::{Path, State};
+use axum::response::Response;
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -8,6 +9,7 @@ use utoipa_axum::routes;
 
 use super::auth::RequestContext;
 use super::auth::{REVIEWERS, require_self_or_reviewer};
+use super::conditional;
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
 use super::envelope::{MessageOut, msg};
 use super::extract::{ValidJson, path_uuid};
@@ -118,30 +120,32 @@ async fn import_result_status(
 
 /// The answer sheet of a submitted attempt: its learner, or a reviewer.
 #[utoipa::path(get, path = "/attempts/{attemptId}/answersheet", tag = "reviews",
-    params(Tenancy, ("attemptId" = String, Path, format = Uuid)),
-    responses((status = 200, body = Envelope<Object>), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+    params(Tenancy, ("attemptId" = String, Path, format = Uuid), ("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: 304 while the view is unchanged")),
+    responses((status = 200, body = Envelope<Object>, headers(("ETag" = String, description = "Changes whenever the sheet does"))),
+        (status = 304, description = "The sheet named by `If-None-Match` is current"),
+        (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn answersheet(
     State(s): State<AppState>,
     ctx: RequestContext,
     Path(attempt_id): Path<String>,
-) -> AppResult<ApiOk<Value>> {
+    headers: http::HeaderMap,
+) -> AppResult<Response> {
     let attempt_id = path_uuid(&attempt_id)?;
     let caller = ctx.user()?;
     // In header mode everyone holds every role: the learner's own view is what they get
     // unless they name themselves a reviewer through a token.
     let reviewer =
         ctx.mode == crate::http::auth::AuthMode::Jwt && REVIEWERS.iter().any(|r| ctx.has_role(*r));
-    Ok(ApiOk::ok(
-        reviews::answersheet(
-            &s.store,
-            &s.clock,
-            &ctx.scope(),
-            caller.as_uuid(),
-            reviewer,
-            attempt_id,
-        )
-        .await?,
-    ))
+    let sheet = reviews::answersheet(
+        &s.store,
+        &s.clock,
+        &ctx.scope(),
+        caller.as_uuid(),
+        reviewer,
+        attempt_id,
+    )
+    .await?;
+    Ok(conditional::respond_digest(&headers, sheet))
 }
 
 /// Body of the internal result-status route.
@@ -271,24 +275,25 @@ async fn resume(
 
 /// The attempt's questions in order, with options and no answer keys.
 #[utoipa::path(get, path = "/attempts/{attemptId}/questions/{userId}", tag = "attempts",
-    params(Tenancy, ("attemptId" = String, Path, format = Uuid), ("userId" = String, Path, format = Uuid)),
-    responses((status = 200, body = Envelope<Vec<Object>>), (status = 400, body = ErrorEnvelope),
+    params(Tenancy, ("attemptId" = String, Path, format = Uuid), ("userId" = String, Path, format = Uuid), ("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: 304 while the view is unchanged")),
+    responses((status = 200, body = Envelope<Vec<Object>>, headers(("ETag" = String, description = "Changes whenever the paper does"))),
+              (status = 304, description = "The paper named by `If-None-Match` is current"), (status = 400, body = ErrorEnvelope),
               (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn questions(
     State(s): State<AppState>,
     ctx: RequestContext,
     Path((attempt_id, user_id)): Path<(String, String)>,
-) -> AppResult<ApiOk<Vec<Value>>> {
+    headers: http::HeaderMap,
+) -> AppResult<Response> {
     let (attempt_id, user_id) = (path_uuid(&attempt_id)?, path_uuid(&user_id)?);
     let actor = ctx.actor()?;
-    Ok(ApiOk::ok(
-        svc::questions(
-            &s.store,
-            &actor.scope,
-            actor.user_uuid(),
-            user_id,
-            attempt_id,
-        )
-        .await?,
-    ))
+    let paper = svc::questions(
+        &s.store,
+        &actor.scope,
+        actor.user_uuid(),
+        user_id,
+        attempt_id,
+    )
+    .await?;
+    Ok(conditional::respond_digest(&headers, paper))
 }

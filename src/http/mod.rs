@@ -3,6 +3,7 @@
 pub mod assessments;
 pub mod attempts;
 pub mod auth;
+pub mod conditional;
 pub mod envelope;
 pub mod extract;
 pub mod health;

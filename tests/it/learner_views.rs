@@ -7,6 +7,10 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
+const LEARNER: &str = "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d";
+const OTHER_LEARNER: &str = "7b8c9d0e-1f2a-4b3c-9d4e-5f6a7b8c9d0e";
+const REVIEWER: &str = "8d9e0f1a-2b3c-4d5e-9f6a-7b8c9d0e1f2a";
+
 fn mcq(text: &str) -> Value {
     json!({"text": text, "type": "mcq", "marks": 1,
            "options": [{"text": "right", "isCorrect": true}, {"text": "wrong"}]})
@@ -139,4 +143,63 @@ async fn option_links_of_a_published_tests_questions_are_frozen() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
+}
+
+/// `GET path` as `user`, naming `tag` in `If-None-Match` when given.
+async fn view(app: &TestApp, path: &str, user: &'static str, tag: Option<&str>) -> TestResponse {
+    let mut headers = as_user(user);
+    if let Some(tag) = tag {
+        headers.push(("if-none-match", tag));
+    }
+    app.call_with(Method::GET, path, None, &headers).await
+}
+
+#[tokio::test]
+async fn the_paper_and_the_answer_sheet_answer_304_until_they_change() {
+    let app = TestApp::spawn().await;
+    let essay = json!({"text": "Why?", "type": "essay", "marks": 5});
+    let (test, qs) = published_test(&app, json!({}), vec![mcq("a"), essay]).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
+
+    // The paper: the same tag while it is the same, 304 for it, and no body then.
+    let paper = format!("{ATTEMPTS}/{attempt}/questions/{LEARNER}");
+    let first = view(&app, &paper, LEARNER, None).await;
+    let body = first.expect_status(200);
+    assert_eq!(body["result"].as_array().unwrap().len(), 2);
+    let tag = first.header("etag").expect("an ETag").to_string();
+    assert!(tag.starts_with("W/\""), "{tag}");
+    let again = view(&app, &paper, LEARNER, Some(&tag)).await;
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header("etag"), Some(tag.as_str()));
+    assert_eq!(
+        view(&app, &paper, LEARNER, Some("W/\"x\"")).await.status,
+        200
+    );
+    // A tag answers nobody else's paper: the owner check comes first.
+    assert_eq!(
+        view(&app, &paper, OTHER_LEARNER, Some(&tag)).await.status,
+        403
+    );
+
+    let option = qs[0]["options"][0]["questionOptionId"].clone();
+    let answers = json!([
+        {"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [option]}},
+        {"questionId": qs[1]["questionId"], "answer": {"text": "Because."}},
+    ]);
+    answer(&app, &attempt, LEARNER, answers, 201).await;
+    submit(&app, &attempt, LEARNER, 201).await;
+
+    // The answer sheet: 304 for its tag until a review changes it, then the new sheet.
+    let sheet = format!("{ATTEMPTS}/{attempt}/answersheet");
+    let first = view(&app, &sheet, LEARNER, None).await;
+    first.expect_status(200);
+    let tag = first.header("etag").expect("an ETag").to_string();
+    assert_eq!(view(&app, &sheet, LEARNER, Some(&tag)).await.status, 304);
+    let reviewed = json!({"answers": [{"questionId": qs[1]["questionId"], "score": 4}]});
+    review(&app, &attempt, REVIEWER, reviewed, 201).await;
+    let after = view(&app, &sheet, LEARNER, Some(&tag)).await;
+    let body = after.expect_status(200);
+    assert_ne!(after.header("etag"), Some(tag.as_str()));
+    assert!(body.to_string().contains("\"score\":4"), "{body}");
 }
