@@ -12,7 +12,7 @@
 # progress), upsert the answer, append the event. The service's answers/s divided by that is
 # its share of what PostgreSQL can commit at all (issue 13's ratio).
 #
-# Usage: bench/ceiling.sh [clients] [seconds] [service|minimal]   (PostgreSQL on 127.0.0.1:5432)
+# Usage: [SERVICE_BIN=path] bench/ceiling.sh [clients] [seconds] [service|minimal]   (PostgreSQL on 127.0.0.1:5432)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 clients="${1:-50}"
@@ -23,7 +23,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/assessment-service-target}
 PSQL=(psql -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres)
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE \"$db\""
 trap '"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
-cargo run -q --release --bin assessment-service -- migrate --database-url "postgres://postgres@127.0.0.1:5432/$db" >/dev/null
+# SERVICE_BIN: a built service binary for the migration (no build during a benchmark run).
+if [ -n "${SERVICE_BIN:-}" ]; then
+    "$SERVICE_BIN" migrate --database-url "postgres://postgres@127.0.0.1:5432/$db" >/dev/null
+else
+    cargo run -q --release --bin assessment-service -- migrate --database-url "postgres://postgres@127.0.0.1:5432/$db" >/dev/null
+fi
 
 T=0f3d1c9e-6a1b-4b2c-9d3e-1f2a3b4c5d6e
 O=1a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d
