@@ -39,7 +39,7 @@ trap 'kill "${pid:-0}" 2>/dev/null || true; psql -q -h 127.0.0.1 -U postgres -d 
 for round in $(seq 1 "$rounds"); do
     for target in $targets; do
         name="bench$(date +%s%N)"
-        env=(DATABASE_URL="$pg/$db" PORT="$port" LOG_LEVEL=warn WEBHOOK_ALLOW_PRIVATE_NETWORKS=true)
+        env=(DATABASE_URL="$pg/$db" PORT="$port" LOG_LEVEL=warn WEBHOOK_ALLOW_PRIVATE_NETWORKS=true RATE_LIMIT_TENANT_PER_SEC=0)
         case "$target" in
             webhook) args=(events -k "$k" -c 20 --rate "$rate" --warmup "$warmup") ;;
             webhook+hook)

@@ -51,7 +51,7 @@ for round in $(seq 1 "$rounds"); do
     for c in $concurrencies; do
         for bin in "$@"; do
             psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null 2>&1
-            DATABASE_URL="$pg/$db" PORT="$port" LOG_LEVEL=warn WEBHOOK_ALLOW_PRIVATE_NETWORKS=true \
+            DATABASE_URL="$pg/$db" PORT="$port" LOG_LEVEL=warn WEBHOOK_ALLOW_PRIVATE_NETWORKS=true RATE_LIMIT_TENANT_PER_SEC=0 \
                 "$bin" >/dev/null 2>&1 &
             pid=$!
             for _ in $(seq 1 200); do

@@ -98,6 +98,7 @@ impl Components {
         let prefix = config.prefix()?;
         let database = config.database()?;
         config.cors_origin_list()?;
+        config.trusted_proxy_list()?;
         config.check_log_level()?;
         let auth = Authenticator::from_config(config)?;
         Ok(Components {
@@ -140,6 +141,7 @@ impl AppState {
     /// State from the components built from `config`, over a connected and migrated store.
     pub fn assemble(config: Config, components: Components, store: Store) -> AppState {
         let clock = crate::clock::Clock::system();
+        let limits = Arc::new(crate::http::limits::RateLimits::from_config(&config));
         AppState {
             brokers: Brokers::new(&components.broker_specs, &clock),
             users: Arc::new(components.users),
@@ -152,6 +154,7 @@ impl AppState {
             started_at: Instant::now(),
             keys: Arc::default(),
             views: Arc::default(),
+            limits,
             clock,
         }
     }

@@ -279,6 +279,7 @@ async fn serve(config: Config, components: Components, started: Instant) -> anyh
     let addr = listener.local_addr().unwrap_or(addr);
     let store = state.store.clone();
     let clock = state.clock.clone();
+    let state_limits = state.limits.clone();
     let app = build_app(state);
     tracing::info!(
         %addr,
@@ -333,8 +334,24 @@ async fn serve(config: Config, components: Components, started: Instant) -> anyh
         signal_token.cancel();
     });
     let graceful_token = token.clone();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { graceful_token.cancelled().await });
+    {
+        // Keys whose allowance is whole again are forgotten now and then.
+        let (limits, token) = (state_limits, token.clone());
+        tasks.spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => limits.forget_idle(),
+                    _ = token.cancelled() => return,
+                }
+            }
+        });
+    }
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { graceful_token.cancelled().await });
     let mut server = tokio::spawn(async move { server.await });
 
     let served: anyhow::Result<()> = tokio::select! {

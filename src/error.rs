@@ -32,12 +32,24 @@ pub enum AppError {
     /// 413: body over the configured limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 414: the request target is longer than the service reads.
+    #[error("{0}")]
+    UriTooLong(String),
+    /// 431: the request's header fields are larger than the service reads.
+    #[error("{0}")]
+    HeadersTooLarge(String),
     /// 415: body not JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// 422: well-formed, but a business rule refuses it.
     #[error("{0}")]
     Unprocessable(String),
+    /// 429: over a rate limit; `Retry-After` says when to try again.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// 503: the request ran past the configured timeout.
     #[error("{0}")]
     Timeout(String),
@@ -88,6 +100,12 @@ impl AppError {
                 "PAYLOAD_TOO_LARGE",
                 "CLIENT_ERROR",
             ),
+            UriTooLong(_) => (StatusCode::URI_TOO_LONG, "URI_TOO_LONG", "CLIENT_ERROR"),
+            HeadersTooLarge(_) => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "HEADERS_TOO_LARGE",
+                "CLIENT_ERROR",
+            ),
             UnsupportedMediaType(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UNSUPPORTED_MEDIA_TYPE",
@@ -96,6 +114,11 @@ impl AppError {
             Unprocessable(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "UNPROCESSABLE_ENTITY",
+                "CLIENT_ERROR",
+            ),
+            TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
                 "CLIENT_ERROR",
             ),
             Timeout(_) => (
@@ -159,7 +182,16 @@ impl IntoResponse for AppError {
             }
             other => other.to_string(),
         };
-        (status, Json(envelope::failure(err, code, message))).into_response()
+        let mut response = (status, Json(envelope::failure(err, code, message))).into_response();
+        if let AppError::TooManyRequests {
+            retry_after_secs, ..
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, retry_after_secs.into());
+        }
+        response
     }
 }
 

@@ -22,6 +22,10 @@ pub const DEFAULT_EVENT_RETENTION_DAYS: u32 = 30;
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 20;
+pub const DEFAULT_RATE_LIMIT_TENANT_PER_SEC: u32 = 1000;
+pub const DEFAULT_WEBHOOK_SECRET_OVERLAP_SECS: u64 = 86_400;
+pub const DEFAULT_REPLAY_MAX_DELIVERIES: u32 = 10_000;
+pub const DEFAULT_REPLAY_TENANT_PER_MIN: u32 = 20_000;
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 pub const DEFAULT_CORS_ORIGINS: &str = "*";
 pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 30;
@@ -107,6 +111,39 @@ pub struct Config {
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS,
           global = true, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_secs: u64,
+
+    /// Requests a second per tenant (after authentication), with bursts of twice that;
+    /// `0` turns the limit off. Over it: 429 with `Retry-After`.
+    #[arg(long, env = "RATE_LIMIT_TENANT_PER_SEC", default_value_t = DEFAULT_RATE_LIMIT_TENANT_PER_SEC,
+          global = true)]
+    pub rate_limit_tenant_per_sec: u32,
+
+    /// Requests a second per client address, with bursts of twice that; `0` (the default)
+    /// turns it off: behind a gateway every client has the gateway's address.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_IP_PER_SEC",
+        default_value_t = 0,
+        global = true
+    )]
+    pub rate_limit_ip_per_sec: u32,
+
+    /// Comma-separated addresses or networks (`10.0.0.0/8`) of proxies whose
+    /// `X-Forwarded-For` names the client for the address limit.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "", global = true)]
+    pub trusted_proxies: String,
+
+    /// Most deliveries one replay call may put back in the queue (a range matching more is
+    /// refused with 422: narrow it).
+    #[arg(long, env = "REPLAY_MAX_DELIVERIES", default_value_t = DEFAULT_REPLAY_MAX_DELIVERIES,
+          global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub replay_max_deliveries: u32,
+
+    /// Deliveries a tenant may replay per minute, all replay routes together; `0` turns the
+    /// limit off.
+    #[arg(long, env = "REPLAY_TENANT_PER_MIN", default_value_t = DEFAULT_REPLAY_TENANT_PER_MIN,
+          global = true)]
+    pub replay_tenant_per_min: u32,
 
     /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT_SECS,
@@ -257,6 +294,11 @@ pub struct Config {
     #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_NETWORKS", global = true, default_value_t = false,
           action = clap::ArgAction::Set)]
     pub webhook_allow_private_networks: bool,
+    /// Seconds after a secret rotation during which deliveries are also signed with the
+    /// previous secret (a second signature in `webhook-signature`); `0` replaces it at once.
+    #[arg(long, env = "WEBHOOK_SECRET_OVERLAP_SECS", default_value_t = DEFAULT_WEBHOOK_SECRET_OVERLAP_SECS,
+          global = true, value_parser = clap::value_parser!(u64).range(0..=30 * 86_400))]
+    pub webhook_secret_overlap_secs: u64,
     /// The seed's environment profile: in `test`, external subscriptions from the environment
     /// are not registered unless `EXTERNAL_PLUGINS_IN_TEST=true`.
     #[arg(long, env = "NODE_ENV", global = true, default_value = "development")]
@@ -297,6 +339,11 @@ impl Default for Config {
             body_limit_bytes: DEFAULT_BODY_LIMIT,
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
             shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
+            rate_limit_tenant_per_sec: DEFAULT_RATE_LIMIT_TENANT_PER_SEC,
+            rate_limit_ip_per_sec: 0,
+            trusted_proxies: String::new(),
+            replay_max_deliveries: DEFAULT_REPLAY_MAX_DELIVERIES,
+            replay_tenant_per_min: DEFAULT_REPLAY_TENANT_PER_MIN,
             log_format: LogFormat::Text,
             log_level: DEFAULT_LOG_LEVEL.into(),
             cors_origins: DEFAULT_CORS_ORIGINS.into(),
@@ -333,6 +380,7 @@ impl Default for Config {
             custom_plugin_timeout_ms: 100,
             custom_plugin_memory_mb: 16,
             webhook_allow_private_networks: false,
+            webhook_secret_overlap_secs: DEFAULT_WEBHOOK_SECRET_OVERLAP_SECS,
             node_env: "development".into(),
             external_plugins_in_test: false,
         }
@@ -461,6 +509,25 @@ impl Config {
     }
 
     /// Allowed CORS origins; `None` means any.
+    /// `TRUSTED_PROXIES` as networks (a bare address is a network of one).
+    pub fn trusted_proxy_list(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError::new(
+                            "TRUSTED_PROXIES",
+                            format!("{p:?} is not an address or network"),
+                        )
+                    })
+            })
+            .collect()
+    }
+
     pub fn cors_origin_list(&self) -> Result<Option<Vec<http::HeaderValue>>, ConfigError> {
         let raw = self.cors_origins.trim();
         if raw == "*" {

@@ -33,6 +33,22 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
+/// The `webhook-signature` header value for every secret in `secrets` (space-separated, as
+/// Standard Webhooks allows during a rotation), or `None` when none is a `whsec_` secret.
+pub fn signature_header<'a>(
+    secrets: impl IntoIterator<Item = &'a str>,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Option<String> {
+    let signatures: Vec<String> = secrets
+        .into_iter()
+        .filter_map(secret_key)
+        .map(|key| sign(&key, id, timestamp, body))
+        .collect();
+    (!signatures.is_empty()).then(|| signatures.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +64,23 @@ mod tests {
             br#"{"test": 2432232314}"#,
         );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn a_rotation_signs_with_both_secrets() {
+        let (old, new) = (new_secret(), new_secret());
+        let header = signature_header([new.as_str(), old.as_str()], "msg_1", 7, b"{}").unwrap();
+        let parts: Vec<&str> = header.split(' ').collect();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(
+            parts[0],
+            sign(&secret_key(&new).unwrap(), "msg_1", 7, b"{}")
+        );
+        assert_eq!(
+            parts[1],
+            sign(&secret_key(&old).unwrap(), "msg_1", 7, b"{}")
+        );
+        assert_eq!(signature_header(["plain"], "msg_1", 7, b"{}"), None);
     }
 
     #[test]

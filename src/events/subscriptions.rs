@@ -240,6 +240,8 @@ pub async fn sync_source(
                 method: d.method,
                 headers: Json(serde_json::Value::Object(headers)),
                 secret: d.secret.map(|s| s.expose().to_string()),
+                previous_secret: None,
+                previous_secret_expires_at: None,
                 events: Json(d.events),
                 timeout_ms: d.timeout_ms,
                 max_retries: d.max_retries,

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method};
@@ -46,8 +48,12 @@ pub async fn per_request(State(state): State<AppState>, req: Request, next: Next
     };
     let span = tracing::info_span!("request", request_id = %request_id);
     let timeout = state.config.request_timeout();
+    let limited = request_size(&req).and_then(|()| address_limit(&state, &req));
 
     let mut response = async {
+        if let Err(refused) = limited {
+            return meta.clone().scope(async { refused.into_response() }).await;
+        }
         match tokio::time::timeout(timeout, meta.clone().scope(next.run(req))).await {
             Ok(response) => response,
             // The handler future is dropped here: an open transaction rolls back.
@@ -104,6 +110,52 @@ pub async fn per_request(State(state): State<AppState>, req: Request, next: Next
         tracing::info!(%method, %path, status = status.as_u16(), latency_ms, "request");
     }
     response
+}
+
+/// The longest request target the service reads: room for a list filter of 1,000 ids (37 KB).
+/// hyper itself refuses targets of 64 KiB and more, before the service sees them, with a bare
+/// 414.
+pub const MAX_URI_BYTES: usize = 48 * 1024;
+/// The largest header block the service reads, names and values together (hyper itself
+/// refuses blocks of about 400 KiB and more, and more than 100 fields, without the envelope).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// 414 for a target over [`MAX_URI_BYTES`], 431 for headers over [`MAX_HEADER_BYTES`].
+fn request_size(req: &Request) -> Result<(), AppError> {
+    let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return Err(AppError::UriTooLong(format!(
+            "The request target is {uri} bytes; at most {MAX_URI_BYTES} are read"
+        )));
+    }
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return Err(AppError::HeadersTooLarge(format!(
+            "The request's header fields are {headers} bytes; at most {MAX_HEADER_BYTES} are read"
+        )));
+    }
+    Ok(())
+}
+
+/// The client address's allowance (`RATE_LIMIT_IP_PER_SEC`): health and metrics are exempt,
+/// and so is a request that came through no socket (in-process tests).
+fn address_limit(state: &AppState, req: &Request) -> Result<(), AppError> {
+    if !state.limits.limits_addresses() {
+        return Ok(());
+    }
+    let path = req.uri().path();
+    if path == "/metrics" || path == "/health" || path.starts_with("/health/") {
+        return Ok(());
+    }
+    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() else {
+        return Ok(());
+    };
+    let client = state.limits.client_address(peer.ip(), req.headers());
+    state.limits.address(client)
 }
 
 /// An error response that did not come through [`AppError`] (an axum rejection such as a

@@ -7,6 +7,7 @@ pub mod conditional;
 pub mod envelope;
 pub mod extract;
 pub mod health;
+pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

@@ -34,4 +34,6 @@ pub struct AppState {
     pub views: Arc<crate::service::hierarchy::LearnerViews>,
     /// The time source: the system clock, or a test's manual clock.
     pub clock: crate::clock::Clock,
+    /// Request rate limits (per tenant, per client address, replays).
+    pub limits: Arc<crate::http::limits::RateLimits>,
 }

@@ -124,7 +124,9 @@ async fn delete(
     ))
 }
 
-/// Replace the signing secret.
+/// Replace the signing secret. Until `previousSecretExpiresAt` (`WEBHOOK_SECRET_OVERLAP_SECS`
+/// after the rotation, a day by default) deliveries carry a second signature made with the
+/// secret it replaced.
 #[utoipa::path(post, path = "/webhooks/{id}/rotate-secret", tag = "webhooks", params(Tenancy, ("id" = String, Path, format = Uuid)),
     responses((status = 201, body = Envelope<WebhookOut>), (status = 404, body = ErrorEnvelope)))]
 async fn rotate_secret(
@@ -134,7 +136,14 @@ async fn rotate_secret(
 ) -> AppResult<ApiOk<WebhookOut>> {
     admin(&ctx)?;
     Ok(ApiOk::created(
-        svc::rotate(&s.store, &s.clock, &ctx.scope(), path_uuid(&id)?).await?,
+        svc::rotate(
+            &s.store,
+            &s.clock,
+            &ctx.scope(),
+            path_uuid(&id)?,
+            std::time::Duration::from_secs(s.config.webhook_secret_overlap_secs),
+        )
+        .await?,
     ))
 }
 
@@ -197,6 +206,18 @@ async fn delivery_attempts(
     ))
 }
 
+/// The bounds of a tenant's replay: `REPLAY_MAX_DELIVERIES` per call, `REPLAY_TENANT_PER_MIN`.
+fn replay_bounds<'a>(
+    s: &'a AppState,
+    ctx: &RequestContext,
+) -> svc::ReplayBounds<impl FnOnce(u64) -> AppResult<()> + 'a> {
+    let tenant = ctx.scope().tenant.as_uuid();
+    svc::ReplayBounds {
+        max: u64::from(s.config.replay_max_deliveries),
+        admit: move |n| s.limits.replays(tenant, n),
+    }
+}
+
 /// Send one delivery again (a fresh retry budget).
 #[utoipa::path(post, path = "/webhooks/deliveries/{deliveryId}/replay", tag = "webhooks",
     params(Tenancy, ("deliveryId" = String, Path, format = Uuid)),
@@ -214,6 +235,7 @@ async fn replay_delivery(
             &ctx.scope(),
             DeliveryFilter::default(),
             Some(path_uuid(&id)?),
+            replay_bounds(&s, &ctx),
         )
         .await?,
     ))
@@ -234,7 +256,15 @@ async fn replay_event(
         ..DeliveryFilter::default()
     };
     Ok(ApiOk::created(
-        svc::replay(&s.store, &s.clock, &ctx.scope(), f, None).await?,
+        svc::replay(
+            &s.store,
+            &s.clock,
+            &ctx.scope(),
+            f,
+            None,
+            replay_bounds(&s, &ctx),
+        )
+        .await?,
     ))
 }
 
@@ -273,7 +303,15 @@ async fn replay_range(
         ..DeliveryFilter::default()
     };
     Ok(ApiOk::created(
-        svc::replay(&s.store, &s.clock, &ctx.scope(), f, None).await?,
+        svc::replay(
+            &s.store,
+            &s.clock,
+            &ctx.scope(),
+            f,
+            None,
+            replay_bounds(&s, &ctx),
+        )
+        .await?,
     ))
 }
 

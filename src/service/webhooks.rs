@@ -186,6 +186,8 @@ pub async fn create(
         method: "POST".into(),
         headers: Json(json!({})),
         secret: Some(secret.clone()),
+        previous_secret: None,
+        previous_secret_expires_at: None,
         events: Json(vec!["*".into()]),
         timeout_ms: 10_000,
         max_retries: 3,
@@ -262,17 +264,35 @@ pub async fn delete(store: &Store, scope: &Scope, id: Uuid) -> AppResult<()> {
     Ok(())
 }
 
-/// `POST /webhooks/{id}/rotate-secret`: a new signing secret, effective at once.
+/// `POST /webhooks/{id}/rotate-secret`: a new signing secret, effective at once. For
+/// `overlap` after it, deliveries carry a second signature with the secret it replaces, so a
+/// receiver that still checks with the old secret keeps accepting them while it switches.
 pub async fn rotate(
     store: &Store,
     clock: &Clock,
     scope: &Scope,
     id: Uuid,
+    overlap: std::time::Duration,
 ) -> AppResult<WebhookOut> {
     let mut s = own(store, scope, id).await?;
     let secret = signing::new_secret();
+    let now = clock.now();
+    let until = chrono::Duration::from_std(overlap)
+        .ok()
+        .and_then(|d| now.0.checked_add_signed(d))
+        .filter(|_| !overlap.is_zero());
+    match (s.secret.take(), until) {
+        (Some(previous), Some(until)) => {
+            s.previous_secret = Some(previous);
+            s.previous_secret_expires_at = Some(crate::store::Ts::new(until));
+        }
+        _ => {
+            s.previous_secret = None;
+            s.previous_secret_expires_at = None;
+        }
+    }
     s.secret = Some(secret.clone());
-    s.updated_at = clock.now();
+    s.updated_at = now;
     save(store, &s).await?;
     Ok(WebhookOut {
         subscription: s,
@@ -317,11 +337,10 @@ pub async fn send_test(
             }
         }
     }
-    if let Some(key) = s.secret.as_deref().and_then(signing::secret_key) {
-        req = req.header(
-            "webhook-signature",
-            signing::sign(&key, &event_id, ts, &body),
-        );
+    if let Some(signature) =
+        signing::signature_header(s.signing_secrets(clock.now()), &event_id, ts, &body)
+    {
+        req = req.header("webhook-signature", signature);
     }
     let started = Instant::now();
     let outcome = req.body(body).send().await;
@@ -411,18 +430,44 @@ pub async fn attempts(store: &Store, scope: &Scope, delivery_id: Uuid) -> AppRes
     Ok(repo::attempts_detail(store, delivery_id).await?)
 }
 
-/// Replays: one delivery, the deliveries of one event, or those of a time range.
-pub async fn replay(
+/// How much one replay may put back in the queue: at most `max` deliveries per call, and
+/// only what `admit` allows (the tenant's replays per minute; it refuses with the error).
+pub struct ReplayBounds<A> {
+    pub max: u64,
+    pub admit: A,
+}
+
+/// Replays: one delivery, the deliveries of one event, or those of a time range. A call
+/// matching more than `bounds.max` deliveries, or refused by `bounds.admit`, writes nothing.
+pub async fn replay<A: FnOnce(u64) -> AppResult<()>>(
     store: &Store,
     clock: &Clock,
     scope: &Scope,
     filter: DeliveryFilter,
     delivery_id: Option<Uuid>,
+    bounds: ReplayBounds<A>,
 ) -> AppResult<Value> {
-    let n = repo::replay(store, &audience(scope), &filter, delivery_id, clock.now()).await?;
+    let mut tx = store.begin().await?;
+    let n = repo::replay_in(
+        &mut tx,
+        &audience(scope),
+        &filter,
+        delivery_id,
+        clock.now(),
+        Some(bounds.max.saturating_add(1)),
+    )
+    .await?;
+    if n > bounds.max {
+        return Err(AppError::Unprocessable(format!(
+            "More than {} deliveries match; replay a narrower range (from/to, subscriptionId or status)",
+            bounds.max
+        )));
+    }
     if n == 0 && (delivery_id.is_some() || filter.event_id.is_some()) {
         return Err(AppError::not_found("Nothing to replay"));
     }
+    (bounds.admit)(n)?;
+    tx.commit().await?;
     Ok(json!({"replayed": n}))
 }
 

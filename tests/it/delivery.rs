@@ -824,8 +824,109 @@ fn verify_with(secret: &str) -> impl Fn(&&Received) -> bool + '_ {
             "v1,{}",
             base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
         );
-        r.headers["webhook-signature"].to_str().unwrap() == expected
+        // Several signatures (space-separated) during a rotation: any one may match.
+        r.headers["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .any(|sig| sig == expected)
     }
+}
+
+/// How many signatures the request carries.
+fn signatures(r: &Received) -> usize {
+    r.headers["webhook-signature"]
+        .to_str()
+        .unwrap()
+        .split(' ')
+        .count()
+}
+
+#[tokio::test]
+async fn a_rotated_secret_keeps_signing_beside_the_new_one_for_the_overlap() {
+    use assessment_service::config::Config;
+    let clock = ManualClock::starting_now();
+    let config = |overlap| Config {
+        webhook_allow_private_networks: true,
+        webhook_secret_overlap_secs: overlap,
+        ..Config::default()
+    };
+    let app = TestApp::with_config_on(config(3600), &clock).await;
+    let (rx, url) = receiver(vec![(200, None, 0)]).await;
+    let body = json!({"name": "rotating", "url": url, "events": ["test.created"]});
+    let r = app
+        .call(http::Method::POST, "/assessment/v1/webhooks", Some(body))
+        .await;
+    let hook = r.expect_status(201)["result"].clone();
+    let id = hook["subscriptionId"].as_str().unwrap().to_string();
+    let old = hook["secret"].as_str().unwrap().to_string();
+    let rotate = format!("/assessment/v1/webhooks/{id}/rotate-secret");
+    let r = app.call(http::Method::POST, &rotate, None).await;
+    let rotated = r.expect_status(201)["result"].clone();
+    let new = rotated["secret"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    let until = rotated["previousSecretExpiresAt"]
+        .as_str()
+        .expect("an overlap end");
+    let until = chrono::DateTime::parse_from_rfc3339(until).unwrap();
+    assert_eq!((until.to_utc() - clock.clock().now().0).num_seconds(), 3600);
+
+    // During the overlap: a test send and a dispatched delivery both carry two signatures,
+    // one for each secret.
+    let test_send = format!("/assessment/v1/webhooks/{id}/test");
+    app.call(http::Method::POST, &test_send, None)
+        .await
+        .expect_status(201);
+    create_test(&app, json!({"title": "Signed twice", "type": "plain"})).await;
+    let d = Dispatcher::new(app.state.store.clone(), app.state.clock.clone(), true);
+    assert_eq!(pass(&d).await.delivered, 1);
+    {
+        let got = rx.got.lock().unwrap();
+        assert_eq!(got.len(), 2);
+        for r in got.iter() {
+            assert_eq!(signatures(r), 2, "{:?}", r.headers["webhook-signature"]);
+            assert!(verify_with(&new)(&r) && verify_with(&old)(&r));
+        }
+    }
+
+    // After it: the new secret alone.
+    clock.advance(chrono::Duration::seconds(3601));
+    app.call(http::Method::POST, &test_send, None)
+        .await
+        .expect_status(201);
+    {
+        let got = rx.got.lock().unwrap();
+        assert_eq!(signatures(&got[2]), 1);
+        assert!(verify_with(&new)(&&got[2]) && !verify_with(&old)(&&got[2]));
+    }
+
+    // With no overlap configured a rotation replaces the secret at once.
+    let at_once = TestApp::with_config_on(config(0), &clock).await;
+    let body = json!({"name": "at once", "url": url, "events": ["test.created"]});
+    let r = at_once
+        .call(http::Method::POST, "/assessment/v1/webhooks", Some(body))
+        .await;
+    let id = r.expect_status(201)["result"]["subscriptionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = at_once
+        .call(
+            http::Method::POST,
+            &format!("/assessment/v1/webhooks/{id}/rotate-secret"),
+            None,
+        )
+        .await;
+    assert!(r.expect_status(201)["result"]["previousSecretExpiresAt"].is_null());
+    at_once
+        .call(
+            http::Method::POST,
+            &format!("/assessment/v1/webhooks/{id}/test"),
+            None,
+        )
+        .await
+        .expect_status(201);
+    assert_eq!(signatures(&rx.got.lock().unwrap()[3]), 1);
 }
 
 /// A stand-in LMS on loopback recording PATCHes; answers per `ok`.

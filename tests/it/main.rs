@@ -22,6 +22,7 @@ mod delivery;
 mod envelope;
 mod health;
 mod learner_views;
+mod limits;
 mod metrics;
 mod migrations;
 mod openapi;

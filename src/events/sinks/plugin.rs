@@ -84,6 +84,7 @@ impl PluginSink {
                     method,
                     headers: sqlx::types::Json(serde_json::Value::Object(headers)),
                     secret: None,
+                    previous_secret: None,
                     timeout_ms,
                     ..sub.clone()
                 };

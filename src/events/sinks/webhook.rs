@@ -90,11 +90,9 @@ impl WebhookSink {
                 }
             }
         }
-        if let Some(key) = sub.secret.as_deref().and_then(signing::secret_key) {
-            req = req.header(
-                "webhook-signature",
-                signing::sign(&key, &id, timestamp, &body),
-            );
+        let secrets = sub.signing_secrets(self.clock.now());
+        if let Some(signature) = signing::signature_header(secrets, &id, timestamp, &body) {
+            req = req.header("webhook-signature", signature);
         }
         let mut resp = req
             .body(body)

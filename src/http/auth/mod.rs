@@ -469,7 +469,9 @@ impl FromRequestParts<AppState> for RequestContext {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        state.auth.authenticate(&parts.headers, parts.uri.query())
+        let ctx = state.auth.authenticate(&parts.headers, parts.uri.query())?;
+        state.limits.tenant(ctx.scope().tenant.as_uuid())?;
+        Ok(ctx)
     }
 }
 

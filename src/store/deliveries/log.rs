@@ -234,8 +234,24 @@ pub async fn replay(
     delivery_id: Option<Uuid>,
     now: Ts,
 ) -> Result<u64, sqlx::Error> {
-    use crate::store::sql::{Arg, Sql};
     let mut tx = store.begin().await?;
+    let n = replay_in(&mut tx, audience, f, delivery_id, now, None).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// [`replay`] inside `tx`, of at most `limit` deliveries (the oldest events' first) when
+/// given: the caller sees how many and commits, or refuses and rolls back.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn replay_in(
+    tx: &mut Tx,
+    audience: &Audience,
+    f: &DeliveryFilter,
+    delivery_id: Option<Uuid>,
+    now: Ts,
+    limit: Option<u64>,
+) -> Result<u64, sqlx::Error> {
+    use crate::store::sql::{Arg, Sql};
     // One statement, so a range of any size replays atomically (no bound-parameter limit).
     let mut upd = Sql::new(
         tx.backend(),
@@ -256,10 +272,15 @@ pub async fn replay(
     if let Some(id) = delivery_id {
         upd.push(r#" AND d."deliveryId" = "#).bind(Arg::Id(Id(id)));
     }
+    if let Some(limit) = limit {
+        // The limit counts only what the update will change.
+        upd.push(&format!(
+            r#" AND d."status" <> {} ORDER BY d."eventSeq" LIMIT {limit}"#,
+            DeliveryStatus::Delivering.sql()
+        ));
+    }
     upd.push(")");
-    let n = on_tx!(&mut tx, c => crate::bind_args!(sqlx::query(&upd.text), &upd.args).execute(c).await.map(|r| r.rows_affected()))?;
-    tx.commit().await?;
-    Ok(n)
+    on_tx!(tx, c => crate::bind_args!(sqlx::query(&upd.text), &upd.args).execute(c).await.map(|r| r.rows_affected()))
 }
 
 /// Every try of a delivery, as the log shows it.

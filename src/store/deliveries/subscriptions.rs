@@ -27,6 +27,12 @@ pub struct Subscription {
     pub headers: Json<Value>,
     #[serde(skip)]
     pub secret: Option<String>,
+    /// The secret before the last rotation, still signing until `previous_secret_expires_at`.
+    #[serde(skip)]
+    pub previous_secret: Option<String>,
+    /// Until when deliveries also carry a signature with the previous secret.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub previous_secret_expires_at: Option<Ts>,
     #[schema(value_type = Vec<String>)]
     pub events: Json<Vec<String>>,
     pub timeout_ms: i32,
@@ -51,6 +57,18 @@ pub enum SubscriptionKind {
     Amqp,
     Nats,
     Redis,
+}
+
+impl Subscription {
+    /// The secrets deliveries are signed with at `now`: the current one, then the previous
+    /// one while its overlap after a rotation lasts.
+    pub fn signing_secrets(&self, now: Ts) -> Vec<&str> {
+        let previous = self.previous_secret.as_deref().filter(|_| {
+            self.previous_secret_expires_at
+                .is_some_and(|until| now < until)
+        });
+        self.secret.as_deref().into_iter().chain(previous).collect()
+    }
 }
 
 impl SubscriptionKind {
@@ -104,20 +122,22 @@ pub(super) fn masked_headers<S: serde::Serializer>(
 
 pub(super) const SUB_COLUMNS: &str = r#""subscriptionId", "tenantId", "organisationId", "name", "source",
     "kind", "target", "method", "headers", "secret", "events", "timeoutMs", "maxRetries",
-    "isActive", "disabledReason", "createdAt", "updatedAt""#;
+    "isActive", "disabledReason", "createdAt", "updatedAt", "previousSecret", "previousSecretExpiresAt""#;
 
 /// Creates or rewrites a subscription by id (configuration-defined ones have stable ids).
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn upsert_subscription(tx: &mut Tx, s: &Subscription) -> Result<(), sqlx::Error> {
     let sql = format!(
         r#"INSERT INTO "subscriptions" ({SUB_COLUMNS}) VALUES
-           ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)
+           ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
            ON CONFLICT ("subscriptionId") DO UPDATE SET "name" = excluded."name",
              "kind" = excluded."kind", "target" = excluded."target", "method" = excluded."method",
              "headers" = excluded."headers", "secret" = excluded."secret",
              "events" = excluded."events", "timeoutMs" = excluded."timeoutMs",
              "maxRetries" = excluded."maxRetries", "isActive" = excluded."isActive",
-             "disabledReason" = excluded."disabledReason", "updatedAt" = excluded."updatedAt""#
+             "disabledReason" = excluded."disabledReason", "updatedAt" = excluded."updatedAt",
+             "previousSecret" = excluded."previousSecret",
+             "previousSecretExpiresAt" = excluded."previousSecretExpiresAt""#
     );
     on_tx!(tx, c => {
         sqlx::query(&sql)
@@ -125,6 +145,7 @@ pub async fn upsert_subscription(tx: &mut Tx, s: &Subscription) -> Result<(), sq
             .bind(&s.source).bind(s.kind.as_str()).bind(&s.target).bind(&s.method).bind(&s.headers)
             .bind(&s.secret).bind(&s.events).bind(s.timeout_ms).bind(s.max_retries)
             .bind(s.is_active).bind(&s.disabled_reason).bind(s.created_at).bind(s.updated_at)
+            .bind(&s.previous_secret).bind(s.previous_secret_expires_at)
             .execute(c).await.map(|r| r.rows_affected())
     })?;
     Ok(())

@@ -1,0 +1,262 @@
+//! Request rate limits: per tenant (after authentication, so nobody spends another tenant's
+//! allowance), per client address (before anything else), and the volume of replays a tenant
+//! may put back in the delivery queue. Generic cell rate (GCRA) limiters from `governor`, one
+//! state per key, in the process: with several instances each enforces its own share.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use http::HeaderMap;
+use ipnet::IpNet;
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::error::AppError;
+
+/// The limiters of one process.
+#[derive(Debug)]
+pub struct RateLimits {
+    tenant: Option<DefaultKeyedRateLimiter<Uuid>>,
+    address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    replays: Option<DefaultKeyedRateLimiter<Uuid>>,
+    trusted_proxies: Vec<IpNet>,
+}
+
+/// `per_sec` a second with a burst of twice that; `None` for 0 (off).
+fn per_second(per_sec: u32) -> Option<Quota> {
+    let rate = NonZeroU32::new(per_sec)?;
+    let burst = NonZeroU32::new(per_sec.saturating_mul(2)).unwrap_or(rate);
+    Some(Quota::per_second(rate).allow_burst(burst))
+}
+
+/// `per_min` a minute, all of it available at once; `None` for 0 (off).
+fn per_minute(per_min: u32) -> Option<Quota> {
+    NonZeroU32::new(per_min).map(Quota::per_minute)
+}
+
+/// How long until the refused request would be allowed, in whole seconds (at least 1).
+fn retry_after(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+impl RateLimits {
+    pub fn from_config(c: &Config) -> Self {
+        RateLimits {
+            tenant: per_second(c.rate_limit_tenant_per_sec).map(RateLimiter::keyed),
+            address: per_second(c.rate_limit_ip_per_sec).map(RateLimiter::keyed),
+            replays: per_minute(c.replay_tenant_per_min).map(RateLimiter::keyed),
+            trusted_proxies: c.trusted_proxy_list().unwrap_or_default(),
+        }
+    }
+
+    /// One request of `tenant`, or 429 when its allowance is spent.
+    pub fn tenant(&self, tenant: Uuid) -> Result<(), AppError> {
+        let Some(limiter) = &self.tenant else {
+            return Ok(());
+        };
+        limiter.check_key(&tenant).map_err(|not_until| {
+            metrics::counter!("rate_limited_total", "limit" => "tenant").increment(1);
+            AppError::TooManyRequests {
+                message: "Too many requests for this tenant; slow down".into(),
+                retry_after_secs: retry_after(
+                    not_until.wait_time_from(DefaultClock::default().now()),
+                ),
+            }
+        })
+    }
+
+    /// One request from the client at `address`, or 429 when its allowance is spent.
+    pub fn address(&self, address: IpAddr) -> Result<(), AppError> {
+        let Some(limiter) = &self.address else {
+            return Ok(());
+        };
+        limiter.check_key(&address).map_err(|not_until| {
+            metrics::counter!("rate_limited_total", "limit" => "address").increment(1);
+            AppError::TooManyRequests {
+                message: "Too many requests from this address; slow down".into(),
+                retry_after_secs: retry_after(
+                    not_until.wait_time_from(DefaultClock::default().now()),
+                ),
+            }
+        })
+    }
+
+    /// `deliveries` replayed by `tenant`, or 429 when they exceed what is left of its
+    /// allowance for the minute (the caller then writes nothing).
+    pub fn replays(&self, tenant: Uuid, deliveries: u64) -> Result<(), AppError> {
+        let (Some(limiter), Some(n)) = (
+            &self.replays,
+            NonZeroU32::new(u32::try_from(deliveries).unwrap_or(u32::MAX)),
+        ) else {
+            return Ok(());
+        };
+        let refused = |wait: Option<Duration>| {
+            metrics::counter!("rate_limited_total", "limit" => "replays").increment(1);
+            AppError::TooManyRequests {
+                message: format!(
+                    "Replaying {deliveries} deliveries would exceed this tenant's replays per minute; replay a narrower range or wait"
+                ),
+                retry_after_secs: wait.map_or(60, retry_after),
+            }
+        };
+        match limiter.check_key_n(&tenant, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(refused(Some(
+                not_until.wait_time_from(DefaultClock::default().now()),
+            ))),
+            // More than a whole minute's allowance: never allowed in one call.
+            Err(_) => Err(refused(None)),
+        }
+    }
+
+    /// Whether the address limit is on (the middleware then needs the client's address).
+    pub fn limits_addresses(&self) -> bool {
+        self.address.is_some()
+    }
+
+    /// The client's address: the peer's, or, when the peer is a trusted proxy, the nearest
+    /// address in `X-Forwarded-For` that is not one (read from the right, since a client can
+    /// write anything on the left).
+    pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|n| n.contains(ip));
+        if !trusted(&peer) {
+            return peer;
+        }
+        let mut client = peer;
+        let hops = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        for hop in hops.iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) if trusted(&ip) => client = ip,
+                Ok(ip) => return ip,
+                // A hop that is not an address: what lies left of it cannot be trusted.
+                Err(_) => return client,
+            }
+        }
+        client
+    }
+
+    /// Forgets keys whose allowance is whole again (run now and then, so addresses and
+    /// tenants seen once do not stay in memory).
+    pub fn forget_idle(&self) {
+        for l in [&self.tenant, &self.replays].into_iter().flatten() {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        if let Some(l) = &self.address {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(tenant: u32, ip: u32, replays: u32, trusted: &str) -> RateLimits {
+        let c = Config {
+            rate_limit_tenant_per_sec: tenant,
+            rate_limit_ip_per_sec: ip,
+            replay_tenant_per_min: replays,
+            trusted_proxies: trusted.into(),
+            ..Config::default()
+        };
+        RateLimits::from_config(&c)
+    }
+
+    #[test]
+    fn a_tenant_gets_a_burst_of_twice_its_rate_and_others_are_not_touched() {
+        let l = limits(5, 0, 0, "");
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        for _ in 0..10 {
+            l.tenant(a).unwrap();
+        }
+        let Err(AppError::TooManyRequests {
+            retry_after_secs, ..
+        }) = l.tenant(a)
+        else {
+            panic!("the eleventh request in a burst is refused");
+        };
+        assert_eq!(retry_after_secs, 1);
+        l.tenant(b).expect("another tenant has its own allowance");
+    }
+
+    #[test]
+    fn zero_turns_a_limit_off() {
+        let l = limits(0, 0, 0, "");
+        for _ in 0..10_000 {
+            l.tenant(Uuid::nil()).unwrap();
+            l.address(IpAddr::from([127, 0, 0, 1])).unwrap();
+        }
+        l.replays(Uuid::nil(), 1_000_000).unwrap();
+        assert!(!l.limits_addresses());
+    }
+
+    #[test]
+    fn replays_are_counted_in_deliveries() {
+        let l = limits(0, 0, 100, "");
+        let t = Uuid::new_v4();
+        l.replays(t, 60).unwrap();
+        l.replays(t, 0).unwrap();
+        assert!(matches!(
+            l.replays(t, 60),
+            Err(AppError::TooManyRequests { .. })
+        ));
+        l.replays(t, 40).unwrap();
+        let Err(AppError::TooManyRequests {
+            retry_after_secs, ..
+        }) = l.replays(Uuid::new_v4(), 101)
+        else {
+            panic!("more than a minute's allowance is refused");
+        };
+        assert_eq!(retry_after_secs, 60);
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+        let l = limits(0, 10, 0, "10.0.0.0/8, ::1");
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 1.2.3.4, 10.0.0.7".parse().unwrap(),
+        );
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let stranger: IpAddr = "8.8.8.8".parse().unwrap();
+        assert_eq!(
+            l.client_address(proxy, &h),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(l.client_address(stranger, &h), stranger);
+        assert_eq!(l.client_address(proxy, &HeaderMap::new()), proxy);
+        h.insert(
+            "x-forwarded-for",
+            "1.2.3.4, junk, 10.0.0.7".parse().unwrap(),
+        );
+        assert_eq!(
+            l.client_address(proxy, &h),
+            "10.0.0.7".parse::<IpAddr>().unwrap()
+        );
+        h.insert("x-forwarded-for", "1.2.3.4".parse().unwrap());
+        assert_eq!(
+            l.client_address("::1".parse().unwrap(), &h),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after(Duration::ZERO), 1);
+        assert_eq!(retry_after(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after(Duration::from_millis(2001)), 3);
+    }
+}
