@@ -59,6 +59,21 @@ enum Mode {
         #[command(flatten)]
         drive: Drive,
     },
+    /// A noisy tenant: questions with the largest body the limits allow (100 options, 50
+    /// tags, close to `BODY_LIMIT_BYTES`), sent as fast as C connections can, under another
+    /// tenant, while `/health/live` is asked every 20 ms. Reports the statuses (any 5xx fails
+    /// the run) and the health check's latency.
+    Noisy {
+        /// Concurrent connections.
+        #[arg(short = 'c', long, default_value_t = 4)]
+        concurrency: usize,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        /// Bytes each body may take (the service's `BODY_LIMIT_BYTES`).
+        #[arg(long, default_value_t = 1024 * 1024)]
+        body_limit: usize,
+    },
     /// Event delivery through a broker the service publishes `question.created` to.
     Broker {
         /// `amqp` (consumes the queue), `nats` (subscribes to `<target>.>`) or `redis`
@@ -784,6 +799,104 @@ async fn clean_up(kind: &str, url: &str, target: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The noisy tenant of `noisy` (the learners run under `TENANT`).
+const NOISY_TENANT: &str = "3c4d5e6f-7a8b-4c3d-ae4f-5a6b7c8d9e0f";
+
+/// A question body of just under `limit` bytes: 100 options and 50 tags, the most the limits
+/// allow, the options' text filling the rest.
+fn largest_question(limit: usize) -> Value {
+    let tags: Vec<String> = (0..50).map(|i| format!("{i:02}{}", "t".repeat(98))).collect();
+    let skeleton = |text_len: usize| {
+        let options: Vec<Value> = (0..100)
+            .map(|i| json!({"text": "o".repeat(text_len), "isCorrect": i == 0}))
+            .collect();
+        json!({"text": "A noisy question", "type": "mcq", "marks": 1, "tags": tags, "options": options})
+    };
+    let fixed = skeleton(0).to_string().len();
+    skeleton(limit.saturating_sub(fixed + 1024) / 100)
+}
+
+async fn run_noisy(
+    cli: &Cli,
+    concurrency: usize,
+    seconds: f64,
+    body_limit: usize,
+) -> anyhow::Result<()> {
+    let body = Arc::new(largest_question(body_limit).to_string());
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency + 1)
+        .build()?;
+    let base = cli.url.trim_end_matches('/').to_string();
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let statuses: Arc<Mutex<BTreeMap<u16, usize>>> = Arc::default();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (http, body, statuses) = (http.clone(), body.clone(), statuses.clone());
+        let url = format!("{base}/{}/questions", cli.prefix);
+        workers.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let resp = http
+                    .post(&url)
+                    .header("tenantid", NOISY_TENANT)
+                    .header("organisationid", ORG)
+                    .header("userid", AUTHOR)
+                    .header("content-type", "application/json")
+                    .body(body.as_bytes().to_vec())
+                    .send()
+                    .await;
+                let status = match resp {
+                    Ok(r) => {
+                        let s = r.status().as_u16();
+                        let _ = r.bytes().await;
+                        if s == 429 {
+                            // A client that honours Retry-After would wait; a noisy one does
+                            // not, but yields the connection for a moment.
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        s
+                    }
+                    Err(_) => 0,
+                };
+                *statuses.lock().unwrap().entry(status).or_default() += 1;
+            }
+        }));
+    }
+    let health = format!("{base}/health/live");
+    let mut probes = Vec::new();
+    let mut failed_probes = 0;
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        match http.get(&health).send().await {
+            Ok(r) if r.status().is_success() => {
+                let _ = r.bytes().await;
+                probes.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            _ => failed_probes += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for w in workers {
+        w.await?;
+    }
+    probes.sort_by(f64::total_cmp);
+    let statuses = statuses.lock().unwrap().clone();
+    let sent: usize = statuses.values().sum();
+    let out = json!({
+        "body_bytes": body.len(),
+        "requests": sent,
+        "requests_per_s": sent as f64 / seconds,
+        "statuses": statuses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "health_live_ms": {"count": probes.len(), "p50": pct(&probes, 0.5), "p99": pct(&probes, 0.99),
+                           "max": probes.last().copied().unwrap_or(0.0), "failed": failed_probes},
+    });
+    println!("{out}");
+    ensure!(
+        statuses.keys().all(|s| (200..500).contains(s)),
+        "the noisy tenant got an error that is not a 2xx or 4xx: {statuses:?}"
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -792,6 +905,11 @@ async fn main() -> anyhow::Result<()> {
             learners,
             concurrency,
         } => run_learners(&cli, learners, concurrency).await,
+        Mode::Noisy {
+            concurrency,
+            seconds,
+            body_limit,
+        } => run_noisy(&cli, concurrency, seconds, body_limit).await,
         Mode::Events { drive, timeline } => {
             run_events(
                 &cli,
