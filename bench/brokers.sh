@@ -34,7 +34,7 @@ db="bench_brokers_$$"
 amqp="amqp://guest:guest@127.0.0.1:5672/%2f"
 nats="nats://127.0.0.1:4222"
 redis="redis://127.0.0.1:6379/0"
-trap 'kill "${pid:-0}" 2>/dev/null || true; psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+trap '[ -n "${pid:-}" ] && kill "$pid" 2>/dev/null || true; psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 
 for round in $(seq 1 "$rounds"); do
     for target in $targets; do

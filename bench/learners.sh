@@ -31,7 +31,7 @@ gen="$CARGO_TARGET_DIR/release/assessment-bench"
 port="${PORT:-18090}"
 pg="postgres://postgres@127.0.0.1:5432"
 db="bench_learners_$$"
-trap 'rm -f "${gen_time:-}"; kill "${pid:-0}" 2>/dev/null || true; psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+trap 'rm -f "${gen_time:-}"; [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null || true; psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 
 # CPU seconds used so far by the PostgreSQL processes now running (the server's backends for
 # the service's pooled connections live through the run, so the difference across the run is

@@ -20,7 +20,8 @@ port="${PORT:-18095}"
 learners="${LEARNERS:-300}"
 noisy_connections="${NOISY_CONNECTIONS:-4}"
 work=$(mktemp -d)
-trap 'kill "${pid:-0}" "${noisy:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+# Only what is still running is stopped (`kill 0` would stop this script's whole group).
+trap 'for p in ${pid:-} ${noisy:-}; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 
 DATABASE_URL="${DATABASE_URL:-sqlite://$work/noisy.db}" PORT="$port" LOG_LEVEL=warn "$bin" >"$work/log" 2>&1 &
 pid=$!

@@ -23,6 +23,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 20;
 pub const DEFAULT_RATE_LIMIT_TENANT_PER_SEC: u32 = 1000;
+pub const DEFAULT_RATE_LIMIT_TENANT_BYTES_PER_SEC: u64 = 4 * 1024 * 1024;
 pub const DEFAULT_WEBHOOK_SECRET_OVERLAP_SECS: u64 = 86_400;
 pub const DEFAULT_REPLAY_MAX_DELIVERIES: u32 = 10_000;
 pub const DEFAULT_REPLAY_TENANT_PER_MIN: u32 = 20_000;
@@ -117,6 +118,12 @@ pub struct Config {
     #[arg(long, env = "RATE_LIMIT_TENANT_PER_SEC", default_value_t = DEFAULT_RATE_LIMIT_TENANT_PER_SEC,
           global = true)]
     pub rate_limit_tenant_per_sec: u32,
+
+    /// Request body bytes a second per tenant, with bursts of twice that (and always room for
+    /// one body of `BODY_LIMIT_BYTES`); `0` turns the limit off. Over it: 429 with `Retry-After`.
+    #[arg(long, env = "RATE_LIMIT_TENANT_BYTES_PER_SEC", default_value_t = DEFAULT_RATE_LIMIT_TENANT_BYTES_PER_SEC,
+          global = true)]
+    pub rate_limit_tenant_bytes_per_sec: u64,
 
     /// Requests a second per client address, with bursts of twice that; `0` (the default)
     /// turns it off: behind a gateway every client has the gateway's address.
@@ -340,6 +347,7 @@ impl Default for Config {
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
             shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
             rate_limit_tenant_per_sec: DEFAULT_RATE_LIMIT_TENANT_PER_SEC,
+            rate_limit_tenant_bytes_per_sec: DEFAULT_RATE_LIMIT_TENANT_BYTES_PER_SEC,
             rate_limit_ip_per_sec: 0,
             trusted_proxies: String::new(),
             replay_max_deliveries: DEFAULT_REPLAY_MAX_DELIVERIES,

@@ -20,6 +20,8 @@ use crate::error::AppError;
 #[derive(Debug)]
 pub struct RateLimits {
     tenant: Option<DefaultKeyedRateLimiter<Uuid>>,
+    /// Request body bytes per tenant, in KiB.
+    tenant_bytes: Option<DefaultKeyedRateLimiter<Uuid>>,
     address: Option<DefaultKeyedRateLimiter<IpAddr>>,
     replays: Option<DefaultKeyedRateLimiter<Uuid>>,
     trusted_proxies: Vec<IpNet>,
@@ -30,6 +32,18 @@ fn per_second(per_sec: u32) -> Option<Quota> {
     let rate = NonZeroU32::new(per_sec)?;
     let burst = NonZeroU32::new(per_sec.saturating_mul(2)).unwrap_or(rate);
     Some(Quota::per_second(rate).allow_burst(burst))
+}
+
+/// `bytes_per_sec` in KiB a second, with bursts of twice that but at least one body of
+/// `body_limit` bytes; `None` for 0 (off).
+fn kib_per_second(bytes_per_sec: u64, body_limit: usize) -> Option<Quota> {
+    if bytes_per_sec == 0 {
+        return None;
+    }
+    let kib = |b: u64| u32::try_from(b.div_ceil(1024)).unwrap_or(u32::MAX).max(1);
+    let rate = NonZeroU32::new(kib(bytes_per_sec))?;
+    let burst = kib(bytes_per_sec.saturating_mul(2)).max(kib(body_limit as u64));
+    Some(Quota::per_second(rate).allow_burst(NonZeroU32::new(burst)?))
 }
 
 /// `per_min` a minute, all of it available at once; `None` for 0 (off).
@@ -46,26 +60,48 @@ impl RateLimits {
     pub fn from_config(c: &Config) -> Self {
         RateLimits {
             tenant: per_second(c.rate_limit_tenant_per_sec).map(RateLimiter::keyed),
+            tenant_bytes: kib_per_second(c.rate_limit_tenant_bytes_per_sec, c.body_limit_bytes)
+                .map(RateLimiter::keyed),
             address: per_second(c.rate_limit_ip_per_sec).map(RateLimiter::keyed),
             replays: per_minute(c.replay_tenant_per_min).map(RateLimiter::keyed),
             trusted_proxies: c.trusted_proxy_list().unwrap_or_default(),
         }
     }
 
-    /// One request of `tenant`, or 429 when its allowance is spent.
-    pub fn tenant(&self, tenant: Uuid) -> Result<(), AppError> {
-        let Some(limiter) = &self.tenant else {
-            return Ok(());
-        };
-        limiter.check_key(&tenant).map_err(|not_until| {
-            metrics::counter!("rate_limited_total", "limit" => "tenant").increment(1);
+    /// One request of `tenant` with a body of `body_bytes`, or 429 when its allowance of
+    /// requests or of body bytes is spent.
+    pub fn tenant(&self, tenant: Uuid, body_bytes: u64) -> Result<(), AppError> {
+        let refused = |limit: &'static str, message: &str, wait: Duration| {
+            metrics::counter!("rate_limited_total", "limit" => limit).increment(1);
             AppError::TooManyRequests {
-                message: "Too many requests for this tenant; slow down".into(),
-                retry_after_secs: retry_after(
-                    not_until.wait_time_from(DefaultClock::default().now()),
-                ),
+                message: message.into(),
+                retry_after_secs: retry_after(wait),
             }
-        })
+        };
+        if let Some(limiter) = &self.tenant {
+            limiter.check_key(&tenant).map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                refused(
+                    "tenant",
+                    "Too many requests for this tenant; slow down",
+                    wait,
+                )
+            })?;
+        }
+        let kib = u32::try_from(body_bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        if let (Some(limiter), Some(kib)) = (&self.tenant_bytes, NonZeroU32::new(kib)) {
+            let message = "Too much request data for this tenant; slow down";
+            match limiter.check_key_n(&tenant, kib) {
+                Ok(Ok(())) => {}
+                Ok(Err(not_until)) => {
+                    let wait = not_until.wait_time_from(DefaultClock::default().now());
+                    return Err(refused("tenant_bytes", message, wait));
+                }
+                // Larger than the burst: the body limit refuses such a body anyway.
+                Err(_) => return Err(refused("tenant_bytes", message, Duration::from_secs(1))),
+            }
+        }
+        Ok(())
     }
 
     /// One request from the client at `address`, or 429 when its allowance is spent.
@@ -147,7 +183,10 @@ impl RateLimits {
     /// Forgets keys whose allowance is whole again (run now and then, so addresses and
     /// tenants seen once do not stay in memory).
     pub fn forget_idle(&self) {
-        for l in [&self.tenant, &self.replays].into_iter().flatten() {
+        for l in [&self.tenant, &self.tenant_bytes, &self.replays]
+            .into_iter()
+            .flatten()
+        {
             l.retain_recent();
             l.shrink_to_fit();
         }
@@ -165,6 +204,7 @@ mod tests {
     fn limits(tenant: u32, ip: u32, replays: u32, trusted: &str) -> RateLimits {
         let c = Config {
             rate_limit_tenant_per_sec: tenant,
+            rate_limit_tenant_bytes_per_sec: 0,
             rate_limit_ip_per_sec: ip,
             replay_tenant_per_min: replays,
             trusted_proxies: trusted.into(),
@@ -178,23 +218,46 @@ mod tests {
         let l = limits(5, 0, 0, "");
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         for _ in 0..10 {
-            l.tenant(a).unwrap();
+            l.tenant(a, 0).unwrap();
         }
         let Err(AppError::TooManyRequests {
             retry_after_secs, ..
-        }) = l.tenant(a)
+        }) = l.tenant(a, 0)
         else {
             panic!("the eleventh request in a burst is refused");
         };
         assert_eq!(retry_after_secs, 1);
-        l.tenant(b).expect("another tenant has its own allowance");
+        l.tenant(b, 0)
+            .expect("another tenant has its own allowance");
+    }
+
+    #[test]
+    fn a_tenant_has_an_allowance_of_body_bytes_that_always_fits_one_largest_body() {
+        let c = Config {
+            rate_limit_tenant_per_sec: 0,
+            rate_limit_tenant_bytes_per_sec: 100 * 1024,
+            body_limit_bytes: 1024 * 1024,
+            ..Config::default()
+        };
+        let l = RateLimits::from_config(&c);
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        l.tenant(a, 1024 * 1024)
+            .expect("one body of the largest size fits the burst");
+        let Err(AppError::TooManyRequests { message, .. }) = l.tenant(a, 200 * 1024) else {
+            panic!("the allowance is spent");
+        };
+        assert_eq!(message, "Too much request data for this tenant; slow down");
+        l.tenant(a, 0)
+            .expect("a request without a body costs no bytes");
+        l.tenant(b, 1024 * 1024)
+            .expect("another tenant has its own");
     }
 
     #[test]
     fn zero_turns_a_limit_off() {
         let l = limits(0, 0, 0, "");
         for _ in 0..10_000 {
-            l.tenant(Uuid::nil()).unwrap();
+            l.tenant(Uuid::nil(), 1 << 30).unwrap();
             l.address(IpAddr::from([127, 0, 0, 1])).unwrap();
         }
         l.replays(Uuid::nil(), 1_000_000).unwrap();

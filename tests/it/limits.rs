@@ -282,3 +282,54 @@ async fn a_long_target_or_large_headers_get_414_and_431_in_the_envelope() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+#[tokio::test]
+async fn a_tenant_over_its_allowance_of_body_bytes_gets_429_before_the_body_is_read() {
+    let app = TestApp::with_config(Config {
+        rate_limit_tenant_per_sec: 0,
+        rate_limit_tenant_bytes_per_sec: 10 * 1024,
+        ..Config::default()
+    })
+    .await;
+    // The burst holds one body of BODY_LIMIT_BYTES (1 MiB): two bodies of 500 KB are read
+    // (and refused as what they are), the third is refused for the bytes alone.
+    let body = format!("{{\"text\": \"{}\"}}", "x".repeat(500 * 1024));
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri("/assessment/v1/questions")
+            .header("content-type", "application/json")
+            .header("content-length", body.len());
+        for (k, v) in tenancy() {
+            req = req.header(k, v);
+        }
+        let r = app.send(req.body(Body::from(body.clone())).unwrap()).await;
+        statuses.push(r.status.as_u16());
+        if r.status == 429 {
+            assert_refused(&r, "Too much request data for this tenant");
+        }
+    }
+    assert_eq!(statuses, vec![400, 400, 429]);
+    // A request without a body still passes, and so does another tenant's body.
+    assert_eq!(
+        app.call(Method::GET, "/assessment/v1/tests", None)
+            .await
+            .status,
+        200
+    );
+    let other = [
+        ("tenantid", OTHER_TENANT),
+        ("organisationid", ORG),
+        ("userid", USER),
+    ];
+    let r = app
+        .call_with(
+            Method::POST,
+            "/assessment/v1/questions",
+            Some(json!({"text": "x"})),
+            &other,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+}

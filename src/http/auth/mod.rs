@@ -470,8 +470,26 @@ impl FromRequestParts<AppState> for RequestContext {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let ctx = state.auth.authenticate(&parts.headers, parts.uri.query())?;
-        state.limits.tenant(ctx.scope().tenant.as_uuid())?;
+        state
+            .limits
+            .tenant(ctx.scope().tenant.as_uuid(), body_cost(parts, state))?;
         Ok(ctx)
+    }
+}
+
+/// What a request's body counts against its tenant's allowance of bytes: its declared length,
+/// or, for a body of undeclared length, the most it may be.
+fn body_cost(parts: &Parts, state: &AppState) -> u64 {
+    let headers = &parts.headers;
+    match headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+    {
+        Some(n) => n,
+        None if headers.contains_key(http::header::TRANSFER_ENCODING) => {
+            state.config.body_limit_bytes as u64
+        }
+        None => 0,
     }
 }
 
