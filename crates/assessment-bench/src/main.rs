@@ -43,6 +43,11 @@ enum Mode {
         /// Concurrent connections.
         #[arg(short = 'c', long, default_value_t = 50)]
         concurrency: usize,
+        /// Misbehaving webhook receivers to subscribe to every event of the learners' tenant
+        /// first, comma-separated: `hang` (never answers), `error` (500), `throttle` (429 with
+        /// `Retry-After: 1`). The service needs WEBHOOK_ALLOW_PRIVATE_NETWORKS=true.
+        #[arg(long, value_delimiter = ',')]
+        receivers: Vec<String>,
     },
     /// Event delivery to a local receiver (the service needs WEBHOOK_ALLOW_PRIVATE_NETWORKS=true).
     Events {
@@ -329,7 +334,39 @@ async fn learner(
     Ok(())
 }
 
-async fn run_learners(cli: &Cli, n: usize, concurrency: usize) -> anyhow::Result<()> {
+/// Starts a receiver on 127.0.0.1 that misbehaves as `kind` says; returns its URL.
+async fn misbehaving_receiver(kind: &str) -> anyhow::Result<String> {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let kind = kind.to_string();
+    let answer = move || {
+        let kind = kind.clone();
+        async move {
+            match kind.as_str() {
+                "hang" => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    StatusCode::OK.into_response()
+                }
+                "throttle" => {
+                    (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "slow down").into_response()
+                }
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, "broken").into_response(),
+            }
+        }
+    };
+    let app = axum::Router::new().route("/hook", axum::routing::post(answer));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
+}
+
+async fn run_learners(
+    cli: &Cli,
+    n: usize,
+    concurrency: usize,
+    receivers: &[String],
+) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
@@ -338,6 +375,17 @@ async fn run_learners(cli: &Cli, n: usize, concurrency: usize) -> anyhow::Result
         base: cli.url.trim_end_matches('/').to_string(),
         timings: Arc::new(Mutex::new(BTreeMap::new())),
     });
+    for kind in receivers {
+        ensure!(
+            matches!(kind.as_str(), "hang" | "error" | "throttle"),
+            "unknown receiver {kind:?}: hang, error or throttle"
+        );
+        let url = misbehaving_receiver(kind).await?;
+        client
+            .call("setup", reqwest::Method::POST, &format!("/{}/webhooks", cli.prefix), AUTHOR,
+                Some(json!({"name": format!("misbehaving {kind}"), "url": url, "events": ["*"]})))
+            .await?;
+    }
     let (test, questions) = setup_test(&client, &cli.prefix).await?;
     client.timings.lock().unwrap().clear();
     let questions = Arc::new(questions);
@@ -372,7 +420,7 @@ async fn run_learners(cli: &Cli, n: usize, concurrency: usize) -> anyhow::Result
         &timings,
         elapsed,
         json!({
-            "learners": n, "concurrency": concurrency,
+            "learners": n, "concurrency": concurrency, "receivers": receivers,
             "learners_per_s": n as f64 / elapsed.as_secs_f64(),
             "answers_per_s": answers as f64 / elapsed.as_secs_f64(),
             "all_scores_checked": true,
@@ -917,7 +965,8 @@ async fn main() -> anyhow::Result<()> {
         Mode::Learners {
             learners,
             concurrency,
-        } => run_learners(&cli, learners, concurrency).await,
+            ref receivers,
+        } => run_learners(&cli, learners, concurrency, receivers).await,
         Mode::Noisy {
             concurrency,
             seconds,
