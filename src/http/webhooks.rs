@@ -206,16 +206,21 @@ async fn delivery_attempts(
     ))
 }
 
-/// The bounds of a tenant's replay: `REPLAY_MAX_DELIVERIES` per call, `REPLAY_TENANT_PER_MIN`.
-fn replay_bounds<'a>(
-    s: &'a AppState,
+/// Replays what `filter` (and `delivery`) names for the caller's tenant, within its bounds:
+/// `REPLAY_MAX_DELIVERIES` per call, `REPLAY_TENANT_PER_MIN` deliveries a minute.
+async fn replay(
+    s: &AppState,
     ctx: &RequestContext,
-) -> svc::ReplayBounds<impl FnOnce(u64) -> AppResult<()> + 'a> {
+    filter: DeliveryFilter,
+    delivery: Option<uuid::Uuid>,
+) -> AppResult<ApiOk<Value>> {
     let tenant = ctx.scope().tenant.as_uuid();
-    svc::ReplayBounds {
+    let bounds = svc::ReplayBounds {
         max: u64::from(s.config.replay_max_deliveries),
-        admit: move |n| s.limits.replays(tenant, n),
-    }
+        admit: |n| s.limits.replays(tenant, n),
+    };
+    let replayed = svc::replay(&s.store, &s.clock, &ctx.scope(), filter, delivery, bounds).await?;
+    Ok(ApiOk::created(replayed))
 }
 
 /// Send one delivery again (a fresh retry budget).
@@ -228,17 +233,7 @@ async fn replay_delivery(
     Path(id): Path<String>,
 ) -> AppResult<ApiOk<Value>> {
     admin(&ctx)?;
-    Ok(ApiOk::created(
-        svc::replay(
-            &s.store,
-            &s.clock,
-            &ctx.scope(),
-            DeliveryFilter::default(),
-            Some(path_uuid(&id)?),
-            replay_bounds(&s, &ctx),
-        )
-        .await?,
-    ))
+    replay(&s, &ctx, DeliveryFilter::default(), Some(path_uuid(&id)?)).await
 }
 
 /// Send every delivery of one event again.
@@ -255,17 +250,7 @@ async fn replay_event(
         event_id: Some(path_uuid(&id)?),
         ..DeliveryFilter::default()
     };
-    Ok(ApiOk::created(
-        svc::replay(
-            &s.store,
-            &s.clock,
-            &ctx.scope(),
-            f,
-            None,
-            replay_bounds(&s, &ctx),
-        )
-        .await?,
-    ))
+    replay(&s, &ctx, f, None).await
 }
 
 /// Body of a range replay.
@@ -302,17 +287,7 @@ async fn replay_range(
         created_to: Some(crate::store::Ts::new(body.to)),
         ..DeliveryFilter::default()
     };
-    Ok(ApiOk::created(
-        svc::replay(
-            &s.store,
-            &s.clock,
-            &ctx.scope(),
-            f,
-            None,
-            replay_bounds(&s, &ctx),
-        )
-        .await?,
-    ))
+    replay(&s, &ctx, f, None).await
 }
 
 /// The plugin registry: the seed's `getActivePlugins()` and `getExternalServiceCount()`.

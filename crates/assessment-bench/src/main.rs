@@ -347,9 +347,12 @@ async fn misbehaving_receiver(kind: &str) -> anyhow::Result<String> {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                     StatusCode::OK.into_response()
                 }
-                "throttle" => {
-                    (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "slow down").into_response()
-                }
+                "throttle" => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "1")],
+                    "slow down",
+                )
+                    .into_response(),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "broken").into_response(),
             }
         }
@@ -382,8 +385,13 @@ async fn run_learners(
         );
         let url = misbehaving_receiver(kind).await?;
         client
-            .call("setup", reqwest::Method::POST, &format!("/{}/webhooks", cli.prefix), AUTHOR,
-                Some(json!({"name": format!("misbehaving {kind}"), "url": url, "events": ["*"]})))
+            .call(
+                "setup",
+                reqwest::Method::POST,
+                &format!("/{}/webhooks", cli.prefix),
+                AUTHOR,
+                Some(json!({"name": format!("misbehaving {kind}"), "url": url, "events": ["*"]})),
+            )
             .await?;
     }
     let (test, questions) = setup_test(&client, &cli.prefix).await?;
