@@ -11,14 +11,13 @@ use super::auth::RequestContext;
 use super::auth::{REVIEWERS, require_self_or_reviewer};
 use super::conditional;
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
-use super::envelope::{MessageOut, msg};
 use super::extract::{ValidJson, path_uuid};
 use super::params::Tenancy;
 use crate::error::AppResult;
 use crate::http::AppState;
 use crate::http::extract::ValidQuery;
 use crate::service::Page;
-use crate::service::attempts::{self as svc, AnswersIn, Resumed, Started, Submitted};
+use crate::service::attempts::{self as svc, AnswersIn, Resumed, Saved, Started, Submitted};
 use crate::service::reviews::{self, ImportIn, ReviewIn, Reviewed};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -217,7 +216,7 @@ async fn start(
 /// Save answers (one per question; a repeat replaces the previous one).
 #[utoipa::path(post, path = "/attempts/{attemptId}/answers", tag = "attempts",
     params(Tenancy, ("attemptId" = String, Path, format = Uuid)), request_body = AnswersIn,
-    responses((status = 201, body = Envelope<MessageOut>), (status = 400, body = ErrorEnvelope),
+    responses((status = 201, body = Envelope<Saved>), (status = 400, body = ErrorEnvelope),
               (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
               (status = 422, body = ErrorEnvelope)))]
 async fn save_answers(
@@ -225,11 +224,11 @@ async fn save_answers(
     ctx: RequestContext,
     Path(attempt_id): Path<String>,
     ValidJson(body): ValidJson<AnswersIn>,
-) -> AppResult<ApiOk<MessageOut>> {
+) -> AppResult<ApiOk<Saved>> {
     let attempt_id = path_uuid(&attempt_id)?;
-    let message =
+    let saved =
         svc::save_answers(&s.store, &s.clock, &s.keys, &ctx.actor()?, attempt_id, body).await?;
-    Ok(ApiOk::created(msg(message)))
+    Ok(ApiOk::created(saved))
 }
 
 /// Submit the attempt: scored, with its result once nothing needs review.

@@ -1798,3 +1798,59 @@ async fn later_saves_score_with_the_keys_the_first_save_read() {
         .collect();
     assert_eq!(scores, [json!(4), json!(2)], "{sheet}");
 }
+
+#[tokio::test]
+async fn start_resume_and_saves_carry_the_server_time_and_the_deadline() {
+    use assessment_service::clock::ManualClock;
+    let clock = ManualClock::starting_now();
+    let app = TestApp::on_clock(&clock).await;
+    let (test, qs) = published_test(&app, json!({"timeDuration": 600}), vec![
+        json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+    ]).await;
+    let time = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().expect("a time"))
+            .unwrap()
+            .to_utc()
+    };
+    let started_at = clock.clock().now().0;
+    let r = start(&app, &test, LEARNER, 201).await["result"].clone();
+    let attempt = r["attemptId"].as_str().unwrap().to_string();
+    assert_eq!(time(&r["serverTime"]), started_at);
+    let deadline = time(&r["deadlineAt"]);
+    assert_eq!((deadline - started_at).num_seconds(), 600);
+
+    // The first save (locked path) and the next (guarded path), a minute apart each.
+    let answers = json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]);
+    for minute in 1..=2 {
+        clock.advance(chrono::Duration::seconds(60));
+        let r = answer(&app, &attempt, LEARNER, answers.clone(), 201).await["result"].clone();
+        assert_eq!(r["message"], "Answers submitted successfully");
+        assert_eq!(
+            time(&r["serverTime"]),
+            clock.clock().now().0,
+            "save {minute}"
+        );
+        assert_eq!(time(&r["deadlineAt"]), deadline, "save {minute}");
+    }
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{attempt}/resume/{LEARNER}"),
+            None,
+            &as_user(LEARNER),
+        )
+        .await
+        .expect_status(200)["result"]
+        .clone();
+    assert_eq!(time(&r["serverTime"]), clock.clock().now().0);
+    assert_eq!(time(&r["deadlineAt"]), deadline);
+    assert_eq!(r["attempt"]["timeRemaining"], 480);
+
+    // A test without a time limit or end date: no deadline.
+    let (open, _) = published_test(&app, json!({}), vec![
+        json!({"text": "q", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+    ]).await;
+    let r = start(&app, &open, OTHER_LEARNER, 201).await["result"].clone();
+    assert!(r["deadlineAt"].is_null(), "{r}");
+    assert!(r["serverTime"].is_string());
+}

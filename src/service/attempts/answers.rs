@@ -54,6 +54,21 @@ pub struct AnswersIn {
     pub time_spent: Option<f64>,
 }
 
+/// Result of `POST /attempts/{id}/answers`: upstream's message, and the clock a client needs
+/// for its countdown.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Saved {
+    pub message: &'static str,
+    /// The server's time when it answered.
+    #[schema(value_type = String, format = DateTime)]
+    pub server_time: Ts,
+    /// When the attempt ends, if it does (null for an empty save of an attempt this instance
+    /// has not seen a save of yet: nothing is read for it).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deadline_at: Option<Ts>,
+}
+
 /// One answer, checked and scored, ready to store.
 struct Scored {
     question_id: Uuid,
@@ -134,21 +149,27 @@ pub async fn save_answers(
     actor: &Actor,
     attempt_id: Uuid,
     body: AnswersIn,
-) -> AppResult<&'static str> {
+) -> AppResult<Saved> {
+    let now = clock.now();
+    let saved = |message, deadline_at| Saved {
+        message,
+        server_time: now,
+        deadline_at,
+    };
     if body.answers.is_empty() {
-        return Ok("No answers provided to submit");
+        let deadline = cache.get(attempt_id).and_then(|k| k.deadline_at);
+        return Ok(saved("No answers provided to submit", deadline));
     }
     crate::service::at_most("answers", &body.answers, crate::service::MAX_BATCH)?;
-    let now = clock.now();
     if let Some(known) = cache.get(attempt_id)
         && save_guarded(store, &known, actor, attempt_id, &body, now).await?
     {
         metrics::counter!("answer_saves_total", "path" => "guarded").increment(1);
-        return Ok("Answers submitted successfully");
+        return Ok(saved("Answers submitted successfully", known.deadline_at));
     }
-    save_locked(store, cache, actor, attempt_id, &body, now).await?;
+    let deadline = save_locked(store, cache, actor, attempt_id, &body, now).await?;
     metrics::counter!("answer_saves_total", "path" => "locked").increment(1);
-    Ok("Answers submitted successfully")
+    Ok(saved("Answers submitted successfully", deadline))
 }
 
 /// The guarded save: `Ok(false)` when it wrote nothing and the general path must answer (an
@@ -195,6 +216,7 @@ async fn save_guarded(
 }
 
 /// The general save: lock the attempt, read its test, check, write, in one transaction.
+/// Returns the attempt's deadline.
 async fn save_locked(
     store: &Store,
     cache: &KeyCache,
@@ -202,7 +224,7 @@ async fn save_locked(
     attempt_id: Uuid,
     body: &AnswersIn,
     now: Ts,
-) -> AppResult<()> {
+) -> AppResult<Option<Ts>> {
     let scope = actor.scope;
     let mut uow = UnitOfWork::begin_at(store, now, actor).await?;
     let mut attempt = lock_own(uow.tx(), actor, attempt_id).await?;
@@ -274,5 +296,5 @@ async fn save_locked(
     uow.stamp(&mut attempt);
     repo::update(uow.tx(), &attempt).await?;
     uow.commit().await?;
-    Ok(())
+    Ok(attempt.deadline_at)
 }

@@ -55,6 +55,23 @@ fn marks_of(h: Option<i64>) -> Option<Marks> {
 pub struct Started {
     #[schema(value_type = String, format = Uuid)]
     pub attempt_id: Uuid,
+    /// The server's time when it answered: with `deadlineAt`, a countdown that does not
+    /// depend on the client's clock.
+    #[schema(value_type = String, format = DateTime)]
+    pub server_time: Ts,
+    /// When the attempt ends (time limit or the test's end date), if it does.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deadline_at: Option<Ts>,
+}
+
+impl Started {
+    fn of(attempt: &Attempt, now: Ts) -> Started {
+        Started {
+            attempt_id: attempt.attempt_id.0,
+            server_time: now,
+            deadline_at: attempt.deadline_at,
+        }
+    }
 }
 
 /// Starts an attempt (or, with `allowResubmission`, returns the learner's existing one).
@@ -87,11 +104,7 @@ pub async fn start(
     let attempts = repo::of_user(uow.tx(), &scope, test_id, user).await?;
     let number = match lifecycle::start(&earlier(&attempts), test.allow_resubmission, test.attempts)
     {
-        Start::Resume(i) => {
-            return Ok(Started {
-                attempt_id: attempts[i].attempt_id.0,
-            });
-        }
+        Start::Resume(i) => return Ok(Started::of(&attempts[i], now)),
         Start::New(number) => number,
         Start::Refused(StartRefusal::Incomplete) => {
             return Err(AppError::conflict(INCOMPLETE));
@@ -151,9 +164,7 @@ pub async fn start(
         // Another start by the same learner won the race for this attempt number.
         if test.allow_resubmission {
             if let Some(winner) = repo::of_user(uow.tx(), &scope, test_id, user).await?.pop() {
-                return Ok(Started {
-                    attempt_id: winner.attempt_id.0,
-                });
+                return Ok(Started::of(&winner, now));
             }
         }
         return Err(AppError::conflict(INCOMPLETE));
@@ -164,9 +175,7 @@ pub async fn start(
         ordering_key(attempt.attempt_id.0),
     );
     uow.commit().await?;
-    Ok(Started {
-        attempt_id: attempt.attempt_id.0,
-    })
+    Ok(Started::of(&attempt, now))
 }
 
 const INCOMPLETE: &str =

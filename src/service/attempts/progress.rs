@@ -5,11 +5,18 @@ use super::*;
 
 /// Result of `GET /attempts/{id}/resume/{userId}`.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Resumed {
     #[schema(value_type = Object)]
     pub attempt: Value,
     #[schema(value_type = Vec<Object>)]
     pub answers: Vec<Value>,
+    /// The server's time when it answered.
+    #[schema(value_type = String, format = DateTime)]
+    pub server_time: Ts,
+    /// When the attempt ends, if it does (also in `attempt`).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deadline_at: Option<Ts>,
 }
 
 pub(super) fn own_path_user(actor_user: Uuid, path_user: Uuid) -> AppResult<()> {
@@ -66,6 +73,8 @@ pub async fn resume(
             "updatedAt": a.updated_at,
         }),
         answers,
+        server_time: now,
+        deadline_at: a.deadline_at,
     })
 }
 
