@@ -707,3 +707,54 @@ async fn a_graceful_stop_records_the_sends_in_flight() {
         );
     }
 }
+
+/// A failed try leaves a WARN line naming the subscription, the event and the error.
+#[tokio::test]
+async fn a_failed_delivery_leaves_a_warning_in_the_log() {
+    let db = TestDb::fresh().await;
+    let port = free_port();
+    let closed = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr");
+    let mut child = base_command(&db)
+        .env("PORT", port.to_string())
+        .env(
+            "EXTERNAL_SERVICE_WEBHOOK_URL",
+            format!("http://127.0.0.1:{closed}/hook"),
+        )
+        .env("EXTERNAL_SERVICE_EVENTS", "*")
+        .env("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_ready(port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let line = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(l) = text
+            .lines()
+            .find(|l| l.contains("delivery failed; will retry"))
+        {
+            break l.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no warning for the failed try:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["level"], "WARN", "{line}");
+    let fields = &v;
+    assert_eq!(fields["subscription"], "external-service", "{line}");
+    assert_eq!(fields["event"], "system.startup", "{line}");
+    assert_eq!(fields["attempt"], 1, "{line}");
+    assert!(
+        fields["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{line}"
+    );
+}

@@ -277,13 +277,32 @@ impl Inner {
                 sent.deferred(error, retry_after)
             }
         };
+        // A failed try leaves a line (the seed's advice for a missing event is "check the
+        // server logs"); a deferral while a broker is down is the connection's business and
+        // logged there, so it stays at debug here.
+        let error = record.error.as_deref().unwrap_or_default();
         match record.outcome {
             TryOutcome::Delivered => {}
             TryOutcome::Dead => {
                 metrics::counter!("event_deliveries_total", "outcome" => "dead").increment(1);
+                tracing::warn!(
+                    subscription = %sub.name, event = %c.name, event_id = %c.event_id.0,
+                    delivery_id = %c.delivery_id.0, attempt = counted, status = record.status_code,
+                    error, "delivery dead-lettered"
+                );
+            }
+            TryOutcome::Pending if attempts == c.attempt_count => {
+                metrics::counter!("event_deliveries_total", "outcome" => "retry").increment(1);
+                tracing::debug!(subscription = %sub.name, delivery_id = %c.delivery_id.0, error,
+                    "delivery deferred");
             }
             TryOutcome::Pending => {
                 metrics::counter!("event_deliveries_total", "outcome" => "retry").increment(1);
+                tracing::warn!(
+                    subscription = %sub.name, event = %c.name, event_id = %c.event_id.0,
+                    delivery_id = %c.delivery_id.0, attempt = counted, status = record.status_code,
+                    next_attempt_at = %record.next_attempt_at.0.to_rfc3339(), error, "delivery failed; will retry"
+                );
             }
             TryOutcome::Skipped => {
                 metrics::counter!("event_deliveries_total", "outcome" => "skipped").increment(1);
