@@ -370,14 +370,7 @@ async fn run_learners(
     concurrency: usize,
     receivers: &[String],
 ) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()?;
-    let client = Arc::new(Client {
-        http,
-        base: cli.url.trim_end_matches('/').to_string(),
-        timings: Arc::new(Mutex::new(BTreeMap::new())),
-    });
+    let client = client(cli, concurrency)?;
     for kind in receivers {
         ensure!(
             matches!(kind.as_str(), "hang" | "error" | "throttle"),
