@@ -11,8 +11,11 @@ pub fn init(config: &Config) {
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_new(&config.log_level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
+    // Colours only for a terminal: in a file or a log collector the escape codes are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = match config.log_format {
         LogFormat::Json => builder

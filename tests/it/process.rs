@@ -758,3 +758,26 @@ async fn a_failed_delivery_leaves_a_warning_in_the_log() {
         "{line}"
     );
 }
+
+/// Text logs written to a file carry no colour escape codes.
+#[tokio::test]
+async fn text_logs_to_a_file_have_no_colour_codes() {
+    let db = TestDb::fresh().await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr");
+    let mut child = base_command(&db)
+        .env("PORT", port.to_string())
+        .env("LOG_LEVEL", "info")
+        .env("LOG_FORMAT", "text")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_ready(port);
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("listening"), "{text}");
+    assert!(!text.contains('\u{1b}'), "escape codes in {text:?}");
+}
