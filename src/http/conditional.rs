@@ -22,10 +22,11 @@ pub fn respond<T: Serialize>(headers: &HeaderMap, etag: String, result: T) -> Re
     ([(header::ETAG, etag)], ApiOk::ok(result)).into_response()
 }
 
-/// `result` tagged by a digest of its JSON, as [`respond`] answers it.
+/// `result` tagged by a digest of its JSON, as [`respond`] answers it. The JSON is made once:
+/// the digest and the response body are the same bytes.
 pub fn respond_digest<T: Serialize>(headers: &HeaderMap, result: T) -> Response {
-    match serde_json::to_vec(&result) {
-        Ok(bytes) => respond(headers, digest_tag(&bytes), result),
+    match serde_json::to_string(&result).and_then(serde_json::value::RawValue::from_string) {
+        Ok(raw) => respond(headers, digest_tag(raw.get().as_bytes()), raw),
         // Not reached for the views' JSON values; answered untagged rather than failed.
         Err(_) => ApiOk::ok(result).into_response(),
     }

@@ -708,28 +708,37 @@ async fn a_graceful_stop_records_the_sends_in_flight() {
     }
 }
 
+/// Starts the service with `env`, its stderr written to the file `log`; returns once it is
+/// ready.
+fn logging_to(db: &TestDb, log: &std::path::Path, env: &[(&str, &str)]) -> std::process::Child {
+    let port = free_port();
+    let mut cmd = base_command(db);
+    cmd.env("PORT", port.to_string())
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap());
+    let child = cmd.spawn().unwrap();
+    wait_ready(port);
+    child
+}
+
 /// A failed try leaves a WARN line naming the subscription, the event and the error.
 #[tokio::test]
 async fn a_failed_delivery_leaves_a_warning_in_the_log() {
     let db = TestDb::fresh().await;
-    let port = free_port();
-    let closed = free_port();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("stderr");
-    let mut child = base_command(&db)
-        .env("PORT", port.to_string())
-        .env(
-            "EXTERNAL_SERVICE_WEBHOOK_URL",
-            format!("http://127.0.0.1:{closed}/hook"),
-        )
-        .env("EXTERNAL_SERVICE_EVENTS", "*")
-        .env("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    wait_ready(port);
+    let hook = format!("http://127.0.0.1:{}/hook", free_port());
+    let mut child = logging_to(
+        &db,
+        &log,
+        &[
+            ("EXTERNAL_SERVICE_WEBHOOK_URL", &hook),
+            ("EXTERNAL_SERVICE_EVENTS", "*"),
+            ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"),
+            ("LOG_FORMAT", "json"),
+        ],
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     let line = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -763,18 +772,9 @@ async fn a_failed_delivery_leaves_a_warning_in_the_log() {
 #[tokio::test]
 async fn text_logs_to_a_file_have_no_colour_codes() {
     let db = TestDb::fresh().await;
-    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("stderr");
-    let mut child = base_command(&db)
-        .env("PORT", port.to_string())
-        .env("LOG_LEVEL", "info")
-        .env("LOG_FORMAT", "text")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    wait_ready(port);
+    let mut child = logging_to(&db, &log, &[("LOG_LEVEL", "info"), ("LOG_FORMAT", "text")]);
     let _ = child.kill();
     let _ = child.wait();
     let text = std::fs::read_to_string(&log).unwrap();
