@@ -245,6 +245,13 @@ mod tests {
                 },
                 "PLUGINS_FILE",
             ),
+            (
+                Config {
+                    trusted_proxies: "10.0.0.0/8, not-an-address".into(),
+                    ..Config::default()
+                },
+                "TRUSTED_PROXIES",
+            ),
         ] {
             assert_eq!(Components::from_config(&config).unwrap_err().var, var);
         }
