@@ -209,7 +209,7 @@ async fn start(
 ) -> AppResult<ApiOk<Started>> {
     let test_id = path_uuid(&test_id)?;
     Ok(ApiOk::created(
-        svc::start(&s.store, &s.clock, &ctx.actor()?, test_id).await?,
+        svc::start(&s.store, &s.clock, &s.keys, &ctx.actor()?, test_id).await?,
     ))
 }
 

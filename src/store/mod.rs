@@ -149,7 +149,7 @@ pub enum Pools {
 pub struct Store {
     pools: Pools,
     signal: Arc<CommitSignal>,
-    /// SQLite: the queue of guarded answer saves that share commits, started at first use.
+    /// The queue of guarded answer saves that share commits, started at first use.
     saves: Arc<std::sync::OnceLock<saves::Queue>>,
 }
 
@@ -307,7 +307,7 @@ impl Store {
         }
     }
 
-    /// The queue of guarded saves (SQLite), started by the first save. Its task holds a handle
+    /// The queue of guarded saves, started by the first save. Its tasks hold a handle
     /// without the queue, so it ends once every clone of this store is gone.
     pub(crate) fn save_queue(&self) -> &saves::Queue {
         self.saves.get_or_init(|| {

@@ -1,11 +1,15 @@
 //! The guarded answer save: answers scored by the caller with what it kept of the attempt,
-//! written only if the database still holds what that scoring assumed. One statement on
-//! PostgreSQL (one round trip, one commit). On SQLite (one writer connection, each statement a
-//! hand-off to its thread, each commit a sync to disk) saves share commits: a task takes every
-//! save waiting, runs each one's guarded update and writes in one transaction, commits once,
-//! and only then answers each (group commit).
+//! written only if the database still holds what that scoring assumed.
+//!
+//! Saves share commits (group commit): each waits in a queue, a committer takes every save
+//! waiting, writes them together and commits once, and only then answers each. On PostgreSQL
+//! a batch is one statement (one round trip, one commit) for many learners' saves, and a few
+//! committers run at once; on SQLite (one writer connection, each statement a hand-off to its
+//! thread, each commit a sync to disk) one committer runs each save's statements in one
+//! transaction. A batch that fails is retried one save at a time, so a bad save fails alone.
 
-use std::sync::LazyLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock};
 
 use serde_json::Value;
 use sqlx::types::Json;
@@ -31,6 +35,8 @@ pub struct GuardedSave {
     /// The test's grading type and time limit the answers were scored and timed under.
     pub grading: GradingType,
     pub time_duration: Option<i32>,
+    /// The test's `updatedAt` the keys were read with.
+    pub test_updated_at: Ts,
     pub now: Ts,
     /// Question, answer, score (hundredths), review status; no question twice.
     pub answers: Vec<(Uuid, Json<Value>, Option<i64>, ReviewStatus)>,
@@ -39,64 +45,135 @@ pub struct GuardedSave {
     pub time_spent: i32,
 }
 
+/// Where a guard reads a save's values from: the statement's parameters (one save), or the
+/// columns of one row of a batch (`s`, see [`POSTGRES_BATCH`]).
+struct Source {
+    attempt: &'static str,
+    tenant: &'static str,
+    org: &'static str,
+    user: &'static str,
+    test: &'static str,
+    now: &'static str,
+    grading: &'static str,
+    duration: &'static str,
+    position: &'static str,
+    spent: &'static str,
+    version: &'static str,
+}
+
+const PARAMS: Source = Source {
+    attempt: "$1",
+    tenant: "$2",
+    org: "$3",
+    user: "$4",
+    test: "$5",
+    now: "$6",
+    grading: "$7",
+    duration: "$8",
+    position: "$9",
+    spent: "$10",
+    version: "$11",
+};
+
+const BATCH_ROW: Source = Source {
+    attempt: "s.attempt",
+    tenant: "s.tenant",
+    org: "s.org",
+    user: "s.usr",
+    test: "s.test",
+    now: "s.at",
+    grading: "s.grading",
+    duration: "s.duration",
+    position: "s.position",
+    spent: "s.spent",
+    version: "s.version",
+};
+
 /// The guarded update of the attempt: its progress, only if it is still the learner's, in
-/// progress, before its deadline and its test's end date, and its test still has the grading
-/// type and time limit the save assumed. `{same}` is the dialect's null-safe equality.
+/// progress, before its deadline and its test's end date, and its test is still the one the
+/// keys were read with (its `updatedAt`), with the grading type and time limit the save
+/// assumed. `same` is the dialect's null-safe equality; `from`
+/// names the rows the values come from, if any.
 ///
 /// The row is found by its primary key: the scope and the status are written as filters no
 /// index can serve (see [`SCOPE_FILTER`](super::sql::SCOPE_FILTER)); `"status" = 'I'` would
 /// let the planner pick the partial index of in-progress attempts' deadlines and walk all of
 /// them on every save.
-fn guarded_update(same: &str) -> String {
+fn guarded_update(v: &Source, same: &str, from: &str) -> String {
+    let Source {
+        attempt,
+        tenant,
+        org,
+        user,
+        test,
+        now,
+        grading,
+        duration,
+        position,
+        spent,
+        version,
+    } = v;
     format!(
-        r#"UPDATE "testAttempts" SET "currentPosition" = $9, "timeSpent" = $10,
-        "updatedBy" = $4, "updatedAt" = $6
-    WHERE "attemptId" = $1
-      AND "tenantId" IS NOT DISTINCT FROM $2 AND "organisationId" IS NOT DISTINCT FROM $3
-      AND "userId" IS NOT DISTINCT FROM $4 AND "testId" IS NOT DISTINCT FROM $5
+        r#"UPDATE "testAttempts" SET "currentPosition" = {position}, "timeSpent" = {spent},
+        "updatedBy" = {user}, "updatedAt" = {now}
+    {from}
+    WHERE "attemptId" = {attempt}
+      AND "tenantId" IS NOT DISTINCT FROM {tenant} AND "organisationId" IS NOT DISTINCT FROM {org}
+      AND "userId" IS NOT DISTINCT FROM {user} AND "testId" IS NOT DISTINCT FROM {test}
       AND "status" IS NOT DISTINCT FROM 'I'
-      AND ("deadlineAt" IS NULL OR "deadlineAt" >= $6)
-      AND EXISTS (SELECT 1 FROM "tests" t WHERE t."testId" = $5
-          AND t."tenantId" IS NOT DISTINCT FROM $2
-          AND t."organisationId" IS NOT DISTINCT FROM $3
-          AND (t."endDate" IS NULL OR t."endDate" >= $6)
-          AND t."gradingType" = $7 AND t."timeDuration" {same} $8)"#
+      AND ("deadlineAt" IS NULL OR "deadlineAt" >= {now})
+      AND EXISTS (SELECT 1 FROM "tests" t WHERE t."testId" = {test}
+          AND t."tenantId" IS NOT DISTINCT FROM {tenant}
+          AND t."organisationId" IS NOT DISTINCT FROM {org}
+          AND (t."endDate" IS NULL OR t."endDate" >= {now})
+          AND t."updatedAt" = {version}
+          AND t."gradingType" = {grading} AND t."timeDuration" {same} {duration})"#
     )
 }
 
 /// Saves the answers, their events and the attempt's progress as one transaction if the
 /// guard holds; `Ok(false)`, with nothing written, if it does not. The first step updates the
 /// attempt row, so the save waits for (and is then re-checked against) a submission in
-/// progress, as the general path's lock does.
+/// progress, as the general path's lock does. Resolves once the commit that holds it is done.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn save_guarded(store: &Store, s: GuardedSave) -> Result<bool, sqlx::Error> {
-    match store.pools() {
-        Pools::Postgres(pool) => in_one_statement(store, pool, s).await,
-        Pools::Sqlite { .. } => store.save_queue().save(s).await,
-    }
+    store.save_queue().save(s).await
 }
 
 /// The most saves one shared commit takes.
 const BATCH: usize = 64;
 
+/// How many shared commits run at once on PostgreSQL: while one is committing, the next
+/// gathers what arrives meanwhile. (SQLite has one writer, so one.)
+const POSTGRES_COMMITTERS: usize = 4;
+
 type Job = (GuardedSave, oneshot::Sender<Result<bool, sqlx::Error>>);
 
-/// Guarded saves waiting for a shared commit (SQLite).
+/// Guarded saves waiting for a shared commit.
 #[derive(Debug)]
 pub(crate) struct Queue {
     jobs: mpsc::Sender<Job>,
 }
 
 impl Queue {
-    /// Starts the task that commits the saves sent to the queue, on `store`.
+    /// Starts the tasks that commit the saves sent to the queue, on `store`. Each takes every
+    /// save waiting (at most [`BATCH`]) and commits them together; none waits for more.
     pub(super) fn start(store: Store) -> Queue {
-        let (jobs, mut waiting) = mpsc::channel::<Job>(1024);
-        tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(BATCH);
-            while waiting.recv_many(&mut batch, BATCH).await > 0 {
-                commit_together(&store, std::mem::take(&mut batch)).await;
-            }
-        });
+        let (jobs, waiting) = mpsc::channel::<Job>(1024);
+        let committers = match store.pools() {
+            Pools::Postgres(_) => POSTGRES_COMMITTERS,
+            Pools::Sqlite { .. } => 1,
+        };
+        let waiting = Arc::new(tokio::sync::Mutex::new(waiting));
+        for _ in 0..committers {
+            let (store, waiting) = (store.clone(), waiting.clone());
+            tokio::spawn(async move {
+                let mut batch = Vec::with_capacity(BATCH);
+                while waiting.lock().await.recv_many(&mut batch, BATCH).await > 0 {
+                    commit_together(&store, std::mem::take(&mut batch)).await;
+                }
+            });
+        }
         Queue { jobs }
     }
 
@@ -111,47 +188,83 @@ impl Queue {
     }
 }
 
-/// Runs the saves of `batch` in one transaction, in order, and answers each after the commit.
-/// If the transaction fails, each save is retried in its own, so one bad save fails alone.
+/// Commits the saves of `batch` together and answers each after its commit.
 async fn commit_together(store: &Store, batch: Vec<Job>) {
     let (saves, replies): (Vec<GuardedSave>, Vec<_>) = batch.into_iter().unzip();
-    let together = async {
-        let mut tx = store.begin().await?;
-        let mut found = Vec::with_capacity(saves.len());
-        let mut events = Vec::new();
-        for s in &saves {
-            let ok = write(&mut tx, s).await?;
-            if ok {
-                events.extend(s.events.iter().cloned());
-            }
-            found.push(ok);
-        }
-        super::outbox::append_many(&mut tx, &events).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(found)
+    let results = match store.pools() {
+        Pools::Postgres(pool) => commit_postgres(store, pool, &saves).await,
+        Pools::Sqlite { .. } => commit_sqlite(store, &saves).await,
     };
-    match together.await {
-        Ok(found) => {
-            metrics::counter!("answer_save_commits_total").increment(1);
-            for (reply, ok) in replies.into_iter().zip(found) {
-                let _ = reply.send(Ok(ok));
-            }
-        }
-        Err(e) if saves.len() == 1 => {
-            if let Some(reply) = replies.into_iter().next() {
-                let _ = reply.send(Err(e));
-            }
-        }
+    for (reply, result) in replies.into_iter().zip(results) {
+        let _ = reply.send(result);
+    }
+}
+
+type Saved = Result<bool, sqlx::Error>;
+
+fn failed_together(e: &sqlx::Error, saves: usize) {
+    tracing::warn!(error = %e, saves, "a shared commit of answer saves failed; saving each alone");
+}
+
+/// SQLite: the saves in one transaction, in order; if it fails, each in its own.
+async fn commit_sqlite(store: &Store, saves: &[GuardedSave]) -> Vec<Saved> {
+    match in_one_transaction(store, saves).await {
+        Ok(found) => found.into_iter().map(Ok).collect(),
+        Err(e) if saves.len() == 1 => vec![Err(e)],
         Err(e) => {
-            tracing::warn!(error = %e, saves = saves.len(), "a shared commit of answer saves failed; saving each alone");
-            for (s, reply) in saves.into_iter().zip(replies) {
-                let _ = reply.send(in_one_transaction(store, s).await);
+            failed_together(&e, saves.len());
+            let mut results = Vec::with_capacity(saves.len());
+            for s in saves {
+                let alone = in_one_transaction(store, std::slice::from_ref(s)).await;
+                results.push(alone.map(|found| found[0]));
             }
+            results
         }
     }
 }
 
-static SQLITE_UPDATE: LazyLock<String> = LazyLock::new(|| guarded_update("IS"));
+/// PostgreSQL: one statement for each round of distinct attempts (an attempt's second save
+/// in the batch goes in the second round, after its first), each committed on its own; a
+/// round that fails is retried one save at a time (the rounds before it stay committed).
+async fn commit_postgres(store: &Store, pool: &sqlx::PgPool, saves: &[GuardedSave]) -> Vec<Saved> {
+    let mut results: Vec<Option<Saved>> = (0..saves.len()).map(|_| None).collect();
+    let mut round_of = Vec::with_capacity(saves.len());
+    let mut seen: HashMap<Uuid, usize> = HashMap::with_capacity(saves.len());
+    for s in saves {
+        let n = seen.entry(s.attempt_id).or_default();
+        round_of.push(*n);
+        *n += 1;
+    }
+    let rounds = round_of.iter().copied().max().map_or(0, |m| m + 1);
+    for round in 0..rounds {
+        let mut these: Vec<usize> = (0..saves.len()).filter(|i| round_of[*i] == round).collect();
+        // One order of row locks for every batch: two batches never wait for each other in
+        // a circle.
+        these.sort_by_key(|i| saves[*i].attempt_id);
+        let picked: Vec<&GuardedSave> = these.iter().map(|i| &saves[*i]).collect();
+        match in_one_statement(store, pool, &picked).await {
+            Ok(found) => {
+                for i in these {
+                    results[i] = Some(Ok(found.contains(&saves[i].attempt_id)));
+                }
+            }
+            Err(e) if these.len() == 1 => results[these[0]] = Some(Err(e)),
+            Err(e) => {
+                failed_together(&e, these.len());
+                for i in these {
+                    let alone = in_one_statement(store, pool, &[&saves[i]]).await;
+                    results[i] = Some(alone.map(|found| found.contains(&saves[i].attempt_id)));
+                }
+            }
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(sqlx::Error::PoolClosed)))
+        .collect()
+}
+
+static SQLITE_UPDATE: LazyLock<String> = LazyLock::new(|| guarded_update(&PARAMS, "IS", ""));
 
 /// The guarded update and, if it found the attempt, the answers, in `tx` (events are the
 /// caller's); whether it found the attempt.
@@ -162,7 +275,7 @@ async fn write(tx: &mut super::Tx, s: &GuardedSave) -> Result<bool, sqlx::Error>
         sqlx::query(update)
             .bind(Id(s.attempt_id)).bind(t).bind(o).bind(Id(s.user_id)).bind(Id(s.test_id))
             .bind(s.now).bind(s.grading.as_str()).bind(s.time_duration)
-            .bind(s.current_position).bind(s.time_spent)
+            .bind(s.current_position).bind(s.time_spent).bind(s.test_updated_at)
             .execute(c).await.map(|r| r.rows_affected())
     })?;
     if found == 0 {
@@ -187,114 +300,144 @@ async fn write(tx: &mut super::Tx, s: &GuardedSave) -> Result<bool, sqlx::Error>
     Ok(true)
 }
 
-/// One save in its own transaction (SQLite).
-async fn in_one_transaction(store: &Store, s: GuardedSave) -> Result<bool, sqlx::Error> {
+/// The saves in one transaction, in order (SQLite); whether each found its attempt.
+async fn in_one_transaction(
+    store: &Store,
+    saves: &[GuardedSave],
+) -> Result<Vec<bool>, sqlx::Error> {
     let mut tx = store.begin().await?;
-    if !write(&mut tx, &s).await? {
-        tx.rollback().await?;
-        return Ok(false);
+    let mut found = Vec::with_capacity(saves.len());
+    let mut events = Vec::new();
+    for s in saves {
+        let ok = write(&mut tx, s).await?;
+        if ok {
+            events.extend(s.events.iter().cloned());
+        }
+        found.push(ok);
     }
-    super::outbox::append_many(&mut tx, &s.events).await?;
+    super::outbox::append_many(&mut tx, &events).await?;
     tx.commit().await?;
-    Ok(true)
+    metrics::counter!("answer_save_commits_total").increment(1);
+    Ok(found)
 }
 
-static POSTGRES_SAVE: LazyLock<String> = LazyLock::new(|| {
+/// Many guarded saves in one statement (PostgreSQL): `s` holds one row per save (distinct
+/// attempts, so no row is updated twice), the answers and the events name their save's
+/// attempt and are written only for the attempts the guarded update found. It returns the
+/// attempts found. (The writes in `WITH` run whether or not the last `SELECT` reads them.)
+static POSTGRES_BATCH: LazyLock<String> = LazyLock::new(|| {
     format!(
         r#"
-WITH a AS (
+WITH s AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[],
+        $6::timestamptz[], $7::text[], $8::int4[], $9::int4[], $10::int4[], $11::timestamptz[])
+        AS s(attempt, tenant, org, usr, test, at, grading, duration, position, spent, version)
+),
+a AS (
     {update}
-    RETURNING "attemptId"
+    RETURNING "attemptId", s.tenant, s.org, s.usr, s.at
 ),
 saved AS (
     INSERT INTO "testUserAnswers"
         ("attemptAnsId", "tenantId", "organisationId", "attemptId", "questionId", "answer",
          "score", "reviewStatus", "anssOrder", "createdAt", "updatedBy", "updatedAt")
-    SELECT u.id, $2, $3, a."attemptId", u.q, u.answer, u.score, u.review, '1', $6, $4, $6
-    FROM a CROSS JOIN unnest($11::uuid[], $12::uuid[], $13::jsonb[], $14::int8[], $15::text[])
-        AS u(id, q, answer, score, review)
+    SELECT u.id, a.tenant, a.org, a."attemptId", u.q, u.answer, u.score, u.review, '1', a.at,
+        a.usr, a.at
+    FROM a, unnest($12::uuid[], $13::uuid[], $14::uuid[], $15::jsonb[], $16::int8[],
+        $17::text[]) AS u(attempt, id, q, answer, score, review)
+    WHERE u.attempt = a."attemptId"
     ON CONFLICT ("attemptId", "questionId") DO UPDATE SET
         "answer" = excluded."answer", "score" = excluded."score",
         "reviewStatus" = excluded."reviewStatus", "reviewedBy" = NULL,
         "reviewedAt" = NULL, "updatedBy" = excluded."updatedBy",
         "updatedAt" = excluded."updatedAt"
-    RETURNING 1
 ),
 appended AS (
     INSERT INTO "events"
         ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload",
          "createdAt")
     SELECT e.id, e.name, e.tenant, e.org, e.usr, e.key, e.payload, e.at
-    FROM a CROSS JOIN unnest($16::uuid[], $17::text[], $18::uuid[], $19::uuid[], $20::uuid[],
-        $21::text[], $22::jsonb[], $23::timestamptz[])
-        WITH ORDINALITY AS e(id, name, tenant, org, usr, key, payload, at, n)
+    FROM unnest($18::uuid[], $19::uuid[], $20::text[], $21::uuid[], $22::uuid[], $23::uuid[],
+        $24::text[], $25::jsonb[], $26::timestamptz[])
+        WITH ORDINALITY AS e(attempt, id, name, tenant, org, usr, key, payload, at, n)
+    WHERE e.attempt IN (SELECT "attemptId" FROM a)
     ORDER BY e.n
-    RETURNING 1
 )
-SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM saved), (SELECT count(*) FROM appended)"#,
-        update = guarded_update("IS NOT DISTINCT FROM"),
+SELECT "attemptId" FROM a"#,
+        update = guarded_update(&BATCH_ROW, "IS NOT DISTINCT FROM", "FROM s"),
     )
 });
 
+/// One statement of [`POSTGRES_BATCH`] for `saves` (distinct attempts), committed on its
+/// own; the attempts found.
 async fn in_one_statement(
     store: &Store,
     pool: &sqlx::PgPool,
-    s: GuardedSave,
-) -> Result<bool, sqlx::Error> {
-    let (t, o) = sid(&s.scope);
-    let n = s.answers.len();
-    let (mut ids, mut questions, mut answers, mut scores, mut reviews) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for (q, answer, score, review) in s.answers {
-        ids.push(Uuid::new_v4());
-        questions.push(q);
-        answers.push(answer);
-        scores.push(score);
-        reviews.push(review.as_str());
-    }
-    let ev = &s.events;
-    let uuids = |f: fn(&NewEvent) -> Option<Uuid>| ev.iter().map(f).collect::<Vec<_>>();
-    let (found, _, appended): (i64, i64, i64) = sqlx::query_as(POSTGRES_SAVE.as_str())
-        .bind(Id(s.attempt_id))
-        .bind(t)
-        .bind(o)
-        .bind(Id(s.user_id))
-        .bind(Id(s.test_id))
-        .bind(s.now)
-        .bind(s.grading.as_str())
-        .bind(s.time_duration)
-        .bind(s.current_position)
-        .bind(s.time_spent)
-        .bind(ids)
-        .bind(questions)
-        .bind(answers)
-        .bind(scores)
-        .bind(reviews)
-        .bind(ev.iter().map(|e| e.id).collect::<Vec<_>>())
-        .bind(ev.iter().map(|e| e.name.as_str()).collect::<Vec<_>>())
+    saves: &[&GuardedSave],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let mut q = sqlx::query_as::<_, (Uuid,)>(POSTGRES_BATCH.as_str());
+    q = q
+        .bind(saves.iter().map(|s| s.attempt_id).collect::<Vec<_>>())
+        .bind(saves.iter().map(|s| sid(&s.scope).0.0).collect::<Vec<_>>())
+        .bind(saves.iter().map(|s| sid(&s.scope).1.0).collect::<Vec<_>>())
+        .bind(saves.iter().map(|s| s.user_id).collect::<Vec<_>>())
+        .bind(saves.iter().map(|s| s.test_id).collect::<Vec<_>>())
+        .bind(saves.iter().map(|s| s.now.0).collect::<Vec<_>>())
+        .bind(saves.iter().map(|s| s.grading.as_str()).collect::<Vec<_>>())
+        .bind(saves.iter().map(|s| s.time_duration).collect::<Vec<_>>())
+        .bind(saves.iter().map(|s| s.current_position).collect::<Vec<_>>())
+        .bind(saves.iter().map(|s| s.time_spent).collect::<Vec<_>>())
+        .bind(
+            saves
+                .iter()
+                .map(|s| s.test_updated_at.0)
+                .collect::<Vec<_>>(),
+        );
+    let answers = || {
+        saves
+            .iter()
+            .flat_map(|s| s.answers.iter().map(move |a| (s, a)))
+    };
+    q = q
+        .bind(answers().map(|(s, _)| s.attempt_id).collect::<Vec<_>>())
+        .bind(answers().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
+        .bind(answers().map(|(_, a)| a.0).collect::<Vec<_>>())
+        .bind(answers().map(|(_, a)| a.1.clone()).collect::<Vec<_>>())
+        .bind(answers().map(|(_, a)| a.2).collect::<Vec<_>>())
+        .bind(answers().map(|(_, a)| a.3.as_str()).collect::<Vec<_>>());
+    let events = || {
+        saves
+            .iter()
+            .flat_map(|s| s.events.iter().map(move |e| (s, e)))
+    };
+    let uuids = |f: fn(&NewEvent) -> Option<Uuid>| events().map(|(_, e)| f(e)).collect::<Vec<_>>();
+    q = q
+        .bind(events().map(|(s, _)| s.attempt_id).collect::<Vec<_>>())
+        .bind(events().map(|(_, e)| e.id).collect::<Vec<_>>())
+        .bind(events().map(|(_, e)| e.name.as_str()).collect::<Vec<_>>())
         .bind(uuids(|e| e.context.tenant_id.map(|x| x.as_uuid())))
         .bind(uuids(|e| e.context.organisation_id.map(|x| x.as_uuid())))
         .bind(uuids(|e| e.context.user_id.map(|x| x.as_uuid())))
         .bind(
-            ev.iter()
-                .map(|e| e.ordering_key.as_deref())
+            events()
+                .map(|(_, e)| e.ordering_key.as_deref())
                 .collect::<Vec<_>>(),
         )
-        .bind(ev.iter().map(|e| Json(e.payload())).collect::<Vec<_>>())
-        .bind(ev.iter().map(|e| e.timestamp).collect::<Vec<_>>())
-        .fetch_one(pool)
-        .await?;
-    if found == 0 {
-        return Ok(false);
-    }
-    if appended > 0 {
+        .bind(events().map(|(_, e)| Json(e.payload())).collect::<Vec<_>>())
+        .bind(events().map(|(_, e)| e.timestamp).collect::<Vec<_>>());
+    let found: HashSet<Uuid> = q
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|(id,)| id)
+        .collect();
+    metrics::counter!("answer_save_commits_total").increment(1);
+    if saves
+        .iter()
+        .any(|s| found.contains(&s.attempt_id) && !s.events.is_empty())
+    {
         // As a transaction that appended events does at its commit.
         store.signal().events_committed();
     }
-    Ok(true)
+    Ok(found)
 }

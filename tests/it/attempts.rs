@@ -1819,7 +1819,7 @@ async fn start_resume_and_saves_carry_the_server_time_and_the_deadline() {
     let deadline = time(&r["deadlineAt"]);
     assert_eq!((deadline - started_at).num_seconds(), 600);
 
-    // The first save (locked path) and the next (guarded path), a minute apart each.
+    // Two saves, a minute apart each.
     let answers = json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]);
     for minute in 1..=2 {
         clock.advance(chrono::Duration::seconds(60));

@@ -31,8 +31,9 @@ use crate::domain::scoring::{self, Answer};
 use crate::error::{AppError, AppResult};
 use crate::service::questions::questions_with_options;
 use crate::service::{Actor, UnitOfWork};
-use crate::store::assessments as test_repo;
-use crate::store::attempts as repo;
+use crate::store::assessments::{self as test_repo, Test};
+use crate::store::attempts::{self as repo, Attempt, PaperItem};
+use crate::store::questions::{Question, QuestionOption};
 use crate::store::saves::{self, GuardedSave};
 use crate::store::{Store, Ts};
 
@@ -67,6 +68,38 @@ pub struct Saved {
     /// has not seen a save of yet: nothing is read for it).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub deadline_at: Option<Ts>,
+}
+
+/// What an attempt's saves need, from its test and its paper's questions and options as read
+/// in one transaction.
+pub(super) fn known_of(
+    attempt: &Attempt,
+    test: &Test,
+    paper: &[PaperItem],
+    questions: &HashMap<Uuid, Question>,
+    options: &HashMap<Uuid, Vec<QuestionOption>>,
+) -> Keys {
+    let keys = questions
+        .iter()
+        .map(|(id, q)| {
+            let opts = options.get(id).map(Vec::as_slice).unwrap_or_default();
+            (*id, key_of(q, opts, test.grading_type))
+        })
+        .collect();
+    Arc::new(Known {
+        test_id: attempt.test_id.0,
+        grading: test.grading_type,
+        time_duration: test.time_duration,
+        test_updated_at: test.updated_at,
+        started_at: attempt.started_at,
+        deadline_at: attempt.deadline_at,
+        keys,
+        positions: paper
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.question_id, i))
+            .collect(),
+    })
 }
 
 /// One answer, checked and scored, ready to store.
@@ -196,6 +229,7 @@ async fn save_guarded(
             test_id: known.test_id,
             grading: known.grading,
             time_duration: known.time_duration,
+            test_updated_at: known.test_updated_at,
             now,
             answers: scored
                 .into_iter()
@@ -236,37 +270,12 @@ async fn save_locked(
         .map_err(|r| refused(r, "Cannot submit answer to completed attempt"))?;
     // What the attempt's saves need: kept since its first save, or read from the bank now.
     let known = match cache.get(attempt_id) {
-        Some(k)
-            if k.grading == test.grading_type
-                && k.time_duration == test.time_duration
-                && k.test_id == attempt.test_id.0 =>
-        {
-            k
-        }
+        Some(k) if k.holds_for(&test) && k.test_id == attempt.test_id.0 => k,
         _ => {
             let paper = paper_of(&attempt);
             let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
             let (questions, options) = questions_with_options(uow.tx(), &scope, &ids).await?;
-            let keys = questions
-                .iter()
-                .map(|(id, q)| {
-                    let opts = options.get(id).map(Vec::as_slice).unwrap_or_default();
-                    (*id, key_of(q, opts, test.grading_type))
-                })
-                .collect();
-            let known: Keys = Arc::new(Known {
-                test_id: attempt.test_id.0,
-                grading: test.grading_type,
-                time_duration: test.time_duration,
-                started_at: attempt.started_at,
-                deadline_at: attempt.deadline_at,
-                keys,
-                positions: paper
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| (p.question_id, i))
-                    .collect::<HashMap<_, _>>(),
-            });
+            let known = known_of(&attempt, &test, &paper, &questions, &options);
             cache.put(attempt_id, known.clone());
             known
         }

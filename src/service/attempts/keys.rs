@@ -2,17 +2,18 @@
 //! scoring keys, its paper's order, its start and deadline), kept in the process between its
 //! saves.
 //!
-//! A question's key cannot change while an attempt that holds it is in progress: the question
-//! service refuses the edit (`in_progress_with`), on every instance, since the check is in the
-//! database. So the keys an attempt's first save reads from the bank stay right for all its
-//! later saves, and the cache needs no invalidation between instances. The paper, the start
-//! and the deadline are written once, when the attempt starts. What can change under a running
-//! attempt is its test's grading type (which shapes the key: a republish may change it while an
-//! attempt is paused) and time limit: the entry records both, and a save uses the entry only
-//! where the database still holds them (the general path compares them after locking the
-//! attempt; the one-statement save makes them conditions of its statement). A submitted
-//! attempt's entry is never used again, and goes when the map is full: the least recently used
-//! half.
+//! A question's key cannot change while a test that uses it is published, nor while an
+//! attempt that holds it is in progress: the question service refuses both edits, on every
+//! instance, since the checks are in the database. So the keys read with a published test stay
+//! right until that test is unpublished, which changes its `updatedAt`. An entry is made where
+//! the questions are read anyway: at the start (the start reads them for the paper's marks) or,
+//! for an attempt this instance has not seen start, at its first save. It records the test's
+//! `updatedAt`, grading type and time limit as read with the keys (a republish may change the
+//! last two while an attempt is paused, and they shape the key and the time), and a save uses
+//! the entry only where the database still holds all three: the general path compares them
+//! after locking the attempt, the one-statement save makes them conditions of its statement.
+//! So the cache needs no invalidation between instances. A submitted attempt's entry is never
+//! used again, and goes when the map is full: the least recently used half.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,12 +32,24 @@ pub struct Known {
     pub grading: GradingType,
     /// The test's time limit (seconds) when the keys were read.
     pub time_duration: Option<i32>,
+    /// The test's `updatedAt` when it was read with the keys: a later unpublish (which any
+    /// edit of a key needs) changes it.
+    pub test_updated_at: Ts,
     pub started_at: Ts,
     pub deadline_at: Option<Ts>,
     /// The scoring key of each question of the paper.
     pub keys: HashMap<Uuid, QuestionKey>,
     /// Each question's place in the paper, from 0.
     pub positions: HashMap<Uuid, usize>,
+}
+
+impl Known {
+    /// Whether `test`, as the database holds it now, is the one the keys were read with.
+    pub fn holds_for(&self, test: &crate::store::assessments::Test) -> bool {
+        self.test_updated_at == test.updated_at
+            && self.grading == test.grading_type
+            && self.time_duration == test.time_duration
+    }
 }
 
 /// What is known of one attempt, shared by its saves.
@@ -110,6 +123,7 @@ mod tests {
             test_id: Uuid::new_v4(),
             grading,
             time_duration: None,
+            test_updated_at: Ts::new(chrono::Utc::now()),
             started_at: Ts::new(chrono::Utc::now()),
             deadline_at: None,
             keys: HashMap::new(),

@@ -78,6 +78,7 @@ impl Started {
 pub async fn start(
     store: &Store,
     clock: &Clock,
+    keys: &keys::KeyCache,
     actor: &Actor,
     test_id: Uuid,
 ) -> AppResult<Started> {
@@ -124,16 +125,16 @@ pub async fn start(
     let mut rng = SeededRng::new(seed);
     let paper = build_paper(uow.tx(), &scope, &test, &mut rng).await?;
     // The attempt is scored out of its own paper (a rule-based paper's marks depend on the
-    // questions drawn); conditional questions are extra.
-    let total: Marks = {
-        let ids: Vec<Uuid> = paper
-            .iter()
-            .filter(|i| !i.is_conditional)
-            .map(|i| i.question_id)
-            .collect();
-        let (questions, _) = questions_with_options(uow.tx(), &scope, &ids).await?;
-        questions.values().map(|q| q.marks).sum()
-    };
+    // questions drawn); conditional questions are extra. The keys of the whole paper are kept
+    // for the attempt's saves (see `keys`).
+    let ids: Vec<Uuid> = paper.iter().map(|i| i.question_id).collect();
+    let (questions, options) = questions_with_options(uow.tx(), &scope, &ids).await?;
+    let total: Marks = paper
+        .iter()
+        .filter(|i| !i.is_conditional)
+        .filter_map(|i| questions.get(&i.question_id))
+        .map(|q| q.marks)
+        .sum();
     let attempt = Attempt {
         attempt_id: Id(Uuid::new_v4()),
         tenant_id: Id(scope.tenant.as_uuid()),
@@ -175,6 +176,8 @@ pub async fn start(
         ordering_key(attempt.attempt_id.0),
     );
     uow.commit().await?;
+    let known = answers::known_of(&attempt, &test, &paper_of(&attempt), &questions, &options);
+    keys.put(attempt.attempt_id.0, known);
     Ok(Started::of(&attempt, now))
 }
 
