@@ -154,6 +154,7 @@ impl AppState {
             started_at: Instant::now(),
             keys: Arc::default(),
             views: Arc::default(),
+            contents: Arc::default(),
             limits,
             clock,
         }

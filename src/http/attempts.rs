@@ -137,6 +137,7 @@ async fn answersheet(
         ctx.mode == crate::http::auth::AuthMode::Jwt && REVIEWERS.iter().any(|r| ctx.has_role(*r));
     let sheet = reviews::answersheet(
         &s.store,
+        &s.contents,
         &s.clock,
         &ctx.scope(),
         caller.as_uuid(),
@@ -209,7 +210,15 @@ async fn start(
 ) -> AppResult<ApiOk<Started>> {
     let test_id = path_uuid(&test_id)?;
     Ok(ApiOk::created(
-        svc::start(&s.store, &s.clock, &s.keys, &ctx.actor()?, test_id).await?,
+        svc::start(
+            &s.store,
+            &s.clock,
+            &s.keys,
+            &s.contents,
+            &ctx.actor()?,
+            test_id,
+        )
+        .await?,
     ))
 }
 
@@ -288,6 +297,7 @@ async fn questions(
     let actor = ctx.actor()?;
     let paper = svc::questions(
         &s.store,
+        &s.contents,
         &actor.scope,
         actor.user_uuid(),
         user_id,

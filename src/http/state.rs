@@ -30,6 +30,8 @@ pub struct AppState {
     pub brokers: crate::events::sinks::Brokers,
     /// The scoring keys of running attempts (see `service::attempts::keys`).
     pub keys: Arc<crate::service::attempts::keys::KeyCache>,
+    /// The paper material of published plain tests (see `service::attempts::content`).
+    pub contents: Arc<crate::service::attempts::content::Contents>,
     /// The learner hierarchies of published tests (see `service::hierarchy::LearnerViews`).
     pub views: Arc<crate::service::hierarchy::LearnerViews>,
     /// The time source: the system clock, or a test's manual clock.

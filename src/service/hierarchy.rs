@@ -204,22 +204,60 @@ pub(crate) fn hide_answer_options<'a>(
     }
 }
 
-/// The learner hierarchies of published tests, kept in the process.
+/// Things made from published tests, kept in the process by test.
 ///
-/// A published test's learner view cannot change while it stays published: its sections,
-/// links and rules refuse changes (`lock_unpublished`), and so do its questions, their
-/// options and the options' links to child questions (`lock_using_tests`). Anything else
-/// (unpublishing, a change to the test's own fields) stamps the test's `updatedAt`. So an
-/// entry is valid while the test row, read on every request, is published with the entry's
-/// `updatedAt`: one indexed read instead of six, correct across instances without any
+/// What a published test shows learners cannot change while it stays published: its
+/// sections, links and rules refuse changes (`lock_unpublished`), and so do its questions,
+/// their options and the options' links to child questions (`lock_using_tests`). Anything
+/// else (unpublishing, a change to the test's own fields) stamps the test's `updatedAt`. So an
+/// entry is valid while the test row, read on every use, is published with the entry's
+/// `updatedAt`: one indexed read instead of several, correct across instances without any
 /// invalidation message.
-#[derive(Debug, Default)]
-pub struct LearnerViews {
-    entries: Mutex<HashMap<(Scope, Uuid), (Ts, Shared)>>,
+#[derive(Debug)]
+pub struct ByTest<T> {
+    entries: Mutex<HashMap<(Scope, Uuid), (Ts, T)>>,
 }
 
-/// How many tests' learner views are kept; past it, the map starts again empty.
-const VIEWS: usize = 1_000;
+impl<T> Default for ByTest<T> {
+    fn default() -> Self {
+        ByTest {
+            entries: Mutex::default(),
+        }
+    }
+}
+
+/// How many tests' entries are kept; past it, the map starts again empty.
+const KEPT_TESTS: usize = 1_000;
+
+impl<T: Clone> ByTest<T> {
+    /// The entry of the test made at `updated_at`, if kept.
+    pub fn get(&self, key: &(Scope, Uuid), updated_at: Ts) -> Option<T> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key)
+            .filter(|(at, _)| *at == updated_at)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub fn put(&self, key: (Scope, Uuid), updated_at: Ts, value: T) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= KEPT_TESTS && !entries.contains_key(&key) {
+            entries.clear();
+        }
+        entries.insert(key, (updated_at, value));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The learner hierarchies of published tests.
+pub type LearnerViews = ByTest<Shared>;
 
 /// A rendered view, shared between requests.
 #[derive(Debug, Clone)]
@@ -237,32 +275,6 @@ impl serde::Serialize for Shared {
 pub struct LearnerView {
     pub view: Shared,
     pub etag: String,
-}
-
-impl LearnerViews {
-    fn get(&self, key: &(Scope, Uuid), updated_at: Ts) -> Option<Shared> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(key)
-            .filter(|(at, _)| *at == updated_at)
-            .map(|(_, v)| v.clone())
-    }
-
-    fn put(&self, key: (Scope, Uuid), updated_at: Ts, view: Shared) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= VIEWS && !entries.contains_key(&key) {
-            entries.clear();
-        }
-        entries.insert(key, (updated_at, view));
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The learner hierarchy of a published test: from `views` when the test row still matches

@@ -203,3 +203,74 @@ async fn the_paper_and_the_answer_sheet_answer_304_until_they_change() {
     assert_ne!(after.header("etag"), Some(tag.as_str()));
     assert!(body.to_string().contains("\"score\":4"), "{body}");
 }
+
+/// What attempts of a published plain test read that does not depend on the learner (its
+/// paper before shuffling, questions, options) is kept per instance by the test's
+/// `updatedAt`: a change made through another instance (which needs an unpublish) shows at
+/// once, and an earlier attempt's answer sheet shows its own questions, as they are now.
+#[tokio::test]
+async fn a_tests_paper_material_is_kept_until_the_test_changes_on_any_instance() {
+    let one = TestApp::spawn().await;
+    let two = one.beside().await;
+    let (test, qs) = published_test(&one, json!({}), vec![mcq("a"), mcq("b")]).await;
+    let texts = |v: &Value, field: &str| -> Vec<String> {
+        let mut t: Vec<String> = v["result"]
+            .as_array()
+            .or_else(|| v["result"]["answers"].as_array())
+            .unwrap()
+            .iter()
+            .map(|q| q[field].as_str().unwrap().to_string())
+            .collect();
+        t.sort();
+        t
+    };
+    let first = start_attempt(&one, &test, LEARNER).await;
+    assert_eq!(one.state.contents.len(), 1);
+    let paper = |attempt: &str, user: &str| format!("{ATTEMPTS}/{attempt}/questions/{user}");
+    let body = view(&one, &paper(&first, LEARNER), LEARNER, None)
+        .await
+        .expect_status(200);
+    assert_eq!(texts(&body, "text"), ["a", "b"]);
+    let section = body["result"][0]["sectionId"].as_str().unwrap().to_string();
+    let answers: Vec<Value> = qs
+        .iter()
+        .map(|q| json!({"questionId": q["questionId"], "answer": {"selectedOptionIds": [q["options"][0]["questionOptionId"]]}}))
+        .collect();
+    answer(&one, &first, LEARNER, json!(answers), 201).await;
+    submit(&one, &first, LEARNER, 201).await;
+
+    // Through the other instance: the first question reworded, a third one added.
+    let path = format!("/assessment/v1/tests/{test}");
+    two.call(Method::POST, &format!("{path}/unpublish"), None)
+        .await
+        .expect_status(201);
+    let q0 = qs[0]["questionId"].as_str().unwrap();
+    two.call(
+        Method::PATCH,
+        &format!("/assessment/v1/questions/{q0}"),
+        Some(json!({"text": "a2"})),
+    )
+    .await
+    .expect_status(200);
+    let mut added = mcq("c");
+    added["testId"] = json!(test);
+    added["sectionId"] = json!(section);
+    two.call(Method::POST, "/assessment/v1/questions", Some(added))
+        .await
+        .expect_status(201);
+    two.call(Method::POST, &format!("{path}/publish"), None)
+        .await
+        .expect_status(201);
+
+    let second = start_attempt(&one, &test, OTHER_LEARNER).await;
+    let body = view(&one, &paper(&second, OTHER_LEARNER), OTHER_LEARNER, None)
+        .await
+        .expect_status(200);
+    assert_eq!(texts(&body, "text"), ["a2", "b", "c"]);
+    // The first attempt's sheet shows its two questions, as they are now.
+    let sheet = format!("{ATTEMPTS}/{first}/answersheet");
+    let body = view(&one, &sheet, LEARNER, None).await.expect_status(200);
+    assert_eq!(texts(&body, "questionText"), ["a2", "b"]);
+    let r = submit(&one, &second, OTHER_LEARNER, 201).await;
+    assert_eq!(r["result"]["totalMarks"], 3, "{r}");
+}

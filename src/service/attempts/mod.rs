@@ -3,6 +3,7 @@
 //! and submission never interleave.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -16,8 +17,8 @@ use super::{Actor, UnitOfWork};
 use crate::clock::Clock;
 use crate::domain::attempt::{self as rules, ScoredAttempt, SeededRng};
 use crate::domain::enums::{
-    AttemptResult, AttemptStatus, GradingType, QuestionStatus, QuestionType, ReviewStatus,
-    SectionStatus, SubmissionType, TestStatus, TestType,
+    AttemptResult, AttemptStatus, GradingType, QuestionType, ReviewStatus, SubmissionType,
+    TestStatus, TestType,
 };
 use crate::domain::event::EventName;
 use crate::domain::ids::{Scope, UserId};
@@ -31,8 +32,10 @@ use crate::store::assessments::{self as test_repo, Test};
 use crate::store::attempts::{self as repo, Attempt, PaperItem};
 use crate::store::questions::{self as question_repo, Question, QuestionOption};
 use crate::store::{Id, Store, Ts, Tx};
+use content::{Content, Contents};
 
 mod answers;
+pub mod content;
 pub mod keys;
 mod paper;
 mod progress;
@@ -79,6 +82,7 @@ pub async fn start(
     store: &Store,
     clock: &Clock,
     keys: &keys::KeyCache,
+    contents: &content::Contents,
     actor: &Actor,
     test_id: Uuid,
 ) -> AppResult<Started> {
@@ -123,16 +127,14 @@ pub async fn start(
     };
     let seed = rand::random::<u64>();
     let mut rng = SeededRng::new(seed);
-    let paper = build_paper(uow.tx(), &scope, &test, &mut rng).await?;
+    let (paper, content) = build_paper(uow.tx(), &scope, &test, contents, &mut rng).await?;
     // The attempt is scored out of its own paper (a rule-based paper's marks depend on the
     // questions drawn); conditional questions are extra. The keys of the whole paper are kept
     // for the attempt's saves (see `keys`).
-    let ids: Vec<Uuid> = paper.iter().map(|i| i.question_id).collect();
-    let (questions, options) = questions_with_options(uow.tx(), &scope, &ids).await?;
     let total: Marks = paper
         .iter()
         .filter(|i| !i.is_conditional)
-        .filter_map(|i| questions.get(&i.question_id))
+        .filter_map(|i| content.questions.get(&i.question_id))
         .map(|q| q.marks)
         .sum();
     let attempt = Attempt {
@@ -176,7 +178,13 @@ pub async fn start(
         ordering_key(attempt.attempt_id.0),
     );
     uow.commit().await?;
-    let known = answers::known_of(&attempt, &test, &paper_of(&attempt), &questions, &options);
+    let known = answers::known_of(
+        &attempt,
+        &test,
+        &paper_of(&attempt),
+        &content.questions,
+        &content.options,
+    );
     keys.put(attempt.attempt_id.0, known);
     Ok(Started::of(&attempt, now))
 }

@@ -31,15 +31,40 @@ pub fn key_of(q: &Question, options: &[QuestionOption], grading: GradingType) ->
     }
 }
 
-/// Builds the paper of a new attempt from the test (plain) or its rules (rule-based).
+/// Builds the paper of a new attempt from the test (plain, from its kept content) or its
+/// rules (rule-based); returns it with the questions and options it holds.
 pub(super) async fn build_paper(
     tx: &mut Tx,
     scope: &Scope,
     test: &Test,
+    contents: &Contents,
     rng: &mut SeededRng,
-) -> AppResult<Vec<PaperItem>> {
+) -> AppResult<(Vec<PaperItem>, Arc<Content>)> {
     let mut items: Vec<PaperItem> = Vec::new();
-    if test.test_type == TestType::RuleBased {
+    let content = if test.test_type == TestType::RuleBased {
+        None
+    } else if let Some(kept) = content::kept(contents, &mut *tx, scope, test).await? {
+        Some(kept)
+    } else {
+        // Not published (so not kept): read now.
+        Some(Arc::new(
+            content::read(&mut *tx, scope, test.test_id.0).await?,
+        ))
+    };
+    if let Some(content) = &content {
+        for section in &content.sections {
+            let mut section_items = section.clone();
+            if test.questions_shuffle {
+                // Shuffle the top-level questions; conditional ones keep their places after.
+                let (mut top, rest): (Vec<_>, Vec<_>) =
+                    section_items.into_iter().partition(|i| !i.is_conditional);
+                rules::shuffle(&mut top, rng);
+                top.extend(rest);
+                section_items = top;
+            }
+            items.extend(section_items);
+        }
+    } else {
         let rules = crate::service::assessments::active_rules(tx, scope, test.test_id.0).await?;
         let mut chosen = BTreeSet::new();
         for rule in &rules {
@@ -90,83 +115,90 @@ pub(super) async fn build_paper(
             }
             items = shuffled;
         }
-    } else {
-        let sections: Vec<_> = test_repo::sections_of(&mut *tx, scope, test.test_id.0)
-            .await?
-            .into_iter()
-            .filter(|s| s.status != SectionStatus::Archived)
-            .collect();
-        let links = test_repo::links_of(&mut *tx, scope, test.test_id.0).await?;
-        let ids: Vec<Uuid> = links.iter().map(|l| l.question_id.0).collect();
-        let live: BTreeSet<Uuid> = question_repo::by_ids(&mut *tx, scope, &ids)
-            .await?
-            .into_iter()
-            .filter(|q| q.status != QuestionStatus::Archived)
-            .map(|q| q.question_id.0)
-            .collect();
-        for s in &sections {
-            let mut section_items: Vec<PaperItem> = links
-                .iter()
-                .filter(|l| l.section_id == Some(s.section_id) && live.contains(&l.question_id.0))
-                .map(|l| PaperItem {
-                    question_id: l.question_id.0,
-                    section_id: Some(s.section_id.0),
-                    rule_id: l.rule_id.map(|r| r.0),
-                    is_compulsory: l.is_compulsory,
-                    is_conditional: l.is_conditional,
-                    option_order: Vec::new(),
-                })
-                .collect();
-            if test.questions_shuffle {
-                // Shuffle the top-level questions; conditional ones keep their places after.
-                let (mut top, rest): (Vec<_>, Vec<_>) =
-                    section_items.into_iter().partition(|i| !i.is_conditional);
-                rules::shuffle(&mut top, rng);
-                top.extend(rest);
-                section_items = top;
-            }
-            items.extend(section_items);
-        }
     }
     if items.iter().all(|i| i.is_conditional) {
         return Err(AppError::unprocessable(
             "This test has no questions to attempt",
         ));
     }
-    let ids: Vec<Uuid> = items.iter().map(|i| i.question_id).collect();
-    let (_, options) = questions_with_options(tx, scope, &ids).await?;
-    for item in &mut items {
-        let mut order: Vec<Uuid> = options
-            .get(&item.question_id)
-            .map(|o| o.iter().map(|o| o.question_option_id.0).collect())
-            .unwrap_or_default();
-        if test.answers_shuffle {
-            rules::shuffle(&mut order, rng);
+    let content = match content {
+        Some(c) => c,
+        None => {
+            // A rule-based paper: its questions and options, in stored option order.
+            let ids: Vec<Uuid> = items.iter().map(|i| i.question_id).collect();
+            let (questions, options) = questions_with_options(&mut *tx, scope, &ids).await?;
+            for item in &mut items {
+                item.option_order = options
+                    .get(&item.question_id)
+                    .map(|o| o.iter().map(|o| o.question_option_id.0).collect())
+                    .unwrap_or_default();
+            }
+            Arc::new(Content {
+                sections: Vec::new(),
+                questions,
+                options,
+                reveals: Vec::new(),
+            })
         }
-        item.option_order = order;
+    };
+    if test.answers_shuffle {
+        for item in &mut items {
+            rules::shuffle(&mut item.option_order, rng);
+        }
     }
-    Ok(items)
+    Ok((items, content))
+}
+
+/// The kept content of the attempt's test (see [`content`]), if it holds every question of
+/// `ids` (it holds every question the test links; the check guards any paper that would not).
+pub(crate) async fn kept_content(
+    tx: &mut Tx,
+    contents: &Contents,
+    scope: &Scope,
+    test_id: Uuid,
+    ids: &[Uuid],
+) -> AppResult<Option<Arc<Content>>> {
+    let Some(test) = test_repo::get(&mut *tx, scope, test_id).await? else {
+        return Ok(None);
+    };
+    Ok(content::kept(contents, &mut *tx, scope, &test)
+        .await?
+        .filter(|c| c.holds(ids)))
 }
 
 /// The questions of the attempt's paper, in order, with options in the paper's order and no
 /// answer keys.
 pub async fn questions(
     store: &Store,
+    contents: &Contents,
     scope: &Scope,
     user: Uuid,
     path_user: Uuid,
     attempt_id: Uuid,
 ) -> AppResult<Vec<Value>> {
     own_path_user(user, path_user)?;
-    // One read transaction: one pooled connection for the four reads (under load, separate
-    // reads each wait for a connection again) and one snapshot.
+    // One read transaction: one pooled connection for the reads (under load, separate reads
+    // each wait for a connection again) and one snapshot.
     let mut tx = store.begin_read().await?;
     let a = own_attempt(&mut tx, scope, user, attempt_id).await?;
     let paper = paper_of(&a);
     let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
-    let (questions, options) = questions_with_options(&mut tx, scope, &ids).await?;
-    let links = question_repo::links_to(&mut tx, scope, &ids).await?;
+    let content = kept_content(&mut tx, contents, scope, a.test_id.0, &ids).await?;
+    let content = match content {
+        Some(c) => c,
+        None => {
+            let (questions, options) = questions_with_options(&mut tx, scope, &ids).await?;
+            let reveals = question_repo::links_to(&mut tx, scope, &ids).await?;
+            Arc::new(Content {
+                sections: Vec::new(),
+                questions,
+                options,
+                reveals,
+            })
+        }
+    };
     tx.rollback().await?;
+    let (questions, options, links) = (&content.questions, &content.options, &content.reveals);
     let mut out = Vec::new();
     for (i, item) in paper.iter().enumerate() {
         let Some(q) = questions.get(&item.question_id) else {

@@ -18,7 +18,7 @@ use crate::domain::lifecycle::{self, ScoredAnswer, Stage};
 use crate::domain::marks::Marks;
 use crate::domain::scoring::{Answer, blanks_by_index};
 use crate::error::{AppError, AppResult};
-use crate::service::questions::options_by_question;
+use crate::service::questions::questions_with_options;
 use crate::store::Store;
 use crate::store::assessments::{self as test_repo, Test};
 use crate::store::attempts::{self as repo, Attempt};
@@ -295,6 +295,7 @@ fn attempt_json(a: &Attempt) -> Value {
 /// only when the test has `answerSheet`; correct answers only with `showCorrectAnswer`.
 pub async fn answersheet(
     store: &Store,
+    contents: &crate::service::attempts::content::Contents,
     clock: &crate::clock::Clock,
     scope: &Scope,
     caller: Uuid,
@@ -328,12 +329,17 @@ pub async fn answersheet(
         || crate::service::attempts::window(&a, &test).shows_scores(clock.now().0, reveal);
     let paper = a.paper.as_ref().map(|p| p.0.clone()).unwrap_or_default();
     let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
-    let questions: HashMap<Uuid, _> = question_repo::by_ids(&mut tx, scope, &ids)
+    let kept = crate::service::attempts::content::kept(contents, &mut tx, scope, &test)
         .await?
-        .into_iter()
-        .map(|q| (q.question_id.0, q))
-        .collect();
-    let options = options_by_question(question_repo::options_of(&mut tx, scope, &ids).await?);
+        .filter(|c| c.holds(&ids));
+    let read;
+    let (questions, options) = match &kept {
+        Some(c) => (&c.questions, &c.options),
+        None => {
+            read = questions_with_options(&mut tx, scope, &ids).await?;
+            (&read.0, &read.1)
+        }
+    };
     let stored: HashMap<Uuid, _> = repo::answers(&mut tx, scope, attempt_id)
         .await?
         .into_iter()
