@@ -216,12 +216,15 @@ pub(crate) fn hide_answer_options<'a>(
 #[derive(Debug)]
 pub struct ByTest<T> {
     entries: Mutex<HashMap<(Scope, Uuid), (Ts, T)>>,
+    /// Held while an entry is made: one maker at a time.
+    making: tokio::sync::Mutex<()>,
 }
 
 impl<T> Default for ByTest<T> {
     fn default() -> Self {
         ByTest {
             entries: Mutex::default(),
+            making: tokio::sync::Mutex::default(),
         }
     }
 }
@@ -231,7 +234,7 @@ const KEPT_TESTS: usize = 1_000;
 
 impl<T: Clone> ByTest<T> {
     /// The entry of the test made at `updated_at`, if kept.
-    pub fn get(&self, key: &(Scope, Uuid), updated_at: Ts) -> Option<T> {
+    fn get(&self, key: &(Scope, Uuid), updated_at: Ts) -> Option<T> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .get(key)
@@ -239,7 +242,33 @@ impl<T: Clone> ByTest<T> {
             .map(|(_, v)| v.clone())
     }
 
-    pub fn put(&self, key: (Scope, Uuid), updated_at: Ts, value: T) {
+    /// The entry of the test made at `updated_at`, or the one `make` makes (with the
+    /// `updatedAt` it was made at), kept. Entries are made one at a time, so a burst of
+    /// requests for a test not kept yet (the first minute of an exam) waits for one read of
+    /// it instead of each reading the same rows.
+    ///
+    /// `what` names the kind of entry in the `test_entries_made_total` metric.
+    pub async fn get_or_make<E, F: Future<Output = Result<(Ts, T), E>>>(
+        &self,
+        what: &'static str,
+        key: (Scope, Uuid),
+        updated_at: Ts,
+        make: impl FnOnce() -> F,
+    ) -> Result<(Ts, T), E> {
+        if let Some(kept) = self.get(&key, updated_at) {
+            return Ok((updated_at, kept));
+        }
+        let _making = self.making.lock().await;
+        if let Some(kept) = self.get(&key, updated_at) {
+            return Ok((updated_at, kept));
+        }
+        let (at, made) = make().await?;
+        metrics::counter!("test_entries_made_total", "kind" => what).increment(1);
+        self.put(key, at, made.clone());
+        Ok((at, made))
+    }
+
+    fn put(&self, key: (Scope, Uuid), updated_at: Ts, value: T) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= KEPT_TESTS && !entries.contains_key(&key) {
             entries.clear();
@@ -259,9 +288,9 @@ impl<T: Clone> ByTest<T> {
 /// The learner hierarchies of published tests.
 pub type LearnerViews = ByTest<Shared>;
 
-/// A rendered view, shared between requests.
+/// A rendered view, shared between requests, serialized once.
 #[derive(Debug, Clone)]
-pub struct Shared(pub Arc<Value>);
+pub struct Shared(pub Arc<serde_json::value::RawValue>);
 
 impl serde::Serialize for Shared {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -290,16 +319,18 @@ pub async fn learner_hierarchy(
         .filter(|t| t.status == TestStatus::Published)
         .ok_or_else(|| AppError::not_found("Test not found"))?;
     let etag = |at: Ts| format!("W/\"{}-{}\"", test_id.simple(), at.0.timestamp_micros());
-    let key = (*scope, test_id);
-    if let Some(view) = views.get(&key, test.updated_at) {
-        return Ok(LearnerView {
-            view,
-            etag: etag(test.updated_at),
-        });
-    }
-    let (value, updated_at) = render(store, scope, test_id, Audience::Learner).await?;
-    let view = Shared(Arc::new(value));
-    views.put(key, updated_at, view.clone());
+    let (updated_at, view) = views
+        .get_or_make(
+            "learner_hierarchy",
+            (*scope, test_id),
+            test.updated_at,
+            || async {
+                let (value, updated_at) = render(store, scope, test_id, Audience::Learner).await?;
+                let raw = serde_json::value::to_raw_value(&value).map_err(anyhow::Error::from)?;
+                Ok::<_, AppError>((updated_at, Shared(Arc::from(raw))))
+            },
+        )
+        .await?;
     Ok(LearnerView {
         view,
         etag: etag(updated_at),

@@ -274,3 +274,23 @@ async fn a_tests_paper_material_is_kept_until_the_test_changes_on_any_instance()
     let r = submit(&one, &second, OTHER_LEARNER, 201).await;
     assert_eq!(r["result"]["totalMarks"], 3, "{r}");
 }
+
+/// A burst of learners arriving at a test nobody has opened yet waits for one read of it:
+/// the hierarchy is rendered once and the paper material read once, not once per request.
+#[tokio::test]
+async fn a_burst_on_a_test_not_kept_yet_reads_it_once() {
+    let app = TestApp::spawn().await;
+    let (test, _) = published_test(&app, json!({}), vec![mcq("a"), mcq("b")]).await;
+    let learners: Vec<&'static str> = (0..12)
+        .map(|i| &*Box::leak(format!("9c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e{i:02}").into_boxed_str()))
+        .collect();
+    let views = join_all((0..12).map(|_| hierarchy(&app, &test, None))).await;
+    assert!(views.iter().all(|v| v.status == 200));
+    let attempts = join_all(learners.iter().map(|u| start(&app, &test, u, 201))).await;
+    assert_eq!(attempts.len(), 12);
+    let metrics = app.get("/metrics").await.text();
+    for kind in ["learner_hierarchy", "paper_material"] {
+        let line = format!("test_entries_made_total{{kind=\"{kind}\"}} 1");
+        assert!(metrics.lines().any(|l| l == line), "no {line} in {metrics}");
+    }
+}

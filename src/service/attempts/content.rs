@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::domain::enums::{QuestionStatus, SectionStatus, TestStatus, TestType};
 use crate::domain::ids::Scope;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::service::hierarchy::ByTest;
 use crate::service::questions::questions_with_options;
 use crate::store::Db;
@@ -58,12 +58,17 @@ pub async fn kept<'a>(
     if test.status != TestStatus::Published || test.test_type == TestType::RuleBased {
         return Ok(None);
     }
-    let key = (*scope, test.test_id.0);
-    if let Some(kept) = contents.get(&key, test.updated_at) {
-        return Ok(Some(kept));
-    }
-    let content = Arc::new(read(db, scope, test.test_id.0).await?);
-    contents.put(key, test.updated_at, content.clone());
+    let (_, content) = contents
+        .get_or_make(
+            "paper_material",
+            (*scope, test.test_id.0),
+            test.updated_at,
+            || async {
+                let content = read(db, scope, test.test_id.0).await?;
+                Ok::<_, AppError>((test.updated_at, Arc::new(content)))
+            },
+        )
+        .await?;
     Ok(Some(content))
 }
 
