@@ -3,7 +3,8 @@
 # machine. The default mode uses the statements of the general save path (an attempt's first
 # save, src/service/attempts/answers.rs `save_locked`): lock the attempt, read the test, the
 # question and its options, upsert the answer, append the event, update the attempt, commit.
-# Later saves take the guarded one-statement path (src/store/saves.rs), close to `minimal`.
+# Saves of an attempt the instance started take the guarded path (src/store/saves.rs): on
+# PostgreSQL one statement for many learners' saves, each more than `minimal` does alone.
 # (The service's NOTIFY to other instances is sent after the commit, coalesced, outside the
 # transaction; it is left out here.)
 #
