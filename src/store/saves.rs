@@ -145,7 +145,7 @@ const BATCH: usize = 64;
 
 /// How many shared commits run at once on PostgreSQL: while one is committing, the next
 /// gathers what arrives meanwhile. (SQLite has one writer, so one.)
-const POSTGRES_COMMITTERS: usize = 4;
+const POSTGRES_COMMITTERS: usize = 2;
 
 type Job = (GuardedSave, oneshot::Sender<Result<bool, sqlx::Error>>);
 
