@@ -1,7 +1,10 @@
 //! SQL for attempts and their answers. Confined to a scope, except the sweeper's lookup of
 //! expired attempts, which spans tenants by design.
 
+use std::sync::LazyLock;
+
 use serde::{Deserialize, Serialize};
+
 use serde_json::Value;
 use sqlx::FromRow;
 use sqlx::types::Json;
@@ -225,9 +228,34 @@ pub struct AnswerRow<'a> {
     /// Hundredths; none while it waits for a reviewer.
     pub score: Option<i64>,
     pub review_status: ReviewStatus,
+    /// The save's `clientSeq`, if it carried one.
+    pub client_seq: Option<i64>,
 }
 
-/// Saves an answer: one row per (attempt, question); a repeat replaces the previous answer.
+/// What a save of an answer already stored does: replaces it (and clears its review), unless
+/// the stored one was saved with a `clientSeq` at least the new one's. A save without one
+/// always replaces it and keeps the stored `clientSeq`.
+pub(crate) const ON_ANSWER_CONFLICT: &str = r#"ON CONFLICT ("attemptId", "questionId") DO UPDATE SET
+        "answer" = excluded."answer", "score" = excluded."score",
+        "reviewStatus" = excluded."reviewStatus", "reviewedBy" = NULL,
+        "reviewedAt" = NULL, "updatedBy" = excluded."updatedBy",
+        "updatedAt" = excluded."updatedAt",
+        "clientSeq" = COALESCE(excluded."clientSeq", "testUserAnswers"."clientSeq")
+    WHERE excluded."clientSeq" IS NULL OR "testUserAnswers"."clientSeq" IS NULL
+        OR "testUserAnswers"."clientSeq" < excluded."clientSeq""#;
+
+static UPSERT_ANSWER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"INSERT INTO "testUserAnswers"
+        ("attemptAnsId", "tenantId", "organisationId", "attemptId", "questionId", "answer",
+         "score", "reviewStatus", "anssOrder", "createdAt", "updatedBy", "updatedAt", "clientSeq")
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '1', $9, $10, $9, $11)
+        {ON_ANSWER_CONFLICT}"#
+    )
+});
+
+/// Saves an answer: one row per (attempt, question); a repeat replaces the previous answer
+/// (see [`ON_ANSWER_CONFLICT`]). Whether it was written.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn upsert_answer(
     tx: &mut Tx,
@@ -235,25 +263,17 @@ pub async fn upsert_answer(
     row: AnswerRow<'_>,
     user: Uuid,
     now: Ts,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let (t, o) = sid(scope);
-    const SQL: &str = r#"INSERT INTO "testUserAnswers"
-        ("attemptAnsId", "tenantId", "organisationId", "attemptId", "questionId", "answer",
-         "score", "reviewStatus", "anssOrder", "createdAt", "updatedBy", "updatedAt")
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '1', $9, $10, $9)
-        ON CONFLICT ("attemptId", "questionId") DO UPDATE SET
-            "answer" = excluded."answer", "score" = excluded."score",
-            "reviewStatus" = excluded."reviewStatus", "reviewedBy" = NULL,
-            "reviewedAt" = NULL, "updatedBy" = excluded."updatedBy",
-            "updatedAt" = excluded."updatedAt""#;
-    on_tx!(tx, c => {
-        sqlx::query(SQL)
+    let sql: &str = &UPSERT_ANSWER;
+    let written = on_tx!(tx, c => {
+        sqlx::query(sql)
             .bind(Id(Uuid::new_v4())).bind(t).bind(o).bind(Id(row.attempt_id))
             .bind(Id(row.question_id)).bind(row.answer).bind(row.score).bind(row.review_status)
-            .bind(now).bind(Id(user))
+            .bind(now).bind(Id(user)).bind(row.client_seq)
             .execute(c).await.map(|r| r.rows_affected())
     })?;
-    Ok(())
+    Ok(written > 0)
 }
 
 /// The answers of an attempt, in the order they were first given.

@@ -40,7 +40,10 @@ pub struct GuardedSave {
     pub now: Ts,
     /// Question, answer, score (hundredths), review status; no question twice.
     pub answers: Vec<(Uuid, Json<Value>, Option<i64>, ReviewStatus)>,
+    /// The `answer.submitted` event of each answer, in the same order.
     pub events: Vec<NewEvent>,
+    /// The request's `clientSeq`, if it carried one.
+    pub client_seq: Option<i64>,
     pub current_position: Option<i32>,
     pub time_spent: i32,
 }
@@ -132,11 +135,12 @@ fn guarded_update(v: &Source, same: &str, from: &str) -> String {
 }
 
 /// Saves the answers, their events and the attempt's progress as one transaction if the
-/// guard holds; `Ok(false)`, with nothing written, if it does not. The first step updates the
+/// guard holds; `Ok(None)`, with nothing written, if it does not. Otherwise the questions
+/// whose answer was not replaced (see [`ON_ANSWER_CONFLICT`]), whose events were left out. The first step updates the
 /// attempt row, so the save waits for (and is then re-checked against) a submission in
 /// progress, as the general path's lock does. Resolves once the commit that holds it is done.
 #[instrument(skip_all, err(level = "warn"))]
-pub async fn save_guarded(store: &Store, s: GuardedSave) -> Result<bool, sqlx::Error> {
+pub async fn save_guarded(store: &Store, s: GuardedSave) -> Saved {
     store.save_queue().save(s).await
 }
 
@@ -147,7 +151,11 @@ const BATCH: usize = 64;
 /// gathers what arrives meanwhile. (SQLite has one writer, so one.)
 const POSTGRES_COMMITTERS: usize = 2;
 
-type Job = (GuardedSave, oneshot::Sender<Result<bool, sqlx::Error>>);
+/// What became of a guarded save: `None` if the guard failed, else the questions whose stored
+/// answer was kept (a `clientSeq` at least the save's).
+pub type Saved = Result<Option<Vec<Uuid>>, sqlx::Error>;
+
+type Job = (GuardedSave, oneshot::Sender<Saved>);
 
 /// Guarded saves waiting for a shared commit.
 #[derive(Debug)]
@@ -178,7 +186,7 @@ impl Queue {
     }
 
     /// Queues `s`; resolves once the commit that holds it is done (or it was refused).
-    async fn save(&self, s: GuardedSave) -> Result<bool, sqlx::Error> {
+    async fn save(&self, s: GuardedSave) -> Saved {
         let (tx, rx) = oneshot::channel();
         self.jobs
             .send((s, tx))
@@ -200,8 +208,6 @@ async fn commit_together(store: &Store, batch: Vec<Job>) {
     }
 }
 
-type Saved = Result<bool, sqlx::Error>;
-
 fn failed_together(e: &sqlx::Error, saves: usize) {
     tracing::warn!(error = %e, saves, "a shared commit of answer saves failed; saving each alone");
 }
@@ -209,14 +215,14 @@ fn failed_together(e: &sqlx::Error, saves: usize) {
 /// SQLite: the saves in one transaction, in order; if it fails, each in its own.
 async fn commit_sqlite(store: &Store, saves: &[GuardedSave]) -> Vec<Saved> {
     match in_one_transaction(store, saves).await {
-        Ok(found) => found.into_iter().map(Ok).collect(),
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         Err(e) if saves.len() == 1 => vec![Err(e)],
         Err(e) => {
             failed_together(&e, saves.len());
             let mut results = Vec::with_capacity(saves.len());
             for s in saves {
                 let alone = in_one_transaction(store, std::slice::from_ref(s)).await;
-                results.push(alone.map(|found| found[0]));
+                results.push(alone.map(|mut outcomes| outcomes.remove(0)));
             }
             results
         }
@@ -243,9 +249,9 @@ async fn commit_postgres(store: &Store, pool: &sqlx::PgPool, saves: &[GuardedSav
         these.sort_by_key(|i| saves[*i].attempt_id);
         let picked: Vec<&GuardedSave> = these.iter().map(|i| &saves[*i]).collect();
         match in_one_statement(store, pool, &picked).await {
-            Ok(found) => {
+            Ok(written) => {
                 for i in these {
-                    results[i] = Some(Ok(found.contains(&saves[i].attempt_id)));
+                    results[i] = Some(Ok(written.outcome(&saves[i])));
                 }
             }
             Err(e) if these.len() == 1 => results[these[0]] = Some(Err(e)),
@@ -253,7 +259,7 @@ async fn commit_postgres(store: &Store, pool: &sqlx::PgPool, saves: &[GuardedSav
                 failed_together(&e, these.len());
                 for i in these {
                     let alone = in_one_statement(store, pool, &[&saves[i]]).await;
-                    results[i] = Some(alone.map(|found| found.contains(&saves[i].attempt_id)));
+                    results[i] = Some(alone.map(|written| written.outcome(&saves[i])));
                 }
             }
         }
@@ -267,8 +273,8 @@ async fn commit_postgres(store: &Store, pool: &sqlx::PgPool, saves: &[GuardedSav
 static SQLITE_UPDATE: LazyLock<String> = LazyLock::new(|| guarded_update(&PARAMS, "IS", ""));
 
 /// The guarded update and, if it found the attempt, the answers, in `tx` (events are the
-/// caller's); whether it found the attempt.
-async fn write(tx: &mut super::Tx, s: &GuardedSave) -> Result<bool, sqlx::Error> {
+/// caller's); `None` if it did not, else the questions whose stored answer was kept.
+async fn write(tx: &mut super::Tx, s: &GuardedSave) -> Result<Option<Vec<Uuid>>, sqlx::Error> {
     let (t, o) = sid(&s.scope);
     let update: &str = &SQLITE_UPDATE;
     let found = on_tx!(tx, c => {
@@ -279,103 +285,133 @@ async fn write(tx: &mut super::Tx, s: &GuardedSave) -> Result<bool, sqlx::Error>
             .execute(c).await.map(|r| r.rows_affected())
     })?;
     if found == 0 {
-        return Ok(false);
+        return Ok(None);
     }
+    let mut kept = Vec::new();
     for (question_id, answer, score, review_status) in &s.answers {
-        super::attempts::upsert_answer(
-            tx,
-            &s.scope,
-            super::attempts::AnswerRow {
-                attempt_id: s.attempt_id,
-                question_id: *question_id,
-                answer,
-                score: *score,
-                review_status: *review_status,
-            },
-            s.user_id,
-            s.now,
-        )
-        .await?;
+        let row = super::attempts::AnswerRow {
+            attempt_id: s.attempt_id,
+            question_id: *question_id,
+            answer,
+            score: *score,
+            review_status: *review_status,
+            client_seq: s.client_seq,
+        };
+        if !super::attempts::upsert_answer(tx, &s.scope, row, s.user_id, s.now).await? {
+            kept.push(*question_id);
+        }
     }
-    Ok(true)
+    Ok(Some(kept))
 }
 
-/// The saves in one transaction, in order (SQLite); whether each found its attempt.
+/// The events of `s` whose answers were written (all but those of the `kept` questions).
+fn events_written<'a>(s: &'a GuardedSave, kept: &'a [Uuid]) -> impl Iterator<Item = &'a NewEvent> {
+    s.events
+        .iter()
+        .zip(&s.answers)
+        .filter(|(_, a)| !kept.contains(&a.0))
+        .map(|(e, _)| e)
+}
+
+/// The saves in one transaction, in order (SQLite).
 async fn in_one_transaction(
     store: &Store,
     saves: &[GuardedSave],
-) -> Result<Vec<bool>, sqlx::Error> {
+) -> Result<Vec<Option<Vec<Uuid>>>, sqlx::Error> {
     let mut tx = store.begin().await?;
-    let mut found = Vec::with_capacity(saves.len());
+    let mut outcomes = Vec::with_capacity(saves.len());
     let mut events = Vec::new();
     for s in saves {
-        let ok = write(&mut tx, s).await?;
-        if ok {
-            events.extend(s.events.iter().cloned());
+        let outcome = write(&mut tx, s).await?;
+        if let Some(kept) = &outcome {
+            events.extend(events_written(s, kept).cloned());
         }
-        found.push(ok);
+        outcomes.push(outcome);
     }
     super::outbox::append_many(&mut tx, &events).await?;
     tx.commit().await?;
     metrics::counter!("answer_save_commits_total").increment(1);
-    Ok(found)
+    Ok(outcomes)
 }
 
 /// Many guarded saves in one statement (PostgreSQL): `s` holds one row per save (distinct
 /// attempts, so no row is updated twice), the answers and the events name their save's
-/// attempt and are written only for the attempts the guarded update found. It returns the
-/// attempts found. (The writes in `WITH` run whether or not the last `SELECT` reads them.)
+/// attempt (and an event its answer's question) and are written only for the attempts the
+/// guarded update found, an event only if its answer was. It returns the attempts found (with
+/// no question) and the answers written. (The writes in `WITH` run whether or not the last
+/// `SELECT` reads them.)
 static POSTGRES_BATCH: LazyLock<String> = LazyLock::new(|| {
     format!(
         r#"
 WITH s AS (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[],
-        $6::timestamptz[], $7::text[], $8::int4[], $9::int4[], $10::int4[], $11::timestamptz[])
-        AS s(attempt, tenant, org, usr, test, at, grading, duration, position, spent, version)
+        $6::timestamptz[], $7::text[], $8::int4[], $9::int4[], $10::int4[], $11::timestamptz[],
+        $12::int8[])
+        AS s(attempt, tenant, org, usr, test, at, grading, duration, position, spent, version,
+            seq)
 ),
 a AS (
     {update}
-    RETURNING "attemptId", s.tenant, s.org, s.usr, s.at
+    RETURNING "attemptId", s.tenant, s.org, s.usr, s.at, s.seq
 ),
 saved AS (
     INSERT INTO "testUserAnswers"
         ("attemptAnsId", "tenantId", "organisationId", "attemptId", "questionId", "answer",
-         "score", "reviewStatus", "anssOrder", "createdAt", "updatedBy", "updatedAt")
+         "score", "reviewStatus", "anssOrder", "createdAt", "updatedBy", "updatedAt",
+         "clientSeq")
     SELECT u.id, a.tenant, a.org, a."attemptId", u.q, u.answer, u.score, u.review, '1', a.at,
-        a.usr, a.at
-    FROM a, unnest($12::uuid[], $13::uuid[], $14::uuid[], $15::jsonb[], $16::int8[],
-        $17::text[]) AS u(attempt, id, q, answer, score, review)
+        a.usr, a.at, a.seq
+    FROM a, unnest($13::uuid[], $14::uuid[], $15::uuid[], $16::jsonb[], $17::int8[],
+        $18::text[]) AS u(attempt, id, q, answer, score, review)
     WHERE u.attempt = a."attemptId"
-    ON CONFLICT ("attemptId", "questionId") DO UPDATE SET
-        "answer" = excluded."answer", "score" = excluded."score",
-        "reviewStatus" = excluded."reviewStatus", "reviewedBy" = NULL,
-        "reviewedAt" = NULL, "updatedBy" = excluded."updatedBy",
-        "updatedAt" = excluded."updatedAt"
+    {on_conflict}
+    RETURNING "attemptId", "questionId"
 ),
 appended AS (
     INSERT INTO "events"
         ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload",
          "createdAt")
     SELECT e.id, e.name, e.tenant, e.org, e.usr, e.key, e.payload, e.at
-    FROM unnest($18::uuid[], $19::uuid[], $20::text[], $21::uuid[], $22::uuid[], $23::uuid[],
-        $24::text[], $25::jsonb[], $26::timestamptz[])
-        WITH ORDINALITY AS e(attempt, id, name, tenant, org, usr, key, payload, at, n)
-    WHERE e.attempt IN (SELECT "attemptId" FROM a)
+    FROM unnest($19::uuid[], $20::uuid[], $21::uuid[], $22::text[], $23::uuid[], $24::uuid[],
+        $25::uuid[], $26::text[], $27::jsonb[], $28::timestamptz[])
+        WITH ORDINALITY AS e(attempt, q, id, name, tenant, org, usr, key, payload, at, n)
+    WHERE (e.attempt, e.q) IN (SELECT "attemptId", "questionId" FROM saved)
     ORDER BY e.n
 )
-SELECT "attemptId" FROM a"#,
+SELECT "attemptId", NULL::uuid FROM a
+UNION ALL SELECT "attemptId", "questionId" FROM saved"#,
         update = guarded_update(&BATCH_ROW, "IS NOT DISTINCT FROM", "FROM s"),
+        on_conflict = super::attempts::ON_ANSWER_CONFLICT,
     )
 });
 
+/// What one batch statement wrote.
+struct Written {
+    attempts: HashSet<Uuid>,
+    answers: HashSet<(Uuid, Uuid)>,
+}
+
+impl Written {
+    /// What became of `s`, one of the batch's saves.
+    fn outcome(&self, s: &GuardedSave) -> Option<Vec<Uuid>> {
+        self.attempts.contains(&s.attempt_id).then(|| {
+            s.answers
+                .iter()
+                .map(|a| a.0)
+                .filter(|q| !self.answers.contains(&(s.attempt_id, *q)))
+                .collect()
+        })
+    }
+}
+
 /// One statement of [`POSTGRES_BATCH`] for `saves` (distinct attempts), committed on its
-/// own; the attempts found.
+/// own.
 async fn in_one_statement(
     store: &Store,
     pool: &sqlx::PgPool,
     saves: &[&GuardedSave],
-) -> Result<HashSet<Uuid>, sqlx::Error> {
-    let mut q = sqlx::query_as::<_, (Uuid,)>(POSTGRES_BATCH.as_str());
+) -> Result<Written, sqlx::Error> {
+    let mut q = sqlx::query_as::<_, (Uuid, Option<Uuid>)>(POSTGRES_BATCH.as_str());
     q = q
         .bind(saves.iter().map(|s| s.attempt_id).collect::<Vec<_>>())
         .bind(saves.iter().map(|s| sid(&s.scope).0.0).collect::<Vec<_>>())
@@ -392,7 +428,8 @@ async fn in_one_statement(
                 .iter()
                 .map(|s| s.test_updated_at.0)
                 .collect::<Vec<_>>(),
-        );
+        )
+        .bind(saves.iter().map(|s| s.client_seq).collect::<Vec<_>>());
     let answers = || {
         saves
             .iter()
@@ -405,39 +442,58 @@ async fn in_one_statement(
         .bind(answers().map(|(_, a)| a.1.clone()).collect::<Vec<_>>())
         .bind(answers().map(|(_, a)| a.2).collect::<Vec<_>>())
         .bind(answers().map(|(_, a)| a.3.as_str()).collect::<Vec<_>>());
+    // Each event with its save and its answer's question.
     let events = || {
-        saves
-            .iter()
-            .flat_map(|s| s.events.iter().map(move |e| (s, e)))
+        saves.iter().flat_map(|s| {
+            s.events
+                .iter()
+                .zip(&s.answers)
+                .map(move |(e, a)| (s, a.0, e))
+        })
     };
-    let uuids = |f: fn(&NewEvent) -> Option<Uuid>| events().map(|(_, e)| f(e)).collect::<Vec<_>>();
+    let uuids =
+        |f: fn(&NewEvent) -> Option<Uuid>| events().map(|(_, _, e)| f(e)).collect::<Vec<_>>();
     q = q
-        .bind(events().map(|(s, _)| s.attempt_id).collect::<Vec<_>>())
-        .bind(events().map(|(_, e)| e.id).collect::<Vec<_>>())
-        .bind(events().map(|(_, e)| e.name.as_str()).collect::<Vec<_>>())
+        .bind(events().map(|(s, _, _)| s.attempt_id).collect::<Vec<_>>())
+        .bind(
+            events()
+                .map(|(_, question, _)| question)
+                .collect::<Vec<_>>(),
+        )
+        .bind(events().map(|(_, _, e)| e.id).collect::<Vec<_>>())
+        .bind(
+            events()
+                .map(|(_, _, e)| e.name.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(uuids(|e| e.context.tenant_id.map(|x| x.as_uuid())))
         .bind(uuids(|e| e.context.organisation_id.map(|x| x.as_uuid())))
         .bind(uuids(|e| e.context.user_id.map(|x| x.as_uuid())))
         .bind(
             events()
-                .map(|(_, e)| e.ordering_key.as_deref())
+                .map(|(_, _, e)| e.ordering_key.as_deref())
                 .collect::<Vec<_>>(),
         )
-        .bind(events().map(|(_, e)| Json(e.payload())).collect::<Vec<_>>())
-        .bind(events().map(|(_, e)| e.timestamp).collect::<Vec<_>>());
-    let found: HashSet<Uuid> = q
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(|(id,)| id)
-        .collect();
+        .bind(
+            events()
+                .map(|(_, _, e)| Json(e.payload()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(events().map(|(_, _, e)| e.timestamp).collect::<Vec<_>>());
+    let mut written = Written {
+        attempts: HashSet::new(),
+        answers: HashSet::new(),
+    };
+    for (attempt, question) in q.fetch_all(pool).await? {
+        match question {
+            None => written.attempts.insert(attempt),
+            Some(question) => written.answers.insert((attempt, question)),
+        };
+    }
     metrics::counter!("answer_save_commits_total").increment(1);
-    if saves
-        .iter()
-        .any(|s| found.contains(&s.attempt_id) && !s.events.is_empty())
-    {
+    if !written.answers.is_empty() {
         // As a transaction that appended events does at its commit.
         store.signal().events_committed();
     }
-    Ok(found)
+    Ok(written)
 }

@@ -53,6 +53,13 @@ pub struct AnswersIn {
     /// Accepted for compatibility and ignored: time spent comes from the server clock.
     #[serde(default)]
     pub time_spent: Option<f64>,
+    /// A number the client increases with every save of this attempt (0 or more). An answer
+    /// stored by a save with a `clientSeq` at least this one is kept, and its question listed
+    /// in `unchanged`: a delayed or retried save cannot replace a newer answer. Without it,
+    /// the last save to arrive wins.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub client_seq: Option<i64>,
 }
 
 /// Result of `POST /attempts/{id}/answers`: upstream's message, and the clock a client needs
@@ -68,6 +75,9 @@ pub struct Saved {
     /// has not seen a save of yet: nothing is read for it).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub deadline_at: Option<Ts>,
+    /// The questions of this save whose stored answer was kept, because it was saved with a
+    /// `clientSeq` at least this save's (no event for them). Empty without `clientSeq`.
+    pub unchanged: Vec<Uuid>,
 }
 
 /// What an attempt's saves need, from its test and its paper's questions and options as read
@@ -184,30 +194,39 @@ pub async fn save_answers(
     body: AnswersIn,
 ) -> AppResult<Saved> {
     let now = clock.now();
-    let saved = |message, deadline_at| Saved {
+    let saved = |message, deadline_at, unchanged| Saved {
         message,
         server_time: now,
         deadline_at,
+        unchanged,
     };
+    if body.client_seq.is_some_and(|n| n < 0) {
+        return Err(AppError::validation("clientSeq must be 0 or more"));
+    }
     if body.answers.is_empty() {
         let deadline = cache.get(attempt_id).and_then(|k| k.deadline_at);
-        return Ok(saved("No answers provided to submit", deadline));
+        return Ok(saved("No answers provided to submit", deadline, Vec::new()));
     }
     crate::service::at_most("answers", &body.answers, crate::service::MAX_BATCH)?;
     if let Some(known) = cache.get(attempt_id)
-        && save_guarded(store, &known, actor, attempt_id, &body, now).await?
+        && let Some(unchanged) = save_guarded(store, &known, actor, attempt_id, &body, now).await?
     {
         metrics::counter!("answer_saves_total", "path" => "guarded").increment(1);
-        return Ok(saved("Answers submitted successfully", known.deadline_at));
+        return Ok(saved(
+            "Answers submitted successfully",
+            known.deadline_at,
+            unchanged,
+        ));
     }
-    let deadline = save_locked(store, cache, actor, attempt_id, &body, now).await?;
+    let (deadline, unchanged) = save_locked(store, cache, actor, attempt_id, &body, now).await?;
     metrics::counter!("answer_saves_total", "path" => "locked").increment(1);
-    Ok(saved("Answers submitted successfully", deadline))
+    Ok(saved("Answers submitted successfully", deadline, unchanged))
 }
 
-/// The guarded save: `Ok(false)` when it wrote nothing and the general path must answer (an
+/// The guarded save: `Ok(None)` when it wrote nothing and the general path must answer (an
 /// answer the keys refuse, whose error the general path gives after the checks that come
-/// first; an attempt no longer as `known` describes it).
+/// first; an attempt no longer as `known` describes it); else the questions whose answer was
+/// kept (see [`AnswersIn::client_seq`]).
 async fn save_guarded(
     store: &Store,
     known: &Known,
@@ -215,9 +234,9 @@ async fn save_guarded(
     attempt_id: Uuid,
     body: &AnswersIn,
     now: Ts,
-) -> AppResult<bool> {
+) -> AppResult<Option<Vec<Uuid>>> {
     let Ok((scored, position)) = score_all(known, body) else {
-        return Ok(false);
+        return Ok(None);
     };
     let events = events(actor, now, attempt_id, known.test_id, &scored);
     let saved = saves::save_guarded(
@@ -236,6 +255,7 @@ async fn save_guarded(
                 .map(|s| (s.question_id, s.stored, s.score, s.review))
                 .collect(),
             events,
+            client_seq: body.client_seq,
             current_position: position,
             time_spent: elapsed(
                 known.started_at,
@@ -250,7 +270,7 @@ async fn save_guarded(
 }
 
 /// The general save: lock the attempt, read its test, check, write, in one transaction.
-/// Returns the attempt's deadline.
+/// Returns the attempt's deadline and the questions whose answer was kept.
 async fn save_locked(
     store: &Store,
     cache: &KeyCache,
@@ -258,7 +278,7 @@ async fn save_locked(
     attempt_id: Uuid,
     body: &AnswersIn,
     now: Ts,
-) -> AppResult<Option<Ts>> {
+) -> AppResult<(Option<Ts>, Vec<Uuid>)> {
     let scope = actor.scope;
     let mut uow = UnitOfWork::begin_at(store, now, actor).await?;
     let mut attempt = lock_own(uow.tx(), actor, attempt_id).await?;
@@ -281,23 +301,24 @@ async fn save_locked(
         }
     };
     let (scored, position) = score_all(&known, body)?;
-    for s in &scored {
-        repo::upsert_answer(
-            uow.tx(),
-            &scope,
-            repo::AnswerRow {
-                attempt_id,
-                question_id: s.question_id,
-                answer: &s.stored,
-                score: s.score,
-                review_status: s.review,
-            },
-            actor.user_uuid(),
-            now,
-        )
-        .await?;
+    let mut written = Vec::with_capacity(scored.len());
+    let mut unchanged = Vec::new();
+    for s in scored {
+        let row = repo::AnswerRow {
+            attempt_id,
+            question_id: s.question_id,
+            answer: &s.stored,
+            score: s.score,
+            review_status: s.review,
+            client_seq: body.client_seq,
+        };
+        if repo::upsert_answer(uow.tx(), &scope, row, actor.user_uuid(), now).await? {
+            written.push(s);
+        } else {
+            unchanged.push(s.question_id);
+        }
     }
-    for e in events(actor, now, attempt_id, attempt.test_id.0, &scored) {
+    for e in events(actor, now, attempt_id, attempt.test_id.0, &written) {
         uow.push_event(e);
     }
     attempt.current_position = position;
@@ -305,5 +326,5 @@ async fn save_locked(
     uow.stamp(&mut attempt);
     repo::update(uow.tx(), &attempt).await?;
     uow.commit().await?;
-    Ok(attempt.deadline_at)
+    Ok((attempt.deadline_at, unchanged))
 }

@@ -1,0 +1,114 @@
+//! Saves a flaky network cannot reorder (issue 16): with `clientSeq`, a delayed or retried
+//! save never replaces a newer answer, on the guarded path and on the general one.
+
+use http::Method;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+const LEARNER: &str = "1f2a3b4c-5d6e-4f7a-8b9c-0d1e2f3a4b5c";
+
+fn mcq(text: &str) -> Value {
+    json!({"text": text, "type": "mcq", "marks": 1,
+           "options": [{"text": "right", "isCorrect": true}, {"text": "wrong"}]})
+}
+
+/// Saves option `option` of each of `questions` with `seq` (none: no `clientSeq`); the
+/// response's `result`.
+async fn save(
+    app: &TestApp,
+    attempt: &str,
+    questions: &[&Value],
+    option: usize,
+    seq: Option<i64>,
+) -> TestResponse {
+    let answers: Vec<Value> = questions
+        .iter()
+        .map(|q| json!({"questionId": q["questionId"], "answer": {"selectedOptionIds": [q["options"][option]["questionOptionId"]]}}))
+        .collect();
+    let mut body = json!({"answers": answers});
+    if let Some(seq) = seq {
+        body["clientSeq"] = json!(seq);
+    }
+    let path = format!("{ATTEMPTS}/{attempt}/answers");
+    app.call_with(Method::POST, &path, Some(body), &as_user(LEARNER))
+        .await
+}
+
+fn unchanged(r: &TestResponse) -> Vec<String> {
+    let v = r.json();
+    assert_eq!(r.status, 201, "{v}");
+    v["result"]["unchanged"]
+        .as_array()
+        .expect("unchanged")
+        .iter()
+        .map(|q| q.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_late_retry_never_replaces_a_newer_answer() {
+    let one = TestApp::spawn().await;
+    let (test, qs) = published_test(&one, json!({}), vec![mcq("a"), mcq("b")]).await;
+    let attempt = start_attempt(&one, &test, LEARNER).await;
+    let (q0, q1) = (&qs[0], &qs[1]);
+    let id = |q: &Value| q["questionId"].as_str().unwrap().to_string();
+
+    // Wrong (seq 1), then right (seq 2); the first arrives again, late: kept out.
+    assert!(unchanged(&save(&one, &attempt, &[q0], 1, Some(1)).await).is_empty());
+    assert!(unchanged(&save(&one, &attempt, &[q0], 0, Some(2)).await).is_empty());
+    assert_eq!(
+        unchanged(&save(&one, &attempt, &[q0], 1, Some(1)).await),
+        [id(q0)]
+    );
+    // An equal number is a repeat: acknowledged, nothing changes.
+    assert_eq!(
+        unchanged(&save(&one, &attempt, &[q0], 1, Some(2)).await),
+        [id(q0)]
+    );
+    // Through an instance that has not seen this attempt (the general path): the same rule,
+    // and in one body a stale answer is kept while a fresh one is written.
+    let two = one.beside().await;
+    let r = save(&two, &attempt, &[q0, q1], 1, Some(1)).await;
+    assert_eq!(unchanged(&r), [id(q0)]);
+    let metrics = two.get("/metrics").await.text();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "answer_saves_total{path=\"locked\"} 1"),
+        "{metrics}"
+    );
+    // q1 now holds seq 1 (wrong); seq 3 through the first instance puts it right.
+    assert!(unchanged(&save(&one, &attempt, &[q1], 0, Some(3)).await).is_empty());
+    // No clientSeq: the last save wins, as before, and the stored numbers stay.
+    assert!(unchanged(&save(&one, &attempt, &[q1], 1, None).await).is_empty());
+    assert_eq!(
+        unchanged(&save(&one, &attempt, &[q1], 0, Some(3)).await),
+        [id(q1)]
+    );
+    assert!(unchanged(&save(&one, &attempt, &[q1], 0, Some(4)).await).is_empty());
+
+    // One event per answer written: q0 twice, q1 four times (seq 1, 3, none, 4).
+    let events = events(&one, "answer.submitted").await;
+    let count = |q: &Value| {
+        events
+            .iter()
+            .filter(|e| e["data"]["questionId"] == q["questionId"])
+            .count()
+    };
+    assert_eq!((count(q0), count(q1)), (2, 4));
+    let r = submit(&one, &attempt, LEARNER, 201).await;
+    assert_eq!(r["result"]["score"], 2, "{r}");
+}
+
+#[tokio::test]
+async fn a_negative_client_seq_is_refused() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(&app, json!({}), vec![mcq("a")]).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
+    let r = save(&app, &attempt, &[&qs[0]], 0, Some(-1)).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("clientSeq"), "{}", r.text());
+    let r = save(&app, &attempt, &[&qs[0]], 0, None).await;
+    assert_eq!(r.status, 201);
+}
