@@ -222,9 +222,12 @@ async fn start(
     ))
 }
 
-/// Save answers (one per question; a repeat replaces the previous one).
+/// Save answers (one per question; a repeat replaces the previous one, unless `clientSeq`
+/// says the stored one is newer).
 #[utoipa::path(post, path = "/attempts/{attemptId}/answers", tag = "attempts",
-    params(Tenancy, ("attemptId" = String, Path, format = Uuid)), request_body = AnswersIn,
+    params(Tenancy, ("attemptId" = String, Path, format = Uuid),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters. A save of this attempt already made under the key is answered again as it was; nothing is written and no event emitted. The same key with other answers: 422")),
+    request_body = AnswersIn,
     responses((status = 201, body = Envelope<Saved>), (status = 400, body = ErrorEnvelope),
               (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
               (status = 422, body = ErrorEnvelope)))]
@@ -232,12 +235,32 @@ async fn save_answers(
     State(s): State<AppState>,
     ctx: RequestContext,
     Path(attempt_id): Path<String>,
+    headers: http::HeaderMap,
     ValidJson(body): ValidJson<AnswersIn>,
 ) -> AppResult<ApiOk<Saved>> {
     let attempt_id = path_uuid(&attempt_id)?;
+    let once = idempotency_key(&headers)?;
+    let actor = ctx.actor()?;
     let saved =
-        svc::save_answers(&s.store, &s.clock, &s.keys, &ctx.actor()?, attempt_id, body).await?;
+        svc::save_answers(&s.store, &s.clock, &s.keys, &actor, attempt_id, body, once).await?;
     Ok(ApiOk::created(saved))
+}
+
+/// The `Idempotency-Key` header, if sent: 1 to 255 printable ASCII characters.
+fn idempotency_key(headers: &http::HeaderMap) -> AppResult<Option<&str>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| (0x20..0x7f).contains(&b)))
+        .map(Some)
+        .ok_or_else(|| {
+            crate::error::AppError::validation(
+                "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            )
+        })
 }
 
 /// Submit the attempt: scored, with its result once nothing needs review.

@@ -436,3 +436,50 @@ pub async fn in_progress_with(
             .bind(t).bind(o).bind(pattern).bind(AttemptStatus::InProgress).fetch_one(c).await
     })
 }
+
+/// A recorded save with an `Idempotency-Key`: the hash of its request and its response.
+#[derive(Debug, FromRow)]
+#[sqlx(rename_all = "camelCase")]
+pub struct SaveKey {
+    pub request_hash: String,
+    pub response: Json<Value>,
+}
+
+/// The save recorded under `key` for the attempt, if any.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn save_key(
+    tx: &mut Tx,
+    scope: &Scope,
+    attempt_id: Uuid,
+    key: &str,
+) -> Result<Option<SaveKey>, sqlx::Error> {
+    let (t, o) = sid(scope);
+    const SQL: &str = r#"SELECT "requestHash", "response" FROM "answerSaveKeys"
+        WHERE "attemptId" = $1 AND "key" = $2
+          AND "tenantId" IS NOT DISTINCT FROM $3 AND "organisationId" IS NOT DISTINCT FROM $4"#;
+    on_tx!(tx, c => {
+        sqlx::query_as::<_, SaveKey>(SQL).bind(Id(attempt_id)).bind(key).bind(t).bind(o)
+            .fetch_optional(c).await
+    })
+}
+
+/// Records the save made under `key` for the attempt.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn record_save_key(
+    tx: &mut Tx,
+    scope: &Scope,
+    attempt_id: Uuid,
+    key: &str,
+    saved: &SaveKey,
+    now: Ts,
+) -> Result<(), sqlx::Error> {
+    let (t, o) = sid(scope);
+    const SQL: &str = r#"INSERT INTO "answerSaveKeys"
+        ("attemptId", "key", "tenantId", "organisationId", "requestHash", "response", "createdAt")
+        VALUES ($1, $2, $3, $4, $5, $6, $7)"#;
+    on_tx!(tx, c => {
+        sqlx::query(SQL).bind(Id(attempt_id)).bind(key).bind(t).bind(o)
+            .bind(&saved.request_hash).bind(&saved.response).bind(now)
+            .execute(c).await.map(|_| ())
+    })
+}

@@ -214,22 +214,36 @@ pub async fn options_of<'a>(
     sql.fetch_rows::<QuestionOption>(db).await
 }
 
-/// Inserts an option row.
+/// How many options one `INSERT` writes (15 values each, well under either database's limit
+/// on bound values).
+const OPTIONS_PER_INSERT: usize = 200;
+
+/// Inserts options, many rows a statement: a question's options go in one round trip (on
+/// SQLite, one hand-off to the writer's thread instead of one per option).
 #[instrument(skip_all, err(level = "warn"))]
-pub async fn insert_option(tx: &mut Tx, o: &QuestionOption) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        r#"INSERT INTO "questionOptions" ({OPTION_COLUMNS}) VALUES
-        ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"#
-    );
-    on_tx!(tx, c => {
-        sqlx::query(&sql)
-            .bind(o.question_option_id).bind(o.tenant_id).bind(o.organisation_id)
-            .bind(o.question_id).bind(&o.text).bind(&o.media).bind(&o.match_with)
-            .bind(&o.match_with_media).bind(o.ordering).bind(o.is_correct)
-            .bind(o.marks.hundredths()).bind(o.blank_index).bind(o.case_sensitive)
-            .bind(o.created_at).bind(o.updated_at)
-            .execute(c).await.map(|r| r.rows_affected())
-    })?;
+pub async fn insert_options(tx: &mut Tx, options: &[QuestionOption]) -> Result<(), sqlx::Error> {
+    const WIDTH: usize = 15;
+    for chunk in options.chunks(OPTIONS_PER_INSERT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| super::sql::placeholders_from(i * WIDTH + 1, WIDTH))
+            .collect();
+        let sql = format!(
+            r#"INSERT INTO "questionOptions" ({OPTION_COLUMNS}) VALUES {}"#,
+            rows.join(", ")
+        );
+        on_tx!(tx, c => {
+            let mut q = sqlx::query(&sql);
+            for o in chunk {
+                q = q
+                    .bind(o.question_option_id).bind(o.tenant_id).bind(o.organisation_id)
+                    .bind(o.question_id).bind(&o.text).bind(&o.media).bind(&o.match_with)
+                    .bind(&o.match_with_media).bind(o.ordering).bind(o.is_correct)
+                    .bind(o.marks.hundredths()).bind(o.blank_index).bind(o.case_sensitive)
+                    .bind(o.created_at).bind(o.updated_at);
+            }
+            q.execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
     Ok(())
 }
 

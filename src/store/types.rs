@@ -100,6 +100,16 @@ impl serde::Serialize for Ts {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Ts {
+    /// The form [`Serialize`](serde::Serialize) writes (any RFC 3339 time is accepted).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| Ts::new(t.to_utc()))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 impl From<DateTime<Utc>> for Ts {
     fn from(t: DateTime<Utc>) -> Self {
         Ts::new(t)

@@ -112,3 +112,60 @@ async fn a_negative_client_seq_is_refused() {
     let r = save(&app, &attempt, &[&qs[0]], 0, None).await;
     assert_eq!(r.status, 201);
 }
+
+/// Saves option `option` of `q` with an `Idempotency-Key`.
+async fn save_once(
+    app: &TestApp,
+    attempt: &str,
+    q: &Value,
+    option: usize,
+    key: &str,
+) -> TestResponse {
+    let body = json!({"answers": [{"questionId": q["questionId"], "answer": {"selectedOptionIds": [q["options"][option]["questionOptionId"]]}}]});
+    let mut headers = as_user(LEARNER);
+    let key: &'static str = Box::leak(key.to_string().into_boxed_str());
+    headers.push(("idempotency-key", key));
+    let path = format!("{ATTEMPTS}/{attempt}/answers");
+    app.call_with(Method::POST, &path, Some(body), &headers)
+        .await
+}
+
+#[tokio::test]
+async fn a_save_retried_under_its_idempotency_key_is_answered_again_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(&app, json!({}), vec![mcq("a")]).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
+    let q = &qs[0];
+
+    let first = save_once(&app, &attempt, q, 1, "save-1").await;
+    let first = first.expect_status(201)["result"].clone();
+    save_once(&app, &attempt, q, 0, "save-2")
+        .await
+        .expect_status(201);
+    // The first request again, late (as a client retries after a lost response): the same
+    // answer as the first time, and the newer answer stays.
+    let again = save_once(&app, &attempt, q, 1, "save-1").await;
+    assert_eq!(again.expect_status(201)["result"], first);
+    // Two copies of one request at once: one save, the same answer twice.
+    let both = join_all([0, 1].map(|_| save_once(&app, &attempt, q, 0, "save-3"))).await;
+    let results: Vec<Value> = both.iter().map(|r| r.json()["result"].clone()).collect();
+    assert!(both.iter().all(|r| r.status == 201), "{results:?}");
+    assert_eq!(results[0], results[1]);
+    assert_eq!(events(&app, "answer.submitted").await.len(), 3);
+    // The same key with another answer is a client's mistake.
+    let r = save_once(&app, &attempt, q, 1, "save-2").await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("Idempotency-Key"), "{}", r.text());
+    // After the submission, a retry still gets its first answer, not a refusal.
+    let r = submit(&app, &attempt, LEARNER, 201).await;
+    assert_eq!(r["result"]["score"], 1, "{r}");
+    let late = save_once(&app, &attempt, q, 1, "save-1").await;
+    assert_eq!(late.expect_status(201)["result"], first);
+    // A new key after the submission is refused as any save is.
+    assert_eq!(save_once(&app, &attempt, q, 1, "save-4").await.status, 409);
+    for bad in ["", &"k".repeat(256), "tab\there"] {
+        let r = save_once(&app, &attempt, q, 1, bad).await;
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.text());
+    }
+    assert_eq!(events(&app, "answer.submitted").await.len(), 3);
+}

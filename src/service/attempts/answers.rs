@@ -11,10 +11,11 @@
 //! statement: one round trip, one commit. If the guard fails, nothing is written and the
 //! general path answers, with whatever refusal applies.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::types::Json;
 use utoipa::ToSchema;
@@ -38,7 +39,7 @@ use crate::store::saves::{self, GuardedSave};
 use crate::store::{Store, Ts};
 
 /// One answer in `POST /attempts/{id}/answers`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AnswerIn {
     pub question_id: Uuid,
@@ -64,10 +65,11 @@ pub struct AnswersIn {
 
 /// Result of `POST /attempts/{id}/answers`: upstream's message, and the clock a client needs
 /// for its countdown.
-#[derive(Debug, serde::Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Saved {
-    pub message: &'static str,
+    #[schema(value_type = String)]
+    pub message: Cow<'static, str>,
     /// The server's time when it answered.
     #[schema(value_type = String, format = DateTime)]
     pub server_time: Ts,
@@ -184,7 +186,12 @@ fn events(
         .collect()
 }
 
-/// Saves answers: one row per question, the last write wins; refused after the deadline.
+const SAVED: &str = "Answers submitted successfully";
+
+/// Saves answers: one row per question, the last write wins (unless `clientSeq` says the
+/// stored answer is newer); refused after the deadline. With an `Idempotency-Key` (`once`),
+/// a save already made under it for this attempt is answered again as it was, and nothing is
+/// written.
 pub async fn save_answers(
     store: &Store,
     clock: &Clock,
@@ -192,35 +199,48 @@ pub async fn save_answers(
     actor: &Actor,
     attempt_id: Uuid,
     body: AnswersIn,
+    once: Option<&str>,
 ) -> AppResult<Saved> {
     let now = clock.now();
-    let saved = |message, deadline_at, unchanged| Saved {
-        message,
-        server_time: now,
-        deadline_at,
-        unchanged,
-    };
     if body.client_seq.is_some_and(|n| n < 0) {
         return Err(AppError::validation("clientSeq must be 0 or more"));
     }
     if body.answers.is_empty() {
-        let deadline = cache.get(attempt_id).and_then(|k| k.deadline_at);
-        return Ok(saved("No answers provided to submit", deadline, Vec::new()));
+        return Ok(Saved {
+            message: "No answers provided to submit".into(),
+            server_time: now,
+            deadline_at: cache.get(attempt_id).and_then(|k| k.deadline_at),
+            unchanged: Vec::new(),
+        });
     }
     crate::service::at_most("answers", &body.answers, crate::service::MAX_BATCH)?;
-    if let Some(known) = cache.get(attempt_id)
+    if once.is_none()
+        && let Some(known) = cache.get(attempt_id)
         && let Some(unchanged) = save_guarded(store, &known, actor, attempt_id, &body, now).await?
     {
         metrics::counter!("answer_saves_total", "path" => "guarded").increment(1);
-        return Ok(saved(
-            "Answers submitted successfully",
-            known.deadline_at,
+        return Ok(Saved {
+            message: SAVED.into(),
+            server_time: now,
+            deadline_at: known.deadline_at,
             unchanged,
-        ));
+        });
     }
-    let (deadline, unchanged) = save_locked(store, cache, actor, attempt_id, &body, now).await?;
+    let saved = save_locked(store, cache, actor, attempt_id, &body, now, once).await?;
     metrics::counter!("answer_saves_total", "path" => "locked").increment(1);
-    Ok(saved("Answers submitted successfully", deadline, unchanged))
+    Ok(saved)
+}
+
+/// What identifies a save's request for its `Idempotency-Key`: its answers and `clientSeq`
+/// (`timeSpent` is ignored, so it may differ), as a SHA-256 in hex.
+fn request_hash(body: &AnswersIn) -> AppResult<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = serde_json::to_vec(&json!({"answers": body.answers, "clientSeq": body.client_seq}))
+        .map_err(anyhow::Error::from)?;
+    Ok(Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// The guarded save: `Ok(None)` when it wrote nothing and the general path must answer (an
@@ -269,8 +289,8 @@ async fn save_guarded(
     Ok(saved)
 }
 
-/// The general save: lock the attempt, read its test, check, write, in one transaction.
-/// Returns the attempt's deadline and the questions whose answer was kept.
+/// The general save: lock the attempt, read its test, check, write, in one transaction; with
+/// an `Idempotency-Key`, answered from or recorded under it in the same transaction.
 async fn save_locked(
     store: &Store,
     cache: &KeyCache,
@@ -278,10 +298,30 @@ async fn save_locked(
     attempt_id: Uuid,
     body: &AnswersIn,
     now: Ts,
-) -> AppResult<(Option<Ts>, Vec<Uuid>)> {
+    once: Option<&str>,
+) -> AppResult<Saved> {
     let scope = actor.scope;
     let mut uow = UnitOfWork::begin_at(store, now, actor).await?;
     let mut attempt = lock_own(uow.tx(), actor, attempt_id).await?;
+    // A save made under this key already: its answer again, whatever happened since (the
+    // attempt's lock orders it after that save's commit).
+    let once = match once {
+        Some(key) => {
+            let hash = request_hash(body)?;
+            if let Some(first) = repo::save_key(uow.tx(), &scope, attempt_id, key).await? {
+                if first.request_hash != hash {
+                    return Err(AppError::unprocessable(
+                        "This Idempotency-Key was used for another save of this attempt",
+                    ));
+                }
+                let saved: Saved =
+                    serde_json::from_value(first.response.0).map_err(anyhow::Error::from)?;
+                return Ok(saved);
+            }
+            Some((key, hash))
+        }
+        None => None,
+    };
     let test = test_repo::get(uow.tx(), &scope, attempt.test_id.0)
         .await?
         .ok_or_else(|| AppError::not_found("Test not found"))?;
@@ -325,6 +365,20 @@ async fn save_locked(
     attempt.time_spent = Some(time_spent(&attempt, now, &test));
     uow.stamp(&mut attempt);
     repo::update(uow.tx(), &attempt).await?;
+    let saved = Saved {
+        message: SAVED.into(),
+        server_time: now,
+        deadline_at: attempt.deadline_at,
+        unchanged,
+    };
+    if let Some((key, hash)) = once {
+        let response = Json(serde_json::to_value(&saved).map_err(anyhow::Error::from)?);
+        let record = repo::SaveKey {
+            request_hash: hash,
+            response,
+        };
+        repo::record_save_key(uow.tx(), &scope, attempt_id, key, &record, now).await?;
+    }
     uow.commit().await?;
-    Ok((attempt.deadline_at, unchanged))
+    Ok(saved)
 }

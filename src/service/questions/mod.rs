@@ -175,9 +175,7 @@ pub async fn create(
         }
     }
     repo::insert(uow.tx(), &q).await?;
-    for o in &options {
-        repo::insert_option(uow.tx(), o).await?;
-    }
+    repo::insert_options(uow.tx(), &options).await?;
     if let (Some(parent), Some(option)) = (input.parent_id, input.option_id) {
         let parent_options = repo::options_of(uow.tx(), &scope, &[parent]).await?;
         if !parent_options
@@ -268,13 +266,15 @@ async fn reconcile_options(
         .filter(|id| !kept.contains(id))
         .collect();
     repo::delete_options(tx, scope, question_id, &removed).await?;
-    for (existing, o) in &out {
-        if *existing {
-            repo::update_option(tx, o).await?;
-        } else {
-            repo::insert_option(tx, o).await?;
-        }
+    for (_, o) in out.iter().filter(|(existing, _)| *existing) {
+        repo::update_option(tx, o).await?;
     }
+    let added: Vec<QuestionOption> = out
+        .iter()
+        .filter(|(existing, _)| !*existing)
+        .map(|(_, o)| o.clone())
+        .collect();
+    repo::insert_options(tx, &added).await?;
     Ok(out.into_iter().map(|(_, o)| o).collect())
 }
 
