@@ -24,6 +24,7 @@ pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 20;
 pub const DEFAULT_RATE_LIMIT_TENANT_PER_SEC: u32 = 1000;
 pub const DEFAULT_RATE_LIMIT_TENANT_BYTES_PER_SEC: u64 = 4 * 1024 * 1024;
+pub const DEFAULT_RATE_LIMIT_REFUSAL_HOLD_MS: u64 = 500;
 pub const DEFAULT_WEBHOOK_SECRET_OVERLAP_SECS: u64 = 86_400;
 pub const DEFAULT_REPLAY_MAX_DELIVERIES: u32 = 10_000;
 pub const DEFAULT_REPLAY_TENANT_PER_MIN: u32 = 20_000;
@@ -134,6 +135,14 @@ pub struct Config {
         global = true
     )]
     pub rate_limit_ip_per_sec: u32,
+
+    /// How long a request refused by a rate limit is held before its 429 is sent, at most
+    /// (never longer than its `Retry-After`); `0` answers at once. A client that retries
+    /// without waiting is slowed to one try per hold per connection, instead of burning the
+    /// machine's CPU (and the network) with requests the service only refuses.
+    #[arg(long, env = "RATE_LIMIT_REFUSAL_HOLD_MS", default_value_t = DEFAULT_RATE_LIMIT_REFUSAL_HOLD_MS,
+          global = true)]
+    pub rate_limit_refusal_hold_ms: u64,
 
     /// Comma-separated addresses or networks (`10.0.0.0/8`) of proxies whose
     /// `X-Forwarded-For` names the client for the address limit.
@@ -349,6 +358,7 @@ impl Default for Config {
             rate_limit_tenant_per_sec: DEFAULT_RATE_LIMIT_TENANT_PER_SEC,
             rate_limit_tenant_bytes_per_sec: DEFAULT_RATE_LIMIT_TENANT_BYTES_PER_SEC,
             rate_limit_ip_per_sec: 0,
+            rate_limit_refusal_hold_ms: DEFAULT_RATE_LIMIT_REFUSAL_HOLD_MS,
             trusted_proxies: String::new(),
             replay_max_deliveries: DEFAULT_REPLAY_MAX_DELIVERIES,
             replay_tenant_per_min: DEFAULT_REPLAY_TENANT_PER_MIN,

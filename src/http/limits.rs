@@ -25,6 +25,8 @@ pub struct RateLimits {
     address: Option<DefaultKeyedRateLimiter<IpAddr>>,
     replays: Option<DefaultKeyedRateLimiter<Uuid>>,
     trusted_proxies: Vec<IpNet>,
+    /// The most a refusal is held before it is sent (see [`RateLimits::held`]).
+    refusal_hold: Duration,
 }
 
 /// `per_sec` a second with a burst of twice that; `None` for 0 (off).
@@ -64,6 +66,7 @@ impl RateLimits {
                 .map(RateLimiter::keyed),
             address: per_second(c.rate_limit_ip_per_sec).map(RateLimiter::keyed),
             replays: per_minute(c.replay_tenant_per_min).map(RateLimiter::keyed),
+            refusal_hold: Duration::from_millis(c.rate_limit_refusal_hold_ms),
             trusted_proxies: c.trusted_proxy_list().unwrap_or_default(),
         }
     }
@@ -102,6 +105,24 @@ impl RateLimits {
             }
         }
         Ok(())
+    }
+
+    /// `refused` (a 429), after holding it for at most the configured hold and never past its
+    /// `Retry-After`: a client that retries at once is paced by the hold, and its refused
+    /// requests stop costing CPU while they wait (their bodies are not read).
+    pub async fn held(&self, refused: AppError) -> AppError {
+        if let AppError::TooManyRequests {
+            retry_after_secs, ..
+        } = &refused
+        {
+            let hold = self
+                .refusal_hold
+                .min(Duration::from_secs(*retry_after_secs));
+            if !hold.is_zero() {
+                tokio::time::sleep(hold).await;
+            }
+        }
+        refused
     }
 
     /// One request from the client at `address`, or 429 when its allowance is spent.

@@ -52,6 +52,7 @@ pub async fn per_request(State(state): State<AppState>, req: Request, next: Next
 
     let mut response = async {
         if let Err(refused) = limited {
+            let refused = state.limits.held(refused).await;
             return meta.clone().scope(async { refused.into_response() }).await;
         }
         match tokio::time::timeout(timeout, meta.clone().scope(next.run(req))).await {

@@ -15,6 +15,7 @@
 
 pub mod assessments;
 pub mod attempts;
+mod checkpoint;
 pub mod db;
 pub mod deliveries;
 pub mod outbox;
@@ -258,9 +259,14 @@ impl Store {
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(opts.acquire_timeout)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await
             .with_context(|| format!("opening SQLite database {}", file.display()))?;
+        checkpoint::checkpoint_in_background(&options, &writer)
+            .await
+            .with_context(|| {
+                format!("opening SQLite database {} for checkpoints", file.display())
+            })?;
         let reader = SqlitePoolOptions::new()
             .max_connections(opts.pool_size)
             .acquire_timeout(opts.acquire_timeout)

@@ -67,6 +67,7 @@ fn assert_refused(r: &TestResponse, message: &str) {
 async fn a_tenant_over_its_rate_gets_429_and_other_tenants_and_health_do_not() {
     let app = TestApp::with_config(Config {
         rate_limit_tenant_per_sec: 1,
+        rate_limit_refusal_hold_ms: 0,
         ..Config::default()
     })
     .await;
@@ -112,6 +113,7 @@ async fn a_client_address_over_its_rate_gets_429_and_forwarded_addresses_count_b
         rate_limit_ip_per_sec: 1,
         rate_limit_tenant_per_sec: 0,
         trusted_proxies: "10.0.0.0/8".into(),
+        rate_limit_refusal_hold_ms: 0,
         ..Config::default()
     })
     .await;
@@ -205,6 +207,7 @@ async fn replays_are_bounded_per_call_and_per_tenant() {
     let app = TestApp::with_config(Config {
         webhook_allow_private_networks: true,
         replay_max_deliveries: 2,
+        rate_limit_refusal_hold_ms: 0,
         ..Config::default()
     })
     .await;
@@ -221,6 +224,7 @@ async fn replays_are_bounded_per_call_and_per_tenant() {
     let app = TestApp::with_config(Config {
         webhook_allow_private_networks: true,
         replay_tenant_per_min: 4,
+        rate_limit_refusal_hold_ms: 0,
         ..Config::default()
     })
     .await;
@@ -288,6 +292,7 @@ async fn a_tenant_over_its_allowance_of_body_bytes_gets_429_before_the_body_is_r
     let app = TestApp::with_config(Config {
         rate_limit_tenant_per_sec: 0,
         rate_limit_tenant_bytes_per_sec: 10 * 1024,
+        rate_limit_refusal_hold_ms: 0,
         ..Config::default()
     })
     .await;
@@ -332,4 +337,27 @@ async fn a_tenant_over_its_allowance_of_body_bytes_gets_429_before_the_body_is_r
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
+}
+
+/// A refused request is held before its 429 goes out (at most `RATE_LIMIT_REFUSAL_HOLD_MS`,
+/// never past its `Retry-After`), so a client that retries at once is paced by the hold;
+/// an allowed request is not held.
+#[tokio::test]
+async fn a_refusal_is_held_before_it_is_sent() {
+    let app = TestApp::with_config(Config {
+        rate_limit_tenant_per_sec: 1,
+        rate_limit_refusal_hold_ms: 300,
+        ..Config::default()
+    })
+    .await;
+    let list = || from("127.0.0.1:9", "/assessment/v1/tests", &tenancy());
+    let (statuses, secs, _) = burst(&app, 2, list).await;
+    assert_eq!(statuses, [200, 200]);
+    assert!(secs < 0.3, "allowed requests are not held: {secs} s");
+    let started = Instant::now();
+    let refused = app.send(list()).await;
+    let held = started.elapsed().as_secs_f64();
+    assert_eq!(refused.status, 429);
+    assert_refused(&refused, "Too many requests for this tenant");
+    assert!((0.3..1.0).contains(&held), "held {held} s");
 }

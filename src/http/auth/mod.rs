@@ -470,9 +470,10 @@ impl FromRequestParts<AppState> for RequestContext {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let ctx = state.auth.authenticate(&parts.headers, parts.uri.query())?;
-        state
-            .limits
-            .tenant(ctx.scope().tenant.as_uuid(), body_cost(parts, state))?;
+        let tenant = ctx.scope().tenant.as_uuid();
+        if let Err(refused) = state.limits.tenant(tenant, body_cost(parts, state)) {
+            return Err(state.limits.held(refused).await);
+        }
         Ok(ctx)
     }
 }
