@@ -142,6 +142,10 @@ impl AppState {
     pub fn assemble(config: Config, components: Components, store: Store) -> AppState {
         let clock = crate::clock::Clock::system();
         let limits = Arc::new(crate::http::limits::RateLimits::from_config(&config));
+        let starts = Arc::new(crate::http::admission::Admission::new(
+            config.start_concurrency,
+            config.start_queue_depth,
+        ));
         AppState {
             brokers: Brokers::new(&components.broker_specs, &clock),
             users: Arc::new(components.users),
@@ -155,6 +159,7 @@ impl AppState {
             keys: Arc::default(),
             views: Arc::default(),
             contents: Arc::default(),
+            starts,
             limits,
             clock,
         }

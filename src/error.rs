@@ -56,6 +56,13 @@ pub enum AppError {
     /// 503: a dependency (the database) is unavailable.
     #[error("{0}")]
     Unavailable(String),
+    /// 503: more of this kind of request are waiting than the service queues; `Retry-After`
+    /// says when to try again.
+    #[error("{message}")]
+    Busy {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// 500: a bug or an unexpected failure. The cause is logged, not sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -126,7 +133,7 @@ impl AppError {
                 "REQUEST_TIMEOUT",
                 "SERVER_ERROR",
             ),
-            Unavailable(_) => (
+            Unavailable(_) | Busy { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SERVICE_UNAVAILABLE",
                 "SERVER_ERROR",
@@ -184,6 +191,9 @@ impl IntoResponse for AppError {
         };
         let mut response = (status, Json(envelope::failure(err, code, message))).into_response();
         if let AppError::TooManyRequests {
+            retry_after_secs, ..
+        }
+        | AppError::Busy {
             retry_after_secs, ..
         } = self
         {

@@ -25,6 +25,8 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 20;
 pub const DEFAULT_RATE_LIMIT_TENANT_PER_SEC: u32 = 1000;
 pub const DEFAULT_RATE_LIMIT_TENANT_BYTES_PER_SEC: u64 = 4 * 1024 * 1024;
 pub const DEFAULT_RATE_LIMIT_REFUSAL_HOLD_MS: u64 = 500;
+pub const DEFAULT_START_CONCURRENCY: usize = 0;
+pub const DEFAULT_START_QUEUE_DEPTH: usize = 5_000;
 pub const DEFAULT_WEBHOOK_SECRET_OVERLAP_SECS: u64 = 86_400;
 pub const DEFAULT_REPLAY_MAX_DELIVERIES: u32 = 10_000;
 pub const DEFAULT_REPLAY_TENANT_PER_MIN: u32 = 20_000;
@@ -143,6 +145,19 @@ pub struct Config {
     #[arg(long, env = "RATE_LIMIT_REFUSAL_HOLD_MS", default_value_t = DEFAULT_RATE_LIMIT_REFUSAL_HOLD_MS,
           global = true)]
     pub rate_limit_refusal_hold_ms: u64,
+
+    /// How many attempt starts run at once; more wait their turn, up to `START_QUEUE_DEPTH`.
+    /// `0` (the default): no limit of their own (starts wait for pooled connections as any
+    /// request does, and `START_QUEUE_DEPTH` does not apply).
+    #[arg(long, env = "START_CONCURRENCY", default_value_t = DEFAULT_START_CONCURRENCY,
+          global = true)]
+    pub start_concurrency: usize,
+
+    /// How many attempt starts may wait for their turn; past that a start gets 503 with
+    /// `Retry-After` at once.
+    #[arg(long, env = "START_QUEUE_DEPTH", default_value_t = DEFAULT_START_QUEUE_DEPTH,
+          global = true)]
+    pub start_queue_depth: usize,
 
     /// Comma-separated addresses or networks (`10.0.0.0/8`) of proxies whose
     /// `X-Forwarded-For` names the client for the address limit.
@@ -359,6 +374,8 @@ impl Default for Config {
             rate_limit_tenant_bytes_per_sec: DEFAULT_RATE_LIMIT_TENANT_BYTES_PER_SEC,
             rate_limit_ip_per_sec: 0,
             rate_limit_refusal_hold_ms: DEFAULT_RATE_LIMIT_REFUSAL_HOLD_MS,
+            start_concurrency: DEFAULT_START_CONCURRENCY,
+            start_queue_depth: DEFAULT_START_QUEUE_DEPTH,
             trusted_proxies: String::new(),
             replay_max_deliveries: DEFAULT_REPLAY_MAX_DELIVERIES,
             replay_tenant_per_min: DEFAULT_REPLAY_TENANT_PER_MIN,

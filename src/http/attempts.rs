@@ -202,23 +202,19 @@ async fn internal_result_status(
     params(Tenancy, ("testId" = String, Path, format = Uuid)),
     responses((status = 201, body = Envelope<Started>), (status = 400, body = ErrorEnvelope),
               (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
-              (status = 422, body = ErrorEnvelope)))]
+              (status = 422, body = ErrorEnvelope),
+              (status = 503, body = ErrorEnvelope, description = "More starts are waiting than `START_QUEUE_DEPTH`; `Retry-After` says when to try again",
+                  headers(("Retry-After" = u64, description = "Seconds")))))]
 async fn start(
     State(s): State<AppState>,
     ctx: RequestContext,
     Path(test_id): Path<String>,
 ) -> AppResult<ApiOk<Started>> {
     let test_id = path_uuid(&test_id)?;
+    let actor = ctx.actor()?;
+    let _turn = s.starts.admit().await?;
     Ok(ApiOk::created(
-        svc::start(
-            &s.store,
-            &s.clock,
-            &s.keys,
-            &s.contents,
-            &ctx.actor()?,
-            test_id,
-        )
-        .await?,
+        svc::start(&s.store, &s.clock, &s.keys, &s.contents, &actor, test_id).await?,
     ))
 }
 

@@ -36,6 +36,8 @@ pub struct AppState {
     pub views: Arc<crate::service::hierarchy::LearnerViews>,
     /// The time source: the system clock, or a test's manual clock.
     pub clock: crate::clock::Clock,
+    /// The admission of attempt starts (see `http::admission`).
+    pub starts: Arc<crate::http::admission::Admission>,
     /// Request rate limits (per tenant, per client address, replays).
     pub limits: Arc<crate::http::limits::RateLimits>,
 }

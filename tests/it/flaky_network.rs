@@ -169,3 +169,53 @@ async fn a_save_retried_under_its_idempotency_key_is_answered_again_and_writes_n
     }
     assert_eq!(events(&app, "answer.submitted").await.len(), 3);
 }
+
+/// A synchronized start: past `START_CONCURRENCY` starts wait their turn, and past
+/// `START_QUEUE_DEPTH` waiting ones a start is answered at once with 503 and `Retry-After`
+/// in the envelope; nothing is written for it.
+#[tokio::test]
+async fn starts_past_the_queue_get_503_with_retry_after() {
+    let app = TestApp::with_config(assessment_service::config::Config {
+        start_concurrency: 1,
+        start_queue_depth: 1,
+        ..assessment_service::config::Config::default()
+    })
+    .await;
+    let (test, _) = published_test(&app, json!({}), vec![mcq("a")]).await;
+    let learners: Vec<&'static str> = (0..4)
+        .map(|i| &*Box::leak(format!("2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c{i:02}").into_boxed_str()))
+        .collect();
+    let path = format!("{ATTEMPTS}/start/{test}");
+    let all = join_all(learners.iter().map(|u| {
+        let path = path.clone();
+        let app = &app;
+        async move { app.call_with(Method::POST, &path, None, &as_user(u)).await }
+    }))
+    .await;
+    let statuses: Vec<u16> = all.iter().map(|r| r.status.as_u16()).collect();
+    // One runs, one waits its turn, the other two are refused at once.
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        2,
+        "{statuses:?}"
+    );
+    let refused: Vec<_> = all.iter().filter(|r| r.status == 503).collect();
+    assert_eq!(refused.len(), 2, "{statuses:?}");
+    for r in refused {
+        assert_eq!(r.header("retry-after"), Some("1"));
+        let v = r.json();
+        assert_eq!(v["params"]["err"], "SERVICE_UNAVAILABLE", "{v}");
+        assert!(
+            v["params"]["errmsg"].as_str().unwrap().contains("starts"),
+            "{v}"
+        );
+    }
+    assert_eq!(events(&app, "attempt.started").await.len(), 2);
+    // Later, with the queue empty, the refused learners start.
+    for (u, status) in learners.iter().zip(&statuses) {
+        if *status == 503 {
+            start(&app, &test, u, 201).await;
+        }
+    }
+    assert_eq!(events(&app, "attempt.started").await.len(), 4);
+}
