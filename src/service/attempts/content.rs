@@ -38,6 +38,20 @@ pub struct Content {
 }
 
 impl Content {
+    /// Questions, options and links read for one use, not a test's kept content (no paper).
+    pub fn unkept(
+        questions: HashMap<Uuid, Question>,
+        options: HashMap<Uuid, Vec<QuestionOption>>,
+        reveals: Vec<OptionQuestion>,
+    ) -> Content {
+        Content {
+            sections: Vec::new(),
+            questions,
+            options,
+            reveals,
+        }
+    }
+
     /// Whether every question of `ids` is here.
     pub fn holds(&self, ids: &[Uuid]) -> bool {
         ids.iter().all(|id| self.questions.contains_key(id))

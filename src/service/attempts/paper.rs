@@ -133,12 +133,7 @@ pub(super) async fn build_paper(
                     .map(|o| o.iter().map(|o| o.question_option_id.0).collect())
                     .unwrap_or_default();
             }
-            Arc::new(Content {
-                sections: Vec::new(),
-                questions,
-                options,
-                reveals: Vec::new(),
-            })
+            Arc::new(Content::unkept(questions, options, Vec::new()))
         }
     };
     if test.answers_shuffle {
@@ -189,12 +184,7 @@ pub async fn questions(
         None => {
             let (questions, options) = questions_with_options(&mut tx, scope, &ids).await?;
             let reveals = question_repo::links_to(&mut tx, scope, &ids).await?;
-            Arc::new(Content {
-                sections: Vec::new(),
-                questions,
-                options,
-                reveals,
-            })
+            Arc::new(Content::unkept(questions, options, reveals))
         }
     };
     tx.rollback().await?;
