@@ -314,7 +314,7 @@ pub async fn learner_hierarchy(
     scope: &Scope,
     test_id: Uuid,
 ) -> AppResult<LearnerView> {
-    let test = repo::get(store, scope, test_id)
+    let test = crate::store::watch::current(store.test_watch(), store, scope, test_id)
         .await?
         .filter(|t| t.status == TestStatus::Published)
         .ok_or_else(|| AppError::not_found("Test not found"))?;

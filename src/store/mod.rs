@@ -23,7 +23,9 @@ pub mod questions;
 pub mod rules;
 pub mod saves;
 pub mod sql;
+mod tx;
 pub mod types;
+pub mod watch;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -35,10 +37,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Postgres, Sqlite, Transaction};
 
 pub use db::Db;
 pub use outbox::CommitSignal;
+pub use tx::{Tx, TxConn, is_unique_violation};
 pub use types::{Id, Ts};
 
 use crate::config::{self, DatabaseUrl};
@@ -152,41 +154,8 @@ pub struct Store {
     signal: Arc<CommitSignal>,
     /// The queue of guarded answer saves that share commits, started at first use.
     saves: Arc<std::sync::OnceLock<saves::Queue>>,
-}
-
-/// A transaction on either database. Dropped without `commit`, it rolls back.
-///
-/// It remembers whether it appended events ([`outbox::append`]): only such a commit fires the
-/// store's [`CommitSignal`].
-#[derive(Debug)]
-pub struct Tx {
-    conn: TxConn,
-    appended: bool,
-    signal: Arc<CommitSignal>,
-}
-
-/// The driver's transaction inside a [`Tx`] (what [`on_tx!`](crate::on_tx) matches on).
-#[derive(Debug)]
-pub enum TxConn {
-    Sqlite(Transaction<'static, Sqlite>),
-    Postgres(Transaction<'static, Postgres>),
-}
-
-/// Runs `$body` with `$conn` bound to the transaction's connection, once per driver.
-#[macro_export]
-macro_rules! on_tx {
-    ($tx:expr, $conn:ident => $body:expr) => {
-        match $tx.conn_mut() {
-            $crate::store::TxConn::Sqlite(t) => {
-                let $conn = &mut **t;
-                $body
-            }
-            $crate::store::TxConn::Postgres(t) => {
-                let $conn = &mut **t;
-                $body
-            }
-        }
-    };
+    /// The tests as they are now, as far as this instance knows.
+    watch: Arc<watch::TestWatch>,
 }
 
 /// Runs `$body` with `$pool` bound to a pool that may serve reads, once per driver.
@@ -283,7 +252,7 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(opts.pool_size)
             .acquire_timeout(opts.acquire_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .context("connecting to PostgreSQL")?;
         let warm = opts.warm_connections.min(opts.pool_size) as usize;
@@ -298,7 +267,9 @@ impl Store {
                 }
             });
         }
-        Ok(Store::new(Pools::Postgres(pool)))
+        let store = Store::new(Pools::Postgres(pool.clone()));
+        watch::watch_in_background(store.watch.clone(), pool, options);
+        Ok(store)
     }
 
     fn new(pools: Pools) -> Store {
@@ -310,6 +281,7 @@ impl Store {
             pools,
             signal: Arc::new(CommitSignal::new(notify_through)),
             saves: Arc::default(),
+            watch: Arc::default(),
         }
     }
 
@@ -321,6 +293,7 @@ impl Store {
                 pools: self.pools.clone(),
                 signal: self.signal.clone(),
                 saves: Arc::default(),
+                watch: self.watch.clone(),
             })
         })
     }
@@ -343,6 +316,11 @@ impl Store {
     /// [`outbox::listen`] runs, when other instances commit events).
     pub fn signal(&self) -> &CommitSignal {
         &self.signal
+    }
+
+    /// The tests as they are now, as far as this instance knows (see [`watch`]).
+    pub fn test_watch(&self) -> &watch::TestWatch {
+        &self.watch
     }
 
     pub fn backend(&self) -> Backend {
@@ -386,11 +364,7 @@ impl Store {
     }
 
     fn tx(&self, conn: TxConn) -> Tx {
-        Tx {
-            conn,
-            appended: false,
-            signal: self.signal.clone(),
-        }
+        Tx::new(conn, self.signal.clone(), self.watch.clone())
     }
 
     /// Starts a read-write transaction.
@@ -489,65 +463,6 @@ impl Store {
             Pools::Postgres(pool) => pool.close().await,
         }
     }
-}
-
-impl Tx {
-    pub fn backend(&self) -> Backend {
-        match self.conn {
-            TxConn::Sqlite(_) => Backend::Sqlite,
-            TxConn::Postgres(_) => Backend::Postgres,
-        }
-    }
-
-    /// The driver's transaction (for [`on_tx!`](crate::on_tx)).
-    pub fn conn_mut(&mut self) -> &mut TxConn {
-        &mut self.conn
-    }
-
-    /// Notes that this transaction appended events: its commit fires the store's signal.
-    pub(crate) fn mark_appended(&mut self) {
-        self.appended = true;
-    }
-
-    /// Whether this transaction appended events.
-    pub fn appended(&self) -> bool {
-        self.appended
-    }
-
-    /// Commits; if the transaction appended events, then fires the store's [`CommitSignal`]
-    /// (its dispatcher wakes, and on PostgreSQL other instances are notified). Commits without
-    /// events (the dispatcher's own bookkeeping among them) wake nobody.
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        let Tx {
-            conn,
-            appended,
-            signal,
-        } = self;
-        match conn {
-            TxConn::Sqlite(t) => t.commit().await?,
-            TxConn::Postgres(t) => t.commit().await?,
-        }
-        if appended {
-            // After the commit, so the events are visible to whoever wakes; the PostgreSQL
-            // notification goes outside the transaction too (a NOTIFY inside it would hold
-            // PostgreSQL's global notify lock through the commit's WAL flush and serialise
-            // every writer's commit).
-            signal.events_committed();
-        }
-        Ok(())
-    }
-
-    pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        match self.conn {
-            TxConn::Sqlite(t) => t.rollback().await,
-            TxConn::Postgres(t) => t.rollback().await,
-        }
-    }
-}
-
-/// True when the error is a unique-constraint violation (both drivers).
-pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 #[cfg(test)]

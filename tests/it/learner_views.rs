@@ -6,6 +6,7 @@ use http::Method;
 use serde_json::{Value, json};
 
 use crate::harness::*;
+use assessment_service::store::Backend;
 
 const LEARNER: &str = "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d";
 const OTHER_LEARNER: &str = "7b8c9d0e-1f2a-4b3c-9d4e-5f6a7b8c9d0e";
@@ -23,6 +24,33 @@ async fn hierarchy(app: &TestApp, test: &str, if_none_match: Option<&str>) -> Te
     }
     let path = format!("/assessment/v1/tests/{test}/hierarchy");
     app.call_with(Method::GET, &path, None, &headers).await
+}
+
+/// Waits until `app` knows no test row: on PostgreSQL, until it has heard of the changes
+/// another instance made to the tests it knew (within milliseconds); on SQLite, where nothing
+/// is known, at once.
+async fn heard(app: &TestApp) {
+    for _ in 0..250 {
+        if app.state.store.test_watch().is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("a change made by another instance was not heard within 5 s");
+}
+
+/// Asks for the hierarchy until `app` knows the test row (on PostgreSQL: once its listener
+/// listens and has heard the changes made before; on SQLite, never, so once).
+async fn known(app: &TestApp, test: &str) {
+    let watching = app.db.backend() == Backend::Postgres;
+    for _ in 0..250 {
+        hierarchy(app, test, None).await.expect_status(200);
+        if app.state.store.test_watch().len() == usize::from(watching) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the test row was not known within 5 s");
 }
 
 fn question_count(v: &Value) -> usize {
@@ -66,12 +94,17 @@ async fn a_learner_hierarchy_is_kept_until_its_test_changes_on_any_instance() {
         200
     );
 
+    // On PostgreSQL the test row is known here (nothing read per request) until a change to
+    // it is heard; SQLite reads it every time.
+    known(&one, &test).await;
+
     // The author changes the test through the other instance: unpublished, it is gone here
-    // at once; changed and published again, this instance shows the change.
+    // once the change is heard; changed and published again, this instance shows the change.
     let path = format!("/assessment/v1/tests/{test}");
     two.call(Method::POST, &format!("{path}/unpublish"), None)
         .await
         .expect_status(201);
+    heard(&one).await;
     assert_eq!(hierarchy(&one, &test, Some(&tag)).await.status, 404);
     two.call(Method::PATCH, &path, Some(json!({"title": "Renamed"})))
         .await
@@ -89,6 +122,7 @@ async fn a_learner_hierarchy_is_kept_until_its_test_changes_on_any_instance() {
     two.call(Method::POST, &format!("{path}/publish"), None)
         .await
         .expect_status(201);
+    heard(&one).await;
     let changed = hierarchy(&one, &test, Some(&tag)).await;
     let body = changed.expect_status(200);
     assert_eq!(body["result"]["title"], "Renamed");
@@ -261,6 +295,7 @@ async fn a_tests_paper_material_is_kept_until_the_test_changes_on_any_instance()
     two.call(Method::POST, &format!("{path}/publish"), None)
         .await
         .expect_status(201);
+    heard(&one).await;
 
     let second = start_attempt(&one, &test, OTHER_LEARNER).await;
     let body = view(&one, &paper(&second, OTHER_LEARNER), OTHER_LEARNER, None)
@@ -292,5 +327,43 @@ async fn a_burst_on_a_test_not_kept_yet_reads_it_once() {
     for kind in ["learner_hierarchy", "paper_material"] {
         let line = format!("test_entries_made_total{{kind=\"{kind}\"}} 1");
         assert!(metrics.lines().any(|l| l == line), "no {line} in {metrics}");
+    }
+}
+
+/// The learner's views of a published test do not read its row while a PostgreSQL instance
+/// knows it: a change the instance makes itself is seen at once, one made by another
+/// instance or behind the service's back (the trigger announces both) once it is heard.
+#[tokio::test]
+async fn a_change_to_a_test_reaches_its_own_instance_at_once_and_the_others_when_heard() {
+    let one = TestApp::spawn().await;
+    let two = one.beside().await;
+    let (test, _) = published_test(&one, json!({}), vec![mcq("a")]).await;
+    for app in [&one, &two] {
+        known(app, &test).await;
+    }
+    let path = format!("/assessment/v1/tests/{test}");
+    one.call(Method::POST, &format!("{path}/unpublish"), None)
+        .await
+        .expect_status(201);
+    assert_eq!(hierarchy(&one, &test, None).await.status, 404, "at once");
+    heard(&two).await;
+    assert_eq!(hierarchy(&two, &test, None).await.status, 404);
+
+    one.call(Method::POST, &format!("{path}/publish"), None)
+        .await
+        .expect_status(201);
+    heard(&two).await;
+    for app in [&one, &two] {
+        known(app, &test).await;
+    }
+    exec(
+        &one,
+        r#"UPDATE "tests" SET "status" = 'unpublished' WHERE "testId" = $1"#,
+        &test,
+    )
+    .await;
+    for app in [&one, &two] {
+        heard(app).await;
+        assert_eq!(hierarchy(app, &test, None).await.status, 404);
     }
 }

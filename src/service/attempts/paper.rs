@@ -146,17 +146,21 @@ pub(super) async fn build_paper(
 
 /// The kept content of the attempt's test (see [`content`]), if it holds every question of
 /// `ids` (it holds every question the test links; the check guards any paper that would not).
+/// The test row comes from the store's watch when known, so a learner's paper of a kept test
+/// costs one read, the attempt's.
 pub(crate) async fn kept_content(
-    tx: &mut Tx,
+    store: &Store,
     contents: &Contents,
     scope: &Scope,
     test_id: Uuid,
     ids: &[Uuid],
 ) -> AppResult<Option<Arc<Content>>> {
-    let Some(test) = test_repo::get(&mut *tx, scope, test_id).await? else {
+    let Some(test) =
+        crate::store::watch::current(store.test_watch(), store, scope, test_id).await?
+    else {
         return Ok(None);
     };
-    Ok(content::kept(contents, &mut *tx, scope, &test)
+    Ok(content::kept(contents, store, scope, &test)
         .await?
         .filter(|c| c.holds(ids)))
 }
@@ -172,22 +176,23 @@ pub async fn questions(
     attempt_id: Uuid,
 ) -> AppResult<Vec<Value>> {
     own_path_user(user, path_user)?;
-    // One read transaction: one pooled connection for the reads (under load, separate reads
-    // each wait for a connection again) and one snapshot.
-    let mut tx = store.begin_read().await?;
-    let a = own_attempt(&mut tx, scope, user, attempt_id).await?;
+    // The paper is fixed at the start, and a kept test's content cannot change while it is
+    // published: no snapshot need hold the reads together.
+    let a = own_attempt(store, scope, user, attempt_id).await?;
     let paper = paper_of(&a);
     let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
-    let content = kept_content(&mut tx, contents, scope, a.test_id.0, &ids).await?;
-    let content = match content {
+    let content = match kept_content(store, contents, scope, a.test_id.0, &ids).await? {
         Some(c) => c,
         None => {
+            // One read transaction: one pooled connection for the reads (under load,
+            // separate reads each wait for a connection again) and one snapshot.
+            let mut tx = store.begin_read().await?;
             let (questions, options) = questions_with_options(&mut tx, scope, &ids).await?;
             let reveals = question_repo::links_to(&mut tx, scope, &ids).await?;
+            tx.rollback().await?;
             Arc::new(Content::unkept(questions, options, reveals))
         }
     };
-    tx.rollback().await?;
     let (questions, options, links) = (&content.questions, &content.options, &content.reveals);
     let mut out = Vec::new();
     for (i, item) in paper.iter().enumerate() {

@@ -314,7 +314,7 @@ pub async fn answersheet(
             "Attempt results are only available for submitted attempts",
         ));
     }
-    let test = test_repo::get(&mut tx, scope, a.test_id.0)
+    let test = crate::store::watch::current(store.test_watch(), &mut tx, scope, a.test_id.0)
         .await?
         .ok_or_else(|| AppError::not_found("Test not found"))?;
     if !test.answer_sheet && !is_reviewer {

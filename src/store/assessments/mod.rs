@@ -179,6 +179,7 @@ pub async fn update(tx: &mut Tx, t: &Test) -> Result<(), sqlx::Error> {
     on_tx!(tx, c => {
         bind_test!(sqlx::query(&sql), t).execute(c).await.map(|r| r.rows_affected())
     })?;
+    tx.mark_test_changed(t.test_id.0);
     Ok(())
 }
 
@@ -220,6 +221,7 @@ pub async fn get<'a>(
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn delete(tx: &mut Tx, scope: &Scope, id: Uuid) -> Result<(), sqlx::Error> {
     delete_scoped(tx, r#""tests""#, r#""testId""#, scope, id).await?;
+    tx.mark_test_changed(id);
     Ok(())
 }
 
@@ -370,5 +372,6 @@ pub async fn set_derived(
         sqlx::query(r#"UPDATE "tests" SET "isObjective" = $1 WHERE "testId" = $2 AND "tenantId" IS NOT DISTINCT FROM $3 AND "organisationId" IS NOT DISTINCT FROM $4"#)
             .bind(is_objective).bind(Id(test_id)).bind(t).bind(o).execute(c).await.map(|r| r.rows_affected())
     })?;
+    tx.mark_test_changed(test_id);
     Ok(())
 }
