@@ -13,7 +13,10 @@
 # progress), upsert the answer, append the event. The service's answers/s divided by that is
 # its share of what PostgreSQL can commit at all (issue 13's ratio).
 #
-# Usage: [SERVICE_BIN=path] bench/ceiling.sh [clients] [seconds] [service|minimal]   (PostgreSQL on 127.0.0.1:5432)
+# `start` measures the smallest transaction a start needs, as one statement: insert a new
+# learner's attempt, append its event (issue 16's reference for the surge).
+#
+# Usage: [SERVICE_BIN=path] bench/ceiling.sh [clients] [seconds] [service|minimal|start]   (PostgreSQL on 127.0.0.1:5432)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 clients="${1:-50}"
@@ -58,6 +61,11 @@ cat > "$script" <<SQL
 WITH a AS (SELECT "attemptId" FROM "testAttempts" WHERE "attemptId" = md5('attempt' || :a)::uuid AND "tenantId" = '$T' AND "organisationId" = '$O' AND "userId" = md5('user' || :a)::uuid AND "status" = 'I' FOR UPDATE), ans AS (INSERT INTO "testUserAnswers" ("attemptAnsId","tenantId","organisationId","attemptId","questionId","answer","score","reviewStatus","anssOrder","createdAt","updatedBy","updatedAt") SELECT gen_random_uuid(), '$T', '$O', a."attemptId", '$Q', '{"selectedOptionIds":["$OPT"]}', 100, 'R', '1', now(), '$U', now() FROM a ON CONFLICT ("attemptId","questionId") DO UPDATE SET "answer" = excluded."answer", "score" = excluded."score", "reviewStatus" = excluded."reviewStatus", "updatedBy" = excluded."updatedBy", "updatedAt" = excluded."updatedAt" RETURNING 1) INSERT INTO "events" ("eventId","name","tenantId","organisationId","userId","orderingKey","payload","createdAt") SELECT gen_random_uuid(), 'answer.submitted', '$T', '$O', '$U', 'attempt:' || :a, '{"name":"answer.submitted","context":{},"data":{},"timestamp":"","id":""}', now() FROM ans RETURNING "seq";
 SQL
 label="the minimal answer save (one statement: check, upsert, append)"
+elif [ "$mode" = start ]; then
+cat > "$script" <<SQL
+WITH a AS (INSERT INTO "testAttempts" ("attemptId","tenantId","organisationId","testId","userId","attempt","status","paper","totalMarks") VALUES (gen_random_uuid(), '$T', '$O', '$TEST', gen_random_uuid(), 1, 'I', '[{"questionId":"$Q","sectionId":null,"ruleId":null,"isCompulsory":false,"isConditional":false,"optionOrder":[]}]', 100) RETURNING "attemptId") INSERT INTO "events" ("eventId","name","tenantId","organisationId","userId","orderingKey","payload","createdAt") SELECT gen_random_uuid(), 'attempt.started', '$T', '$O', '$U', 'attempt:' || a."attemptId", '{"name":"attempt.started","context":{},"data":{},"timestamp":"","id":""}', now() FROM a RETURNING "seq";
+SQL
+label="the minimal start (one statement: insert the attempt, append the event)"
 else
 cat > "$script" <<SQL
 \set a random(1, $clients)

@@ -9,6 +9,10 @@
 //! - `broker`: the same through a message broker the service is configured to publish to
 //!   (`MESSAGE_QUEUE_*` or `EVENT_STREAM_*`): a consumer on the queue, subject or stream
 //!   receives the events, checking each message id against the event id.
+//! - `surge`: N learners start one published test at the same moment over C connections, then
+//!   each saves an answer and submits (see `surge.rs`).
+
+mod surge;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -48,6 +52,15 @@ enum Mode {
         /// `Retry-After: 1`). The service needs WEBHOOK_ALLOW_PRIVATE_NETWORKS=true.
         #[arg(long, value_delimiter = ',')]
         receivers: Vec<String>,
+    },
+    /// An exam's first minute: N learners start at once over C connections, save and submit.
+    Surge {
+        /// Learners.
+        #[arg(short = 'n', long, default_value_t = 1000)]
+        learners: usize,
+        /// Concurrent connections.
+        #[arg(short = 'c', long, default_value_t = 200)]
+        concurrency: usize,
     },
     /// Event delivery to a local receiver (the service needs WEBHOOK_ALLOW_PRIVATE_NETWORKS=true).
     Events {
@@ -968,6 +981,10 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             ref receivers,
         } => run_learners(&cli, learners, concurrency, receivers).await,
+        Mode::Surge {
+            learners,
+            concurrency,
+        } => surge::run(client(&cli, concurrency)?, &cli.prefix, learners, concurrency).await,
         Mode::Noisy {
             concurrency,
             seconds,
