@@ -62,8 +62,9 @@ WITH a AS (SELECT "attemptId" FROM "testAttempts" WHERE "attemptId" = md5('attem
 SQL
 label="the minimal answer save (one statement: check, upsert, append)"
 elif [ "$mode" = start ]; then
+# A paper of 20 items, built in SQL: pgbench would read the colons of a JSON text as variables.
 cat > "$script" <<SQL
-WITH a AS (INSERT INTO "testAttempts" ("attemptId","tenantId","organisationId","testId","userId","attempt","status","paper","totalMarks") VALUES (gen_random_uuid(), '$T', '$O', '$TEST', gen_random_uuid(), 1, 'I', '[{"questionId":"$Q","sectionId":null,"ruleId":null,"isCompulsory":false,"isConditional":false,"optionOrder":[]}]', 100) RETURNING "attemptId") INSERT INTO "events" ("eventId","name","tenantId","organisationId","userId","orderingKey","payload","createdAt") SELECT gen_random_uuid(), 'attempt.started', '$T', '$O', '$U', 'attempt:' || a."attemptId", '{"name":"attempt.started","context":{},"data":{},"timestamp":"","id":""}', now() FROM a RETURNING "seq";
+WITH a AS (INSERT INTO "testAttempts" ("attemptId","tenantId","organisationId","testId","userId","attempt","status","paper","totalMarks") SELECT gen_random_uuid(), '$T', '$O', '$TEST', gen_random_uuid(), 1, 'I', jsonb_agg(jsonb_build_object('questionId', '$Q', 'sectionId', NULL, 'ruleId', NULL, 'isCompulsory', false, 'isConditional', false, 'optionOrder', jsonb_build_array())), 2000 FROM generate_series(1, 20) RETURNING "attemptId") INSERT INTO "events" ("eventId","name","tenantId","organisationId","userId","orderingKey","payload","createdAt") SELECT gen_random_uuid(), 'attempt.started', '$T', '$O', '$U', 'attempt.' || a."attemptId", jsonb_build_object('name', 'attempt.started', 'data', jsonb_build_object('attemptId', a."attemptId")), now() FROM a RETURNING "seq";
 SQL
 label="the minimal start (one statement: insert the attempt, append the event)"
 else

@@ -3,19 +3,21 @@
 # connections, then each saves an answer and submits (the load generator's `surge` mode), on
 # SQLite and on PostgreSQL, a fresh database and service for each run. Before the PostgreSQL
 # runs, pgbench measures the smallest start transaction PostgreSQL commits (one statement:
-# insert the attempt, append the event; `bench/ceiling.sh C 15 start`) at the same C: the
+# insert the attempt, append the event; `bench/ceiling.sh P 15 start`) with P clients (50 by
+# default: the server allows 100 connections, and the service itself uses a pool of 10): the
 # reference the start rate is quoted against.
 #
-# Usage: bench/surge.sh [-n "1000 5000"] [-c 200] [-d "sqlite postgres"] [-e "VAR=value ..."] BINARY
+# Usage: bench/surge.sh [-n "1000 5000"] [-c 200] [-p 50] [-d "sqlite postgres"] [-e "VAR=value ..."] BINARY
 #   -e sets extra environment for the service (e.g. "START_CONCURRENCY=16").
 # Prints one JSON line per run: the generator's summary with the database and N added.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ns="1000 5000"; c=200; dbs="sqlite postgres"; extra=""
-while getopts "n:c:d:e:" o; do
+ns="1000 5000"; c=200; p=50; dbs="sqlite postgres"; extra=""
+while getopts "n:c:p:d:e:" o; do
     case "$o" in
         n) ns="$OPTARG" ;;
         c) c="$OPTARG" ;;
+        p) p="$OPTARG" ;;
         d) dbs="$OPTARG" ;;
         e) extra="$OPTARG" ;;
         *) exit 2 ;;
@@ -34,7 +36,7 @@ work=$(mktemp -d)
 trap '[ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 
 if [[ " $dbs " == *" postgres "* ]]; then
-    echo "{\"pgbench_minimal_start\": \"$(SERVICE_BIN="$bin" bench/ceiling.sh "$c" 15 start | grep -E '^tps' | tr -d '\n')\", \"clients\": $c}"
+    echo "{\"pgbench_minimal_start\": \"$(SERVICE_BIN="$bin" bench/ceiling.sh "$p" 15 start | grep -E '^tps' | tr -d '\n')\", \"clients\": $p}"
 fi
 for database in $dbs; do
     for n in $ns; do

@@ -84,10 +84,41 @@ pub struct Attempt {
     pub overall_remarks: Option<String>,
 }
 
-const ATTEMPT_COLUMNS: &str = r#""attemptId", "tenantId", "organisationId", "testId",
+pub(crate) const ATTEMPT_COLUMNS: &str = r#""attemptId", "tenantId", "organisationId", "testId",
     "resolvedTestId", "userId", "attempt", "startedAt", "submittedAt", "status", "reviewStatus",
     "score", "submissionType", "result", "currentPosition", "timeSpent", "updatedBy",
     "updatedAt", "seed", "deadlineAt", "paper", "totalMarks", "overallRemarks""#;
+
+/// Binds every column of [`ATTEMPT_COLUMNS`] of `$a`, in order.
+macro_rules! bind_attempt {
+    ($q:expr, $a:expr) => {{
+        let a = $a;
+        $q.bind(a.attempt_id)
+            .bind(a.tenant_id)
+            .bind(a.organisation_id)
+            .bind(a.test_id)
+            .bind(a.resolved_test_id)
+            .bind(a.user_id)
+            .bind(a.attempt)
+            .bind(a.started_at)
+            .bind(a.submitted_at)
+            .bind(a.status)
+            .bind(a.review_status)
+            .bind(a.score)
+            .bind(a.submission_type)
+            .bind(a.result)
+            .bind(a.current_position)
+            .bind(a.time_spent)
+            .bind(a.updated_by)
+            .bind(a.updated_at)
+            .bind(a.seed)
+            .bind(a.deadline_at)
+            .bind(&a.paper)
+            .bind(a.total_marks)
+            .bind(&a.overall_remarks)
+    }};
+}
+pub(crate) use bind_attempt;
 
 /// Inserts an attempt unless its number is taken for this learner and test (`Ok(false)`):
 /// the unique constraint settles concurrent starts.
@@ -99,14 +130,7 @@ pub async fn insert(tx: &mut Tx, a: &Attempt) -> Result<bool, sqlx::Error> {
         placeholders(23)
     );
     let n = on_tx!(tx, c => {
-        sqlx::query(&sql)
-            .bind(a.attempt_id).bind(a.tenant_id).bind(a.organisation_id).bind(a.test_id)
-            .bind(a.resolved_test_id).bind(a.user_id).bind(a.attempt).bind(a.started_at)
-            .bind(a.submitted_at).bind(a.status).bind(a.review_status).bind(a.score)
-            .bind(a.submission_type).bind(a.result).bind(a.current_position).bind(a.time_spent)
-            .bind(a.updated_by).bind(a.updated_at).bind(a.seed).bind(a.deadline_at).bind(&a.paper)
-            .bind(a.total_marks).bind(&a.overall_remarks)
-            .execute(c).await.map(|r| r.rows_affected())
+        bind_attempt!(sqlx::query(&sql), a).execute(c).await.map(|r| r.rows_affected())
     })?;
     Ok(n == 1)
 }

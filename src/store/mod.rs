@@ -23,6 +23,7 @@ pub mod questions;
 pub mod rules;
 pub mod saves;
 pub mod sql;
+pub mod starts;
 mod tx;
 pub mod types;
 pub mod watch;

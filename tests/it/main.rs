@@ -20,6 +20,7 @@ mod brokers;
 mod custom_plugins;
 mod delivery;
 mod envelope;
+mod exam_day;
 mod flaky_network;
 mod health;
 mod learner_views;

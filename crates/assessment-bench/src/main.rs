@@ -984,7 +984,15 @@ async fn main() -> anyhow::Result<()> {
         Mode::Surge {
             learners,
             concurrency,
-        } => surge::run(client(&cli, concurrency)?, &cli.prefix, learners, concurrency).await,
+        } => {
+            surge::run(
+                client(&cli, concurrency)?,
+                &cli.prefix,
+                learners,
+                concurrency,
+            )
+            .await
+        }
         Mode::Noisy {
             concurrency,
             seconds,

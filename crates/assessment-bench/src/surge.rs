@@ -49,7 +49,11 @@ async fn send(
         .await
         .with_context(|| format!("{route}: body is not JSON"))?;
     let ms = sent.elapsed().as_secs_f64() * 1000.0;
-    let route = if status == 503 { "start refused (503)" } else { route };
+    let route = if status == 503 {
+        "start refused (503)"
+    } else {
+        route
+    };
     c.timings.lock().unwrap().entry(route).or_default().push(ms);
     Ok((status, v, retry_after))
 }

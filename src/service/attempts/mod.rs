@@ -86,6 +86,9 @@ pub async fn start(
     actor: &Actor,
     test_id: Uuid,
 ) -> AppResult<Started> {
+    if let Some(started) = first_start(store, clock, keys, contents, actor, test_id).await? {
+        return Ok(started);
+    }
     let scope = actor.scope;
     let user = actor.user_uuid();
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
@@ -128,20 +131,94 @@ pub async fn start(
     let seed = rand::random::<u64>();
     let mut rng = SeededRng::new(seed);
     let (paper, content) = build_paper(uow.tx(), &scope, &test, contents, &mut rng).await?;
+    let attempt = new_attempt(actor, &test, number, now, seed, paper, &content);
+    if !repo::insert(uow.tx(), &attempt).await? {
+        // Another start by the same learner won the race for this attempt number.
+        if test.allow_resubmission {
+            if let Some(winner) = repo::of_user(uow.tx(), &scope, test_id, user).await?.pop() {
+                return Ok(Started::of(&winner, now));
+            }
+        }
+        return Err(AppError::conflict(INCOMPLETE));
+    }
+    uow.push_event(started_event(actor, &attempt));
+    uow.commit().await?;
+    keep_keys(keys, &attempt, &test, &content);
+    Ok(Started::of(&attempt, now))
+}
+
+/// A learner's first attempt at a published plain test, on PostgreSQL in one statement (one
+/// round trip, its own commit): the test row from the store's watch (read once when not
+/// known), its paper material kept, the paper drawn here, and the attempt and its event
+/// written only if the test is still published as read and the learner has no attempt at it
+/// (`store::starts`). `None` whenever that does not apply or the statement found otherwise:
+/// the general path then decides (a resume, a refusal, a test that changed).
+async fn first_start(
+    store: &Store,
+    clock: &Clock,
+    keys: &keys::KeyCache,
+    contents: &content::Contents,
+    actor: &Actor,
+    test_id: Uuid,
+) -> AppResult<Option<Started>> {
+    if store.postgres().is_none() {
+        return Ok(None);
+    }
+    let scope = actor.scope;
+    let Some(test) =
+        crate::store::watch::current(store.test_watch(), store, &scope, test_id).await?
+    else {
+        return Ok(None);
+    };
+    let now = clock.now();
+    let open = test.status == TestStatus::Published
+        && test.start_date.is_none_or(|s| now >= s)
+        && test.end_date.is_none_or(|e| now <= e);
+    let first = lifecycle::start(&[], test.allow_resubmission, test.attempts) == Start::New(1);
+    if !open || !first {
+        return Ok(None);
+    }
+    let Some(content) = content::kept(contents, store, &scope, &test).await? else {
+        return Ok(None); // rule-based
+    };
+    let seed = rand::random::<u64>();
+    let Ok(paper) = paper::plain_paper(&content, &test, &mut SeededRng::new(seed)) else {
+        return Ok(None); // no questions: the general path says so
+    };
+    let attempt = new_attempt(actor, &test, 1, now, seed, paper, &content);
+    let event = started_event(actor, &attempt);
+    if crate::store::starts::first(store, &attempt, test.updated_at, &event).await? != Some(true) {
+        return Ok(None);
+    }
+    metrics::counter!("attempt_starts_in_one_statement_total").increment(1);
+    keep_keys(keys, &attempt, &test, &content);
+    Ok(Some(Started::of(&attempt, now)))
+}
+
+/// A new attempt of `actor` at `test`, numbered `number`, on `paper`.
+fn new_attempt(
+    actor: &Actor,
+    test: &Test,
+    number: i32,
+    now: Ts,
+    seed: u64,
+    paper: Vec<PaperItem>,
+    content: &Content,
+) -> Attempt {
+    let (scope, user) = (actor.scope, actor.user_uuid());
     // The attempt is scored out of its own paper (a rule-based paper's marks depend on the
-    // questions drawn); conditional questions are extra. The keys of the whole paper are kept
-    // for the attempt's saves (see `keys`).
+    // questions drawn); conditional questions are extra.
     let total: Marks = paper
         .iter()
         .filter(|i| !i.is_conditional)
         .filter_map(|i| content.questions.get(&i.question_id))
         .map(|q| q.marks)
         .sum();
-    let attempt = Attempt {
+    Attempt {
         attempt_id: Id(Uuid::new_v4()),
         tenant_id: Id(scope.tenant.as_uuid()),
         organisation_id: Id(scope.organisation.as_uuid()),
-        test_id: Id(test_id),
+        test_id: test.test_id,
         resolved_test_id: None,
         user_id: Id(user),
         attempt: number,
@@ -162,31 +239,29 @@ pub async fn start(
         paper: Some(Json(paper)),
         total_marks: Some(total.hundredths()),
         overall_remarks: None,
-    };
-    if !repo::insert(uow.tx(), &attempt).await? {
-        // Another start by the same learner won the race for this attempt number.
-        if test.allow_resubmission {
-            if let Some(winner) = repo::of_user(uow.tx(), &scope, test_id, user).await?.pop() {
-                return Ok(Started::of(&winner, now));
-            }
-        }
-        return Err(AppError::conflict(INCOMPLETE));
     }
-    uow.emit_ordered(
+}
+
+/// The `attempt.started` event of `attempt`.
+fn started_event(actor: &Actor, attempt: &Attempt) -> crate::domain::event::NewEvent {
+    actor.event(
+        attempt.started_at,
         EventName::AttemptStarted,
-        json!({"attemptId": attempt.attempt_id, "testId": test_id, "attemptNumber": number}),
-        ordering_key(attempt.attempt_id.0),
-    );
-    uow.commit().await?;
+        json!({"attemptId": attempt.attempt_id, "testId": attempt.test_id, "attemptNumber": attempt.attempt}),
+        Some(ordering_key(attempt.attempt_id.0)),
+    )
+}
+
+/// Keeps the keys of the whole paper of a new attempt for its saves (see `keys`).
+fn keep_keys(keys: &keys::KeyCache, attempt: &Attempt, test: &Test, content: &Content) {
     let known = answers::known_of(
-        &attempt,
-        &test,
+        attempt,
+        test,
         attempt.paper.as_ref().map_or(&[][..], |p| p.0.as_slice()),
         &content.questions,
         &content.options,
     );
     keys.put(attempt.attempt_id.0, known);
-    Ok(Started::of(&attempt, now))
 }
 
 const INCOMPLETE: &str =

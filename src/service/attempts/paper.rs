@@ -40,108 +40,121 @@ pub(super) async fn build_paper(
     contents: &Contents,
     rng: &mut SeededRng,
 ) -> AppResult<(Vec<PaperItem>, Arc<Content>)> {
+    if test.test_type != TestType::RuleBased {
+        let content = match content::kept(contents, &mut *tx, scope, test).await? {
+            Some(kept) => kept,
+            // Not published (so not kept): read now.
+            None => Arc::new(content::read(&mut *tx, scope, test.test_id.0).await?),
+        };
+        return Ok((plain_paper(&content, test, rng)?, content));
+    }
     let mut items: Vec<PaperItem> = Vec::new();
-    let content = if test.test_type == TestType::RuleBased {
-        None
-    } else if let Some(kept) = content::kept(contents, &mut *tx, scope, test).await? {
-        Some(kept)
-    } else {
-        // Not published (so not kept): read now.
-        Some(Arc::new(
-            content::read(&mut *tx, scope, test.test_id.0).await?,
-        ))
-    };
-    if let Some(content) = &content {
-        for section in &content.sections {
-            let mut section_items = section.clone();
-            if test.questions_shuffle {
-                // Shuffle the top-level questions; conditional ones keep their places after.
-                let (mut top, rest): (Vec<_>, Vec<_>) =
-                    section_items.into_iter().partition(|i| !i.is_conditional);
-                rules::shuffle(&mut top, rng);
-                top.extend(rest);
-                section_items = top;
-            }
-            items.extend(section_items);
-        }
-    } else {
-        let rules = crate::service::assessments::active_rules(tx, scope, test.test_id.0).await?;
-        let mut chosen = BTreeSet::new();
-        for rule in &rules {
-            let pool: Vec<(Uuid, Marks)> = crate::service::assessments::rule_pool(tx, scope, rule)
-                .await?
-                .into_iter()
-                .filter(|q| !chosen.contains(&q.question_id.0))
-                .map(|q| (q.question_id.0, q.marks))
-                .collect();
-            let n = rule.number_of_questions.max(0) as usize;
-            let picked =
-                rules::select(&pool, n, rule.selection_strategy, rng).ok_or_else(|| {
-                    AppError::unprocessable(format!(
-                        "Not enough questions available for rule \"{}\": found {}, required {n}",
-                        rule.name,
-                        pool.len()
-                    ))
-                })?;
-            for id in picked {
-                chosen.insert(id);
-                items.push(PaperItem {
-                    question_id: id,
-                    section_id: rule.section_id.map(|s| s.0),
-                    rule_id: Some(rule.rule_id.0),
-                    is_compulsory: false,
-                    is_conditional: false,
-                    option_order: Vec::new(),
-                });
-            }
-        }
-        if test.questions_shuffle {
-            // Shuffle within each section, sections in the order the rules gave them.
-            let mut order: Vec<Option<Uuid>> = Vec::new();
-            for i in &items {
-                if !order.contains(&i.section_id) {
-                    order.push(i.section_id);
-                }
-            }
-            let mut shuffled = Vec::with_capacity(items.len());
-            for section in order {
-                let mut group: Vec<PaperItem> = items
-                    .iter()
-                    .filter(|i| i.section_id == section)
-                    .cloned()
-                    .collect();
-                rules::shuffle(&mut group, rng);
-                shuffled.extend(group);
-            }
-            items = shuffled;
+    let rules = crate::service::assessments::active_rules(tx, scope, test.test_id.0).await?;
+    let mut chosen = BTreeSet::new();
+    for rule in &rules {
+        let pool: Vec<(Uuid, Marks)> = crate::service::assessments::rule_pool(tx, scope, rule)
+            .await?
+            .into_iter()
+            .filter(|q| !chosen.contains(&q.question_id.0))
+            .map(|q| (q.question_id.0, q.marks))
+            .collect();
+        let n = rule.number_of_questions.max(0) as usize;
+        let picked = rules::select(&pool, n, rule.selection_strategy, rng).ok_or_else(|| {
+            AppError::unprocessable(format!(
+                "Not enough questions available for rule \"{}\": found {}, required {n}",
+                rule.name,
+                pool.len()
+            ))
+        })?;
+        for id in picked {
+            chosen.insert(id);
+            items.push(PaperItem {
+                question_id: id,
+                section_id: rule.section_id.map(|s| s.0),
+                rule_id: Some(rule.rule_id.0),
+                is_compulsory: false,
+                is_conditional: false,
+                option_order: Vec::new(),
+            });
         }
     }
+    if test.questions_shuffle {
+        // Shuffle within each section, sections in the order the rules gave them.
+        let mut order: Vec<Option<Uuid>> = Vec::new();
+        for i in &items {
+            if !order.contains(&i.section_id) {
+                order.push(i.section_id);
+            }
+        }
+        let mut shuffled = Vec::with_capacity(items.len());
+        for section in order {
+            let mut group: Vec<PaperItem> = items
+                .iter()
+                .filter(|i| i.section_id == section)
+                .cloned()
+                .collect();
+            rules::shuffle(&mut group, rng);
+            shuffled.extend(group);
+        }
+        items = shuffled;
+    }
+    has_questions(&items)?;
+    // A rule-based paper: its questions and options, in stored option order.
+    let ids: Vec<Uuid> = items.iter().map(|i| i.question_id).collect();
+    let (questions, options) = questions_with_options(&mut *tx, scope, &ids).await?;
+    for item in &mut items {
+        item.option_order = options
+            .get(&item.question_id)
+            .map(|o| o.iter().map(|o| o.question_option_id.0).collect())
+            .unwrap_or_default();
+    }
+    shuffle_options(&mut items, test, rng);
+    Ok((
+        items,
+        Arc::new(Content::unkept(questions, options, Vec::new())),
+    ))
+}
+
+/// The paper of a new attempt at a plain test, from the test's content: its sections in
+/// order, the top-level questions of each shuffled when the test says so (conditional ones
+/// keep their places after them), and the options of each question when it says so.
+pub(super) fn plain_paper(
+    content: &Content,
+    test: &Test,
+    rng: &mut SeededRng,
+) -> AppResult<Vec<PaperItem>> {
+    let mut items = Vec::new();
+    for section in &content.sections {
+        let mut section_items = section.clone();
+        if test.questions_shuffle {
+            let (mut top, rest): (Vec<_>, Vec<_>) =
+                section_items.into_iter().partition(|i| !i.is_conditional);
+            rules::shuffle(&mut top, rng);
+            top.extend(rest);
+            section_items = top;
+        }
+        items.extend(section_items);
+    }
+    has_questions(&items)?;
+    shuffle_options(&mut items, test, rng);
+    Ok(items)
+}
+
+fn has_questions(items: &[PaperItem]) -> AppResult<()> {
     if items.iter().all(|i| i.is_conditional) {
         return Err(AppError::unprocessable(
             "This test has no questions to attempt",
         ));
     }
-    let content = match content {
-        Some(c) => c,
-        None => {
-            // A rule-based paper: its questions and options, in stored option order.
-            let ids: Vec<Uuid> = items.iter().map(|i| i.question_id).collect();
-            let (questions, options) = questions_with_options(&mut *tx, scope, &ids).await?;
-            for item in &mut items {
-                item.option_order = options
-                    .get(&item.question_id)
-                    .map(|o| o.iter().map(|o| o.question_option_id.0).collect())
-                    .unwrap_or_default();
-            }
-            Arc::new(Content::unkept(questions, options, Vec::new()))
-        }
-    };
+    Ok(())
+}
+
+fn shuffle_options(items: &mut [PaperItem], test: &Test, rng: &mut SeededRng) {
     if test.answers_shuffle {
-        for item in &mut items {
+        for item in items {
             rules::shuffle(&mut item.option_order, rng);
         }
     }
-    Ok((items, content))
 }
 
 /// The kept content of the attempt's test (see [`content`]), if it holds every question of
