@@ -7,19 +7,21 @@
 # default: the server allows 100 connections, and the service itself uses a pool of 10): the
 # reference the start rate is quoted against.
 #
-# Usage: bench/surge.sh [-n "1000 5000"] [-c 200] [-p 50] [-d "sqlite postgres"] [-e "VAR=value ..."] BINARY
-#   -e sets extra environment for the service (e.g. "START_CONCURRENCY=16").
+# Usage: bench/surge.sh [-n "1000 5000"] [-c 200] [-p 50] [-d "sqlite postgres"] [-e "VAR=value ..."] [-s] BINARY
+#   -e sets extra environment for the service (e.g. "START_CONCURRENCY=16"); -s: the learners
+#   only start (`surge --starts-only`), the figure to set beside pgbench's.
 # Prints one JSON line per run: the generator's summary with the database and N added.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ns="1000 5000"; c=200; p=50; dbs="sqlite postgres"; extra=""
-while getopts "n:c:p:d:e:" o; do
+ns="1000 5000"; c=200; p=50; dbs="sqlite postgres"; extra=""; only=""
+while getopts "n:c:p:d:e:s" o; do
     case "$o" in
         n) ns="$OPTARG" ;;
         c) c="$OPTARG" ;;
         p) p="$OPTARG" ;;
         d) dbs="$OPTARG" ;;
         e) extra="$OPTARG" ;;
+        s) only="--starts-only" ;;
         *) exit 2 ;;
     esac
 done
@@ -55,7 +57,8 @@ for database in $dbs; do
             curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break
             sleep 0.05
         done
-        out=$("$gen" --url "http://127.0.0.1:$port" surge -n "$n" -c "$c" | tail -1)
+        # shellcheck disable=SC2086 # only is one flag or none
+        out=$("$gen" --url "http://127.0.0.1:$port" surge -n "$n" -c "$c" $only | tail -1)
         kill "$pid"; wait "$pid" 2>/dev/null || true
         pid=""
         echo "{\"database\": \"$database\", \"n\": $n, \"c\": $c, \"env\": \"$extra\", \"result\": $out}"

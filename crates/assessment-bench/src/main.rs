@@ -61,6 +61,9 @@ enum Mode {
         /// Concurrent connections.
         #[arg(short = 'c', long, default_value_t = 200)]
         concurrency: usize,
+        /// The learners only start (no answer, no submission).
+        #[arg(long)]
+        starts_only: bool,
     },
     /// Event delivery to a local receiver (the service needs WEBHOOK_ALLOW_PRIVATE_NETWORKS=true).
     Events {
@@ -984,14 +987,10 @@ async fn main() -> anyhow::Result<()> {
         Mode::Surge {
             learners,
             concurrency,
+            starts_only,
         } => {
-            surge::run(
-                client(&cli, concurrency)?,
-                &cli.prefix,
-                learners,
-                concurrency,
-            )
-            .await
+            let client = client(&cli, concurrency)?;
+            surge::run(client, &cli.prefix, learners, concurrency, starts_only).await
         }
         Mode::Noisy {
             concurrency,
