@@ -148,13 +148,13 @@ pub struct Config {
 
     /// How many attempt starts run at once; more wait their turn, up to `START_QUEUE_DEPTH`.
     /// `0` (the default): no limit of their own (starts wait for pooled connections as any
-    /// request does, and `START_QUEUE_DEPTH` does not apply).
+    /// request does, at most `START_QUEUE_DEPTH` in flight).
     #[arg(long, env = "START_CONCURRENCY", default_value_t = DEFAULT_START_CONCURRENCY,
           global = true)]
     pub start_concurrency: usize,
 
-    /// How many attempt starts may wait for their turn; past that a start gets 503 with
-    /// `Retry-After` at once.
+    /// How many attempt starts may wait for their turn (without `START_CONCURRENCY`: may be
+    /// in flight); past that a start gets 503 with `Retry-After` at once.
     #[arg(long, env = "START_QUEUE_DEPTH", default_value_t = DEFAULT_START_QUEUE_DEPTH,
           global = true)]
     pub start_queue_depth: usize,

@@ -175,9 +175,22 @@ async fn a_save_retried_under_its_idempotency_key_is_answered_again_and_writes_n
 /// in the envelope; nothing is written for it.
 #[tokio::test]
 async fn starts_past_the_queue_get_503_with_retry_after() {
+    four_starts_at_once_two_refused(1, 1).await;
+}
+
+/// Without `START_CONCURRENCY` (the default), `START_QUEUE_DEPTH` bounds the starts in
+/// flight: past it, the same 503.
+#[tokio::test]
+async fn without_a_start_limit_the_depth_bounds_the_starts_in_flight() {
+    four_starts_at_once_two_refused(0, 2).await;
+}
+
+/// Four learners start at once: two get 201 (with `concurrency` 1 and `depth` 1: one runs,
+/// one waits its turn; with no limit and `depth` 2: two in flight), the other two 503.
+async fn four_starts_at_once_two_refused(concurrency: usize, depth: usize) {
     let app = TestApp::with_config(assessment_service::config::Config {
-        start_concurrency: 1,
-        start_queue_depth: 1,
+        start_concurrency: concurrency,
+        start_queue_depth: depth,
         ..assessment_service::config::Config::default()
     })
     .await;
@@ -193,7 +206,7 @@ async fn starts_past_the_queue_get_503_with_retry_after() {
     }))
     .await;
     let statuses: Vec<u16> = all.iter().map(|r| r.status.as_u16()).collect();
-    // One runs, one waits its turn, the other two are refused at once.
+    // Two are let in, the other two are refused at once.
     assert_eq!(
         statuses.iter().filter(|s| **s == 201).count(),
         2,
