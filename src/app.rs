@@ -159,6 +159,7 @@ impl AppState {
             keys: Arc::default(),
             views: Arc::default(),
             contents: Arc::default(),
+            pools: Arc::default(),
             starts,
             limits,
             clock,

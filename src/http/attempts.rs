@@ -214,7 +214,16 @@ async fn start(
     let actor = ctx.actor()?;
     let _turn = s.starts.admit().await?;
     Ok(ApiOk::created(
-        svc::start(&s.store, &s.clock, &s.keys, &s.contents, &actor, test_id).await?,
+        svc::start(
+            &s.store,
+            &s.clock,
+            &s.keys,
+            &s.contents,
+            &s.pools,
+            &actor,
+            test_id,
+        )
+        .await?,
     ))
 }
 

@@ -32,6 +32,8 @@ pub struct AppState {
     pub keys: Arc<crate::service::attempts::keys::KeyCache>,
     /// The paper material of published plain tests (see `service::attempts::content`).
     pub contents: Arc<crate::service::attempts::content::Contents>,
+    /// The rule pools of published rule-based tests (see `service::attempts::pools`).
+    pub pools: Arc<crate::service::attempts::pools::RulePools>,
     /// The learner hierarchies of published tests (see `service::hierarchy::LearnerViews`).
     pub views: Arc<crate::service::hierarchy::LearnerViews>,
     /// The time source: the system clock, or a test's manual clock.

@@ -234,7 +234,7 @@ const KEPT_TESTS: usize = 1_000;
 
 impl<T: Clone> ByTest<T> {
     /// The entry of the test made at `updated_at`, if kept.
-    fn get(&self, key: &(Scope, Uuid), updated_at: Ts) -> Option<T> {
+    pub(crate) fn get(&self, key: &(Scope, Uuid), updated_at: Ts) -> Option<T> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .get(key)
@@ -268,7 +268,7 @@ impl<T: Clone> ByTest<T> {
         Ok((at, made))
     }
 
-    fn put(&self, key: (Scope, Uuid), updated_at: Ts, value: T) {
+    pub(crate) fn put(&self, key: (Scope, Uuid), updated_at: Ts, value: T) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= KEPT_TESTS && !entries.contains_key(&key) {
             entries.clear();

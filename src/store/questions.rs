@@ -125,6 +125,7 @@ pub async fn insert(tx: &mut Tx, q: &Question) -> Result<(), sqlx::Error> {
             .bind(q.updated_by).bind(q.updated_at)
             .execute(c).await.map(|r| r.rows_affected())
     })?;
+    tx.mark_bank_changed(q.tenant_id.0);
     Ok(())
 }
 
@@ -147,6 +148,7 @@ pub async fn update(tx: &mut Tx, q: &Question) -> Result<(), sqlx::Error> {
             .bind(q.updated_by).bind(q.updated_at).bind(q.organisation_id)
             .execute(c).await.map(|r| r.rows_affected())
     })?;
+    tx.mark_bank_changed(q.tenant_id.0);
     Ok(())
 }
 
@@ -545,6 +547,7 @@ pub async fn set_status(
         sqlx::query(SQL).bind(status.as_str()).bind(Id(by)).bind(now).bind(Id(id)).bind(t).bind(o)
             .execute(c).await.map(|r| r.rows_affected())
     })?;
+    tx.mark_bank_changed(scope.tenant.as_uuid());
     Ok(done > 0)
 }
 

@@ -21,6 +21,8 @@ pub struct Tx {
     signal: Arc<CommitSignal>,
     watch: Arc<TestWatch>,
     changed_tests: Vec<Uuid>,
+    /// Tenants whose question bank this transaction changed.
+    changed_banks: Vec<Uuid>,
 }
 
 /// The driver's transaction inside a [`Tx`] (what [`on_tx!`](crate::on_tx) matches on).
@@ -55,6 +57,7 @@ impl Tx {
             signal,
             watch,
             changed_tests: Vec::new(),
+            changed_banks: Vec::new(),
         }
     }
 
@@ -80,6 +83,11 @@ impl Tx {
         self.changed_tests.push(id);
     }
 
+    /// Notes that this transaction changed a question of `tenant`'s bank.
+    pub(crate) fn mark_bank_changed(&mut self, tenant: Uuid) {
+        self.changed_banks.push(tenant);
+    }
+
     /// Whether this transaction appended events.
     pub fn appended(&self) -> bool {
         self.appended
@@ -95,6 +103,7 @@ impl Tx {
             signal,
             watch,
             changed_tests,
+            changed_banks,
         } = self;
         match conn {
             TxConn::Sqlite(t) => t.commit().await?,
@@ -102,6 +111,9 @@ impl Tx {
         }
         for id in changed_tests {
             watch.changed(id);
+        }
+        for tenant in changed_banks {
+            watch.bank_changed(tenant);
         }
         if appended {
             // After the commit, so the events are visible to whoever wakes; the PostgreSQL

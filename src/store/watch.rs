@@ -10,6 +10,10 @@
 //! long, and no more. Scoring never relies on this: a save is guarded by the test's
 //! `updatedAt` in its own statement.
 //!
+//! The same trigger mechanism announces every change to a question row by tenant (migration
+//! `bank_changes`): what depends on a tenant's bank (the rule pools of its published
+//! rule-based tests) is valid while no change to that bank was heard since it was read.
+//!
 //! Whenever the listener is not connected, nothing is known and every use reads the row (so
 //! on SQLite, which has no notifications, always). A reconnection forgets everything: what
 //! changed while it was away was not heard.
@@ -26,7 +30,8 @@ use super::Db;
 use super::assessments::{self as repo, Test};
 use crate::domain::ids::Scope;
 
-/// The PostgreSQL channel on which changes to test rows are announced (by test id).
+/// The PostgreSQL channel on which changes to test rows are announced (by test id), and
+/// changes to question rows (as `bank:<tenant id>`).
 pub const CHANNEL: &str = "assessment_tests";
 
 /// How many test rows are known at most; past it, the map starts again empty.
@@ -49,6 +54,7 @@ impl<T> Default for Watch<T> {
                 epoch: 0,
                 changes: 0,
                 known: HashMap::new(),
+                banks: HashMap::new(),
             }),
         }
     }
@@ -63,6 +69,17 @@ struct State<T> {
     /// Counts the changes heard (and made here): a row read before one of them is not known.
     changes: u64,
     known: HashMap<(Scope, Uuid), Arc<T>>,
+    /// Counts the changes heard (and made here) to each tenant's question bank.
+    banks: HashMap<Uuid, u64>,
+}
+
+/// Taken before reading what depends on a tenant's question bank (rule pools): what was read
+/// stays valid while [`Watch::bank_unchanged`] says so.
+#[derive(Debug, Clone, Copy)]
+pub struct BankTicket {
+    tenant: Uuid,
+    epoch: u64,
+    changes: u64,
 }
 
 /// Taken before a test row is read: the row may be known only if nothing was heard between.
@@ -106,6 +123,38 @@ impl<T> Watch<T> {
         s.known.insert((*scope, id), row);
     }
 
+    /// To take before reading what depends on `tenant`'s question bank. `None` while not
+    /// listening.
+    pub fn bank_ticket(&self, tenant: Uuid) -> Option<BankTicket> {
+        let s = self.state();
+        s.listening.then(|| BankTicket {
+            tenant,
+            epoch: s.epoch,
+            changes: s.banks.get(&tenant).copied().unwrap_or(0),
+        })
+    }
+
+    /// Whether no change to the ticket's bank was heard since it was taken (and the listener
+    /// has listened throughout).
+    pub fn bank_unchanged(&self, ticket: &BankTicket) -> bool {
+        let s = self.state();
+        s.listening
+            && s.epoch == ticket.epoch
+            && s.banks.get(&ticket.tenant).copied().unwrap_or(0) == ticket.changes
+    }
+
+    /// A question of `tenant`'s bank changed.
+    pub(super) fn bank_changed(&self, tenant: Uuid) {
+        let mut s = self.state();
+        if s.banks.len() >= KNOWN_TESTS && !s.banks.contains_key(&tenant) {
+            // Counts start again from zero: no ticket taken before may pass.
+            s.banks.clear();
+            s.epoch += 1;
+            s.known.clear();
+        }
+        *s.banks.entry(tenant).or_default() += 1;
+    }
+
     /// The test `id` changed (or went): forgets it, and refuses rows read before now.
     pub(super) fn changed(&self, id: Uuid) {
         let mut s = self.state();
@@ -120,6 +169,7 @@ impl<T> Watch<T> {
         s.listening = listening;
         s.epoch += 1;
         s.known.clear();
+        s.banks.clear();
     }
 
     pub fn len(&self) -> usize {
@@ -188,9 +238,15 @@ async fn hear(watch: &TestWatch, own: &PgPool) -> Result<Infallible, sqlx::Error
         // `None`: the connection was lost and listens again (eager reconnection), so changes
         // may have gone unheard.
         match listener.try_recv().await? {
-            Some(n) => match n.payload().parse::<Uuid>() {
-                Ok(id) => watch.changed(id),
-                Err(_) => watch.listening(true),
+            Some(n) => match n.payload().strip_prefix("bank:") {
+                Some(tenant) => match tenant.parse::<Uuid>() {
+                    Ok(tenant) => watch.bank_changed(tenant),
+                    Err(_) => watch.listening(true),
+                },
+                None => match n.payload().parse::<Uuid>() {
+                    Ok(id) => watch.changed(id),
+                    Err(_) => watch.listening(true),
+                },
             },
             None => watch.listening(true),
         }
@@ -250,6 +306,26 @@ mod tests {
         w.changed(Uuid::from_u128(9)); // heard while the row was being read
         w.confirm(ticket, &scope(), a, Arc::new(1));
         assert!(w.known(&scope(), a).is_none());
+    }
+
+    #[test]
+    fn a_bank_ticket_holds_until_a_change_to_its_tenants_bank_or_a_reconnection() {
+        let (w, t, other) = (
+            Watch::<u32>::default(),
+            Uuid::from_u128(1),
+            Uuid::from_u128(5),
+        );
+        assert!(w.bank_ticket(t).is_none(), "not listening");
+        w.listening(true);
+        let ticket = w.bank_ticket(t).unwrap();
+        w.bank_changed(other);
+        assert!(w.bank_unchanged(&ticket), "another tenant's bank");
+        w.bank_changed(t);
+        assert!(!w.bank_unchanged(&ticket));
+        let ticket = w.bank_ticket(t).unwrap();
+        assert!(w.bank_unchanged(&ticket));
+        w.listening(true);
+        assert!(!w.bank_unchanged(&ticket), "changes may have gone unheard");
     }
 
     #[test]

@@ -38,6 +38,7 @@ mod answers;
 pub mod content;
 pub mod keys;
 mod paper;
+pub mod pools;
 mod progress;
 pub use answers::*;
 pub use paper::*;
@@ -83,6 +84,7 @@ pub async fn start(
     clock: &Clock,
     keys: &keys::KeyCache,
     contents: &content::Contents,
+    pools: &pools::RulePools,
     actor: &Actor,
     test_id: Uuid,
 ) -> AppResult<Started> {
@@ -130,7 +132,16 @@ pub async fn start(
     };
     let seed = rand::random::<u64>();
     let mut rng = SeededRng::new(seed);
-    let (paper, content) = build_paper(uow.tx(), &scope, &test, contents, &mut rng).await?;
+    let (paper, content) = build_paper(
+        uow.tx(),
+        store.test_watch(),
+        &scope,
+        &test,
+        contents,
+        pools,
+        &mut rng,
+    )
+    .await?;
     let attempt = new_attempt(actor, &test, number, now, seed, paper, &content);
     if !repo::insert(uow.tx(), &attempt).await? {
         // Another start by the same learner won the race for this attempt number.

@@ -2,6 +2,8 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::domain::enums::QuestionStatus;
+use crate::store::watch::TestWatch;
 
 /// The key of a question as the test grades it.
 pub fn key_of(q: &Question, options: &[QuestionOption], grading: GradingType) -> QuestionKey {
@@ -35,9 +37,11 @@ pub fn key_of(q: &Question, options: &[QuestionOption], grading: GradingType) ->
 /// rules (rule-based); returns it with the questions and options it holds.
 pub(super) async fn build_paper(
     tx: &mut Tx,
+    watch: &TestWatch,
     scope: &Scope,
     test: &Test,
     contents: &Contents,
+    kept_pools: &pools::RulePools,
     rng: &mut SeededRng,
 ) -> AppResult<(Vec<PaperItem>, Arc<Content>)> {
     if test.test_type != TestType::RuleBased {
@@ -48,15 +52,47 @@ pub(super) async fn build_paper(
         };
         return Ok((plain_paper(&content, test, rng)?, content));
     }
+    let mut pools = pools::of(kept_pools, watch, tx, scope, test, false).await?;
+    loop {
+        match draw(&pools, test, rng) {
+            Err(e) if !pools.kept => return Err(e),
+            Err(_) => {} // a kept pool may be one question short of now: read it again
+            Ok(mut items) => {
+                // A rule-based paper: its questions and options, in stored option order.
+                let ids: Vec<Uuid> = items.iter().map(|i| i.question_id).collect();
+                let (questions, options) = questions_with_options(&mut *tx, scope, &ids).await?;
+                let live = ids.iter().all(|id| {
+                    questions
+                        .get(id)
+                        .is_some_and(|q| q.status == QuestionStatus::Published)
+                });
+                if live || !pools.kept {
+                    for item in &mut items {
+                        item.option_order = options
+                            .get(&item.question_id)
+                            .map(|o| o.iter().map(|o| o.question_option_id.0).collect())
+                            .unwrap_or_default();
+                    }
+                    shuffle_options(&mut items, test, rng);
+                    let content = Content::unkept(questions, options, Vec::new());
+                    return Ok((items, Arc::new(content)));
+                }
+            }
+        }
+        pools = pools::of(kept_pools, watch, tx, scope, test, true).await?;
+    }
+}
+
+/// A rule-based paper drawn from `pools`: each rule's questions (none twice), shuffled within
+/// each section when the test says so, sections in the order the rules gave them.
+fn draw(pools: &pools::Pools, test: &Test, rng: &mut SeededRng) -> AppResult<Vec<PaperItem>> {
     let mut items: Vec<PaperItem> = Vec::new();
-    let rules = crate::service::assessments::active_rules(tx, scope, test.test_id.0).await?;
     let mut chosen = BTreeSet::new();
-    for rule in &rules {
-        let pool: Vec<(Uuid, Marks)> = crate::service::assessments::rule_pool(tx, scope, rule)
-            .await?
-            .into_iter()
-            .filter(|q| !chosen.contains(&q.question_id.0))
-            .map(|q| (q.question_id.0, q.marks))
+    for (rule, pool) in &pools.rules {
+        let pool: Vec<(Uuid, Marks)> = pool
+            .iter()
+            .filter(|(id, _)| !chosen.contains(id))
+            .copied()
             .collect();
         let n = rule.number_of_questions.max(0) as usize;
         let picked = rules::select(&pool, n, rule.selection_strategy, rng).ok_or_else(|| {
@@ -79,7 +115,6 @@ pub(super) async fn build_paper(
         }
     }
     if test.questions_shuffle {
-        // Shuffle within each section, sections in the order the rules gave them.
         let mut order: Vec<Option<Uuid>> = Vec::new();
         for i in &items {
             if !order.contains(&i.section_id) {
@@ -99,20 +134,7 @@ pub(super) async fn build_paper(
         items = shuffled;
     }
     has_questions(&items)?;
-    // A rule-based paper: its questions and options, in stored option order.
-    let ids: Vec<Uuid> = items.iter().map(|i| i.question_id).collect();
-    let (questions, options) = questions_with_options(&mut *tx, scope, &ids).await?;
-    for item in &mut items {
-        item.option_order = options
-            .get(&item.question_id)
-            .map(|o| o.iter().map(|o| o.question_option_id.0).collect())
-            .unwrap_or_default();
-    }
-    shuffle_options(&mut items, test, rng);
-    Ok((
-        items,
-        Arc::new(Content::unkept(questions, options, Vec::new())),
-    ))
+    Ok(items)
 }
 
 /// The paper of a new attempt at a plain test, from the test's content: its sections in
