@@ -147,12 +147,22 @@ impl AppError {
     }
 }
 
+/// What a request that could not reach the database is told (503).
+pub const DATABASE_UNAVAILABLE: &str = "The database is unavailable; try again shortly";
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         use sqlx::error::ErrorKind;
         match e {
-            sqlx::Error::PoolTimedOut => {
-                AppError::Unavailable("The database is busy; try again shortly".into())
+            // No connection within the pool's acquire timeout (the database gone, or every
+            // connection taken for that long), or the connection lost under the query.
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => {
+                tracing::warn!(error = %e, "the database is unavailable");
+                AppError::Unavailable(DATABASE_UNAVAILABLE.into())
             }
             // Constraint violations are refusals of the change, not bugs: a use case that has
             // a better message maps them itself first.

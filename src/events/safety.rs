@@ -127,6 +127,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
 }
 
 /// A client for sending to untrusted targets: no redirects, guarded resolution.
+/// How long an idle connection to a receiver is kept for the next send: under the 5 s after
+/// which Node's HTTP server closes one.
+pub const IDLE_CONNECTIONS_KEPT: std::time::Duration = std::time::Duration::from_secs(4);
+
 pub fn client(allow_private: bool) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -134,6 +138,10 @@ pub fn client(allow_private: bool) -> reqwest::Client {
         // A proxy would resolve the target itself, past the guard.
         .no_proxy()
         .dns_resolver(std::sync::Arc::new(GuardedResolver { allow_private }))
+        // Receivers close idle keep-alive connections (Node's HTTP server after 5 s, the
+        // seed's Express receiver among them); a send on one crossing the close is lost and
+        // retried seconds later. Idle connections are dropped first.
+        .pool_idle_timeout(IDLE_CONNECTIONS_KEPT)
         .build()
         .unwrap_or_default()
 }

@@ -30,6 +30,7 @@ impl UserDirectory {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(crate::events::safety::IDLE_CONNECTIONS_KEPT)
             .build()
             .unwrap_or_default();
         UserDirectory { base, client }

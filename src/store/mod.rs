@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -45,6 +45,9 @@ pub use tx::{Tx, TxConn, is_unique_violation};
 pub use types::{Id, Ts};
 
 use crate::config::{self, DatabaseUrl};
+
+/// How long start-up waits for PostgreSQL to answer a first connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Embedded migrations, one folder per dialect with the same version numbers.
 pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -250,6 +253,27 @@ impl Store {
         options: PgConnectOptions,
         opts: StoreOptions,
     ) -> anyhow::Result<Store> {
+        // One connection first, on its own: a pool retries a refused connection until its
+        // acquire timeout and then reports only that it timed out.
+        let (host, port) = (options.get_host().to_string(), options.get_port());
+        match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            <PgConnection as sqlx::Connection>::connect_with(&options),
+        )
+        .await
+        {
+            Err(_) => bail!(
+                "PostgreSQL at {host}:{port} did not answer within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+            Ok(Err(e)) => {
+                return Err(anyhow::Error::new(e))
+                    .with_context(|| format!("connecting to PostgreSQL at {host}:{port}"));
+            }
+            Ok(Ok(c)) => {
+                let _ = sqlx::Connection::close(c).await;
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(opts.pool_size)
             .acquire_timeout(opts.acquire_timeout)

@@ -1805,3 +1805,74 @@ async fn a_running_loop_works_through_a_backlog_without_waiting_for_polls() {
         vec!["delivered".to_string(); n]
     );
 }
+
+/// A receiver on 127.0.0.1 that closes a keep-alive connection idle for `idle`, as Node's
+/// HTTP server does after 5 s: a request that arrives on such a connection is lost with it
+/// (counted), as when it crosses the server's close on the wire. Every other request gets 200.
+async fn idle_closing_receiver(idle: Duration) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let lost = Arc::new(AtomicUsize::new(0));
+    let counter = lost.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let lost = counter.clone();
+            tokio::spawn(async move {
+                let (mut buf, mut last) = (Vec::new(), Instant::now());
+                let mut chunk = [0u8; 16 * 1024];
+                loop {
+                    let n = match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if buf.is_empty() && last.elapsed() >= idle {
+                        lost.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        if buf.len() < end + 4 + len {
+                            break;
+                        }
+                        buf.drain(..end + 4 + len);
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                        if socket.write_all(ok).await.is_err() {
+                            return;
+                        }
+                        last = Instant::now();
+                    }
+                }
+            });
+        }
+    });
+    (url, lost)
+}
+
+/// Receivers that close idle keep-alive connections after 5 s (Node's default, the seed's
+/// Express receiver): the delivery after a pause still succeeds on its first try, because
+/// the service never reuses a connection idle that long.
+#[tokio::test]
+async fn a_receiver_closing_idle_connections_after_5_s_gets_every_first_try() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (url, lost) = idle_closing_receiver(Duration::from_secs(5)).await;
+    subscribe(store, &url, &["*"]).await;
+    let clock = ManualClock::starting_now();
+    let d = Dispatcher::new(store.clone(), clock.clock(), true);
+    append(store, EventName::TestPublished, None).await;
+    assert_eq!(pass(&d).await.delivered, 1);
+    tokio::time::sleep(Duration::from_millis(5_300)).await;
+    let e = append(store, EventName::TestPublished, None).await;
+    let second = pass(&d).await;
+    assert_eq!(second.delivered, 1, "{second:?}");
+    assert_eq!(lost.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let rows = deliveries::of_event(store, e.id).await.unwrap();
+    assert_eq!(rows[0].attempt_count, 1);
+}

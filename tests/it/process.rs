@@ -781,3 +781,30 @@ async fn text_logs_to_a_file_have_no_colour_codes() {
     assert!(text.contains("listening"), "{text}");
     assert!(!text.contains('\u{1b}'), "escape codes in {text:?}");
 }
+
+/// Start-up against a PostgreSQL that refuses connections stops at once, naming the cause
+/// (not after a pool's timeout, saying only that it timed out).
+#[tokio::test]
+async fn start_up_against_an_unreachable_database_fails_at_once_naming_the_cause() {
+    let closed = free_port();
+    let started = std::time::Instant::now();
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{closed}/x"),
+        )
+        .env("PORT", free_port().to_string())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{closed}")), "{stderr}");
+}

@@ -152,6 +152,7 @@ impl LmsProgress {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(crate::events::safety::IDLE_CONNECTIONS_KEPT)
             .build()
             .unwrap_or_default();
         LmsProgress { base, client }
