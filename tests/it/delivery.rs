@@ -1876,3 +1876,49 @@ async fn a_receiver_closing_idle_connections_after_5_s_gets_every_first_try() {
     let rows = deliveries::of_event(store, e.id).await.unwrap();
     assert_eq!(rows[0].attempt_count, 1);
 }
+
+/// Deliveries are counted by outcome, kind and subscription, and timed: the send, and from
+/// the event's commit to the receiver's acknowledgement, both as histograms (buckets add up
+/// across instances, where a summary's quantiles do not).
+#[tokio::test]
+async fn deliveries_are_measured_by_kind_and_subscription() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (_rx, url) = receiver(vec![(200, None, 0)]).await;
+    subscribe(store, &url, &["*"]).await;
+    append(store, EventName::TestPublished, None).await;
+    let clock = ManualClock::starting_now();
+    let d = Dispatcher::new(store.clone(), clock.clock(), true);
+    assert_eq!(pass(&d).await.delivered, 1);
+    let text = app.get("/metrics").await.text();
+    let has = |family: &str, labels: &[&str]| {
+        text.lines()
+            .any(|l| l.starts_with(&format!("{family}{{")) && labels.iter().all(|x| l.contains(x)))
+    };
+    assert!(
+        has(
+            "event_deliveries_total",
+            &[
+                r#"outcome="delivered""#,
+                r#"kind="webhook""#,
+                r#"subscription="external-service""#
+            ]
+        ),
+        "{text}"
+    );
+    assert!(
+        has("event_commit_to_delivery_seconds_bucket", &[r#"le="0.5""#]),
+        "{text}"
+    );
+    assert!(
+        has(
+            "event_delivery_send_duration_seconds_bucket",
+            &[r#"kind="webhook""#]
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE event_commit_to_delivery_seconds histogram"),
+        "{text}"
+    );
+}

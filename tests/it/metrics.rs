@@ -25,6 +25,19 @@ async fn metrics_count_requests_by_route_and_status_and_show_pools() {
         assessment_service::store::Backend::Postgres => "primary",
     };
     assert!(text.contains(&format!("db_pool_max_connections{{pool=\"{pool}\"}}")));
+    // Every family has a HELP line, and the build says what it is.
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let family = line.split_whitespace().nth(2).unwrap();
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "no HELP for {family} in:\n{text}"
+        );
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        text.contains(&format!("build_info{{version=\"{version}\"}} 1")),
+        "{text}"
+    );
 }
 
 /// On SQLite the write-ahead log is checkpointed by a task of its own (the writer's own

@@ -766,6 +766,14 @@ async fn a_failed_delivery_leaves_a_warning_in_the_log() {
         fields["error"].as_str().is_some_and(|e| !e.is_empty()),
         "{line}"
     );
+    assert_eq!(fields["error_class"], "connect", "{line}");
+    assert!(
+        fields["subscription_id"]
+            .as_str()
+            .is_some_and(|id| id.parse::<uuid::Uuid>().is_ok()),
+        "{line}"
+    );
+    assert!(fields["event_id"].is_string(), "{line}");
 }
 
 /// Text logs written to a file carry no colour escape codes.

@@ -235,6 +235,15 @@ impl Inner {
         let started = Instant::now();
         let outcome = self.sinks.send(c, sub).await;
         sent.duration_ms = started.elapsed().as_millis() as i64;
+        let kind = sub.kind.as_str();
+        metrics::histogram!("event_delivery_send_duration_seconds", "kind" => kind)
+            .record(started.elapsed().as_secs_f64());
+        let subscription = subscription_label(&sub.name);
+        let counted_as = |outcome: &'static str| {
+            metrics::counter!("event_deliveries_total", "outcome" => outcome, "kind" => kind,
+                "subscription" => subscription.clone())
+            .increment(1);
+        };
         let mut attempts = counted;
         let retry = |retry_after| Retry {
             attempt: counted,
@@ -243,7 +252,7 @@ impl Inner {
         };
         let record = match outcome {
             Outcome::Accepted { reply } => {
-                metrics::counter!("event_deliveries_total", "outcome" => "delivered").increment(1);
+                counted_as("delivered");
                 let latency = (self.clock.now().0 - c.event_created_at.0)
                     .num_milliseconds()
                     .max(0) as f64
@@ -281,35 +290,77 @@ impl Inner {
         // server logs"); a deferral while a broker is down is the connection's business and
         // logged there, so it stays at debug here.
         let error = record.error.as_deref().unwrap_or_default();
+        let class = error_class(record.status_code, error);
         match record.outcome {
             TryOutcome::Delivered => {}
             TryOutcome::Dead => {
-                metrics::counter!("event_deliveries_total", "outcome" => "dead").increment(1);
+                counted_as("dead");
                 tracing::warn!(
-                    subscription = %sub.name, event = %c.name, event_id = %c.event_id.0,
-                    delivery_id = %c.delivery_id.0, attempt = counted, status = record.status_code,
-                    error, "delivery dead-lettered"
+                    subscription = %sub.name, subscription_id = %sub.subscription_id.0,
+                    event = %c.name, event_id = %c.event_id.0, delivery_id = %c.delivery_id.0,
+                    attempt = counted, status = record.status_code, error_class = class, error,
+                    "delivery dead-lettered"
                 );
             }
             TryOutcome::Pending if attempts == c.attempt_count => {
-                metrics::counter!("event_deliveries_total", "outcome" => "retry").increment(1);
+                counted_as("retry");
                 tracing::debug!(subscription = %sub.name, delivery_id = %c.delivery_id.0, error,
                     "delivery deferred");
             }
             TryOutcome::Pending => {
-                metrics::counter!("event_deliveries_total", "outcome" => "retry").increment(1);
+                counted_as("retry");
                 tracing::warn!(
-                    subscription = %sub.name, event = %c.name, event_id = %c.event_id.0,
-                    delivery_id = %c.delivery_id.0, attempt = counted, status = record.status_code,
-                    next_attempt_at = %record.next_attempt_at.0.to_rfc3339(), error, "delivery failed; will retry"
+                    subscription = %sub.name, subscription_id = %sub.subscription_id.0,
+                    event = %c.name, event_id = %c.event_id.0, delivery_id = %c.delivery_id.0,
+                    attempt = counted, status = record.status_code, error_class = class,
+                    next_attempt_at = %record.next_attempt_at.0.to_rfc3339(), error,
+                    "delivery failed; will retry"
                 );
             }
             TryOutcome::Skipped => {
-                metrics::counter!("event_deliveries_total", "outcome" => "skipped").increment(1);
+                counted_as("skipped");
             }
         }
         Ok((record, attempts))
     }
+}
+
+/// The kind of a failed try, for logs: `http_4xx` / `http_5xx` (the receiver answered),
+/// `timeout`, `connect` (refused or unreachable), `refused` (by the service's own checks), or
+/// `other`.
+fn error_class(status: Option<i32>, error: &str) -> &'static str {
+    let error = error.to_ascii_lowercase();
+    match status {
+        Some(400..=499) => "http_4xx",
+        Some(500..=599) => "http_5xx",
+        Some(_) => "http_other",
+        None if error.contains("timed out") || error.contains("timeout") => "timeout",
+        None if error.contains("connect") || error.contains("dns") => "connect",
+        None if error.contains("not allowed") || error.contains("private") => "refused",
+        None => "other",
+    }
+}
+
+/// Distinct subscriptions named in the `subscription` label; past them, `other` (the label
+/// stays bounded whatever subscriptions the API creates).
+const SUBSCRIPTION_LABELS: usize = 50;
+
+/// The `subscription` label for a subscription named `name`.
+pub fn subscription_label(name: &str) -> String {
+    static SEEN: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if seen.contains(name) {
+        return name.to_string();
+    }
+    if seen.len() < SUBSCRIPTION_LABELS {
+        seen.insert(name.to_string());
+        return name.to_string();
+    }
+    "other".to_string()
 }
 
 /// While a task records: if it panics, another may take over.
