@@ -77,6 +77,8 @@ pub struct NewEvent {
     pub timestamp: DateTime<Utc>,
     /// Events sharing a key are delivered in the order they were appended (e.g. one attempt).
     pub ordering_key: Option<String>,
+    /// The W3C `traceparent` of the request that made it, sent on with its deliveries.
+    pub traceparent: Option<String>,
 }
 
 impl NewEvent {
@@ -95,6 +97,7 @@ impl NewEvent {
             data,
             timestamp,
             ordering_key: None,
+            traceparent: None,
         }
     }
 

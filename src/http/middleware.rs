@@ -46,11 +46,16 @@ pub async fn per_request(State(state): State<AppState>, req: Request, next: Next
         path: path.clone(),
         prefix: state.prefix.clone(),
     };
-    let span = tracing::info_span!("request", request_id = %request_id);
+    let trace = crate::telemetry::Trace::of_request(
+        req.headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok()),
+    );
+    let span = tracing::info_span!("request", request_id = %request_id, trace_id = %trace.trace_id);
     let timeout = state.config.request_timeout();
     let limited = request_size(&req).and_then(|()| address_limit(&state, &req));
 
-    let mut response = async {
+    let response = async {
         if let Err(refused) = limited {
             let refused = state.limits.held(refused).await;
             return meta.clone().scope(async { refused.into_response() }).await;
@@ -71,8 +76,8 @@ pub async fn per_request(State(state): State<AppState>, req: Request, next: Next
             }
         }
     }
-    .instrument(span.clone())
-    .await;
+    .instrument(span.clone());
+    let mut response = trace.clone().scope(response).await;
 
     if needs_envelope(&response) {
         response = meta.scope(envelope_error(response)).await;
@@ -97,7 +102,7 @@ pub async fn per_request(State(state): State<AppState>, req: Request, next: Next
     };
     let labels = [
         ("method", method_label),
-        ("route", route),
+        ("route", route.clone()),
         ("status", status.as_u16().to_string()),
     ];
     metrics::counter!("http_requests_total", &labels).increment(1);
@@ -105,10 +110,13 @@ pub async fn per_request(State(state): State<AppState>, req: Request, next: Next
 
     let _entered = span.enter();
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
-    if status.is_server_error() {
-        tracing::warn!(%method, %path, status = status.as_u16(), latency_ms, "request");
+    // The request's ids on the line itself, not only in its span: a log query on one field
+    // finds the line.
+    let (status, trace_id) = (status.as_u16(), &trace.trace_id);
+    if response.status().is_server_error() {
+        tracing::warn!(%request_id, %trace_id, %route, %method, %path, status, latency_ms, "request");
     } else {
-        tracing::info!(%method, %path, status = status.as_u16(), latency_ms, "request");
+        tracing::info!(%request_id, %trace_id, %route, %method, %path, status, latency_ms, "request");
     }
     response
 }

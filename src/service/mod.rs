@@ -46,6 +46,7 @@ impl Actor {
     ) -> NewEvent {
         let mut event = NewEvent::new(Uuid::now_v7(), name, self.event_context(), data, now.0);
         event.ordering_key = ordering_key;
+        event.traceparent = crate::telemetry::Trace::current().map(|t| t.traceparent());
         event
     }
 

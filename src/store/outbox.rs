@@ -189,7 +189,7 @@ pub async fn append(tx: &mut Tx, event: &NewEvent) -> Result<i64, sqlx::Error> {
     seqs.first().copied().ok_or(sqlx::Error::RowNotFound)
 }
 
-/// Rows per statement in [`append_many`]: 8 values each, well under both databases' limits
+/// Rows per statement in [`append_many`]: 9 values each, well under both databases' limits
 /// on bound parameters.
 const APPEND_CHUNK: usize = 500;
 
@@ -212,14 +212,15 @@ async fn insert(tx: &mut Tx, events: &[NewEvent]) -> Result<Vec<i64>, sqlx::Erro
     tx.mark_appended();
     let mut sql = String::from(
         r#"INSERT INTO "events"
-    ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload", "createdAt")
+    ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload", "createdAt",
+     "traceparent")
 VALUES "#,
     );
     for i in 0..events.len() {
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str(&super::sql::placeholders_from(i * 8 + 1, 8));
+        sql.push_str(&super::sql::placeholders_from(i * 9 + 1, 9));
     }
     sql.push_str(r#" RETURNING "seq""#);
     let rows: Vec<_> = events
@@ -234,14 +235,15 @@ VALUES "#,
                 e.ordering_key.as_deref(),
                 Json(e.payload()),
                 Ts::new(e.timestamp),
+                e.traceparent.as_deref(),
             )
         })
         .collect();
     on_tx!(tx, conn => {
         let mut q = sqlx::query_scalar::<_, i64>(&sql);
-        for (id, name, tenant, org, user, key, payload, at) in &rows {
+        for (id, name, tenant, org, user, key, payload, at, trace) in &rows {
             q = q.bind(*id).bind(*name).bind(*tenant).bind(*org).bind(*user).bind(*key)
-                .bind(payload).bind(*at);
+                .bind(payload).bind(*at).bind(*trace);
         }
         q.fetch_all(conn).await
     })

@@ -370,11 +370,11 @@ saved AS (
 appended AS (
     INSERT INTO "events"
         ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload",
-         "createdAt")
-    SELECT e.id, e.name, e.tenant, e.org, e.usr, e.key, e.payload, e.at
+         "createdAt", "traceparent")
+    SELECT e.id, e.name, e.tenant, e.org, e.usr, e.key, e.payload, e.at, e.trace
     FROM unnest($19::uuid[], $20::uuid[], $21::uuid[], $22::text[], $23::uuid[], $24::uuid[],
-        $25::uuid[], $26::text[], $27::jsonb[], $28::timestamptz[])
-        WITH ORDINALITY AS e(attempt, q, id, name, tenant, org, usr, key, payload, at, n)
+        $25::uuid[], $26::text[], $27::jsonb[], $28::timestamptz[], $29::text[])
+        WITH ORDINALITY AS e(attempt, q, id, name, tenant, org, usr, key, payload, at, trace, n)
     WHERE (e.attempt, e.q) IN (SELECT "attemptId", "questionId" FROM saved)
     ORDER BY e.n
 )
@@ -479,7 +479,12 @@ async fn in_one_statement(
                 .map(|(_, _, e)| Json(e.payload()))
                 .collect::<Vec<_>>(),
         )
-        .bind(events().map(|(_, _, e)| e.timestamp).collect::<Vec<_>>());
+        .bind(events().map(|(_, _, e)| e.timestamp).collect::<Vec<_>>())
+        .bind(
+            events()
+                .map(|(_, _, e)| e.traceparent.as_deref())
+                .collect::<Vec<_>>(),
+        );
     let mut written = Written {
         attempts: HashSet::new(),
         answers: HashSet::new(),

@@ -11,7 +11,7 @@ use super::{Id, Store, Ts};
 use crate::domain::event::NewEvent;
 
 /// `$1..$23`: the attempt's columns; `$24`: the test's `updatedAt` the paper was drawn from;
-/// `$25..$32`: the event. The attempt is written only if the test is still published with that
+/// `$25..$33`: the event. The attempt is written only if the test is still published with that
 /// `updatedAt` and the learner has no attempt at it yet (the unique constraint settles two
 /// starts at once); the event only with it.
 static FIRST_START: LazyLock<String> = LazyLock::new(|| {
@@ -29,8 +29,8 @@ static FIRST_START: LazyLock<String> = LazyLock::new(|| {
     ON CONFLICT ("testId", "userId", "attempt") DO NOTHING
     RETURNING "attemptId"),
 "event" AS (
-    INSERT INTO "events" ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload", "createdAt")
-    SELECT $25, $26, $27, $28, $29, $30, $31, $32 FROM "started"
+    INSERT INTO "events" ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload", "createdAt", "traceparent")
+    SELECT $25, $26, $27, $28, $29, $30, $31, $32, $33 FROM "started"
     RETURNING "seq")
 SELECT EXISTS (SELECT 1 FROM "started")"#
     )
@@ -58,7 +58,8 @@ pub async fn first(
         .bind(event.context.user_id.map(|u| Id(u.as_uuid())))
         .bind(event.ordering_key.as_deref())
         .bind(Json(event.payload()))
-        .bind(Ts::new(event.timestamp));
+        .bind(Ts::new(event.timestamp))
+        .bind(event.traceparent.as_deref());
     let written = q.fetch_one(pool).await?;
     if written {
         store.signal().events_committed();

@@ -1922,3 +1922,58 @@ async fn deliveries_are_measured_by_kind_and_subscription() {
         "{text}"
     );
 }
+
+/// A request's W3C `traceparent` goes on with the deliveries of the events it committed:
+/// same trace and flags, the service's own span as the parent. A request without one starts
+/// a trace of its own.
+#[tokio::test]
+async fn a_requests_traceparent_goes_on_with_the_deliveries_of_its_events() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    let (rx, url) = receiver(vec![(200, None, 0)]).await;
+    subscribe(store, &url, &["question.created"]).await;
+    let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut traced = tenancy();
+    traced.push(("traceparent", given));
+    let question = json!({"text": "Why?", "type": "essay"});
+    for headers in [traced, tenancy()] {
+        app.call_with(
+            http::Method::POST,
+            "/assessment/v1/questions",
+            Some(question.clone()),
+            &headers,
+        )
+        .await
+        .expect_status(201);
+    }
+    let d = Dispatcher::new(store.clone(), app.state.clock.clone(), true);
+    assert_eq!(pass(&d).await.delivered, 2);
+    let got = rx.got.lock().unwrap();
+    let sent: Vec<Vec<String>> = got
+        .iter()
+        .map(|r| {
+            r.headers["traceparent"]
+                .to_str()
+                .unwrap()
+                .split('-')
+                .map(str::to_string)
+                .collect()
+        })
+        .collect();
+    let continued = sent
+        .iter()
+        .find(|t| t[1] == "4bf92f3577b34da6a3ce929d0e0e4736")
+        .expect("the caller's trace");
+    assert_eq!(continued[0], "00");
+    assert_eq!(continued[3], "01");
+    assert_ne!(
+        continued[2], "00f067aa0ba902b7",
+        "the service's span is the parent"
+    );
+    assert_eq!(continued[2].len(), 16);
+    let started = sent
+        .iter()
+        .find(|t| t[1] != "4bf92f3577b34da6a3ce929d0e0e4736")
+        .expect("a trace of its own");
+    assert_eq!((started[1].len(), started[3].as_str()), (32, "00"));
+}

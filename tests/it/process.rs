@@ -816,3 +816,54 @@ async fn start_up_against_an_unreachable_database_fails_at_once_naming_the_cause
     assert!(stderr.contains("Connection refused"), "{stderr}");
     assert!(stderr.contains(&format!("127.0.0.1:{closed}")), "{stderr}");
 }
+
+/// A JSON access-log line carries the request's ids, route, status and latency at the top
+/// level, and the trace id of the caller's `traceparent`.
+#[tokio::test]
+async fn json_access_logs_carry_request_id_route_status_latency_and_trace() {
+    use std::io::{Read, Write};
+    let db = TestDb::fresh().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr");
+    let port = free_port();
+    let mut child = base_command(&db)
+        .env("PORT", port.to_string())
+        .env("LOG_FORMAT", "json")
+        .env("LOG_LEVEL", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_ready(port);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let test = "0b1c2d3e-4f5a-4b6c-8d7e-8f9a0b1c2d3e";
+    write!(
+        s,
+        "GET /assessment/v1/tests/{test} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         tenantid: {TENANT}\r\norganisationid: {ORG}\r\nuserid: {USER}\r\n\
+         x-request-id: log-test-1\r\n\
+         traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| l.contains("log-test-1")) {
+            break l.to_string();
+        }
+        assert!(Instant::now() < deadline, "no access log line:\n{text}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["request_id"], "log-test-1", "{line}");
+    assert_eq!(v["route"], "/assessment/v1/tests/{id}", "{line}");
+    assert_eq!(v["status"], 404, "{line}");
+    assert!(v["latency_ms"].is_number(), "{line}");
+    assert_eq!(v["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736", "{line}");
+    assert!(!line.contains('\u{1b}'), "no colour codes: {line}");
+}

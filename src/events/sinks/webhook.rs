@@ -83,6 +83,10 @@ impl WebhookSink {
             .header("Content-Type", "application/json")
             .header("webhook-id", &id)
             .header("webhook-timestamp", timestamp.to_string());
+        if let Some(traceparent) = &c.traceparent {
+            // The receiver's work joins the trace of the request that committed the event.
+            req = req.header("traceparent", traceparent);
+        }
         if let Some(headers) = sub.headers.0.as_object() {
             for (k, v) in headers {
                 if let Some(v) = v.as_str() {

@@ -26,6 +26,7 @@ struct Committed {
     ordering_key: Option<String>,
     payload: Json<Value>,
     created_at: Ts,
+    traceparent: Option<String>,
 }
 
 /// What one fan-out did.
@@ -106,7 +107,7 @@ pub async fn fan_out_leasing(
         }
     }
     let pick = r#"SELECT "seq", "eventId", "name", "tenantId", "organisationId", "orderingKey",
-           "payload", "createdAt" FROM "events"
+           "payload", "createdAt", "traceparent" FROM "events"
            WHERE "fannedOutAt" IS NULL ORDER BY "seq" LIMIT $1"#;
     // Leasing, no more events than one subscription has room for, nor than there are slots
     // (an event with subscribers needs one): the rest would be read only to be left.
@@ -304,6 +305,7 @@ pub async fn fan_out_leasing(
             payload: e.payload.clone(),
             event_created_at: e.created_at,
             ordering_key: e.ordering_key.clone(),
+            traceparent: e.traceparent.clone(),
         })
         .collect();
     leased.subscriptions = subs;

@@ -34,6 +34,8 @@ pub struct Claimed {
     pub payload: Json<Value>,
     pub event_created_at: Ts,
     pub ordering_key: Option<String>,
+    /// The W3C trace context the event was committed under, if any.
+    pub traceparent: Option<String>,
 }
 
 /// Leases up to `limit` due deliveries to `owner` until `lease_until`, at most
@@ -161,7 +163,8 @@ pub async fn claim(
     let mut q = super::sql::Sql::new(
         store.backend(),
         r#"SELECT d."deliveryId", d."subscriptionId", d."attemptCount", e."eventId", e."name",
-                  e."payload", e."createdAt" AS "eventCreatedAt", d."orderingKey"
+                  e."payload", e."createdAt" AS "eventCreatedAt", d."orderingKey",
+                  e."traceparent"
            FROM "deliveries" d JOIN "events" e ON e."seq" = d."eventSeq"
            WHERE d."deliveryId" IN "#,
     );
