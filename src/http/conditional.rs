@@ -16,11 +16,17 @@ use super::envelope::ApiOk;
 
 /// `result` as a 200 with `etag`, or a 304 when `If-None-Match` names `etag`.
 pub fn respond<T: Serialize>(headers: &HeaderMap, etag: String, result: T) -> Response {
+    // A cache may keep the view for this caller only, and must ask again each time (the
+    // tag makes asking cheap).
+    let cache = (header::CACHE_CONTROL, REVALIDATE);
     if if_none_match(headers, &etag) {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)], [cache]).into_response();
     }
-    ([(header::ETAG, etag)], ApiOk::ok(result)).into_response()
+    ([(header::ETAG, etag)], [cache], ApiOk::ok(result)).into_response()
 }
+
+/// `Cache-Control` of a tagged view.
+pub const REVALIDATE: &str = "private, no-cache";
 
 /// `result` tagged by a digest of its JSON, as [`respond`] answers it. The JSON is made once:
 /// the digest and the response body are the same bytes.

@@ -86,6 +86,14 @@ pub async fn per_request(State(state): State<AppState>, req: Request, next: Next
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
+    // Tenant data is never stored by caches unless the route says otherwise (the tagged
+    // learner views do, see `conditional`).
+    if path.starts_with(&format!("/{}", state.prefix)) {
+        response
+            .headers_mut()
+            .entry(http::header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
 
     let status = response.status();
     let elapsed = started.elapsed();

@@ -215,8 +215,11 @@ impl Store {
             );
         }
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating the database folder {}", dir.display()))?;
+            if !dir.exists() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the database folder {}", dir.display()))?;
+                tracing::info!(folder = %dir.display(), "created the database folder");
+            }
         }
         let synchronous = match opts.sqlite_synchronous {
             config::SqliteSynchronous::Full => SqliteSynchronous::Full,

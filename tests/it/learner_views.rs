@@ -26,6 +26,14 @@ async fn hierarchy(app: &TestApp, test: &str, if_none_match: Option<&str>) -> Te
     app.call_with(Method::GET, &path, None, &headers).await
 }
 
+/// `Cache-Control` of a list of tests.
+async fn app_list_cache_control(app: &TestApp) -> Option<String> {
+    app.call(Method::GET, "/assessment/v1/tests?limit=1", None)
+        .await
+        .header("cache-control")
+        .map(str::to_string)
+}
+
 /// Waits until `app` knows no test row: on PostgreSQL, until it has heard of the changes
 /// another instance made to the tests it knew (within milliseconds); on SQLite, where nothing
 /// is known, at once.
@@ -71,6 +79,9 @@ async fn a_learner_hierarchy_is_kept_until_its_test_changes_on_any_instance() {
     let first = hierarchy(&one, &test, None).await;
     let body = first.expect_status(200);
     let tag = first.header("etag").expect("an ETag").to_string();
+    assert_eq!(first.header("cache-control"), Some("private, no-cache"));
+    let listed = app_list_cache_control(&one).await;
+    assert_eq!(listed.as_deref(), Some("no-store"), "untagged API answers");
     assert!(tag.starts_with("W/\""), "{tag}");
     assert_eq!(question_count(&body), 2);
     assert_eq!(one.state.views.len(), 1);

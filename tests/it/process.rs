@@ -195,6 +195,13 @@ fn a_bad_configuration_value_stops_with_one_line_naming_it() {
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{var}: {stderr}");
         assert!(lines[0].contains(var), "{var}: {stderr}");
+        // The variable is named first, and a list of values is shown.
+        let expected = match var {
+            "PORT" => "invalid configuration: PORT (--port): invalid value 'eighty'",
+            "LOG_FORMAT" => "LOG_FORMAT (--log-format): invalid value 'xml' (allowed: text, json)",
+            _ => var,
+        };
+        assert!(lines[0].contains(expected), "{var}: {stderr}");
     }
 }
 
