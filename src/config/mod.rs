@@ -466,6 +466,7 @@ impl DatabaseUrl {
 }
 
 mod checked;
+pub mod invalid;
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@ pub mod assessments;
 pub mod attempts;
 pub mod auth;
 pub mod conditional;
+mod docs;
 pub mod envelope;
 pub mod extract;
 pub mod health;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use http::header;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -70,7 +71,6 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     openapi::finish(&mut openapi);
     let spec_json: Arc<str> =
         Arc::from(openapi.to_json().expect("the OpenAPI document serialises"));
-    let docs_html: Arc<str> = Arc::from(utoipa_scalar::Scalar::new(openapi).to_html());
 
     Router::new()
         .merge(api)
@@ -88,13 +88,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
                 }
             }),
         )
-        .route(
-            "/api-docs",
-            get(move || {
-                let html = docs_html.clone();
-                async move { Html(html.to_string()) }
-            }),
-        )
+        .merge(docs::routes())
         .route("/api", get(|| async { Redirect::permanent("/api-docs") }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

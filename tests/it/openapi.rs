@@ -57,7 +57,30 @@ async fn api_docs_page_and_redirect() {
     let r = app.get("/api-docs").await;
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
-    assert!(r.text().contains("Shiksha Assessment Service"));
+    let page = r.text();
+    assert!(page.contains("Shiksha assessment service"), "{page}");
+    // Every asset from the service itself: nothing for the browser to fetch elsewhere.
+    assert!(!page.contains("//"), "an absolute URL in the page: {page}");
+    for (asset, kind) in [
+        ("/api-docs/swagger-ui-bundle.js", "text/javascript"),
+        ("/api-docs/swagger-ui.css", "text/css"),
+        ("/api-docs/init.js", "text/javascript"),
+    ] {
+        assert!(page.contains(asset), "{asset}");
+        let r = app.get(asset).await;
+        assert_eq!(r.status, 200, "{asset}");
+        assert!(
+            r.header("content-type").unwrap().starts_with(kind),
+            "{asset}"
+        );
+        assert!(!r.body.is_empty(), "{asset}");
+    }
+    assert!(
+        app.get("/api-docs/init.js")
+            .await
+            .text()
+            .contains("/api-json")
+    );
     let r = app.get("/api").await;
     assert_eq!(r.status, 308);
     assert_eq!(r.header("location"), Some("/api-docs"));

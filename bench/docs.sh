@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The documentation page with no network (issue 17, also in .ci/run): starts the service on a
+# fresh SQLite file, then headless Chromium (Debian's `chromium`) opens /api-docs with every
+# request to another host refused, and checks that every operation of /api-json is rendered
+# (bench/docs-offline.cjs, driven by playwright-core from the npm registry). Installs what is
+# missing: `chromium` with apt, playwright-core under /var/tmp.
+#
+# Usage: bench/docs.sh [binary]   (default: the debug build in CARGO_TARGET_DIR)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/assessment-service-target}"
+bin="${1:-$CARGO_TARGET_DIR/debug/assessment-service}"
+node_dir="${DOCS_NODE_DIR:-/var/tmp/assessment-ci-node}"
+if [ ! -x /usr/bin/chromium ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+fi
+if [ ! -d "$node_dir/node_modules/playwright-core" ]; then
+    mkdir -p "$node_dir"
+    npm install --prefix "$node_dir" --no-audit --no-fund --silent playwright-core@1.65.1
+fi
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT="$port" LOG_LEVEL=error DATABASE_URL="sqlite://$work/docs.db" "$bin" >"$work/log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break
+    sleep 0.1
+done
+NODE_PATH="$node_dir/node_modules" timeout 120 node bench/docs-offline.cjs "http://127.0.0.1:$port"
