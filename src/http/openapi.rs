@@ -79,37 +79,119 @@ pub fn document(prefix: &str) -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// What the generated document needs after every route is in: the version, and operation ids
-/// that are unique (utoipa names an operation after its handler, and several resources have a
-/// `list`, `create`, ...: those become `{tag}_{name}`, e.g. `rules_list`).
+/// What the generated document needs after every route is in:
+/// - the version;
+/// - readable, unique operation ids, `{tag}_{handler}` (`tests_list`, `rules_list`): utoipa
+///   names an operation after its handler, and several resources have a `list`, `create`, ...;
+/// - on every tenant-scoped operation (all but health): the bearer scheme, optional (an empty
+///   requirement: the header mode needs none), and the error answers every such operation
+///   can give (400, 401, 429, 503; 413 and 415 when it takes a body), in the standard envelope;
+/// - a description on every response.
 pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::SecurityRequirement;
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for op in operations(doc) {
+    for (path, op) in operations(doc) {
+        let tag = op
+            .tags
+            .as_ref()
+            .and_then(|t| t.first())
+            .cloned()
+            .unwrap_or_default();
         if let Some(id) = &op.operation_id {
-            *seen.entry(id.clone()).or_default() += 1;
+            if !tag.is_empty() && !id.starts_with(&format!("{tag}_")) {
+                op.operation_id = Some(format!("{tag}_{id}"));
+            }
         }
-    }
-    for op in operations(doc) {
-        let Some(id) = op.operation_id.clone() else {
-            continue;
-        };
-        if seen.get(&id).copied().unwrap_or(0) > 1 {
-            let tag = op
-                .tags
-                .as_ref()
-                .and_then(|t| t.first())
-                .cloned()
-                .unwrap_or_default();
-            op.operation_id = Some(format!("{tag}_{id}"));
+        let scoped = !path.starts_with("/health");
+        if scoped {
+            op.security = Some(vec![
+                SecurityRequirement::new("bearerAuth", Vec::<String>::new()),
+                SecurityRequirement::default(),
+            ]);
+            let with_body = op.request_body.is_some();
+            for (code, description) in COMMON_ERRORS {
+                let needs_body = matches!(*code, "413" | "415");
+                if needs_body && !with_body {
+                    continue;
+                }
+                op.responses
+                    .responses
+                    .entry(code.to_string())
+                    .or_insert_with(|| error_response(description));
+            }
+        }
+        for (code, response) in op.responses.responses.iter_mut() {
+            if let utoipa::openapi::RefOr::T(r) = response {
+                if r.description.is_empty() {
+                    r.description = default_description(code).to_string();
+                }
+            }
         }
     }
 }
 
+/// Error answers every tenant-scoped operation can give.
+const COMMON_ERRORS: &[(&str, &str)] = &[
+    (
+        "400",
+        "The request is malformed or fails validation (`VALIDATION_ERROR`)",
+    ),
+    (
+        "401",
+        "JWT mode: the bearer token is missing, malformed, expired or not signed by the configured key",
+    ),
+    ("413", "The body is larger than `BODY_LIMIT_BYTES`"),
+    ("415", "The body is not `application/json`"),
+    (
+        "429",
+        "Past a rate limit; `Retry-After` says when to try again",
+    ),
+    (
+        "503",
+        "The database is unavailable, or a queue is full (`Retry-After`)",
+    ),
+];
+
+fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Envelope")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+fn default_description(code: &str) -> &'static str {
+    match code {
+        "200" => "OK",
+        "201" => "Created",
+        "202" => "Accepted",
+        "204" => "No content",
+        "304" => "Not modified: the view named by `If-None-Match` is current",
+        "400" => "The request is malformed or fails validation",
+        "401" => "Not authenticated",
+        "403" => "The caller's role may not do this",
+        "404" => "Not found in the caller's tenant and organisation",
+        "409" => "Conflicts with the current state",
+        "413" => "The body is too large",
+        "415" => "The body is not JSON",
+        "422" => "Valid, but not possible in the current state",
+        "429" => "Past a rate limit",
+        "503" => "Unavailable for now; try again",
+        _ => "See the envelope's `params.errmsg`",
+    }
+}
+
+/// Every operation of the document, with its path.
 fn operations(
     doc: &mut utoipa::openapi::OpenApi,
-) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
-    doc.paths.paths.values_mut().flat_map(|item| {
+) -> impl Iterator<Item = (&String, &mut utoipa::openapi::path::Operation)> {
+    doc.paths.paths.iter_mut().flat_map(|(path, item)| {
         [
             &mut item.get,
             &mut item.put,
@@ -122,6 +204,7 @@ fn operations(
         ]
         .into_iter()
         .filter_map(Option::as_mut)
+        .map(move |op| (path, op))
     })
 }
 

@@ -85,3 +85,51 @@ async fn api_docs_page_and_redirect() {
     assert_eq!(r.status, 308);
     assert_eq!(r.header("location"), Some("/api-docs"));
 }
+
+/// Every tenant-scoped operation names the bearer scheme (optional: the header mode needs
+/// none) and the error answers it can give, its id is `{tag}_{name}`, and every response has
+/// a description.
+#[tokio::test]
+async fn every_operation_lists_its_security_its_errors_and_describes_its_answers() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/api-json").await.json();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let at = format!("{method} {path}");
+            let responses = op["responses"].as_object().unwrap();
+            for (code, r) in responses {
+                assert!(
+                    r["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{at} {code}"
+                );
+            }
+            let tag = op["tags"][0].as_str().unwrap();
+            assert!(
+                op["operationId"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("{tag}_")),
+                "{at}"
+            );
+            if path.starts_with("/health") {
+                continue;
+            }
+            assert_eq!(
+                op["security"],
+                serde_json::json!([{"bearerAuth": []}, {}]),
+                "{at}"
+            );
+            let mut codes = vec!["400", "401", "429", "503"];
+            if op.get("requestBody").is_some() {
+                codes.extend(["413", "415"]);
+            }
+            for code in codes {
+                assert_eq!(
+                    responses[code]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/Envelope",
+                    "{at} {code}"
+                );
+            }
+        }
+    }
+}
