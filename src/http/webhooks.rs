@@ -111,17 +111,17 @@ async fn update(
 
 /// Delete a webhook and its deliveries.
 #[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks", params(Tenancy, ("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = Envelope<Object>), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<super::envelope::MessageOut>), (status = 404, body = ErrorEnvelope)))]
 async fn delete(
     State(s): State<AppState>,
     ctx: RequestContext,
     Path(id): Path<String>,
-) -> AppResult<ApiOk<Value>> {
+) -> AppResult<ApiOk<super::envelope::MessageOut>> {
     admin(&ctx)?;
     svc::delete(&s.store, &ctx.scope(), path_uuid(&id)?).await?;
-    Ok(ApiOk::ok(
-        json!({"message": "Webhook deleted successfully"}),
-    ))
+    Ok(ApiOk::ok(super::envelope::msg(
+        "Webhook deleted successfully",
+    )))
 }
 
 /// Replace the signing secret. Until `previousSecretExpiresAt` (`WEBHOOK_SECRET_OVERLAP_SECS`
@@ -149,12 +149,12 @@ async fn rotate_secret(
 
 /// Send a signed `webhook.test` payload now and report the answer.
 #[utoipa::path(post, path = "/webhooks/{id}/test", tag = "webhooks", params(Tenancy, ("id" = String, Path, format = Uuid)),
-    responses((status = 201, body = Envelope<Object>), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+    responses((status = 201, body = Envelope<svc::TestSent>), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn send_test(
     State(s): State<AppState>,
     ctx: RequestContext,
     Path(id): Path<String>,
-) -> AppResult<ApiOk<Value>> {
+) -> AppResult<ApiOk<svc::TestSent>> {
     admin(&ctx)?;
     let allow = s.config.webhook_allow_private_networks;
     Ok(ApiOk::created(
@@ -213,7 +213,7 @@ async fn replay(
     ctx: &RequestContext,
     filter: DeliveryFilter,
     delivery: Option<uuid::Uuid>,
-) -> AppResult<ApiOk<Value>> {
+) -> AppResult<ApiOk<svc::Replayed>> {
     let tenant = ctx.scope().tenant.as_uuid();
     let bounds = svc::ReplayBounds {
         max: u64::from(s.config.replay_max_deliveries),
@@ -226,12 +226,12 @@ async fn replay(
 /// Send one delivery again (a fresh retry budget).
 #[utoipa::path(post, path = "/webhooks/deliveries/{deliveryId}/replay", tag = "webhooks",
     params(Tenancy, ("deliveryId" = String, Path, format = Uuid)),
-    responses((status = 201, body = Envelope<Object>), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 201, body = Envelope<svc::Replayed>), (status = 404, body = ErrorEnvelope)))]
 async fn replay_delivery(
     State(s): State<AppState>,
     ctx: RequestContext,
     Path(id): Path<String>,
-) -> AppResult<ApiOk<Value>> {
+) -> AppResult<ApiOk<svc::Replayed>> {
     admin(&ctx)?;
     replay(&s, &ctx, DeliveryFilter::default(), Some(path_uuid(&id)?)).await
 }
@@ -239,12 +239,12 @@ async fn replay_delivery(
 /// Send every delivery of one event again.
 #[utoipa::path(post, path = "/webhooks/events/{eventId}/replay", tag = "webhooks",
     params(Tenancy, ("eventId" = String, Path, format = Uuid)),
-    responses((status = 201, body = Envelope<Object>), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 201, body = Envelope<svc::Replayed>), (status = 404, body = ErrorEnvelope)))]
 async fn replay_event(
     State(s): State<AppState>,
     ctx: RequestContext,
     Path(id): Path<String>,
-) -> AppResult<ApiOk<Value>> {
+) -> AppResult<ApiOk<svc::Replayed>> {
     admin(&ctx)?;
     let f = DeliveryFilter {
         event_id: Some(path_uuid(&id)?),
@@ -268,12 +268,12 @@ pub struct ReplayRange {
 
 /// Send again the deliveries of the events created in a time range.
 #[utoipa::path(post, path = "/webhooks/replay", tag = "webhooks", params(Tenancy), request_body = ReplayRange,
-    responses((status = 201, body = Envelope<Object>), (status = 400, body = ErrorEnvelope)))]
+    responses((status = 201, body = Envelope<svc::Replayed>), (status = 400, body = ErrorEnvelope)))]
 async fn replay_range(
     State(s): State<AppState>,
     ctx: RequestContext,
     ValidJson(body): ValidJson<ReplayRange>,
-) -> AppResult<ApiOk<Value>> {
+) -> AppResult<ApiOk<svc::Replayed>> {
     admin(&ctx)?;
     if body.to < body.from {
         return Err(crate::error::AppError::validation(

@@ -308,7 +308,7 @@ pub async fn send_test(
     actor: &Actor,
     allow_private: bool,
     id: Uuid,
-) -> AppResult<Value> {
+) -> AppResult<TestSent> {
     let s = own(store, &actor.scope, id).await?;
     let url = url::Url::parse(&s.target).map_err(|e| AppError::validation(e.to_string()))?;
     safety::check(&url, allow_private)
@@ -346,12 +346,18 @@ pub async fn send_test(
     let outcome = req.body(body).send().await;
     let ms = started.elapsed().as_millis() as u64;
     Ok(match outcome {
-        Ok(r) => {
-            json!({"delivered": r.status().is_success(), "statusCode": r.status().as_u16(), "durationMs": ms})
-        }
-        Err(e) => {
-            json!({"delivered": false, "statusCode": null, "durationMs": ms, "error": e.without_url().to_string()})
-        }
+        Ok(r) => TestSent {
+            delivered: r.status().is_success(),
+            status_code: Some(r.status().as_u16()),
+            duration_ms: ms,
+            error: None,
+        },
+        Err(e) => TestSent {
+            delivered: false,
+            status_code: None,
+            duration_ms: ms,
+            error: Some(e.without_url().to_string()),
+        },
     })
 }
 
@@ -446,7 +452,7 @@ pub async fn replay<A: FnOnce(u64) -> AppResult<()>>(
     filter: DeliveryFilter,
     delivery_id: Option<Uuid>,
     bounds: ReplayBounds<A>,
-) -> AppResult<Value> {
+) -> AppResult<Replayed> {
     let mut tx = store.begin().await?;
     let n = repo::replay_in(
         &mut tx,
@@ -468,7 +474,28 @@ pub async fn replay<A: FnOnce(u64) -> AppResult<()>>(
     }
     (bounds.admit)(n)?;
     tx.commit().await?;
-    Ok(json!({"replayed": n}))
+    Ok(Replayed { replayed: n })
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct Replayed {
+    /// Deliveries set to be sent again.
+    pub replayed: u64,
+}
+
+/// What a test send found.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestSent {
+    /// Whether the receiver answered 2xx.
+    pub delivered: bool,
+    /// The receiver's status, when it answered.
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    /// Why nothing was delivered (no URL in it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The operator's delivery log (the configuration's subscriptions: environment, plugins
