@@ -143,6 +143,15 @@ struct Client {
 }
 
 impl Client {
+    /// A request to the service as `user` of the bench tenant.
+    fn request(&self, method: reqwest::Method, path: &str, user: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header("tenantid", TENANT)
+            .header("organisationid", ORG)
+            .header("userid", user)
+    }
+
     async fn call(
         &self,
         route: &'static str,
@@ -151,12 +160,7 @@ impl Client {
         user: &str,
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("tenantid", TENANT)
-            .header("organisationid", ORG)
-            .header("userid", user);
+        let mut req = self.request(method, path, user);
         if let Some(b) = body {
             req = req.json(&b);
         }

@@ -27,12 +27,7 @@ async fn send(
     body: Option<Value>,
 ) -> anyhow::Result<(u16, Value, Option<u64>)> {
     let _connection = connections.acquire().await?;
-    let mut req = c
-        .http
-        .post(format!("{}{path}", c.base))
-        .header("tenantid", super::TENANT)
-        .header("organisationid", super::ORG)
-        .header("userid", user);
+    let mut req = c.request(reqwest::Method::POST, path, user);
     if let Some(b) = body {
         req = req.json(&b);
     }

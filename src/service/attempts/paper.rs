@@ -52,10 +52,10 @@ pub(super) async fn build_paper(
         };
         return Ok((plain_paper(&content, test, rng)?, content));
     }
-    let mut pools = pools::of(kept_pools, watch, tx, scope, test, false).await?;
+    let (mut pools, mut kept) = pools::of(kept_pools, watch, tx, scope, test, false).await?;
     loop {
         match draw(&pools, test, rng) {
-            Err(e) if !pools.kept => return Err(e),
+            Err(e) if !kept => return Err(e),
             Err(_) => {} // a kept pool may be one question short of now: read it again
             Ok(mut items) => {
                 // A rule-based paper: its questions and options, in stored option order.
@@ -66,7 +66,7 @@ pub(super) async fn build_paper(
                         .get(id)
                         .is_some_and(|q| q.status == QuestionStatus::Published)
                 });
-                if live || !pools.kept {
+                if live || !kept {
                     for item in &mut items {
                         item.option_order = options
                             .get(&item.question_id)
@@ -79,7 +79,7 @@ pub(super) async fn build_paper(
                 }
             }
         }
-        pools = pools::of(kept_pools, watch, tx, scope, test, true).await?;
+        (pools, kept) = pools::of(kept_pools, watch, tx, scope, test, true).await?;
     }
 }
 

@@ -29,15 +29,14 @@ use crate::store::watch::{BankTicket, TestWatch};
 pub struct Pools {
     pub rules: Vec<(Rule, Vec<(Uuid, Marks)>)>,
     ticket: Option<BankTicket>,
-    /// Whether these came from the kept entries (not read in the caller's transaction).
-    pub kept: bool,
 }
 
 /// The kept pools, by test.
 pub type RulePools = ByTest<Arc<Pools>>;
 
-/// The pools of `test`: the kept ones while the bank is unchanged (unless `fresh`), else read
-/// through `tx` (and kept, for a published test while the watch listens).
+/// The pools of `test`, and whether they are kept ones (not read in `tx`): the kept ones
+/// while the bank is unchanged (unless `fresh`), else read through `tx` (and kept, for a
+/// published test while the watch listens).
 pub async fn of(
     kept: &RulePools,
     watch: &TestWatch,
@@ -45,27 +44,19 @@ pub async fn of(
     scope: &Scope,
     test: &Test,
     fresh: bool,
-) -> AppResult<Arc<Pools>> {
+) -> AppResult<(Arc<Pools>, bool)> {
     let key = (*scope, test.test_id.0);
     if let Some(p) = kept.get(&key, test.updated_at).filter(|_| !fresh) {
         if p.ticket.is_some_and(|t| watch.bank_unchanged(&t)) {
-            return Ok(p);
+            return Ok((p, true));
         }
     }
     let pools = Arc::new(read(watch, tx, scope, test).await?);
     if pools.ticket.is_some() && test.status == TestStatus::Published {
         metrics::counter!("test_entries_made_total", "kind" => "rule_pools").increment(1);
-        kept.put(
-            key,
-            test.updated_at,
-            Arc::new(Pools {
-                rules: pools.rules.clone(),
-                ticket: pools.ticket,
-                kept: true,
-            }),
-        );
+        kept.put(key, test.updated_at, pools.clone());
     }
-    Ok(pools)
+    Ok((pools, false))
 }
 
 /// The pools of `test` read through `tx` now.
@@ -80,9 +71,5 @@ async fn read(watch: &TestWatch, tx: &mut Tx, scope: &Scope, test: &Test) -> App
             .collect();
         rules.push((rule, pool));
     }
-    Ok(Pools {
-        rules,
-        ticket,
-        kept: false,
-    })
+    Ok(Pools { rules, ticket })
 }
