@@ -18,13 +18,6 @@ if [ ! -d "$node_dir/node_modules/playwright-core" ]; then
     mkdir -p "$node_dir"
     npm install --prefix "$node_dir" --no-audit --no-fund --silent playwright-core@1.65.1
 fi
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-PORT="$port" LOG_LEVEL=error DATABASE_URL="sqlite://$work/docs.db" "$bin" >"$work/log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break
-    sleep 0.1
-done
+# shellcheck source=bench/serve-sqlite.sh
+. bench/serve-sqlite.sh
 NODE_PATH="$node_dir/node_modules" timeout 120 node bench/docs-offline.cjs "http://127.0.0.1:$port"

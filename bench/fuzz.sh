@@ -13,15 +13,8 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q "schemathesis==4.32.5"
 fi
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-PORT="$port" LOG_LEVEL=error DATABASE_URL="sqlite://$work/fuzz.db" "$bin" >"$work/log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break
-    sleep 0.1
-done
+# shellcheck source=bench/serve-sqlite.sh
+. bench/serve-sqlite.sh
 timeout 600 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/api-json" \
     --checks not_a_server_error,response_schema_conformance \
     -H "tenantid: 0f3d1c9e-6a1b-4b2c-9d3e-1f2a3b4c5d6e" \

@@ -19,11 +19,16 @@ fn mcq(text: &str) -> Value {
            "options": [{"text": "right", "isCorrect": true}, {"text": "wrong"}]})
 }
 
-fn starts_in_one_statement(metrics: &str) -> u64 {
+/// The value of the counter `series` (name and labels) in `metrics`; 0 when absent.
+fn counted(metrics: &str, series: &str) -> u64 {
     metrics
         .lines()
-        .find_map(|l| l.strip_prefix("attempt_starts_in_one_statement_total "))
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+fn starts_in_one_statement(metrics: &str) -> u64 {
+    counted(metrics, "attempt_starts_in_one_statement_total")
 }
 
 #[tokio::test]
@@ -221,10 +226,7 @@ fn learner(i: usize) -> &'static str {
 }
 
 fn pools_read(metrics: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("test_entries_made_total{kind=\"rule_pools\"} "))
-        .map_or(0, |n| n.trim().parse().unwrap())
+    counted(metrics, r#"test_entries_made_total{kind="rule_pools"}"#)
 }
 
 /// On PostgreSQL a rule-based test's pools are read once for many starts, and read again
