@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The noisy-neighbour check (issue 15, also in .ci/run): one tenant sends the largest bodies the
 # limits allow as fast as its connections can, while another tenant's learners run. Passes when
-# the learners' answer-save p99 stays within 2x of the same flow alone (measured just before, on
-# the same service) and /health/live answers within 100 ms throughout.
+# the learners' answer-save p99 stays within 2x of the same flow alone (measured twice just
+# before, on the same service; the higher of the two) and /health/live answers within 100 ms
+# throughout.
 #
 # Usage: bench/noisy.sh [SERVICE_BINARY]   (default: the release build; DATABASE_URL to use
 #        PostgreSQL instead of a fresh SQLite file)
@@ -37,8 +38,12 @@ url="http://127.0.0.1:$port"
 
 p99() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["routes"]["answer"]["p99_ms"])'; }
 
+# The flow alone twice: one p99 on this shared machine swings with its other tenants' load
+# (alone p99s of 10 to 24 ms within one hour of 2026-11-30); the reference is the higher one.
 "$gen" --url "$url" learners -n "$learners" -c 10 >"$work/alone.txt"
-alone=$(p99 <"$work/alone.txt")
+"$gen" --url "$url" learners -n "$learners" -c 10 >"$work/alone-again.txt"
+alone=$(python3 -c 'import sys; print(max(float(a) for a in sys.argv[1:]))' \
+    "$(p99 <"$work/alone.txt")" "$(p99 <"$work/alone-again.txt")")
 
 # The noisy tenant starts first and runs past the end of the second learner run.
 "$gen" --url "$url" noisy -c "$noisy_connections" --seconds 30 >"$work/noisy.txt" &
