@@ -47,7 +47,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// the user service when `USER_SERVICE_URL` is set.
 #[utoipa::path(get, path = "/tests/{id}/question-answer-report", tag = "reviews",
     params(Tenancy, ("id" = String, Path, format = Uuid), crate::service::reviews::ReportQuery),
-    responses((status = 200, body = Envelope<Object>), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<super::views::AnswerReport>), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn question_answer_report(
     State(s): State<AppState>,
     ctx: RequestContext,
@@ -77,7 +77,7 @@ async fn question_answer_report(
 /// they can start or resume. Learners see their own; reviewers, instructors and admins anyone's.
 #[utoipa::path(get, path = "/tests/{id}/users/{userId}/status", tag = "tests",
     params(Tenancy, ("id" = String, Path, format = Uuid), ("userId" = String, Path, format = Uuid)),
-    responses((status = 200, body = Envelope<Object>), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<super::views::UserStatus>), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn user_status(
     State(s): State<AppState>,
     ctx: RequestContext,
@@ -212,7 +212,7 @@ async fn delete(
 /// The learner's view of a published test: no answer keys.
 #[utoipa::path(get, path = "/tests/{id}/hierarchy", tag = "tests", params(Tenancy, ("id" = String, Path, format = Uuid),
         ("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: 304 while the view is unchanged")),
-    responses((status = 200, body = Envelope<Object>, headers(("ETag" = String, description = "Changes whenever the view does"))),
+    responses((status = 200, body = Envelope<super::views::LearnerHierarchy>, headers(("ETag" = String, description = "Changes whenever the view does"))),
         (status = 304, description = "The view named by `If-None-Match` is current"), (status = 404, body = ErrorEnvelope)))]
 async fn learner_hierarchy(
     State(s): State<AppState>,
@@ -226,7 +226,7 @@ async fn learner_hierarchy(
 
 /// The author's view of a test: keys, and the questions each option reveals.
 #[utoipa::path(get, path = "/tests/{id}/test-hierarchy", tag = "tests", params(Tenancy, ("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = Envelope<Object>), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<super::views::AuthorHierarchy>), (status = 404, body = ErrorEnvelope)))]
 async fn author_hierarchy(
     State(s): State<AppState>,
     ctx: RequestContext,

@@ -50,7 +50,7 @@ pub struct PageQuery {
 
 /// Submitted attempts with answers waiting for a reviewer, with those answers.
 #[utoipa::path(get, path = "/attempts/reviews/pending", tag = "reviews", params(Tenancy, PageQuery),
-    responses((status = 200, body = Envelope<Page<Object>>), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<Page<super::views::PendingReview>>), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
 async fn pending_reviews(
     State(s): State<AppState>,
     ctx: RequestContext,
@@ -105,7 +105,7 @@ pub struct ResultStatusIn {
 
 /// Whether the learner's latest attempt has a final result (`aswaresheet`, sic, as upstream).
 #[utoipa::path(post, path = "/attempts/import/resultstatus", tag = "reviews", params(Tenancy), request_body = ResultStatusIn,
-    responses((status = 201, body = Envelope<Object>), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
+    responses((status = 201, body = Envelope<super::views::ResultStatus>), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
 async fn import_result_status(
     State(s): State<AppState>,
     ctx: RequestContext,
@@ -120,7 +120,7 @@ async fn import_result_status(
 /// The answer sheet of a submitted attempt: its learner, or a reviewer.
 #[utoipa::path(get, path = "/attempts/{attemptId}/answersheet", tag = "reviews",
     params(Tenancy, ("attemptId" = String, Path, format = Uuid), ("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: 304 while the view is unchanged")),
-    responses((status = 200, body = Envelope<Object>, headers(("ETag" = String, description = "Changes whenever the sheet does"))),
+    responses((status = 200, body = Envelope<super::views::AnswerSheet>, headers(("ETag" = String, description = "Changes whenever the sheet does"))),
         (status = 304, description = "The sheet named by `If-None-Match` is current"),
         (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn answersheet(
@@ -161,7 +161,7 @@ pub struct InternalResultStatusIn {
 /// For other services (no tenancy headers; the scope is in the body). In JWT mode the token's
 /// tenant must be the body's.
 #[utoipa::path(post, path = "/internal/attempts/user/result-status", tag = "reviews", request_body = InternalResultStatusIn,
-    responses((status = 200, body = Envelope<Object>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<super::views::InternalResultStatus>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
 async fn internal_result_status(
     State(s): State<AppState>,
     headers: http::HeaderMap,
@@ -312,7 +312,7 @@ async fn resume(
 /// The attempt's questions in order, with options and no answer keys.
 #[utoipa::path(get, path = "/attempts/{attemptId}/questions/{userId}", tag = "attempts",
     params(Tenancy, ("attemptId" = String, Path, format = Uuid), ("userId" = String, Path, format = Uuid), ("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: 304 while the view is unchanged")),
-    responses((status = 200, body = Envelope<Vec<Object>>, headers(("ETag" = String, description = "Changes whenever the paper does"))),
+    responses((status = 200, body = Envelope<Vec<super::views::PaperQuestion>>, headers(("ETag" = String, description = "Changes whenever the paper does"))),
               (status = 304, description = "The paper named by `If-None-Match` is current"), (status = 400, body = ErrorEnvelope),
               (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn questions(

@@ -18,6 +18,7 @@ pub mod questions;
 pub mod rules;
 pub mod sections;
 pub mod state;
+pub mod views;
 pub mod webhooks;
 
 pub use state::AppState;

@@ -86,10 +86,14 @@ pub fn document(prefix: &str) -> utoipa::openapi::OpenApi {
 /// - on every tenant-scoped operation (all but health): the bearer scheme, optional (an empty
 ///   requirement: the header mode needs none), and the error answers every such operation
 ///   can give (400, 401, 429, 503; 413 and 415 when it takes a body), in the standard envelope;
-/// - a description on every response.
+/// - a description on every response;
+/// - the bodies create and patch share ([`SHARED_BODIES`]) split in two: the create
+///   operation's names the fields create refuses to go without, the patch's (`{Name}Patch`)
+///   none.
 pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::security::SecurityRequirement;
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    split_shared_bodies(doc);
     for (path, op) in operations(doc) {
         let tag = op
             .tags
@@ -124,6 +128,59 @@ pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
             if let utoipa::openapi::RefOr::T(r) = response {
                 if r.description.is_empty() {
                     r.description = default_description(code).to_string();
+                }
+            }
+        }
+    }
+}
+
+/// Request bodies one type serves for create and patch: (schema, the patch's copy, the fields
+/// create requires, as its validation does).
+const SHARED_BODIES: &[(&str, &str, &[&str])] = &[
+    (
+        "TestIn",
+        "TestPatch",
+        crate::service::assessments::REQUIRED_ON_CREATE,
+    ),
+    (
+        "RuleIn",
+        "RulePatch",
+        crate::service::rules::REQUIRED_ON_CREATE,
+    ),
+    (
+        "WebhookIn",
+        "WebhookPatch",
+        crate::service::webhooks::REQUIRED_ON_CREATE,
+    ),
+];
+
+fn split_shared_bodies(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Ref, RefOr, schema::Schema};
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for (name, patch, required) in SHARED_BODIES {
+        let Some(RefOr::T(Schema::Object(create))) = components.schemas.get_mut(*name) else {
+            continue;
+        };
+        let mut copy = create.clone();
+        copy.required.clear();
+        create.required = required.iter().map(|f| f.to_string()).collect();
+        components
+            .schemas
+            .insert(patch.to_string(), RefOr::T(Schema::Object(copy)));
+        let shared = format!("#/components/schemas/{name}");
+        for item in doc.paths.paths.values_mut() {
+            let Some(op) = item.patch.as_mut() else {
+                continue;
+            };
+            for content in op
+                .request_body
+                .iter_mut()
+                .flat_map(|b| b.content.values_mut())
+            {
+                if matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location == shared) {
+                    content.schema = Some(RefOr::Ref(Ref::from_schema_name(*patch)));
                 }
             }
         }

@@ -159,7 +159,7 @@ async fn delete(
 
 /// How many questions a rule's pool holds, against what it needs.
 #[utoipa::path(get, path = "/rules/{id}/preview", tag = "rules", params(Tenancy, ("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = Envelope<Object>), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<super::views::RulePoolPreview>), (status = 404, body = ErrorEnvelope)))]
 async fn preview(
     State(s): State<AppState>,
     ctx: RequestContext,

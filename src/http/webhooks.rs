@@ -194,7 +194,7 @@ async fn dead_letters(
 /// Every try of a delivery.
 #[utoipa::path(get, path = "/webhooks/deliveries/{deliveryId}/attempts", tag = "webhooks",
     params(Tenancy, ("deliveryId" = String, Path, format = Uuid)),
-    responses((status = 200, body = Envelope<Vec<Object>>), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<Vec<super::views::DeliveryTry>>), (status = 404, body = ErrorEnvelope)))]
 async fn delivery_attempts(
     State(s): State<AppState>,
     ctx: RequestContext,
@@ -292,7 +292,7 @@ async fn replay_range(
 
 /// The plugin registry: the seed's `getActivePlugins()` and `getExternalServiceCount()`.
 #[utoipa::path(get, path = "/plugins", tag = "webhooks", params(Tenancy),
-    responses((status = 200, body = Envelope<Object>), (status = 403, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<super::views::Plugins>), (status = 403, body = ErrorEnvelope)))]
 async fn plugins(State(s): State<AppState>, ctx: RequestContext) -> AppResult<ApiOk<Value>> {
     admin(&ctx)?;
     let scope = ctx.scope();

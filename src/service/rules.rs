@@ -20,6 +20,16 @@ use crate::store::assessments as test_repo;
 use crate::store::rules::{self as repo, Rule, RuleFilter};
 use crate::store::{Id, Store, Tx};
 
+/// The fields `create` refuses to go without (the OpenAPI document marks them required on
+/// create; a patch may leave any out).
+pub const REQUIRED_ON_CREATE: &[&str] = &[
+    "name",
+    "ruleType",
+    "numberOfQuestions",
+    "poolSize",
+    "criteria",
+];
+
 /// Body of `POST /rules` (all optional in `PATCH /rules/{id}`).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -19,6 +19,10 @@ use crate::service::de;
 use crate::store::deliveries::{self as repo, Audience, DeliveryFilter, DeliveryRow, Subscription};
 use crate::store::{Id, Store, Ts};
 
+/// The fields `create` refuses to go without (the OpenAPI document marks them required on
+/// create; a patch may leave any out).
+pub const REQUIRED_ON_CREATE: &[&str] = &["name", "url"];
+
 /// Body of `POST /webhooks` (all optional in PATCH).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

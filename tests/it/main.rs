@@ -32,4 +32,5 @@ mod outbox;
 mod process;
 mod questions;
 mod rules_sections;
+mod schemas;
 mod tests_api;

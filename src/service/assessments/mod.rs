@@ -14,9 +14,7 @@ use super::{Actor, Page, UnitOfWork, conflict_on_unique, page_window, to_i32};
 use crate::clock::Clock;
 use crate::domain::assessment::{self as rules_of, PublishFacts, RuleSupply};
 use crate::domain::enums::{AttemptsGrading, GradingType, SelectionMode, TestStatus, TestType};
-use crate::domain::event::EventName;
-use crate::domain::ids::Scope;
-use crate::domain::marks::Marks;
+use crate::domain::{event::EventName, ids::Scope, marks::Marks};
 use crate::error::{AppError, AppResult};
 use crate::service::de;
 use crate::store::assessments::{self as repo, DateOp, Section, Test, TestFilter, TestQuestion};
@@ -30,6 +28,9 @@ mod structure;
 pub use listing::*;
 pub use publishing::*;
 pub use structure::*;
+/// The fields `create` refuses to go without (required on create in the OpenAPI document).
+pub const REQUIRED_ON_CREATE: &[&str] = &["type", "title"];
+
 /// Body of `POST /tests` (and, all optional, of `PATCH /tests/{id}`).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -7,9 +7,9 @@ use super::*;
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Resumed {
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::http::views::ResumedAttempt)]
     pub attempt: Value,
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<crate::http::views::SavedAnswer>)]
     pub answers: Vec<Value>,
     /// The server's time when it answered.
     #[schema(value_type = String, format = DateTime)]
