@@ -4,22 +4,26 @@
 # `learners` mode of the load generator at each concurrency. Binaries alternate, so noise from
 # the shared machine falls on all of them alike.
 #
-# Usage: bench/learners.sh [-n learners] [-c "10 50"] [-r rounds] [-a ARGS] BINARY [BINARY...]
+# Usage: bench/learners.sh [-n learners] [-c "10 50"] [-r rounds] [-a ARGS] [-m] BINARY [BINARY...]
 #   e.g. bench/learners.sh -r 2 /var/tmp/target-before/release/assessment-service \
 #        target/release/assessment-service
 # -a replaces the generator's arguments ({c} is each value of -c), e.g. event delivery:
 #   bench/learners.sh -c 1000 -a "events -k 10000 -c 20 --rate {c} --warmup 1000" BINARY...
+# -m adds the service's own view of each learner route (from its /metrics histogram, scraped
+# before it stops): requests, and the share answered within 1, 2.5 and 5 ms of the request's
+# arrival in the service, to tell time spent in the service from time spent waiting for a CPU.
 # Prints one JSON line per run (the generator's own summary, with the binary and C added, and
 # the CPU seconds of the service, of PostgreSQL and of the generator over the run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=500; concurrencies="10 50"; rounds=1; args=""
-while getopts "n:c:r:a:" o; do
+n=500; concurrencies="10 50"; rounds=1; args=""; server_view=0
+while getopts "n:c:r:a:m" o; do
     case "$o" in
         n) n="$OPTARG" ;;
         c) concurrencies="$OPTARG" ;;
         r) rounds="$OPTARG" ;;
         a) args="$OPTARG" ;;
+        m) server_view=1 ;;
         *) exit 2 ;;
     esac
 done
@@ -67,10 +71,14 @@ for round in $(seq 1 "$rounds"); do
             pg_after=$(pg_cpu)
             # The service's CPU time over its whole life (start-up and the run), in seconds.
             cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$pid/stat")
+            server="null"
+            if [ "$server_view" = 1 ]; then
+                server=$(curl -fs "http://127.0.0.1:$port/metrics" | python3 bench/server-view.py)
+            fi
             gen_cpu=$(awk '{printf "%.2f", $1 + $2}' "$gen_time")
             kill "$pid"; wait "$pid" 2>/dev/null || true
-            printf '{"round": %s, "binary": "%s", "c": %s, "service_cpu_s": %s, "postgres_cpu_s": %s, "generator_cpu_s": %s, "result": %s}\n' \
-                "$round" "$bin" "$c" "$cpu" "$(echo "$pg_after - $pg_before" | bc)" "$gen_cpu" "$out"
+            printf '{"round": %s, "binary": "%s", "c": %s, "service_cpu_s": %s, "postgres_cpu_s": %s, "generator_cpu_s": %s, "server": %s, "result": %s}\n' \
+                "$round" "$bin" "$c" "$cpu" "$(echo "$pg_after - $pg_before" | bc)" "$gen_cpu" "$server" "$out"
         done
     done
 done
