@@ -338,9 +338,15 @@ async fn publish(
     Path(id): Path<String>,
 ) -> AppResult<ApiOk<Test>> {
     ctx.require_author()?;
-    Ok(ApiOk::created(
-        svc::publish(&s.store, &s.clock, &ctx.actor()?, path_uuid(&id)?).await?,
-    ))
+    let id = path_uuid(&id)?;
+    let published = svc::publish(&s.store, &s.clock, &ctx.actor()?, id).await?;
+    // The learner hierarchy is rendered now, once, so the first learners to open the test do
+    // not wait for it. The publish has committed whatever happens here; a failure only leaves
+    // the first learner to render it.
+    if let Err(e) = hierarchy::learner_hierarchy(&s.store, &s.views, &ctx.scope(), id).await {
+        tracing::warn!(test_id = %id, error = %e, "the learner hierarchy was not rendered at publish");
+    }
+    Ok(ApiOk::created(published))
 }
 
 /// Unpublish a published test.

@@ -378,3 +378,29 @@ async fn a_change_to_a_test_reaches_its_own_instance_at_once_and_the_others_when
         assert_eq!(hierarchy(app, &test, None).await.status, 404);
     }
 }
+
+/// Publishing renders the learner hierarchy on the instance that publishes: the first learners
+/// get the kept view instead of waiting for its render.
+#[tokio::test]
+async fn publishing_renders_the_learner_hierarchy_before_any_learner_asks() {
+    let app = TestApp::spawn().await;
+    assert!(app.state.views.is_empty());
+    let (test, _) = published_test(&app, json!({}), vec![mcq("a")]).await;
+    assert_eq!(app.state.views.len(), 1, "rendered at publish");
+    let published = app
+        .call(Method::GET, &format!("/assessment/v1/tests/{test}"), None)
+        .await
+        .expect_status(200);
+    let at =
+        chrono::DateTime::parse_from_rfc3339(published["result"]["updatedAt"].as_str().unwrap())
+            .unwrap();
+    let first = hierarchy(&app, &test, None).await;
+    assert_eq!(question_count(&first.expect_status(200)), 1);
+    // The kept view is the published version's (its tag carries that `updatedAt`).
+    let tag = first.header("etag").unwrap();
+    assert!(
+        tag.ends_with(&format!("-{}\"", at.timestamp_micros())),
+        "{tag}"
+    );
+    assert_eq!(app.state.views.len(), 1);
+}
