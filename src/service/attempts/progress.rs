@@ -85,7 +85,12 @@ pub async fn user_status(
     test_id: Uuid,
     user_id: Uuid,
 ) -> AppResult<Value> {
-    let test = crate::service::assessments::live(store, scope, test_id).await?;
+    // The test row from the store's watch, as the other learner views take it (on PostgreSQL
+    // the status then reads the attempts only).
+    let test = crate::store::watch::current(store.test_watch(), store, scope, test_id)
+        .await?
+        .filter(|t| t.status != crate::domain::enums::TestStatus::Archived)
+        .ok_or_else(|| AppError::not_found("Test not found"))?;
     let attempts = repo::of_user(store, scope, test_id, user_id).await?;
     let scored: Vec<ScoredAttempt<usize>> = attempts
         .iter()
