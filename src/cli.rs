@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `openapi`.
+//! The command line: `serve` (default), `migrate`, `openapi`, `asyncapi`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +39,12 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document (JSON) and exit.
     Openapi {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Print the AsyncAPI document of the events (JSON) and exit.
+    Asyncapi {
         /// Write to this file instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
@@ -131,7 +137,13 @@ pub fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(cli.config, components, started).await,
             Command::Migrate => migrate(&cli.config, &components.database).await,
-            Command::Openapi { output } => openapi(&components.prefix, output),
+            Command::Openapi { output } => write_out(
+                crate::http::openapi::document_json(&components.prefix),
+                output,
+            ),
+            Command::Asyncapi { output } => {
+                write_out(crate::events::asyncapi::document_json(), output)
+            }
             Command::Deliveries {
                 select,
                 limit,
@@ -240,8 +252,8 @@ impl Selection {
     }
 }
 
-fn openapi(prefix: &str, output: Option<PathBuf>) -> anyhow::Result<()> {
-    let text = crate::http::openapi::document_json(prefix);
+/// A generated document, to `output` or standard output.
+fn write_out(text: String, output: Option<PathBuf>) -> anyhow::Result<()> {
     match output {
         Some(path) => {
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -440,23 +452,22 @@ async fn system_event(
     instance: uuid::Uuid,
     started: Option<Instant>,
 ) -> anyhow::Result<()> {
-    let mut data = serde_json::json!({
-        "service": "assessment-service",
-        "version": env!("CARGO_PKG_VERSION"),
-        "instanceId": instance,
-        "database": match store.backend() {
+    let data = crate::domain::event_data::ServiceLifecycle {
+        service: "assessment-service".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        instance_id: instance,
+        database: match store.backend() {
             crate::store::Backend::Sqlite => "sqlite",
             crate::store::Backend::Postgres => "postgres",
-        },
-    });
-    if let Some(s) = started {
-        data["uptimeSeconds"] = serde_json::json!(s.elapsed().as_secs());
-    }
+        }
+        .into(),
+        uptime_seconds: started.map(|s| s.elapsed().as_secs()),
+    };
     let event = NewEvent::new(
         uuid::Uuid::now_v7(),
         name,
         EventContext::default(),
-        data,
+        crate::domain::event_data::to_data(name, &data),
         clock.now().0,
     );
     let mut tx = store.begin().await?;

@@ -4,6 +4,7 @@ pub mod assessment;
 pub mod attempt;
 pub mod enums;
 pub mod event;
+pub mod event_data;
 pub mod ids;
 pub mod lifecycle;
 pub mod marks;

@@ -2,6 +2,7 @@
 //!
 //! The outbox is written only through [`append`], inside the caller's transaction.
 
+pub mod asyncapi;
 pub mod brokers;
 pub mod dispatcher;
 pub mod plugins;

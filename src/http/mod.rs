@@ -72,6 +72,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     openapi::finish(&mut openapi);
     let spec_json: Arc<str> =
         Arc::from(openapi.to_json().expect("the OpenAPI document serialises"));
+    let events_json: Arc<str> = Arc::from(crate::events::asyncapi::document_json());
 
     Router::new()
         .merge(api)
@@ -81,6 +82,18 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             "/api-json",
             get(move || {
                 let spec = spec_json.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        spec.to_string(),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/asyncapi.json",
+            get(move || {
+                let spec = events_json.clone();
                 async move {
                     (
                         [(header::CONTENT_TYPE, "application/json")],

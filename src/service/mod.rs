@@ -14,12 +14,12 @@ pub mod users;
 pub mod webhooks;
 
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::domain::event::{EventContext, EventName, NewEvent};
+use crate::domain::event_data::{self, Payload};
 use crate::domain::ids::{Scope, UserId};
 use crate::error::{AppError, AppResult};
 use crate::store::{Id, Store, Ts, Tx};
@@ -37,13 +37,14 @@ impl Actor {
     }
 
     /// An event about a change this actor made at `now`.
-    pub(crate) fn event(
+    pub(crate) fn event<P: Payload>(
         &self,
         now: Ts,
         name: EventName,
-        data: Value,
+        data: &P,
         ordering_key: Option<String>,
     ) -> NewEvent {
+        let data = event_data::to_data(name, data);
         let mut event = NewEvent::new(Uuid::now_v7(), name, self.event_context(), data, now.0);
         event.ordering_key = ordering_key;
         event.traceparent = crate::telemetry::Trace::current().map(|t| t.traceparent());
@@ -143,17 +144,14 @@ impl UnitOfWork {
     }
 
     /// Buffers an event about this change.
-    pub fn emit(&mut self, name: EventName, data: Value) {
-        self.push(name, data, None);
+    pub fn emit<P: Payload>(&mut self, name: EventName, data: &P) {
+        let event = self.actor.event(self.now, name, data, None);
+        self.push_event(event);
     }
 
     /// Buffers an event delivered in order with the others of `ordering_key` (one attempt).
-    pub fn emit_ordered(&mut self, name: EventName, data: Value, ordering_key: String) {
-        self.push(name, data, Some(ordering_key));
-    }
-
-    fn push(&mut self, name: EventName, data: Value, ordering_key: Option<String>) {
-        let event = self.actor.event(self.now, name, data, ordering_key);
+    pub fn emit_ordered<P: Payload>(&mut self, name: EventName, data: &P, ordering_key: String) {
+        let event = self.actor.event(self.now, name, data, Some(ordering_key));
         self.push_event(event);
     }
 

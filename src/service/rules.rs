@@ -2,7 +2,7 @@
 //! the pool a rule draws from.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::types::Json;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -12,6 +12,7 @@ use super::{Actor, UnitOfWork, to_i32};
 use crate::clock::Clock;
 use crate::domain::enums::{RuleType, SelectionMode, SelectionStrategy, TestStatus, TestType};
 use crate::domain::event::EventName;
+use crate::domain::event_data::RuleChanged;
 use crate::domain::ids::Scope;
 use crate::domain::marks::Marks;
 use crate::error::{AppError, AppResult};
@@ -71,9 +72,14 @@ pub struct RuleIn {
     pub is_active: Option<bool>,
 }
 
-fn summary(r: &Rule) -> Value {
-    json!({"ruleId": r.rule_id, "testId": r.test_id, "name": r.name,
-           "numberOfQuestions": r.number_of_questions, "selectionMode": r.selection_mode})
+fn summary(r: &Rule) -> RuleChanged {
+    RuleChanged {
+        rule_id: r.rule_id.0,
+        test_id: r.test_id.map(|t| t.0),
+        name: r.name.clone(),
+        number_of_questions: r.number_of_questions,
+        selection_mode: r.selection_mode,
+    }
 }
 
 /// The rule's test, locked, when it may carry rules (rule-based, not published).
@@ -228,7 +234,7 @@ pub async fn create(store: &Store, clock: &Clock, actor: &Actor, input: RuleIn) 
     }
     check_section(uow.tx(), &scope, r.test_id, r.section_id).await?;
     repo::insert(uow.tx(), &r).await?;
-    uow.emit(EventName::RuleCreated, summary(&r));
+    uow.emit(EventName::RuleCreated, &summary(&r));
     uow.commit().await?;
     Ok(r.rule_id.0)
 }
@@ -260,7 +266,7 @@ pub async fn update(
     check_section(uow.tx(), &scope, r.test_id, r.section_id).await?;
     uow.stamp(&mut r);
     repo::update(uow.tx(), &r).await?;
-    uow.emit(EventName::RuleUpdated, summary(&r));
+    uow.emit(EventName::RuleUpdated, &summary(&r));
     uow.commit().await?;
     Ok(id)
 }
@@ -276,7 +282,7 @@ pub async fn delete(store: &Store, clock: &Clock, actor: &Actor, id: Uuid) -> Ap
         lock_test(uow.tx(), &scope, t.0).await?;
     }
     repo::delete(uow.tx(), &scope, id).await?;
-    uow.emit(EventName::RuleDeleted, summary(&r));
+    uow.emit(EventName::RuleDeleted, &summary(&r));
     uow.commit().await?;
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! Sections of a test: create, list, read, update, delete.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -9,6 +8,7 @@ use super::{Actor, UnitOfWork, to_i32};
 use crate::clock::Clock;
 use crate::domain::enums::{SectionStatus, TestType};
 use crate::domain::event::EventName;
+use crate::domain::event_data::SectionChanged;
 use crate::domain::ids::Scope;
 use crate::error::{AppError, AppResult};
 use crate::service::de;
@@ -106,8 +106,12 @@ fn checked_title(title: &str) -> AppResult<String> {
     Ok(title.to_string())
 }
 
-fn summary(s: &Section) -> serde_json::Value {
-    json!({"testId": s.test_id, "sectionId": s.section_id, "title": s.title})
+fn summary(s: &Section) -> SectionChanged {
+    SectionChanged {
+        test_id: s.test_id.0,
+        section_id: s.section_id.0,
+        title: s.title.clone(),
+    }
 }
 
 /// `POST /sections`.
@@ -154,7 +158,7 @@ pub async fn create(
         updated_at: now,
     };
     repo::insert_section(uow.tx(), &s).await?;
-    uow.emit(EventName::TestUpdated, summary(&s));
+    uow.emit(EventName::TestUpdated, &summary(&s));
     uow.commit().await?;
     Ok(s.section_id.0)
 }
@@ -237,7 +241,7 @@ pub async fn update(
     check_counts(s.min_questions, s.max_questions)?;
     uow.stamp(&mut s);
     repo::update_section(uow.tx(), &s).await?;
-    uow.emit(EventName::TestUpdated, summary(&s));
+    uow.emit(EventName::TestUpdated, &summary(&s));
     uow.commit().await?;
     Ok(id)
 }
@@ -268,7 +272,7 @@ pub async fn delete(
         uow.stamp(&mut s);
         repo::update_section(uow.tx(), &s).await?;
     }
-    uow.emit(EventName::TestUpdated, summary(&s));
+    uow.emit(EventName::TestUpdated, &summary(&s));
     uow.commit().await?;
     Ok(())
 }

@@ -100,6 +100,8 @@ pub struct Seen {
     pub event_name: String,
     pub tenant: String,
     pub body: Value,
+    /// The W3C `traceparent` beside the body (empty when none).
+    pub traceparent: String,
 }
 
 /// A connection to the test RabbitMQ on this runtime.
@@ -145,6 +147,7 @@ pub async fn drain_queue(queue: &str) -> Vec<Seen> {
             event_name: header("eventName"),
             tenant: header("tenantId"),
             body: serde_json::from_slice(&m.delivery.data).unwrap(),
+            traceparent: header("traceparent"),
         });
         m.delivery.ack(BasicAckOptions::default()).await.unwrap();
     }
@@ -186,6 +189,7 @@ pub async fn read_stream(stream: &str) -> Vec<Seen> {
             event_name: header("eventName"),
             tenant: header("tenantId"),
             body: serde_json::from_slice(&m.payload).unwrap(),
+            traceparent: header("traceparent"),
         });
     }
     out
@@ -218,6 +222,7 @@ pub async fn read_redis(key: &str) -> Vec<Seen> {
                 event_name: f["name"].clone(),
                 tenant: f["tenantId"].clone(),
                 body: serde_json::from_str(&f["payload"]).unwrap(),
+                traceparent: f.get("traceparent").cloned().unwrap_or_default(),
             }
         })
         .collect()
@@ -228,6 +233,9 @@ pub async fn delete_key(key: &str) {
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
     let _: Result<i64, _> = redis::cmd("DEL").arg(key).query_async(&mut c).await;
 }
+
+/// The `traceparent` the seed flow's start is sent with.
+const CALLER_TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 /// The seed's flow: a test published, an attempt started, two answers saved, submitted.
 /// Returns the attempt id.
@@ -241,7 +249,19 @@ async fn seed_flow(app: &TestApp) -> String {
         ],
     )
     .await;
-    let attempt = start_attempt(app, &test, LEARNER).await;
+    // The start continues a caller's trace; its event carries it to every broker.
+    let mut traced = as_user(LEARNER);
+    traced.push(("traceparent", CALLER_TRACE));
+    let started = app
+        .call_with(
+            Method::POST,
+            &format!("{ATTEMPTS}/start/{test}"),
+            None,
+            &traced,
+        )
+        .await
+        .expect_status(201);
+    let attempt = started["result"]["attemptId"].as_str().unwrap().to_string();
     for q in &qs {
         let option = &q["options"][0]["questionOptionId"];
         answer(
@@ -368,6 +388,31 @@ topic = "{redis_key}"
         &committed,
         Some(&["attempt.started", "answer.submitted", "attempt.submitted"]),
     );
+    // Each broker's message carries the trace of the request that committed its event: the
+    // start's continues the caller's, the others' are traces of their own.
+    for (broker, seen) in [
+        ("rabbitmq", &from_queue),
+        ("jetstream", &from_stream),
+        ("redis", &from_redis),
+    ] {
+        for m in seen.iter() {
+            let trace: Vec<&str> = m.traceparent.split('-').collect();
+            assert_eq!(
+                trace.len(),
+                4,
+                "{broker} {}: {:?}",
+                m.event_name,
+                m.traceparent
+            );
+            let caller = trace[1] == "4bf92f3577b34da6a3ce929d0e0e4736";
+            assert_eq!(
+                caller,
+                m.event_name == "attempt.started",
+                "{broker} {}",
+                m.event_name
+            );
+        }
+    }
 
     // `/plugins` shows the three with their connection state.
     let plugins = app

@@ -27,20 +27,20 @@ use crate::harness::*;
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 #[derive(Clone, Debug)]
-struct Received {
+pub(crate) struct Received {
     headers: HeaderMap,
-    body: Value,
+    pub(crate) body: Value,
     raw: Bytes,
     at: Instant,
 }
 
 /// One answer of the receiver: status, Retry-After, delay in milliseconds.
-type Step = (u16, Option<&'static str>, u64);
+pub(crate) type Step = (u16, Option<&'static str>, u64);
 
 /// What the receiver answers, request by request (the last one repeats).
 #[derive(Clone)]
-struct Receiver {
-    got: Arc<Mutex<Vec<Received>>>,
+pub(crate) struct Receiver {
+    pub(crate) got: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<Vec<Step>>>,
 }
 
@@ -67,7 +67,7 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, raw: Bytes) -> i
 }
 
 /// Starts a receiver on 127.0.0.1 with the given script; returns it and its URL.
-async fn receiver(script: Vec<Step>) -> (Receiver, String) {
+pub(crate) async fn receiver(script: Vec<Step>) -> (Receiver, String) {
     let r = Receiver {
         got: Arc::new(Mutex::new(Vec::new())),
         script: Arc::new(Mutex::new(script)),

@@ -13,6 +13,7 @@ mod harness;
 mod probe;
 
 mod answer_save;
+mod asyncapi;
 mod attempts;
 mod auth_headers;
 mod auth_jwt;

@@ -670,6 +670,14 @@ async fn start_and_graceful_stop_are_events() {
         data["instanceId"]
     );
     assert!(stopped[0].payload.0["data"]["uptimeSeconds"].is_u64());
+    // Both bodies, as delivered, are what the AsyncAPI document says.
+    let doc = crate::asyncapi::committed();
+    for body in [&started[0].payload.0, &stopped[0].payload.0] {
+        assert_eq!(
+            crate::asyncapi::check_event(&doc, body),
+            Vec::<String>::new()
+        );
+    }
 }
 
 /// A graceful stop lets the sends in flight finish and records them: nothing is left leased

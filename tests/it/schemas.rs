@@ -31,7 +31,7 @@ fn response_schema<'a>(doc: &'a Value, method: &str, path: &str, status: u16) ->
 }
 
 /// Follows `$ref`s to the schema they name.
-fn resolve<'a>(doc: &'a Value, mut schema: &'a Value) -> &'a Value {
+pub(crate) fn resolve<'a>(doc: &'a Value, mut schema: &'a Value) -> &'a Value {
     while let Some(r) = schema.get("$ref").and_then(Value::as_str) {
         let name = r
             .strip_prefix("#/components/schemas/")
@@ -79,8 +79,13 @@ fn type_matches(t: &str, v: &Value) -> bool {
 }
 
 /// Checks `v` against `schema`, strictly (see the module's comment); errors name the path.
-fn check(doc: &Value, schema: &Value, v: &Value, at: &str, errors: &mut Vec<String>) {
+pub(crate) fn check(doc: &Value, schema: &Value, v: &Value, at: &str, errors: &mut Vec<String>) {
     let schema = resolve(doc, schema);
+    if let Some(c) = schema.get("const")
+        && v != c
+    {
+        errors.push(format!("{at}: {v} is not {c}"));
+    }
     if let Some(types) = schema.get("type") {
         let ok = match types {
             Value::String(t) => type_matches(t, v),

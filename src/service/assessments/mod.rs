@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -14,6 +13,7 @@ use super::{Actor, Page, UnitOfWork, conflict_on_unique, page_window, to_i32};
 use crate::clock::Clock;
 use crate::domain::assessment::{self as rules_of, PublishFacts, RuleSupply};
 use crate::domain::enums::{AttemptsGrading, GradingType, SelectionMode, TestStatus, TestType};
+use crate::domain::event_data::TestDeleted;
 use crate::domain::{event::EventName, ids::Scope, marks::Marks};
 use crate::error::{AppError, AppResult};
 use crate::service::de;
@@ -236,10 +236,6 @@ fn apply(t: &mut Test, input: &TestIn) -> AppResult<()> {
     Ok(())
 }
 
-pub(crate) fn test_summary(t: &Test) -> Value {
-    json!({"testId": t.test_id, "testTitle": t.title, "testType": t.test_type, "status": t.status})
-}
-
 /// Inserts `t`, choosing the first free alias from its slug (the unique constraint decides).
 async fn insert_with_alias(tx: &mut Tx, t: &mut Test, wanted: &str) -> AppResult<()> {
     let base = rules_of::slug(wanted);
@@ -342,7 +338,7 @@ pub async fn create(store: &Store, clock: &Clock, actor: &Actor, input: TestIn) 
     let mut uow = UnitOfWork::begin_at(store, now, actor).await?;
     check_parent(uow.tx(), &actor.scope, t.parent_id).await?;
     insert_with_alias(uow.tx(), &mut t, &wanted).await?;
-    uow.emit(EventName::TestCreated, test_summary(&t));
+    uow.emit(EventName::TestCreated, &test_summary(&t));
     if target != TestStatus::Draft {
         change_status(&mut uow, &mut t, target).await?;
     }
@@ -405,7 +401,7 @@ pub async fn update(
         repo::update(uow.tx(), &t)
             .await
             .map_err(|e| conflict_on_unique(e, "alias is already used by another test"))?;
-        uow.emit(EventName::TestUpdated, test_summary(&t));
+        uow.emit(EventName::TestUpdated, &test_summary(&t));
     }
     if let Some(target) = input.status {
         change_status(&mut uow, &mut t, target).await?;
@@ -482,7 +478,7 @@ pub async fn delete(
         uow.stamp(&mut t);
         repo::update(uow.tx(), &t).await?;
     }
-    uow.emit(EventName::TestDeleted, json!({"testId": id, "hard": hard}));
+    uow.emit(EventName::TestDeleted, &TestDeleted { test_id: id, hard });
     uow.commit().await?;
     Ok(())
 }
@@ -593,7 +589,7 @@ pub async fn clone(store: &Store, clock: &Clock, actor: &Actor, test_id: Uuid) -
         n.rule_id = l.rule_id.and_then(|r| rule_map.get(&r).copied());
         repo::insert_link(uow.tx(), &n).await?;
     }
-    uow.emit(EventName::TestCreated, test_summary(&copy));
+    uow.emit(EventName::TestCreated, &test_summary(&copy));
     uow.commit().await?;
     Ok(copy.test_id.0)
 }

@@ -2,6 +2,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::domain::event_data::{TestChanged, TestPublication};
 
 /// Moves a test to `target` with the checks and events of publish / unpublish.
 pub(super) async fn change_status(
@@ -24,13 +25,13 @@ pub(super) async fn change_status(
             repo::update(uow.tx(), t).await?;
             uow.emit(
                 EventName::TestPublished,
-                json!({
-                    "testId": t.test_id,
-                    "testTitle": t.title,
-                    "testType": t.test_type,
-                    "totalMarks": publication.total_marks,
-                    "questionCount": publication.question_count,
-                }),
+                &TestPublication {
+                    test_id: t.test_id.0,
+                    test_title: t.title.clone(),
+                    test_type: t.test_type,
+                    total_marks: publication.total_marks,
+                    question_count: publication.question_count,
+                },
             );
         }
         TestStatus::Unpublished | TestStatus::Draft => {
@@ -42,13 +43,13 @@ pub(super) async fn change_status(
                 let count = question_count(uow.tx(), &scope, t).await?;
                 uow.emit(
                     EventName::TestUnpublished,
-                    json!({
-                        "testId": t.test_id,
-                        "testTitle": t.title,
-                        "testType": t.test_type,
-                        "totalMarks": t.total_marks,
-                        "questionCount": count,
-                    }),
+                    &TestPublication {
+                        test_id: t.test_id.0,
+                        test_title: t.title.clone(),
+                        test_type: t.test_type,
+                        total_marks: t.total_marks,
+                        question_count: count,
+                    },
                 );
             }
         }
@@ -189,4 +190,14 @@ pub(super) async fn set_status(
     change_status(&mut uow, &mut t, target).await?;
     uow.commit().await?;
     Ok(t)
+}
+
+/// The `data` of `test.created` and `test.updated` (the test's own fields).
+pub(crate) fn test_summary(t: &Test) -> TestChanged {
+    TestChanged {
+        test_id: t.test_id.0,
+        test_title: t.title.clone(),
+        test_type: t.test_type,
+        status: t.status,
+    }
 }

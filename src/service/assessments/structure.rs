@@ -7,7 +7,7 @@ use super::*;
 pub(super) async fn questions_changed(uow: &mut UnitOfWork, t: &Test) -> AppResult<()> {
     let scope = uow.scope();
     refresh_derived(uow.tx(), &scope, t.test_id.0).await?;
-    uow.emit(EventName::TestUpdated, test_summary(t));
+    uow.emit(EventName::TestUpdated, &test_summary(t));
     Ok(())
 }
 
@@ -381,7 +381,7 @@ pub async fn restructure(
             repo::update_link(uow.tx(), &link).await?;
         }
     }
-    uow.emit(EventName::TestUpdated, test_summary(&t));
+    uow.emit(EventName::TestUpdated, &test_summary(&t));
     uow.commit().await?;
     Ok(())
 }

@@ -179,7 +179,11 @@ fn events(
             actor.event(
                 now,
                 EventName::AnswerSubmitted,
-                json!({"attemptId": attempt_id, "testId": test_id, "questionId": s.question_id}),
+                &crate::domain::event_data::AnswerSubmitted {
+                    attempt_id,
+                    test_id,
+                    question_id: s.question_id,
+                },
                 Some(ordering_key(attempt_id)),
             )
         })

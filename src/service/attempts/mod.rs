@@ -258,7 +258,11 @@ fn started_event(actor: &Actor, attempt: &Attempt) -> crate::domain::event::NewE
     actor.event(
         attempt.started_at,
         EventName::AttemptStarted,
-        json!({"attemptId": attempt.attempt_id, "testId": attempt.test_id, "attemptNumber": attempt.attempt}),
+        &crate::domain::event_data::AttemptStarted {
+            attempt_id: attempt.attempt_id.0,
+            test_id: attempt.test_id.0,
+            attempt_number: attempt.attempt,
+        },
         Some(ordering_key(attempt.attempt_id.0)),
     )
 }
@@ -473,16 +477,16 @@ async fn finalize(
     let time_spent = attempt.time_spent.unwrap_or(0);
     uow.emit_ordered(
         EventName::AttemptSubmitted,
-        json!({
-            "attemptId": attempt.attempt_id,
-            "testId": attempt.test_id,
-            "score": closing.score,
-            "result": closing.result,
-            "timeSpent": time_spent,
-            "reviewStatus": closing.review,
-            "isObjective": test.is_objective,
-            "submissionType": submission_type,
-        }),
+        &crate::domain::event_data::AttemptSubmitted {
+            attempt_id: attempt.attempt_id.0,
+            test_id: attempt.test_id.0,
+            score: closing.score,
+            result: closing.result,
+            time_spent,
+            review_status: closing.review,
+            is_objective: test.is_objective,
+            submission_type,
+        },
         ordering_key(attempt.attempt_id.0),
     );
     Ok(Submitted {

@@ -71,7 +71,7 @@ pub async fn associate(
             "Question is already associated with this option",
         ));
     }
-    uow.emit(EventName::QuestionUpdated, summary(&q));
+    uow.emit(EventName::QuestionUpdated, &summary(&q));
     uow.commit().await?;
     Ok(())
 }
@@ -105,7 +105,7 @@ pub async fn disassociate(
     if !repo::unlink_option(uow.tx(), &actor.scope, input.option_id, input.question_id).await? {
         return Err(AppError::not_found("Question-option association not found"));
     }
-    uow.emit(EventName::QuestionUpdated, summary(&q));
+    uow.emit(EventName::QuestionUpdated, &summary(&q));
     uow.commit().await?;
     Ok(())
 }

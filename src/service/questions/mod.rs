@@ -17,6 +17,7 @@ use super::{Actor, Page, UnitOfWork, page_window, to_i32};
 use crate::clock::Clock;
 use crate::domain::enums::{GradingType, QuestionLevel, QuestionStatus, QuestionType};
 use crate::domain::event::EventName;
+use crate::domain::event_data::{QuestionChanged, QuestionDeleted};
 use crate::domain::ids::Scope;
 use crate::domain::marks::Marks;
 use crate::domain::question::{self, OptionDraft, QuestionDraft, QuestionParams};
@@ -74,15 +75,22 @@ fn check(q: &Question, options: &[QuestionOption]) -> AppResult<()> {
     .map_err(AppError::Validation)
 }
 
-fn summary(q: &Question) -> Value {
-    json!({
-        "questionId": q.question_id,
-        "type": q.qtype,
-        "status": q.status,
-        "marks": q.marks,
-        "level": q.level,
-        "gradingType": q.grading_type,
-    })
+fn summary(q: &Question) -> QuestionChanged {
+    QuestionChanged {
+        question_id: q.question_id.0,
+        question_type: q.qtype,
+        status: q.status,
+        marks: q.marks,
+        level: q.level,
+        grading_type: q.grading_type,
+    }
+}
+
+fn deleted(q: &Question) -> QuestionDeleted {
+    QuestionDeleted {
+        question_id: q.question_id.0,
+        question_type: q.qtype,
+    }
 }
 
 /// Creates a question with its options (and its link to a parent option), in one transaction.
@@ -200,11 +208,11 @@ pub async fn create(
         };
         test_repo::insert_link(uow.tx(), &link).await?;
         super::assessments::refresh_derived(uow.tx(), &scope, t.test_id.0).await?;
-        uow.emit(EventName::TestUpdated, super::assessments::test_summary(t));
+        uow.emit(EventName::TestUpdated, &super::assessments::test_summary(t));
     }
-    uow.emit(EventName::QuestionCreated, summary(&q));
+    uow.emit(EventName::QuestionCreated, &summary(&q));
     if q.status == QuestionStatus::Published {
-        uow.emit(EventName::QuestionPublished, summary(&q));
+        uow.emit(EventName::QuestionPublished, &summary(&q));
     }
     uow.commit().await?;
     Ok(QuestionOut {
@@ -383,13 +391,12 @@ pub async fn update(
     for test_id in &using {
         super::assessments::refresh_derived(uow.tx(), &scope, *test_id).await?;
     }
-    uow.emit(EventName::QuestionUpdated, summary(&q));
+    uow.emit(EventName::QuestionUpdated, &summary(&q));
     if !was_archived && q.status == QuestionStatus::Archived {
-        let data = json!({"questionId": q.question_id, "type": q.qtype});
-        uow.emit(EventName::QuestionDeleted, data);
+        uow.emit(EventName::QuestionDeleted, &deleted(&q));
     }
     if !was_published && q.status == QuestionStatus::Published {
-        uow.emit(EventName::QuestionPublished, summary(&q));
+        uow.emit(EventName::QuestionPublished, &summary(&q));
     }
     uow.commit().await?;
     let mut options = options;
@@ -421,10 +428,7 @@ pub async fn archive(store: &Store, clock: &Clock, actor: &Actor, id: Uuid) -> A
         for test_id in &using {
             super::assessments::refresh_derived(uow.tx(), &actor.scope, *test_id).await?;
         }
-        uow.emit(
-            EventName::QuestionDeleted,
-            json!({"questionId": q.question_id, "type": q.qtype}),
-        );
+        uow.emit(EventName::QuestionDeleted, &deleted(&q));
     }
     uow.commit().await?;
     Ok(())

@@ -171,16 +171,16 @@ async fn apply_review(
     repo::update(uow.tx(), &attempt).await?;
     uow.emit_ordered(
         EventName::AttemptReviewed,
-        json!({
-            "attemptId": attempt.attempt_id,
-            "testId": attempt.test_id,
-            "userId": attempt.user_id,
-            "score": score,
-            "result": closing.result,
-            "reviewStatus": closing.review,
-            "reviewedBy": reviewer,
-            "answersReviewed": items.len(),
-        }),
+        &crate::domain::event_data::AttemptReviewed {
+            attempt_id: attempt.attempt_id.0,
+            test_id: attempt.test_id.0,
+            user_id: attempt.user_id.0,
+            score,
+            result: closing.result,
+            review_status: closing.review,
+            reviewed_by: reviewer.0,
+            answers_reviewed: items.len() as u64,
+        },
         crate::service::attempts::ordering_key(attempt.attempt_id.0),
     );
     uow.commit().await?;

@@ -150,6 +150,12 @@ impl Link {
         ] {
             headers.insert(k.into(), AMQPValue::LongString(LongString::from(v)));
         }
+        if let Some(traceparent) = m.traceparent {
+            headers.insert(
+                "traceparent".into(),
+                AMQPValue::LongString(LongString::from(traceparent)),
+            );
+        }
         let properties = BasicProperties::default()
             .with_message_id(ShortString::from(m.id.as_str()))
             .with_content_type("application/json".into())

@@ -42,6 +42,9 @@ pub(super) struct Message<'a> {
     organisation: &'a str,
     body: Vec<u8>,
     envelope: &'a Value,
+    /// The W3C `traceparent` of the request that committed the event, if any: a header (AMQP,
+    /// NATS) or a field (Redis) beside the body, as webhooks get it.
+    traceparent: Option<&'a str>,
 }
 
 impl<'a> Message<'a> {
@@ -55,6 +58,7 @@ impl<'a> Message<'a> {
             organisation: context("organisationId"),
             body: serde_json::to_vec(envelope).unwrap_or_default(),
             envelope,
+            traceparent: c.traceparent.as_deref(),
         }
     }
 }

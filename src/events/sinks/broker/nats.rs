@@ -135,6 +135,9 @@ impl Link {
         headers.insert("eventName", m.name);
         headers.insert("tenantId", m.tenant);
         headers.insert("organisationId", m.organisation);
+        if let Some(traceparent) = m.traceparent {
+            headers.insert("traceparent", traceparent);
+        }
         let ack = open
             .jetstream
             .publish_with_headers(subject.clone(), headers, m.body.clone().into())

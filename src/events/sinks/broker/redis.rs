@@ -1,5 +1,6 @@
 //! Redis Streams: `XADD <topic> * id <event id> name <event name> tenantId <..>
-//! organisationId <..> payload <the webhook body>`, acknowledged by the entry id Redis returns.
+//! organisationId <..> payload <the webhook body> [traceparent <..>]`, acknowledged by the entry id
+//! Redis returns.
 //! Redis keeps no message ids: a re-send after a crash adds a second entry with the same `id`
 //! field (at-least-once; consumers de-duplicate on it).
 
@@ -107,6 +108,9 @@ impl Link {
             .arg(m.organisation)
             .arg("payload")
             .arg(&m.body[..]);
+        if let Some(traceparent) = m.traceparent {
+            cmd.arg("traceparent").arg(traceparent);
+        }
         let entry: String = self.run(&cmd).await?;
         Ok(format!("{key} {entry}"))
     }
