@@ -38,6 +38,8 @@ pub async fn subscribe_webhook(store: &Store, hook: &str) -> anyhow::Result<()> 
             api_key: None,
             events: vec!["*".into()],
             secret: Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+            timeout_ms: subscriptions::DEFAULT_TIMEOUT_MS as i32,
+            max_retries: subscriptions::DEFAULT_RETRIES as i32,
         }],
         &[],
     )

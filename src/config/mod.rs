@@ -235,6 +235,12 @@ pub struct Config {
     /// Comma-separated event names (or `*`) overriding the default list.
     #[arg(long, env = "EXTERNAL_SERVICE_EVENTS", global = true)]
     pub external_service_events: Option<String>,
+    /// Milliseconds each try of the external service's webhook may take (1 to 300000; default 10000).
+    #[arg(long, env = "EXTERNAL_SERVICE_TIMEOUT_MS", global = true)]
+    pub external_service_timeout_ms: Option<u32>,
+    /// Retries of the external service's webhook after a failed first try (0 to 100; default 3).
+    #[arg(long, env = "EXTERNAL_SERVICE_RETRIES", global = true)]
+    pub external_service_retries: Option<u32>,
     /// Analytics webhook (every event by default).
     #[arg(long, env = "ANALYTICS_SERVICE_WEBHOOK_URL", global = true)]
     pub analytics_service_webhook_url: Option<String>,
@@ -247,6 +253,12 @@ pub struct Config {
     pub analytics_service_api_key: Option<Secret>,
     #[arg(long, env = "ANALYTICS_SERVICE_EVENTS", global = true)]
     pub analytics_service_events: Option<String>,
+    /// Milliseconds each try of the analytics webhook may take (1 to 300000; default 10000).
+    #[arg(long, env = "ANALYTICS_SERVICE_TIMEOUT_MS", global = true)]
+    pub analytics_service_timeout_ms: Option<u32>,
+    /// Retries of the analytics webhook after a failed first try (0 to 100; default 3).
+    #[arg(long, env = "ANALYTICS_SERVICE_RETRIES", global = true)]
+    pub analytics_service_retries: Option<u32>,
     /// Notification service (submissions, reviews, publications by default).
     #[arg(long, env = "NOTIFICATION_SERVICE_URL", global = true)]
     pub notification_service_url: Option<String>,
@@ -259,6 +271,12 @@ pub struct Config {
     pub notification_service_api_key: Option<Secret>,
     #[arg(long, env = "NOTIFICATION_SERVICE_EVENTS", global = true)]
     pub notification_service_events: Option<String>,
+    /// Milliseconds each try of the notification webhook may take (1 to 300000; default 10000).
+    #[arg(long, env = "NOTIFICATION_SERVICE_TIMEOUT_MS", global = true)]
+    pub notification_service_timeout_ms: Option<u32>,
+    /// Retries of the notification webhook after a failed first try (0 to 100; default 3).
+    #[arg(long, env = "NOTIFICATION_SERVICE_RETRIES", global = true)]
+    pub notification_service_retries: Option<u32>,
     /// LMS integration webhook (submissions, reviews, publications by default).
     #[arg(long, env = "LMS_INTEGRATION_URL", global = true)]
     pub lms_integration_url: Option<String>,
@@ -266,6 +284,12 @@ pub struct Config {
     pub lms_api_key: Option<Secret>,
     #[arg(long, env = "LMS_INTEGRATION_EVENTS", global = true)]
     pub lms_integration_events: Option<String>,
+    /// Milliseconds each try of the LMS integration webhook may take (1 to 300000; default 10000).
+    #[arg(long, env = "LMS_INTEGRATION_TIMEOUT_MS", global = true)]
+    pub lms_integration_timeout_ms: Option<u32>,
+    /// Retries of the LMS integration webhook after a failed first try (0 to 100; default 3).
+    #[arg(long, env = "LMS_INTEGRATION_RETRIES", global = true)]
+    pub lms_integration_retries: Option<u32>,
     /// A RabbitMQ (AMQP 0.9.1) queue that receives events: `amqp://` or `amqps://`, with
     /// credentials if the broker wants them (the seed's `message-queue` plugin type).
     #[arg(long, env = "MESSAGE_QUEUE_URL", global = true, hide_env_values = true)]
@@ -391,15 +415,23 @@ impl Default for Config {
             external_service_webhook_url: None,
             external_service_api_key: None,
             external_service_events: None,
+            external_service_timeout_ms: None,
+            external_service_retries: None,
             analytics_service_webhook_url: None,
             analytics_service_api_key: None,
             analytics_service_events: None,
+            analytics_service_timeout_ms: None,
+            analytics_service_retries: None,
             notification_service_url: None,
             notification_service_api_key: None,
             notification_service_events: None,
+            notification_service_timeout_ms: None,
+            notification_service_retries: None,
             lms_integration_url: None,
             lms_api_key: None,
             lms_integration_events: None,
+            lms_integration_timeout_ms: None,
+            lms_integration_retries: None,
             message_queue_url: None,
             message_queue_name: None,
             message_queue_exchange: None,

@@ -1,5 +1,7 @@
 //! Rules about tests: alias slugs, and what a test needs before it can be published.
 
+use uuid::Uuid;
+
 use super::enums::TestType;
 use super::marks::Marks;
 
@@ -34,9 +36,20 @@ pub fn alias_candidates(base: &str) -> impl Iterator<Item = String> + '_ {
 pub struct RuleSupply {
     pub name: String,
     pub needed: u32,
-    pub available: u32,
-    /// The marks of every candidate, when they are all equal.
-    pub uniform_marks: Option<Marks>,
+    /// The questions it may draw: id and marks.
+    pub pool: Vec<(Uuid, Marks)>,
+}
+
+impl RuleSupply {
+    /// The sum of the `needed` lowest (or highest) marks of the pool.
+    fn marks_range(&self) -> (Marks, Marks) {
+        let mut marks: Vec<Marks> = self.pool.iter().map(|(_, m)| *m).collect();
+        marks.sort();
+        let n = (self.needed as usize).min(marks.len());
+        let low = marks.iter().take(n).copied().sum();
+        let high = marks.iter().rev().take(n).copied().sum();
+        (low, high)
+    }
 }
 
 /// What publishing looks at.
@@ -58,55 +71,91 @@ pub struct Publication {
 }
 
 /// Decides whether a test can be published; the error is the client-facing reason.
+///
+/// Every paper a learner can get must be possible and passable, and the total the test
+/// announces must be the one attempts are scored out of:
+/// - a rule-based test's rules must be satisfiable together (no question serves two rules;
+///   [`super::draw::assign`], which the draw uses too);
+/// - a declared `totalMarks` must equal the marks of the questions a learner gets, when every
+///   paper has the same total; when the rules draw questions of different marks it must be
+///   declared (and is the test's nominal total);
+/// - the passing marks may not exceed the lowest total a paper can have.
 pub fn check_publish(f: &PublishFacts) -> Result<Publication, String> {
-    let (count, computed) = match f.test_type {
+    // (question count, lowest and highest total a paper can have)
+    let (count, low, high) = match f.test_type {
         TestType::RuleBased => {
             if f.rules.is_empty() {
                 return Err("Cannot publish a rule-based test without active rules".into());
             }
-            let mut count = 0u32;
-            let mut total = Some(Marks::ZERO);
             for r in &f.rules {
-                if r.available < r.needed {
+                if r.pool.len() < r.needed as usize {
                     return Err(format!(
                         "Rule \"{}\" needs {} questions but its pool has only {}",
-                        r.name, r.needed, r.available
+                        r.name,
+                        r.needed,
+                        r.pool.len()
                     ));
                 }
-                count += r.needed;
-                total = match (total, r.uniform_marks) {
-                    (Some(t), Some(m)) => Some(
-                        t + Marks::from_hundredths(m.hundredths() * i64::from(r.needed))
-                            .unwrap_or(Marks::MAX),
-                    ),
-                    _ => None,
-                };
             }
-            (count, total)
+            let ranked: Vec<Vec<Uuid>> = f
+                .rules
+                .iter()
+                .map(|r| r.pool.iter().map(|(id, _)| *id).collect())
+                .collect();
+            let needs: Vec<usize> = f.rules.iter().map(|r| r.needed as usize).collect();
+            if let Err(i) = super::draw::assign(&ranked, &needs) {
+                let distinct: std::collections::HashSet<&Uuid> = ranked.iter().flatten().collect();
+                return Err(format!(
+                    "The rules' pools overlap: rule \"{}\" cannot get its {} questions once the other rules have theirs ({} distinct questions in the pools, {} needed in all)",
+                    f.rules[i].name,
+                    f.rules[i].needed,
+                    distinct.len(),
+                    needs.iter().sum::<usize>()
+                ));
+            }
+            let (mut low, mut high) = (Marks::ZERO, Marks::ZERO);
+            for r in &f.rules {
+                let (l, h) = r.marks_range();
+                (low, high) = (low + l, high + h);
+            }
+            (needs.iter().sum::<usize>() as u32, low, high)
         }
         TestType::Plain | TestType::Generated => {
             if f.question_marks.is_empty() {
                 return Err("Cannot publish a test with no questions".into());
             }
-            (
-                f.question_marks.len() as u32,
-                Some(f.question_marks.iter().copied().sum()),
-            )
+            let sum: Marks = f.question_marks.iter().copied().sum();
+            (f.question_marks.len() as u32, sum, sum)
         }
     };
-    let total = if f.total_marks > Marks::ZERO {
-        f.total_marks
-    } else {
-        computed.ok_or_else(|| {
-            "Set totalMarks before publishing: the rules draw questions of different marks"
-                .to_string()
-        })?
+    let declared = (f.total_marks > Marks::ZERO).then_some(f.total_marks);
+    let total = match declared {
+        None if low == high => low,
+        None => {
+            return Err(
+                "Set totalMarks before publishing: the rules draw questions of different marks"
+                    .into(),
+            );
+        }
+        Some(d) if low == high && d != low => {
+            return Err(format!(
+                "totalMarks ({d}) must equal the marks of the questions a learner gets ({low}): set it to {low} or leave it unset"
+            ));
+        }
+        Some(d) => d,
     };
-    if f.passing_marks > total {
-        return Err(format!(
-            "Passing marks ({}) cannot exceed total marks ({total})",
-            f.passing_marks
-        ));
+    if f.passing_marks > low {
+        return Err(if low == high {
+            format!(
+                "Passing marks ({}) cannot exceed total marks ({total})",
+                f.passing_marks
+            )
+        } else {
+            format!(
+                "Passing marks ({}) cannot exceed the lowest total a learner's questions can have ({low})",
+                f.passing_marks
+            )
+        });
     }
     Ok(Publication {
         total_marks: total,
@@ -150,8 +199,29 @@ mod tests {
             check_publish(&f).unwrap_err(),
             "Passing marks (6) cannot exceed total marks (5)"
         );
+        // A declared total is the questions' total, or the test is refused.
+        f.passing_marks = Marks::whole(3);
         f.total_marks = Marks::whole(10);
-        assert_eq!(check_publish(&f).unwrap().total_marks, Marks::whole(10));
+        assert_eq!(
+            check_publish(&f).unwrap_err(),
+            "totalMarks (10) must equal the marks of the questions a learner gets (5): set it to 5 or leave it unset"
+        );
+        f.total_marks = Marks::whole(5);
+        assert_eq!(check_publish(&f).unwrap().total_marks, Marks::whole(5));
+    }
+
+    fn pool(ids: &[u128], marks: u32) -> Vec<(Uuid, Marks)> {
+        ids.iter()
+            .map(|i| (Uuid::from_u128(*i), Marks::whole(marks)))
+            .collect()
+    }
+
+    fn rule(name: &str, needed: u32, pool: Vec<(Uuid, Marks)>) -> RuleSupply {
+        RuleSupply {
+            name: name.into(),
+            needed,
+            pool,
+        }
     }
 
     #[test]
@@ -159,22 +229,42 @@ mod tests {
         let mut f = facts(&[]);
         f.test_type = TestType::RuleBased;
         assert!(check_publish(&f).is_err());
-        f.rules = vec![RuleSupply {
-            name: "easy".into(),
-            needed: 3,
-            available: 2,
-            uniform_marks: Some(Marks::whole(1)),
-        }];
+        f.rules = vec![rule("easy", 3, pool(&[1, 2], 1))];
         assert_eq!(
             check_publish(&f).unwrap_err(),
             "Rule \"easy\" needs 3 questions but its pool has only 2"
         );
-        f.rules[0].available = 5;
+        f.rules[0].pool = pool(&[1, 2, 3, 4, 5], 1);
         let p = check_publish(&f).unwrap();
         assert_eq!((p.question_count, p.total_marks), (3, Marks::whole(3)));
-        f.rules[0].uniform_marks = None;
+        // Questions of different marks: the total must be declared, and the passing marks
+        // must be within reach of the lowest paper.
+        f.rules[0].pool.push((Uuid::from_u128(9), Marks::whole(4)));
         assert!(check_publish(&f).is_err());
         f.total_marks = Marks::whole(7);
         assert_eq!(check_publish(&f).unwrap().total_marks, Marks::whole(7));
+        f.passing_marks = Marks::whole(4);
+        assert_eq!(
+            check_publish(&f).unwrap_err(),
+            "Passing marks (4) cannot exceed the lowest total a learner's questions can have (3)"
+        );
+    }
+
+    #[test]
+    fn rules_must_be_satisfiable_together() {
+        let mut f = facts(&[]);
+        f.test_type = TestType::RuleBased;
+        // Each pool alone is big enough; together they hold 3 questions for 4 places.
+        f.rules = vec![
+            rule("a", 2, pool(&[1, 2, 3], 1)),
+            rule("b", 2, pool(&[2, 3], 1)),
+        ];
+        assert_eq!(
+            check_publish(&f).unwrap_err(),
+            "The rules' pools overlap: rule \"b\" cannot get its 2 questions once the other rules have theirs (3 distinct questions in the pools, 4 needed in all)"
+        );
+        // Overlapping but satisfiable (a takes 1, b takes 2 and 3).
+        f.rules[0].needed = 1;
+        assert_eq!(check_publish(&f).unwrap().question_count, 3);
     }
 }

@@ -49,11 +49,8 @@ pub fn shuffle<T>(items: &mut [T], rng: &mut SeededRng) {
     }
 }
 
-/// Picks `n` of `pool` (ids with their marks) by `strategy`:
-/// `sequential` takes the first `n` in pool order; `random` a uniform sample; `weighted` a
-/// sample where a question's chance grows with its marks (Efraimidis-Spirakis). The result
-/// keeps pool order for `sequential` and sample order otherwise. `None` when the pool is too
-/// small.
+/// Picks `n` of `pool` (ids with their marks) by `strategy`: the first `n` of [`rank`].
+/// `None` when the pool is too small.
 pub fn select<T: Clone>(
     pool: &[(T, Marks)],
     n: usize,
@@ -63,12 +60,23 @@ pub fn select<T: Clone>(
     if pool.len() < n {
         return None;
     }
-    Some(match strategy {
-        SelectionStrategy::Sequential => pool.iter().take(n).map(|(t, _)| t.clone()).collect(),
+    Some(rank(pool, strategy, rng).into_iter().take(n).collect())
+}
+
+/// Orders `pool` (ids with their marks) by how much `strategy` wants each: `sequential` in
+/// pool order; `random` uniformly shuffled; `weighted` so that a question's chance of coming
+/// early grows with its marks (Efraimidis-Spirakis keys). Taking the first `n` is the draw.
+pub fn rank<T: Clone>(
+    pool: &[(T, Marks)],
+    strategy: SelectionStrategy,
+    rng: &mut SeededRng,
+) -> Vec<T> {
+    match strategy {
+        SelectionStrategy::Sequential => pool.iter().map(|(t, _)| t.clone()).collect(),
         SelectionStrategy::Random => {
             let mut idx: Vec<usize> = (0..pool.len()).collect();
             shuffle(&mut idx, rng);
-            idx.into_iter().take(n).map(|i| pool[i].0.clone()).collect()
+            idx.into_iter().map(|i| pool[i].0.clone()).collect()
         }
         SelectionStrategy::Weighted => {
             let mut keyed: Vec<(f64, usize)> = pool
@@ -80,13 +88,9 @@ pub fn select<T: Clone>(
                 })
                 .collect();
             keyed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            keyed
-                .into_iter()
-                .take(n)
-                .map(|(_, i)| pool[i].0.clone())
-                .collect()
+            keyed.into_iter().map(|(_, i)| pool[i].0.clone()).collect()
         }
-    })
+    }
 }
 
 /// When an attempt must be submitted: start + `time_duration` seconds, capped by the test's

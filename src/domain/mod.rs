@@ -2,6 +2,7 @@
 
 pub mod assessment;
 pub mod attempt;
+pub mod draw;
 pub mod enums;
 pub mod event;
 pub mod event_data;

@@ -24,6 +24,10 @@ pub struct EnvSubscription {
     pub events: Vec<String>,
     /// The `whsec_` secret it is signed with.
     pub secret: Option<Secret>,
+    /// Each try's time limit (`*_TIMEOUT_MS`).
+    pub timeout_ms: i32,
+    /// Retries after the first try (`*_RETRIES`).
+    pub max_retries: i32,
 }
 
 const SEED_EVENTS: &[&str] = &[
@@ -62,15 +66,36 @@ pub(super) fn events_list(
 }
 
 /// name, URL variable, URL, key, events variable, events, default events.
-type Spec<'a> = (
-    &'static str,
-    &'static str,
-    &'a Option<String>,
-    &'a Option<Secret>,
-    &'static str,
-    &'a Option<String>,
-    &'static [&'static str],
-);
+/// One of the environment's webhooks: its variables and their values.
+struct Spec<'a> {
+    name: &'static str,
+    url: (&'static str, &'a Option<String>),
+    key: &'a Option<Secret>,
+    events: (&'static str, &'a Option<String>),
+    default_events: &'static [&'static str],
+    timeout_ms: (&'static str, Option<u32>),
+    retries: (&'static str, Option<u32>),
+}
+
+/// The timeout and retries of a webhook with none set (as the API's webhooks).
+pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
+pub const DEFAULT_RETRIES: u32 = 3;
+
+/// `value` of `var` (or `default`), refused outside `range`.
+fn within(
+    (var, value): (&'static str, Option<u32>),
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<i32, ConfigError> {
+    let v = value.unwrap_or(default);
+    if !range.contains(&v) {
+        return Err(ConfigError::new(
+            var,
+            format!("must be between {} and {}", range.start(), range.end()),
+        ));
+    }
+    Ok(v as i32)
+}
 
 /// The environment's subscriptions (none in the `test` profile unless asked for).
 pub fn from_config(c: &Config) -> Result<Vec<EnvSubscription>, ConfigError> {
@@ -88,45 +113,64 @@ pub fn from_config(c: &Config) -> Result<Vec<EnvSubscription>, ConfigError> {
         }
     };
     let specs: [Spec<'_>; 4] = [
-        (
-            "external-service",
-            "EXTERNAL_SERVICE_WEBHOOK_URL",
-            &c.external_service_webhook_url,
-            &c.external_service_api_key,
-            "EXTERNAL_SERVICE_EVENTS",
-            &c.external_service_events,
-            SEED_EVENTS,
-        ),
-        (
-            "analytics-service",
-            "ANALYTICS_SERVICE_WEBHOOK_URL",
-            &c.analytics_service_webhook_url,
-            &c.analytics_service_api_key,
-            "ANALYTICS_SERVICE_EVENTS",
-            &c.analytics_service_events,
-            &["*"],
-        ),
-        (
-            "notification-service",
-            "NOTIFICATION_SERVICE_URL",
-            &c.notification_service_url,
-            &c.notification_service_api_key,
-            "NOTIFICATION_SERVICE_EVENTS",
-            &c.notification_service_events,
-            OUTCOME_EVENTS,
-        ),
-        (
-            "lms-integration",
-            "LMS_INTEGRATION_URL",
-            &c.lms_integration_url,
-            &c.lms_api_key,
-            "LMS_INTEGRATION_EVENTS",
-            &c.lms_integration_events,
-            OUTCOME_EVENTS,
-        ),
+        Spec {
+            name: "external-service",
+            url: (
+                "EXTERNAL_SERVICE_WEBHOOK_URL",
+                &c.external_service_webhook_url,
+            ),
+            key: &c.external_service_api_key,
+            events: ("EXTERNAL_SERVICE_EVENTS", &c.external_service_events),
+            default_events: SEED_EVENTS,
+            timeout_ms: ("EXTERNAL_SERVICE_TIMEOUT_MS", c.external_service_timeout_ms),
+            retries: ("EXTERNAL_SERVICE_RETRIES", c.external_service_retries),
+        },
+        Spec {
+            name: "analytics-service",
+            url: (
+                "ANALYTICS_SERVICE_WEBHOOK_URL",
+                &c.analytics_service_webhook_url,
+            ),
+            key: &c.analytics_service_api_key,
+            events: ("ANALYTICS_SERVICE_EVENTS", &c.analytics_service_events),
+            default_events: &["*"],
+            timeout_ms: (
+                "ANALYTICS_SERVICE_TIMEOUT_MS",
+                c.analytics_service_timeout_ms,
+            ),
+            retries: ("ANALYTICS_SERVICE_RETRIES", c.analytics_service_retries),
+        },
+        Spec {
+            name: "notification-service",
+            url: ("NOTIFICATION_SERVICE_URL", &c.notification_service_url),
+            key: &c.notification_service_api_key,
+            events: (
+                "NOTIFICATION_SERVICE_EVENTS",
+                &c.notification_service_events,
+            ),
+            default_events: OUTCOME_EVENTS,
+            timeout_ms: (
+                "NOTIFICATION_SERVICE_TIMEOUT_MS",
+                c.notification_service_timeout_ms,
+            ),
+            retries: (
+                "NOTIFICATION_SERVICE_RETRIES",
+                c.notification_service_retries,
+            ),
+        },
+        Spec {
+            name: "lms-integration",
+            url: ("LMS_INTEGRATION_URL", &c.lms_integration_url),
+            key: &c.lms_api_key,
+            events: ("LMS_INTEGRATION_EVENTS", &c.lms_integration_events),
+            default_events: OUTCOME_EVENTS,
+            timeout_ms: ("LMS_INTEGRATION_TIMEOUT_MS", c.lms_integration_timeout_ms),
+            retries: ("LMS_INTEGRATION_RETRIES", c.lms_integration_retries),
+        },
     ];
     let mut out = Vec::new();
-    for (name, url_var, url, key, events_var, events, default) in specs {
+    for spec in specs {
+        let (url_var, url) = spec.url;
         let Some(raw) = url.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
             continue;
         };
@@ -135,12 +179,15 @@ pub fn from_config(c: &Config) -> Result<Vec<EnvSubscription>, ConfigError> {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(ConfigError::new(url_var, "must be an http(s) URL"));
         }
+        let (events_var, events) = spec.events;
         out.push(EnvSubscription {
-            name,
+            name: spec.name,
             url: parsed,
-            api_key: key.clone().filter(|k| !k.is_empty()),
-            events: events_list(events_var, events.as_deref(), default)?,
+            api_key: spec.key.clone().filter(|k| !k.is_empty()),
+            events: events_list(events_var, events.as_deref(), spec.default_events)?,
             secret: secret.clone(),
+            timeout_ms: within(spec.timeout_ms, DEFAULT_TIMEOUT_MS, 1..=300_000)?,
+            max_retries: within(spec.retries, DEFAULT_RETRIES, 0..=100)?,
         });
     }
     Ok(out)
@@ -285,8 +332,8 @@ impl EnvSubscription {
             headers,
             secret: self.secret.clone(),
             events: self.events.clone(),
-            timeout_ms: 10_000,
-            max_retries: 3,
+            timeout_ms: self.timeout_ms,
+            max_retries: self.max_retries,
             disabled_reason: None,
         }
     }
@@ -344,6 +391,52 @@ mod tests {
             "EXTERNAL_SERVICE_EVENTS"
         );
         assert_eq!(env_id("x"), env_id("x"));
+    }
+
+    #[test]
+    fn each_webhook_takes_its_timeout_and_retries() {
+        let c = Config {
+            analytics_service_webhook_url: Some("https://a.example.org/in".into()),
+            analytics_service_timeout_ms: Some(2_500),
+            analytics_service_retries: Some(0),
+            notification_service_url: Some("https://n.example.org/in".into()),
+            ..Config::default()
+        };
+        let subs = from_config(&c).unwrap();
+        let of = |n: &str| subs.iter().find(|s| s.name == n).unwrap().desired();
+        assert_eq!(
+            (
+                of("analytics-service").timeout_ms,
+                of("analytics-service").max_retries
+            ),
+            (2_500, 0)
+        );
+        assert_eq!(
+            (
+                of("notification-service").timeout_ms,
+                of("notification-service").max_retries
+            ),
+            (10_000, 3)
+        );
+        for (c, var) in [
+            (
+                Config {
+                    analytics_service_timeout_ms: Some(0),
+                    ..c.clone()
+                },
+                "ANALYTICS_SERVICE_TIMEOUT_MS",
+            ),
+            (
+                Config {
+                    notification_service_retries: Some(101),
+                    ..c
+                },
+                "NOTIFICATION_SERVICE_RETRIES",
+            ),
+        ] {
+            let e = from_config(&c).unwrap_err();
+            assert_eq!(e.var, var);
+        }
     }
 
     #[test]

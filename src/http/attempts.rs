@@ -1,7 +1,7 @@
 //! `/attempts`: taking a test. Every route acts on the caller's own attempts.
 
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -16,7 +16,6 @@ use super::params::Tenancy;
 use crate::error::AppResult;
 use crate::http::AppState;
 use crate::http::extract::ValidQuery;
-use crate::service::Page;
 use crate::service::attempts::{self as svc, AnswersIn, Resumed, Saved, Started, Submitted};
 use crate::service::reviews::{self, ImportIn, ReviewIn, Reviewed};
 use serde::Deserialize;
@@ -48,18 +47,23 @@ pub struct PageQuery {
     pub offset: Option<i64>,
 }
 
-/// Submitted attempts with answers waiting for a reviewer, with those answers.
+/// Submitted attempts with answers waiting for a reviewer, with those answers, oldest
+/// submission first: an array, as upstream's (which had no paging); `limit` (default 100,
+/// at most 1000) and `offset` choose the window, `X-Total-Count` says how many there are.
 #[utoipa::path(get, path = "/attempts/reviews/pending", tag = "reviews", params(Tenancy, PageQuery),
-    responses((status = 200, body = Envelope<Page<super::views::PendingReview>>), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<Vec<super::views::PendingReview>>,
+                headers(("X-Total-Count" = i64, description = "Attempts waiting for review in all"))),
+              (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
 async fn pending_reviews(
     State(s): State<AppState>,
     ctx: RequestContext,
     ValidQuery(q): ValidQuery<PageQuery>,
-) -> AppResult<ApiOk<Page<Value>>> {
+) -> AppResult<Response> {
     ctx.require_any_role(&REVIEWERS)?;
-    Ok(ApiOk::ok(
-        reviews::pending(&s.store, &ctx.scope(), q.limit, q.offset).await?,
-    ))
+    let limit = q.limit.or(Some(100));
+    let pending = reviews::pending(&s.store, &ctx.scope(), limit, q.offset).await?;
+    let total = [("x-total-count", pending.total.to_string())];
+    Ok((total, ApiOk::ok(pending.content)).into_response())
 }
 
 /// Score the answers of a submitted attempt (a reviewer, never the learner).
@@ -131,10 +135,13 @@ async fn answersheet(
 ) -> AppResult<Response> {
     let attempt_id = path_uuid(&attempt_id)?;
     let caller = ctx.user()?;
-    // In header mode everyone holds every role: the learner's own view is what they get
-    // unless they name themselves a reviewer through a token.
-    let reviewer =
-        ctx.mode == crate::http::auth::AuthMode::Jwt && REVIEWERS.iter().any(|r| ctx.has_role(*r));
+    // In header mode everyone holds every role: a caller reads other learners' sheets as a
+    // reviewer (as upstream allows), and their own as its learner.
+    let reviewer = match ctx.mode {
+        crate::http::auth::AuthMode::Headers => reviews::SheetReader::ReviewerOfOthers,
+        _ if REVIEWERS.iter().any(|r| ctx.has_role(*r)) => reviews::SheetReader::Reviewer,
+        _ => reviews::SheetReader::Learner,
+    };
     let sheet = reviews::answersheet(
         &s.store,
         &s.contents,

@@ -5,6 +5,7 @@ pub mod assessments;
 pub mod attempts;
 pub mod auth;
 pub mod conditional;
+pub mod config;
 mod docs;
 pub mod envelope;
 pub mod extract;

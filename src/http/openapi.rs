@@ -31,6 +31,7 @@ use crate::http::AppState;
         (name = "attempts", description = "Taking tests: start, answer, submit, resume"),
         (name = "reviews", description = "Reviews, answer sheets and result status"),
         (name = "webhooks", description = "Webhooks, deliveries, replays and plugins (admins)"),
+        (name = "config", description = "The tenant's configuration"),
     ),
 )]
 struct ApiDoc;
@@ -64,7 +65,8 @@ pub fn api_router(prefix: &str) -> OpenApiRouter<AppState> {
         .merge(super::sections::router())
         .merge(super::rules::router())
         .merge(super::attempts::router())
-        .merge(super::webhooks::router());
+        .merge(super::webhooks::router())
+        .merge(super::config::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::ready))

@@ -10,6 +10,7 @@ pub mod questions;
 pub mod reviews;
 pub mod rules;
 pub mod sections;
+pub mod tenant_config;
 pub mod users;
 pub mod webhooks;
 

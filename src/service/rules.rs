@@ -72,7 +72,7 @@ pub struct RuleIn {
     pub is_active: Option<bool>,
 }
 
-fn summary(r: &Rule) -> RuleChanged {
+pub(crate) fn summary(r: &Rule) -> RuleChanged {
     RuleChanged {
         rule_id: r.rule_id.0,
         test_id: r.test_id.map(|t| t.0),

@@ -106,4 +106,48 @@ impl UserDirectory {
             })
             .collect()
     }
+
+    /// The tenant's configuration for this service, as upstream asks for it:
+    /// `GET {USER_SERVICE_URL}/tenant/{tenantId}?context=assessment`, its `result` when that is
+    /// a non-empty object. Never fails: a missing or failing service gives `None`, logged.
+    pub async fn tenant_config(
+        &self,
+        tenant: Uuid,
+        authorization: Option<&str>,
+    ) -> Option<serde_json::Map<String, Value>> {
+        let base = self.base.as_ref()?;
+        let url = format!("{}/tenant/{tenant}", base.as_str().trim_end_matches('/'));
+        let mut req = self
+            .client
+            .get(&url)
+            .query(&[("context", "assessment")])
+            .header("tenantid", tenant.to_string());
+        if let Some(a) = authorization {
+            req = req.header("Authorization", a);
+        }
+        let body: Value = match req.send().await {
+            Ok(r) if r.status().is_success() => match r.json().await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "user service answered the tenant's configuration with unreadable JSON");
+                    return None;
+                }
+            },
+            Ok(r) => {
+                tracing::warn!(
+                    status = r.status().as_u16(),
+                    "user service refused the tenant's configuration"
+                );
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "user service unreachable for the tenant's configuration");
+                return None;
+            }
+        };
+        match body.get("result") {
+            Some(Value::Object(m)) if !m.is_empty() => Some(m.clone()),
+            _ => None,
+        }
+    }
 }

@@ -317,6 +317,29 @@ pub async fn answers<'a>(
     })
 }
 
+/// The stored answers of several attempts (one statement), each attempt's in the order of
+/// [`answers`].
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn answers_of_many<'a>(
+    db: impl Into<Db<'a>>,
+    scope: &Scope,
+    attempt_ids: &[Uuid],
+) -> Result<Vec<StoredAnswer>, sqlx::Error> {
+    use super::sql::Sql;
+    let db = db.into();
+    if attempt_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(
+        db.backend(),
+        format!(r#"SELECT {ANSWER_COLUMNS} FROM "testUserAnswers""#),
+    );
+    sql.where_scope_filter(scope)
+        .and_in(r#""attemptId""#, attempt_ids)
+        .push(r#" ORDER BY "createdAt", "attemptAnsId""#);
+    sql.fetch_rows::<StoredAnswer>(db).await
+}
+
 /// A reviewer's score for one answer.
 #[derive(Debug, Clone, Copy)]
 pub struct AnswerReview<'a> {

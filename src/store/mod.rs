@@ -24,6 +24,7 @@ pub mod rules;
 pub mod saves;
 pub mod sql;
 pub mod starts;
+pub mod tenant_configs;
 mod tx;
 pub mod types;
 pub mod watch;

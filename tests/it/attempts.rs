@@ -454,6 +454,59 @@ async fn parallel_saves_keep_one_row_and_submit_counts_nothing_after_it() {
     assert_eq!(events(&app, "attempt.submitted").await.len(), 1);
 }
 
+/// One attempt the database refuses to update does not keep the sweeper from submitting the
+/// others (issue 18, item 7); it is tried again at the next step.
+#[tokio::test]
+async fn one_failing_attempt_does_not_stop_the_sweeper() {
+    use assessment_service::store::{Backend, Pools};
+    let clock = ManualClock::starting_now();
+    let app = TestApp::on_clock(&clock).await;
+    let (test, _) = published_test(&app, json!({"timeDuration": 60}), vec![
+        json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+    ]).await;
+    let bad = start_attempt(&app, &test, LEARNER).await;
+    let good = start_attempt(&app, &test, OTHER_LEARNER).await;
+    // The database refuses any update of the first attempt.
+    let refuse = match app.db.backend() {
+        Backend::Sqlite => format!(
+            r#"CREATE TRIGGER "refuse_one" BEFORE UPDATE ON "testAttempts" WHEN OLD."attemptId" = '{bad}'
+               BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"#
+        ),
+        Backend::Postgres => format!(
+            r#"CREATE FUNCTION "refuse_one"() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
+               CREATE TRIGGER "refuse_one" BEFORE UPDATE ON "testAttempts" FOR EACH ROW
+               WHEN (OLD."attemptId" = '{bad}') EXECUTE FUNCTION "refuse_one"();"#
+        ),
+    };
+    match app.state.store.pools() {
+        Pools::Sqlite { writer, .. } => sqlx::raw_sql(&refuse).execute(writer).await.map(|_| ()),
+        Pools::Postgres(pool) => sqlx::raw_sql(&refuse).execute(pool).await.map(|_| ()),
+    }
+    .unwrap();
+    clock.advance(chrono::Duration::seconds(61));
+    let (store, service_clock) = (&app.state.store, &app.state.clock);
+    let sweep = || assessment_service::service::attempts::sweep_once(store, service_clock, 100);
+    assert_eq!(sweep().await.unwrap(), 1, "the other attempt is submitted");
+    let submitted: Vec<String> = events(&app, "attempt.submitted")
+        .await
+        .iter()
+        .map(|e| e["data"]["attemptId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(submitted, [good]);
+    // Still refused, still tried, nothing else to do.
+    assert_eq!(sweep().await.unwrap(), 0);
+    let r = app
+        .call_with(
+            Method::GET,
+            &format!("{A}/{bad}/resume/{LEARNER}"),
+            None,
+            &as_user(LEARNER),
+        )
+        .await;
+    assert_eq!(r.expect_status(200)["result"]["attempt"]["status"], "I");
+}
+
 #[tokio::test]
 async fn deadlines_refuse_answers_and_the_sweeper_submits_once() {
     let clock = ManualClock::starting_now();
@@ -700,14 +753,13 @@ async fn reviewers_score_essays_and_results_follow() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    // Upstream's shape: an array; the total in a header.
+    assert_eq!(r.header("x-total-count"), Some("1"));
     let page = r.json()["result"].clone();
-    assert_eq!(page["totalElements"], 1);
-    assert_eq!(page["content"][0]["attemptId"], attempt.as_str());
-    assert_eq!(page["content"][0]["answers"][0]["questionText"], "Why?");
-    assert_eq!(
-        page["content"][0]["answers"][0]["answer"]["text"],
-        "Because."
-    );
+    assert_eq!(page.as_array().unwrap().len(), 1);
+    assert_eq!(page[0]["attemptId"], attempt.as_str());
+    assert_eq!(page[0]["answers"][0]["questionText"], "Why?");
+    assert_eq!(page[0]["answers"][0]["answer"]["text"], "Because.");
 
     let r = review(
         &app,
@@ -754,7 +806,7 @@ async fn reviewers_score_essays_and_results_follow() {
             &as_user(REVIEWER),
         )
         .await;
-    assert_eq!(r.json()["result"]["totalElements"], 0);
+    assert_eq!(r.json()["result"], json!([]));
 
     // The learner's answer sheet: scores and remarks, no keys without showCorrectAnswer.
     let r = app
@@ -786,7 +838,9 @@ async fn reviewers_score_essays_and_results_follow() {
             &as_user(OTHER_LEARNER),
         )
         .await;
-    assert_eq!(r.status, 404);
+    // Header mode: another caller of the tenant holds every role, so reads it as a reviewer
+    // (in JWT mode a learner's token does not: see `review_routes_need_a_reviewer_and_stay_in_scope`).
+    assert_eq!(r.status, 200);
 
     // Status and result status.
     let r = app
@@ -867,10 +921,7 @@ async fn review_by_test_imports_in_one_transaction() {
         )
         .await;
     assert_eq!(
-        r.json()["result"]["content"][0]["answers"]
-            .as_array()
-            .unwrap()
-            .len(),
+        r.json()["result"][0]["answers"].as_array().unwrap().len(),
         2,
         "still both pending"
     );
@@ -909,6 +960,76 @@ async fn review_by_test_imports_in_one_transaction() {
         "NOT_FOUND",
         "No attempt found for review",
     );
+}
+
+/// The pending list reads every attempt's answers and their questions at once (issue 18,
+/// item 6), and windows with `limit` and `offset`, the total in `X-Total-Count`.
+#[tokio::test]
+async fn pending_reviews_are_an_array_of_each_attempts_own_answers() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(
+        &app,
+        json!({}),
+        vec![
+            json!({"text": "Why?", "type": "essay", "marks": 2}),
+            json!({"text": "How?", "type": "essay", "marks": 2}),
+        ],
+    )
+    .await;
+    const LEARNERS: [&str; 3] = [
+        LEARNER,
+        OTHER_LEARNER,
+        "8c9d0e1f-2a3b-4c4d-8e5f-6a7b8c9d0e1f",
+    ];
+    for (i, learner) in LEARNERS.iter().enumerate() {
+        let attempt = start_attempt(&app, &test, learner).await;
+        // Learner i answers the first i + 1 questions (at most two).
+        let answers: Vec<Value> = qs.iter().take(i.min(1) + 1)
+            .map(|q| json!({"questionId": q["questionId"], "answer": {"text": format!("{learner}")}}))
+            .collect();
+        answer(&app, &attempt, learner, json!(answers), 201).await;
+        submit(&app, &attempt, learner, 201).await;
+    }
+    let get = |query: &'static str| {
+        let app = &app;
+        async move {
+            app.call_with(
+                Method::GET,
+                &format!("{A}/reviews/pending{query}"),
+                None,
+                &as_user(REVIEWER),
+            )
+            .await
+        }
+    };
+    let all = get("").await;
+    assert_eq!(all.header("x-total-count"), Some("3"));
+    let listed = all.expect_status(200)["result"].clone();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    for item in listed {
+        let answers = item["answers"].as_array().unwrap();
+        let learner = item["userId"].as_str().unwrap();
+        assert!(!answers.is_empty());
+        assert!(
+            answers.iter().all(|a| a["answer"]["text"] == learner),
+            "{item}"
+        );
+        assert!(
+            answers.iter().all(|a| a["questionText"].is_string()),
+            "{item}"
+        );
+    }
+    let counts: Vec<usize> = listed
+        .iter()
+        .map(|i| i["answers"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(counts.iter().sum::<usize>(), 5);
+    let window = get("?limit=2&offset=1").await;
+    assert_eq!(window.header("x-total-count"), Some("3"));
+    let window = window.expect_status(200)["result"].clone();
+    assert_eq!(window.as_array().unwrap().len(), 2);
+    assert_eq!(window[0]["attemptId"], listed[1]["attemptId"]);
 }
 
 #[tokio::test]
@@ -976,6 +1097,39 @@ async fn answer_sheets_show_keys_only_when_allowed() {
         "CLIENT_ERROR",
         "Answer sheet is not enabled for this test",
     );
+}
+
+/// Header mode grants every role (issue 18, item 1): another user reads a learner's sheet as
+/// a reviewer, as upstream allows; the learner still gets the learner's view of their own.
+#[tokio::test]
+async fn in_header_mode_others_read_a_learners_sheet_as_reviewers() {
+    let app = TestApp::spawn().await;
+    let settings = json!({"showCorrectAnswer": true, "allowResubmission": true});
+    let (test, qs) = published_test(&app, settings, vec![
+        json!({"text": "mcq", "type": "mcq", "options": [{"text": "a", "isCorrect": true}, {"text": "b"}]}),
+    ]).await;
+    let attempt = start_attempt(&app, &test, LEARNER).await;
+    answer(&app, &attempt, LEARNER, json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 1)]}}]), 201).await;
+    submit(&app, &attempt, LEARNER, 201).await;
+    let sheet = |user: &'static str| {
+        let app = &app;
+        let path = format!("{A}/{attempt}/answersheet");
+        async move {
+            app.call_with(Method::GET, &path, None, &as_user(user))
+                .await
+        }
+    };
+    // The learner may re-answer: no key, no score in their own view.
+    let own = sheet(LEARNER).await.expect_status(200)["result"]["answers"][0].clone();
+    assert!(own.get("correctAnswer").is_none(), "{own}");
+    assert!(own["score"].is_null(), "{own}");
+    // Another user of the tenant (a reviewer behind the gateway) sees it all.
+    let other = sheet(USER).await.expect_status(200)["result"]["answers"][0].clone();
+    assert_eq!(
+        other["correctAnswer"]["correctOptionIds"],
+        json!([opt(&qs[0], 0)])
+    );
+    assert_eq!(other["score"], 0);
 }
 
 #[tokio::test]
@@ -1406,10 +1560,7 @@ async fn review_routes_need_a_reviewer_and_stay_in_scope() {
     )
     .await
     .expect_status(200);
-    assert_eq!(
-        r["result"]["totalElements"], 0,
-        "another organisation sees nothing"
-    );
+    assert_eq!(r["result"], json!([]), "another organisation sees nothing");
     let r = call(
         Method::POST,
         format!("{A}/{attempt}/review"),
@@ -1426,6 +1577,15 @@ async fn review_routes_need_a_reviewer_and_stay_in_scope() {
     )
     .await;
     assert_eq!(r.status, 404);
+    let other_learner = token(OTHER_LEARNER, ORG, json!(["learner"]));
+    let r = call(
+        Method::GET,
+        format!("{A}/{attempt}/answersheet"),
+        None,
+        other_learner,
+    )
+    .await;
+    assert_eq!(r.status, 404, "a learner's token reads no one else's sheet");
     let r = call(
         Method::GET,
         format!("{A}/reviews/pending"),
@@ -1434,7 +1594,7 @@ async fn review_routes_need_a_reviewer_and_stay_in_scope() {
     )
     .await
     .expect_status(200);
-    assert_eq!(r["result"]["totalElements"], 1);
+    assert_eq!(r["result"].as_array().unwrap().len(), 1);
     let r = call(
         Method::POST,
         format!("{A}/{attempt}/review"),

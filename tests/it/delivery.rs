@@ -90,6 +90,8 @@ async fn subscribe(store: &Store, url: &str, events: &[&str]) {
             api_key: Some("secret-key".into()),
             events: events.iter().map(|s| s.to_string()).collect(),
             secret: Some(SECRET.into()),
+            timeout_ms: subscriptions::DEFAULT_TIMEOUT_MS as i32,
+            max_retries: subscriptions::DEFAULT_RETRIES as i32,
         }],
         &[],
     )
@@ -142,6 +144,8 @@ async fn two_subscribers(store: &Store, first: &str, second: &str) {
         api_key: None,
         events: vec!["*".into()],
         secret: None,
+        timeout_ms: subscriptions::DEFAULT_TIMEOUT_MS as i32,
+        max_retries: subscriptions::DEFAULT_RETRIES as i32,
     };
     subscriptions::sync(
         store,
@@ -1976,4 +1980,36 @@ async fn a_requests_traceparent_goes_on_with_the_deliveries_of_its_events() {
         .find(|t| t[1] != "4bf92f3577b34da6a3ce929d0e0e4736")
         .expect("a trace of its own");
     assert_eq!((started[1].len(), started[3].as_str()), (32, "00"));
+}
+
+/// The environment's four webhooks take their timeout and retries from `*_TIMEOUT_MS` and
+/// `*_RETRIES` (issue 18, item 5); unset, the defaults.
+#[tokio::test]
+async fn the_environments_webhooks_take_their_timeout_and_retries() {
+    use assessment_service::app::Components;
+    use assessment_service::config::Config;
+    let config = Config {
+        node_env: "test".into(),
+        external_plugins_in_test: true,
+        analytics_service_webhook_url: Some("https://analytics.example.org/in".into()),
+        analytics_service_timeout_ms: Some(2_500),
+        analytics_service_retries: Some(7),
+        lms_integration_url: Some("https://lms.example.org/in".into()),
+        ..Config::default()
+    };
+    let app = TestApp::with_config(config.clone()).await;
+    Components::from_config(&config)
+        .unwrap()
+        .sync_subscriptions(&app.state.store)
+        .await
+        .unwrap();
+    let subs = deliveries::all_subscriptions(&app.state.store)
+        .await
+        .unwrap();
+    let of = |name: &str| {
+        let s = subs.iter().find(|s| s.name == name).unwrap();
+        (s.timeout_ms, s.max_retries)
+    };
+    assert_eq!(of("analytics-service"), (2_500, 7));
+    assert_eq!(of("lms-integration"), (10_000, 3));
 }

@@ -34,4 +34,5 @@ mod process;
 mod questions;
 mod rules_sections;
 mod schemas;
+mod tenant_config;
 mod tests_api;

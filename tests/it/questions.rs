@@ -323,6 +323,15 @@ async fn publishing_through_patch_emits_question_published_once() {
         assert_eq!(r.status, 200);
     }
     assert_eq!(events(&app, "question.published").await.len(), 1);
+    // Each transition into `published` is one (docs/decisions.md says so): back to draft and
+    // published again makes a second.
+    for status in ["draft", "published"] {
+        let r = app
+            .call(Method::PATCH, &path, Some(json!({"status": status})))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(events(&app, "question.published").await.len(), 2);
 }
 
 #[tokio::test]

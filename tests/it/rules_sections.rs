@@ -611,3 +611,161 @@ async fn every_rule_criterion_is_honoured() {
     );
     assert_eq!(with_marks["maxMarks"], 3);
 }
+
+/// A test removed with its rows takes its rules along, and each is announced with
+/// `rule.deleted` (issue 18, item 4); an archived test keeps its rules and announces none.
+#[tokio::test]
+async fn deleting_a_test_announces_the_rules_it_removes() {
+    let app = TestApp::spawn().await;
+    let mut removed = Vec::new();
+    for hard in [true, false] {
+        let rb = create_test(&app, json!({"title": "Rules", "type": "rule_based"})).await;
+        let section = create_section(&app, &rb, "S").await;
+        let mut ids = Vec::new();
+        for name in ["a", "b"] {
+            let r = app
+                .call(
+                    Method::POST,
+                    R,
+                    Some(json!({"name": name, "ruleType": "mixed", "testId": rb,
+                    "sectionId": section, "numberOfQuestions": 1, "poolSize": 1,
+                    "criteria": {"questionTypes": ["mcq"]}})),
+                )
+                .await;
+            ids.push(
+                r.expect_status(201)["result"]["ruleId"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        let path = format!("/assessment/v1/tests/{rb}?hard={hard}");
+        app.call(Method::DELETE, &path, None)
+            .await
+            .expect_status(200);
+        if hard {
+            removed = ids;
+        }
+    }
+    let announced: Vec<String> = events(&app, "rule.deleted")
+        .await
+        .iter()
+        .map(|e| e["data"]["ruleId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(announced, removed);
+}
+
+/// Rules whose pools overlap (issue 18, item 2): publishing checks that all of them can have
+/// their questions at once, and every start then succeeds, whatever each rule draws first.
+#[tokio::test]
+async fn overlapping_rules_are_checked_together_and_every_start_succeeds() {
+    let app = TestApp::spawn().await;
+    let geo = published(&app, "geo", 2, &["geo"]).await;
+    published(&app, "hist", 2, &["hist"]).await;
+    let rb = create_test(&app, json!({"title": "Rules", "type": "rule_based"})).await;
+    let section = create_section(&app, &rb, "S").await;
+    let rule = |name: &str, n: u32, tags: &[&str]| {
+        json!({"name": name, "ruleType": "category_based", "testId": rb, "sectionId": section,
+               "numberOfQuestions": n, "poolSize": n, "criteria": {"tags": tags},
+               "selectionStrategy": "random"})
+    };
+    // `both` may take either question, `only geo` needs the first. Rules are drawn newest
+    // first: `both` draws before `only geo`.
+    let mut ids = Vec::new();
+    for body in [
+        rule("only geo", 1, &["geo"]),
+        rule("both", 1, &["geo", "hist"]),
+    ] {
+        let r = app.call(Method::POST, R, Some(body)).await;
+        let r = r.expect_status(201);
+        ids.push(r["result"]["ruleId"].as_str().unwrap().to_string());
+    }
+    let publish_path = format!("/assessment/v1/tests/{rb}/publish");
+    let unpublish_path = format!("/assessment/v1/tests/{rb}/unpublish");
+    app.call(Method::POST, &publish_path, None)
+        .await
+        .expect_status(201);
+    // Drawn in turn, `both` would take the geo question half the time and leave `only geo`
+    // nothing; every one of these starts gets both questions.
+    for i in 0..12u32 {
+        let learner: &'static str =
+            Box::leak(format!("00000000-0000-4000-8000-{i:012}").into_boxed_str());
+        let started = start(&app, &rb, learner, 201).await;
+        let attempt = started["result"]["attemptId"].as_str().unwrap();
+        let paper = app
+            .call_with(
+                Method::GET,
+                &format!("{ATTEMPTS}/{attempt}/questions/{learner}"),
+                None,
+                &as_user(learner),
+            )
+            .await
+            .expect_status(200);
+        let drawn: Vec<&str> = paper["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["questionId"].as_str().unwrap())
+            .collect();
+        assert_eq!(drawn.len(), 2, "{paper}");
+        assert!(
+            drawn.contains(&geo["questionId"].as_str().unwrap()),
+            "{paper}"
+        );
+    }
+    // Both rules wanting two: three places for two questions, refused before any start.
+    app.call(Method::POST, &unpublish_path, None)
+        .await
+        .expect_status(201);
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("{R}/{}", ids[1]),
+            Some(json!({"numberOfQuestions": 2, "poolSize": 2})),
+        )
+        .await;
+    r.expect_status(200);
+    let r = app.call(Method::POST, &publish_path, None).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(
+        r.errmsg(),
+        "The rules' pools overlap: rule \"only geo\" cannot get its 1 questions once the other rules have theirs (2 distinct questions in the pools, 3 needed in all)"
+    );
+}
+
+/// A declared `totalMarks` is the total attempts are scored out of (issue 18, item 3).
+#[tokio::test]
+async fn a_declared_total_must_be_the_questions_total() {
+    let app = TestApp::spawn().await;
+    let test = create_test(
+        &app,
+        json!({"title": "T", "type": "plain", "totalMarks": 10, "passingMarks": 1}),
+    )
+    .await;
+    let section = create_section(&app, &test, "S").await;
+    let mut q = mcq("Q");
+    q["marks"] = json!(2);
+    q["testId"] = json!(test);
+    q["sectionId"] = json!(section);
+    create_question(&app, q).await;
+    let path = format!("/assessment/v1/tests/{test}/publish");
+    let r = app.call(Method::POST, &path, None).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(
+        r.errmsg(),
+        "totalMarks (10) must equal the marks of the questions a learner gets (2): set it to 2 or leave it unset"
+    );
+    assert!(events(&app, "test.published").await.is_empty());
+    app.call(
+        Method::PATCH,
+        &format!("/assessment/v1/tests/{test}"),
+        Some(json!({"totalMarks": 2})),
+    )
+    .await
+    .expect_status(200);
+    app.call(Method::POST, &path, None).await.expect_status(201);
+    assert_eq!(
+        events(&app, "test.published").await[0]["data"]["totalMarks"],
+        2
+    );
+}

@@ -13,7 +13,6 @@ use super::{Actor, Page, UnitOfWork, conflict_on_unique, page_window, to_i32};
 use crate::clock::Clock;
 use crate::domain::assessment::{self as rules_of, PublishFacts, RuleSupply};
 use crate::domain::enums::{AttemptsGrading, GradingType, SelectionMode, TestStatus, TestType};
-use crate::domain::event_data::TestDeleted;
 use crate::domain::{event::EventName, ids::Scope, marks::Marks};
 use crate::error::{AppError, AppResult};
 use crate::service::de;
@@ -24,9 +23,11 @@ use crate::store::{Db, Id, Store, Ts, Tx};
 
 mod listing;
 mod publishing;
+mod removal;
 mod structure;
 pub use listing::*;
 pub use publishing::*;
+pub use removal::*;
 pub use structure::*;
 /// The fields `create` refuses to go without (required on create in the OpenAPI document).
 pub const REQUIRED_ON_CREATE: &[&str] = &["type", "title"];
@@ -449,38 +450,6 @@ pub(crate) async fn lock_editable(
         )));
     }
     Ok(t)
-}
-
-/// `DELETE /tests/{id}[?hard=true]`.
-pub async fn delete(
-    store: &Store,
-    clock: &Clock,
-    actor: &Actor,
-    id: Uuid,
-    hard: bool,
-) -> AppResult<()> {
-    let mut uow = UnitOfWork::begin(store, clock, actor).await?;
-    let mut t = lock_live(uow.tx(), &actor.scope, id).await?;
-    if repo::attempt_count(uow.tx(), &actor.scope, id).await? > 0 {
-        return Err(AppError::validation(
-            "Cannot delete test that has attempts. Archive the test instead.",
-        ));
-    }
-    if hard {
-        repo::delete(uow.tx(), &actor.scope, id).await?;
-    } else {
-        for mut s in repo::sections_of(uow.tx(), &actor.scope, id).await? {
-            s.status = crate::domain::enums::SectionStatus::Archived;
-            uow.stamp(&mut s);
-            repo::update_section(uow.tx(), &s).await?;
-        }
-        t.status = TestStatus::Archived;
-        uow.stamp(&mut t);
-        repo::update(uow.tx(), &t).await?;
-    }
-    uow.emit(EventName::TestDeleted, &TestDeleted { test_id: id, hard });
-    uow.commit().await?;
-    Ok(())
 }
 
 /// A test with its sections and question links (`GET /tests/{id}`).

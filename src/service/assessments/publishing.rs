@@ -138,13 +138,10 @@ pub(super) async fn publish_facts(tx: &mut Tx, scope: &Scope, t: &Test) -> AppRe
         let rules = active_rules(tx, scope, t.test_id.0).await?;
         for rule in &rules {
             let pool = rule_pool(tx, scope, rule).await?;
-            let first = pool.first().map(|q| q.marks);
-            let uniform = first.filter(|m| pool.iter().all(|q| q.marks == *m));
             supplies.push(RuleSupply {
                 name: rule.name.clone(),
                 needed: rule.number_of_questions.max(0) as u32,
-                available: pool.len() as u32,
-                uniform_marks: uniform,
+                pool: pool.iter().map(|q| (q.question_id.0, q.marks)).collect(),
             });
         }
     }

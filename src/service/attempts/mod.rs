@@ -532,34 +532,45 @@ pub async fn submit(
 }
 
 /// One step of the deadline sweeper: submits (as `auto`) every in-progress attempt whose
-/// deadline has passed by the clock's time, up to `limit`. Returns how many it submitted.
+/// deadline has passed, up to `limit`, each in its own transaction. An attempt that fails is
+/// logged and left for the next step; the others are still submitted. Returns how many were.
 pub async fn sweep_once(store: &Store, clock: &Clock, limit: i64) -> AppResult<usize> {
     let mut done = 0;
     for candidate in repo::expired(store, clock.now(), limit).await? {
-        let scope = Scope {
-            tenant: crate::domain::ids::TenantId::from_uuid(candidate.tenant_id.0),
-            organisation: crate::domain::ids::OrganisationId::from_uuid(
-                candidate.organisation_id.0,
+        match submit_overdue(store, clock, &candidate).await {
+            Ok(true) => done += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(
+                attempt_id = %candidate.attempt_id.0, test_id = %candidate.test_id.0, error = %e,
+                "the deadline sweeper could not submit an attempt; it goes on with the others"
             ),
-        };
-        let actor = Actor {
-            scope,
-            user: UserId::from_uuid(candidate.user_id.0),
-        };
-        let mut uow = UnitOfWork::begin(store, clock, &actor).await?;
-        let Some(attempt) = repo::lock(uow.tx(), &scope, candidate.attempt_id.0).await? else {
-            continue;
-        };
-        let Some(test) = test_repo::get(uow.tx(), &scope, attempt.test_id.0).await? else {
-            continue;
-        };
-        // Re-checked under the lock: a learner's own submit may have won.
-        if !window(&attempt, &test).is_overdue(uow.now().0) {
-            continue;
         }
-        finalize(&mut uow, attempt, &test, SubmissionType::Auto).await?;
-        uow.commit().await?;
-        done += 1;
     }
     Ok(done)
+}
+
+/// Submits one overdue attempt; `false` when it no longer needs it (gone, or submitted since).
+async fn submit_overdue(store: &Store, clock: &Clock, candidate: &Attempt) -> AppResult<bool> {
+    let scope = Scope {
+        tenant: crate::domain::ids::TenantId::from_uuid(candidate.tenant_id.0),
+        organisation: crate::domain::ids::OrganisationId::from_uuid(candidate.organisation_id.0),
+    };
+    let actor = Actor {
+        scope,
+        user: UserId::from_uuid(candidate.user_id.0),
+    };
+    let mut uow = UnitOfWork::begin(store, clock, &actor).await?;
+    let Some(attempt) = repo::lock(uow.tx(), &scope, candidate.attempt_id.0).await? else {
+        return Ok(false);
+    };
+    let Some(test) = test_repo::get(uow.tx(), &scope, attempt.test_id.0).await? else {
+        return Ok(false);
+    };
+    // Re-checked under the lock: a learner's own submit may have won.
+    if !window(&attempt, &test).is_overdue(uow.now().0) {
+        return Ok(false);
+    }
+    finalize(&mut uow, attempt, &test, SubmissionType::Auto).await?;
+    uow.commit().await?;
+    Ok(true)
 }

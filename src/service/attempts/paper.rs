@@ -83,27 +83,33 @@ pub(super) async fn build_paper(
     }
 }
 
-/// A rule-based paper drawn from `pools`: each rule's questions (none twice), shuffled within
-/// each section when the test says so, sections in the order the rules gave them.
+/// A rule-based paper drawn from `pools`: each rule's questions (none twice, taken by each
+/// rule's strategy; where pools overlap, [`crate::domain::draw::assign`] finds the choice that
+/// satisfies every rule), shuffled within each section when the test says so, sections in
+/// the order the rules gave them.
 fn draw(pools: &pools::Pools, test: &Test, rng: &mut SeededRng) -> AppResult<Vec<PaperItem>> {
+    let ranked: Vec<Vec<Uuid>> = pools
+        .rules
+        .iter()
+        .map(|(rule, pool)| rules::rank(pool, rule.selection_strategy, rng))
+        .collect();
+    let needs: Vec<usize> = pools
+        .rules
+        .iter()
+        .map(|(rule, _)| rule.number_of_questions.max(0) as usize)
+        .collect();
+    let drawn = crate::domain::draw::assign(&ranked, &needs).map_err(|r| {
+        let (rule, pool) = &pools.rules[r];
+        AppError::unprocessable(format!(
+            "Not enough questions available for rule \"{}\": found {}, required {}",
+            rule.name,
+            pool.len(),
+            needs[r]
+        ))
+    })?;
     let mut items: Vec<PaperItem> = Vec::new();
-    let mut chosen = BTreeSet::new();
-    for (rule, pool) in &pools.rules {
-        let pool: Vec<(Uuid, Marks)> = pool
-            .iter()
-            .filter(|(id, _)| !chosen.contains(id))
-            .copied()
-            .collect();
-        let n = rule.number_of_questions.max(0) as usize;
-        let picked = rules::select(&pool, n, rule.selection_strategy, rng).ok_or_else(|| {
-            AppError::unprocessable(format!(
-                "Not enough questions available for rule \"{}\": found {}, required {n}",
-                rule.name,
-                pool.len()
-            ))
-        })?;
+    for ((rule, _), picked) in pools.rules.iter().zip(drawn) {
         for id in picked {
-            chosen.insert(id);
             items.push(PaperItem {
                 question_id: id,
                 section_id: rule.section_id.map(|s| s.0),

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Actor, Page, UnitOfWork, page_window};
+use super::{Actor, UnitOfWork, page_window};
 use crate::clock::Clock;
 use crate::domain::attempt as rules;
 use crate::domain::enums::{AttemptResult, AttemptStatus, GradingType, QuestionType, ReviewStatus};
@@ -234,6 +234,12 @@ pub async fn review_by_test(
     apply_review(uow, attempt, &test, &body.answers, remarks).await
 }
 
+/// A window of the attempts waiting for review, and how many there are in all.
+pub struct Pending {
+    pub content: Vec<Value>,
+    pub total: i64,
+}
+
 /// `GET /attempts/reviews/pending`: submitted attempts with answers waiting for a reviewer,
 /// each with those answers.
 pub async fn pending(
@@ -241,41 +247,54 @@ pub async fn pending(
     scope: &Scope,
     limit: Option<i64>,
     offset: Option<i64>,
-) -> AppResult<Page<Value>> {
+) -> AppResult<Pending> {
     let (limit, offset) = page_window(limit, offset)?;
     let (attempts, total) = repo::pending_review(store, scope, limit, offset).await?;
-    let mut content = Vec::new();
-    for a in attempts {
-        let answers: Vec<_> = repo::answers(store, scope, a.attempt_id.0)
-            .await?
-            .into_iter()
-            .filter(|x| x.review_status == ReviewStatus::Pending)
-            .collect();
-        let ids: Vec<Uuid> = answers.iter().map(|x| x.question_id.0).collect();
-        let questions: HashMap<Uuid, _> = question_repo::by_ids(store, scope, &ids)
-            .await?
-            .into_iter()
-            .map(|q| (q.question_id.0, q))
-            .collect();
-        content.push(json!({
-            "attemptId": a.attempt_id,
-            "testId": a.test_id,
-            "userId": a.user_id,
-            "submittedAt": a.submitted_at,
-            "reviewStatus": a.review_status,
-            "answers": answers.iter().map(|x| {
-                let q = questions.get(&x.question_id.0);
-                json!({
-                    "questionId": x.question_id,
-                    "questionText": q.map(|q| q.text.clone()),
-                    "type": q.map(|q| q.qtype),
-                    "marks": q.map(|q| q.marks),
-                    "answer": x.answer,
-                })
-            }).collect::<Vec<_>>(),
-        }));
+    // Two reads for the whole page: every attempt's answers, then their questions.
+    let ids: Vec<Uuid> = attempts.iter().map(|a| a.attempt_id.0).collect();
+    let mut waiting: HashMap<Uuid, Vec<_>> = HashMap::new();
+    for x in repo::answers_of_many(store, scope, &ids).await? {
+        if x.review_status == ReviewStatus::Pending {
+            waiting.entry(x.attempt_id.0).or_default().push(x);
+        }
     }
-    Ok(Page::new(content, total, limit, offset))
+    let question_ids: Vec<Uuid> = waiting
+        .values()
+        .flatten()
+        .map(|x| x.question_id.0)
+        .collect();
+    let questions: HashMap<Uuid, _> = question_repo::by_ids(store, scope, &question_ids)
+        .await?
+        .into_iter()
+        .map(|q| (q.question_id.0, q))
+        .collect();
+    let content = attempts
+        .iter()
+        .map(|a| {
+            let answers = waiting
+                .get(&a.attempt_id.0)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            json!({
+                "attemptId": a.attempt_id,
+                "testId": a.test_id,
+                "userId": a.user_id,
+                "submittedAt": a.submitted_at,
+                "reviewStatus": a.review_status,
+                "answers": answers.iter().map(|x| {
+                    let q = questions.get(&x.question_id.0);
+                    json!({
+                        "questionId": x.question_id,
+                        "questionText": q.map(|q| q.text.clone()),
+                        "type": q.map(|q| q.qtype),
+                        "marks": q.map(|q| q.marks),
+                        "answer": x.answer,
+                    })
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Pending { content, total })
 }
 
 fn attempt_json(a: &Attempt) -> Value {
@@ -291,6 +310,29 @@ fn attempt_json(a: &Attempt) -> Value {
     v
 }
 
+/// Who reads an answer sheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SheetReader {
+    /// A token's reviewer, instructor or admin: the reviewer's view of any attempt.
+    Reviewer,
+    /// Header mode, where every caller holds every role: the reviewer's view of other
+    /// learners' attempts (upstream shows them), the learner's own view of their own.
+    ReviewerOfOthers,
+    /// A learner: their own attempts only.
+    Learner,
+}
+
+impl SheetReader {
+    /// Whether this reader gets the reviewer's view of an attempt (`own`: the caller's).
+    fn reviews(self, own: bool) -> bool {
+        match self {
+            SheetReader::Reviewer => true,
+            SheetReader::ReviewerOfOthers => !own,
+            SheetReader::Learner => false,
+        }
+    }
+}
+
 /// `GET /attempts/{id}/answersheet`: for the learner who owns the attempt, or a reviewer;
 /// only when the test has `answerSheet`; correct answers only with `showCorrectAnswer`.
 pub async fn answersheet(
@@ -299,7 +341,7 @@ pub async fn answersheet(
     clock: &crate::clock::Clock,
     scope: &Scope,
     caller: Uuid,
-    is_reviewer: bool,
+    reviewer: SheetReader,
     attempt_id: Uuid,
 ) -> AppResult<Value> {
     // One read transaction: one pooled connection for the five reads (under load, separate
@@ -307,8 +349,9 @@ pub async fn answersheet(
     let mut tx = store.begin_read().await?;
     let a = repo::get(&mut tx, scope, attempt_id)
         .await?
-        .filter(|a| is_reviewer || a.user_id.0 == caller)
+        .filter(|a| reviewer.reviews(a.user_id.0 == caller) || a.user_id.0 == caller)
         .ok_or_else(|| AppError::not_found("Attempt not found"))?;
+    let is_reviewer = reviewer.reviews(a.user_id.0 == caller);
     if a.status != AttemptStatus::Submitted {
         return Err(AppError::validation(
             "Attempt results are only available for submitted attempts",
