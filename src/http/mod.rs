@@ -24,7 +24,7 @@ pub mod webhooks;
 
 pub use state::AppState;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -68,12 +68,12 @@ fn cors(state: &AppState) -> CorsLayer {
 /// The service's router, with `extra` routes merged under the same middleware (tests use
 /// this to mount probes; `build_app` passes none).
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
-    let (api, openapi) = openapi::api_router(&state.prefix).split_for_parts();
-    let mut openapi = openapi;
-    openapi::finish(&mut openapi);
-    let spec_json: Arc<str> =
-        Arc::from(openapi.to_json().expect("the OpenAPI document serialises"));
-    let events_json: Arc<str> = Arc::from(crate::events::asyncapi::document_json());
+    // The documents are written on their first request, not at start-up: most instances are
+    // never asked, and an idle process should not hold them (issue 13's memory budget).
+    let (api, _) = openapi::api_router(&state.prefix).split_for_parts();
+    let prefix = state.prefix.clone();
+    let spec_json: Arc<OnceLock<String>> = Arc::default();
+    let events_json: Arc<OnceLock<String>> = Arc::default();
 
     Router::new()
         .merge(api)
@@ -82,12 +82,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route(
             "/api-json",
             get(move || {
-                let spec = spec_json.clone();
+                let (spec, prefix) = (spec_json.clone(), prefix.clone());
                 async move {
-                    (
-                        [(header::CONTENT_TYPE, "application/json")],
-                        spec.to_string(),
-                    )
+                    let text = spec.get_or_init(|| openapi::document_json(&prefix));
+                    ([(header::CONTENT_TYPE, "application/json")], text.clone())
                 }
             }),
         )
@@ -96,10 +94,8 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             get(move || {
                 let spec = events_json.clone();
                 async move {
-                    (
-                        [(header::CONTENT_TYPE, "application/json")],
-                        spec.to_string(),
-                    )
+                    let text = spec.get_or_init(crate::events::asyncapi::document_json);
+                    ([(header::CONTENT_TYPE, "application/json")], text.clone())
                 }
             }),
         )
