@@ -51,34 +51,14 @@ impl UserDirectory {
             return HashMap::new();
         }
         let url = format!("{}/list", base.as_str().trim_end_matches('/'));
-        let mut req = self
+        let req = self
             .client
             .post(&url)
             .header("tenantid", scope.tenant.to_string())
             .header("organisationId", scope.organisation.to_string())
             .json(&json!({"filters": {"userId": ids}, "limit": ids.len(), "includeCustomFields": false}));
-        if let Some(a) = authorization {
-            req = req.header("Authorization", a);
-        }
-        let body: Value = match req.send().await {
-            Ok(r) if r.status().is_success() => match r.json().await {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::warn!(error = %e, "user service answered with unreadable JSON");
-                    return HashMap::new();
-                }
-            },
-            Ok(r) => {
-                tracing::warn!(
-                    status = r.status().as_u16(),
-                    "user service refused the lookup"
-                );
-                return HashMap::new();
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "user service unreachable");
-                return HashMap::new();
-            }
+        let Some(body) = answer(req, authorization, "the lookup").await else {
+            return HashMap::new();
         };
         let text = |u: &Value, k: &str| {
             u.get(k)
@@ -117,37 +97,44 @@ impl UserDirectory {
     ) -> Option<serde_json::Map<String, Value>> {
         let base = self.base.as_ref()?;
         let url = format!("{}/tenant/{tenant}", base.as_str().trim_end_matches('/'));
-        let mut req = self
+        let req = self
             .client
             .get(&url)
             .query(&[("context", "assessment")])
             .header("tenantid", tenant.to_string());
-        if let Some(a) = authorization {
-            req = req.header("Authorization", a);
-        }
-        let body: Value = match req.send().await {
-            Ok(r) if r.status().is_success() => match r.json().await {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::warn!(error = %e, "user service answered the tenant's configuration with unreadable JSON");
-                    return None;
-                }
-            },
-            Ok(r) => {
-                tracing::warn!(
-                    status = r.status().as_u16(),
-                    "user service refused the tenant's configuration"
-                );
-                return None;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "user service unreachable for the tenant's configuration");
-                return None;
-            }
-        };
+        let body = answer(req, authorization, "the tenant's configuration").await?;
         match body.get("result") {
             Some(Value::Object(m)) if !m.is_empty() => Some(m.clone()),
             _ => None,
+        }
+    }
+}
+
+/// The JSON answer to `req` (sent with the caller's `authorization`), or `None` when the user
+/// service fails, refuses or answers something unreadable, logged with `what` was asked.
+async fn answer(
+    mut req: reqwest::RequestBuilder,
+    authorization: Option<&str>,
+    what: &str,
+) -> Option<Value> {
+    if let Some(a) = authorization {
+        req = req.header("Authorization", a);
+    }
+    match req.send().await {
+        Ok(r) if r.status().is_success() => match r.json().await {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, what, "user service answered with unreadable JSON");
+                None
+            }
+        },
+        Ok(r) => {
+            tracing::warn!(status = r.status().as_u16(), what, "user service refused");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, what, "user service unreachable");
+            None
         }
     }
 }

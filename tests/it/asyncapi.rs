@@ -36,15 +36,10 @@ pub(crate) fn check_event(doc: &Value, body: &Value) -> Vec<String> {
 
 #[test]
 fn committed_asyncapi_document_matches_the_code() {
-    let generated = assessment_service::events::asyncapi::document_json();
-    if std::env::var_os("UPDATE_OPENAPI").is_some() {
-        std::fs::write(committed_path(), &generated).unwrap();
-    }
-    let committed = std::fs::read_to_string(committed_path()).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "docs/asyncapi.json is out of date: run `cargo run -- asyncapi --output docs/asyncapi.json` \
-         (or the tests with UPDATE_OPENAPI=1) and commit the result"
+    crate::openapi::assert_committed(
+        "docs/asyncapi.json",
+        &assessment_service::events::asyncapi::document_json(),
+        "cargo run -- asyncapi --output docs/asyncapi.json",
     );
 }
 

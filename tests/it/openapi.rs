@@ -6,17 +6,26 @@ fn committed_path() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json")
 }
 
-#[test]
-fn committed_openapi_document_matches_the_code() {
-    let generated = assessment_service::http::openapi::document_json("assessment/v1");
+/// `generated` equals the committed file at `relative` (with `UPDATE_OPENAPI` set, it is
+/// written there first); the failure names the command that refreshes it.
+pub(crate) fn assert_committed(relative: &str, generated: &str, command: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
-        std::fs::write(committed_path(), &generated).unwrap();
+        std::fs::write(&path, generated).unwrap();
     }
-    let committed = std::fs::read_to_string(committed_path()).unwrap_or_default();
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "docs/openapi.json is out of date: run `cargo run -- openapi --output docs/openapi.json` \
-         (or the tests with UPDATE_OPENAPI=1) and commit the result"
+        "{relative} is out of date: run `{command}` (or the tests with UPDATE_OPENAPI=1) and commit the result"
+    );
+}
+
+#[test]
+fn committed_openapi_document_matches_the_code() {
+    assert_committed(
+        "docs/openapi.json",
+        &assessment_service::http::openapi::document_json("assessment/v1"),
+        "cargo run -- openapi --output docs/openapi.json",
     );
 }
 
