@@ -40,6 +40,8 @@ pub struct Components {
     pub plugins: Registry,
     /// The message brokers (environment and plugins file), checked; not connected yet.
     pub broker_specs: Vec<BrokerSpec>,
+    /// Uploaded files.
+    pub files: crate::service::files::Files,
 }
 
 impl Components {
@@ -110,6 +112,7 @@ impl Components {
             plugins_file: plugins_file.filter(|_| config.external_plugins_enabled()),
             plugins: Registry::configured(lms_service, custom)?,
             broker_specs,
+            files: crate::service::files::Files::from_config(config)?,
         })
     }
 
@@ -149,6 +152,7 @@ impl AppState {
         AppState {
             brokers: Brokers::new(&components.broker_specs, &clock),
             users: Arc::new(components.users),
+            files: Arc::new(components.files),
             plugins: components.plugins,
             store,
             auth: Arc::new(components.auth),

@@ -101,6 +101,18 @@ impl Config {
             .collect()
     }
 
+    /// The largest upload in bytes (`ASSESSMENT_FILE_MAX_SIZE_MB`, kept within 1 to 100 MiB,
+    /// as upstream).
+    pub fn file_max_bytes(&self) -> u64 {
+        self.file_max_size_mb.clamp(1, 100) * 1024 * 1024
+    }
+
+    /// The body limit of the upload route: the largest file and 1 MiB for the rest of the
+    /// multipart body.
+    pub fn upload_body_limit(&self) -> usize {
+        (self.file_max_bytes() + 1024 * 1024) as usize
+    }
+
     pub fn cors_origin_list(&self) -> Result<Option<Vec<http::HeaderValue>>, ConfigError> {
         let raw = self.cors_origins.trim();
         if raw == "*" {

@@ -219,6 +219,51 @@ pub struct Config {
     /// Unset: the report has empty names.
     #[arg(long, env = "USER_SERVICE_URL", global = true)]
     pub user_service_url: Option<String>,
+    /// Where uploaded files are kept on the local file system (created when missing).
+    #[arg(
+        long,
+        env = "STORAGE_LOCAL_PATH",
+        global = true,
+        default_value = "./data/files"
+    )]
+    pub storage_local_path: std::path::PathBuf,
+    /// Signs the download URLs of uploaded files; instances sharing the files must share it.
+    /// Unset: a random key per process (a URL works on the instance that made it).
+    #[arg(
+        long,
+        env = "STORAGE_URL_SIGNING_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub storage_url_signing_secret: Option<Secret>,
+    /// The largest upload, in MiB (upstream's; kept within 1 to 100).
+    #[arg(
+        long,
+        env = "ASSESSMENT_FILE_MAX_SIZE_MB",
+        global = true,
+        default_value_t = 10
+    )]
+    pub file_max_size_mb: u64,
+    /// The folder of uploads within the storage (upstream's).
+    #[arg(
+        long,
+        env = "ASSESSMENT_UPLOAD_PATH",
+        global = true,
+        default_value = "assessment/feedback-files"
+    )]
+    pub upload_path: String,
+    /// How long a download URL works, in seconds (upstream's; kept within 60 to 3600).
+    #[arg(
+        long,
+        env = "ASSESSMENT_FILE_DOWNLOAD_URL_EXPIRES_IN_SECONDS",
+        global = true,
+        default_value_t = 300
+    )]
+    pub file_url_expires_secs: u64,
+    /// The extensions accepted, comma-separated, of pdf, doc, docx, jpg, jpeg, png, gif, webp
+    /// and mp4 (default all of them).
+    #[arg(long, env = "ASSESSMENT_FILE_ALLOWED_EXTENSIONS", global = true, default_value = crate::domain::files::DEFAULT_EXTENSIONS)]
+    pub file_allowed_extensions: String,
 
     /// Webhook of the seed's "external service" (every `attempt.*`, `answer.submitted` and
     /// `test.(un)published` event by default).
@@ -412,6 +457,13 @@ impl Default for Config {
             jwt_audience: None,
             jwt_leeway_secs: DEFAULT_JWT_LEEWAY_SECS,
             user_service_url: None,
+            // Tests and embedders get a folder of their own, not the working directory's.
+            storage_local_path: std::env::temp_dir().join("assessment-service-files"),
+            storage_url_signing_secret: None,
+            file_max_size_mb: 10,
+            upload_path: "assessment/feedback-files".into(),
+            file_url_expires_secs: 300,
+            file_allowed_extensions: crate::domain::files::DEFAULT_EXTENSIONS.into(),
             external_service_webhook_url: None,
             external_service_api_key: None,
             external_service_events: None,

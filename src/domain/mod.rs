@@ -6,6 +6,7 @@ pub mod draw;
 pub mod enums;
 pub mod event;
 pub mod event_data;
+pub mod files;
 pub mod ids;
 pub mod lifecycle;
 pub mod marks;

@@ -253,8 +253,10 @@ async fn save_answers(
     let attempt_id = path_uuid(&attempt_id)?;
     let once = idempotency_key(&headers)?;
     let actor = ctx.actor()?;
-    let saved =
-        svc::save_answers(&s.store, &s.clock, &s.keys, &actor, attempt_id, body, once).await?;
+    let saved = svc::save_answers(
+        &s.store, &s.clock, &s.keys, &s.files, &actor, attempt_id, body, once,
+    )
+    .await?;
     Ok(ApiOk::created(saved))
 }
 

@@ -62,8 +62,11 @@ impl RateLimits {
     pub fn from_config(c: &Config) -> Self {
         RateLimits {
             tenant: per_second(c.rate_limit_tenant_per_sec).map(RateLimiter::keyed),
-            tenant_bytes: kib_per_second(c.rate_limit_tenant_bytes_per_sec, c.body_limit_bytes)
-                .map(RateLimiter::keyed),
+            tenant_bytes: kib_per_second(
+                c.rate_limit_tenant_bytes_per_sec,
+                c.body_limit_bytes.max(c.upload_body_limit()),
+            )
+            .map(RateLimiter::keyed),
             address: per_second(c.rate_limit_ip_per_sec).map(RateLimiter::keyed),
             replays: per_minute(c.replay_tenant_per_min).map(RateLimiter::keyed),
             refusal_hold: Duration::from_millis(c.rate_limit_refusal_hold_ms),
@@ -258,11 +261,15 @@ mod tests {
             rate_limit_tenant_per_sec: 0,
             rate_limit_tenant_bytes_per_sec: 100 * 1024,
             body_limit_bytes: 1024 * 1024,
+            file_max_size_mb: 1,
             ..Config::default()
         };
         let l = RateLimits::from_config(&c);
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        l.tenant(a, 1024 * 1024)
+        // The largest body is an upload's: the largest file and 1 MiB more.
+        let largest = c.upload_body_limit() as u64;
+        assert_eq!(largest, 2 * 1024 * 1024);
+        l.tenant(a, largest)
             .expect("one body of the largest size fits the burst");
         let Err(AppError::TooManyRequests { message, .. }) = l.tenant(a, 200 * 1024) else {
             panic!("the allowance is spent");
@@ -270,7 +277,7 @@ mod tests {
         assert_eq!(message, "Too much request data for this tenant; slow down");
         l.tenant(a, 0)
             .expect("a request without a body costs no bytes");
-        l.tenant(b, 1024 * 1024)
+        l.tenant(b, largest)
             .expect("another tenant has its own");
     }
 

@@ -9,6 +9,7 @@ pub mod config;
 mod docs;
 pub mod envelope;
 pub mod extract;
+mod files;
 pub mod health;
 pub mod limits;
 pub mod metrics;

@@ -32,6 +32,7 @@ use crate::http::AppState;
         (name = "reviews", description = "Reviews, answer sheets and result status"),
         (name = "webhooks", description = "Webhooks, deliveries, replays and plugins (admins)"),
         (name = "config", description = "The tenant's configuration"),
+        (name = "files", description = "Uploads for `file` questions"),
     ),
 )]
 struct ApiDoc;
@@ -66,7 +67,8 @@ pub fn api_router(prefix: &str) -> OpenApiRouter<AppState> {
         .merge(super::rules::router())
         .merge(super::attempts::router())
         .merge(super::webhooks::router())
-        .merge(super::config::router());
+        .merge(super::config::router())
+        .merge(super::files::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::ready))

@@ -24,6 +24,8 @@ pub struct AppState {
     pub started_at: Instant,
     /// The user service, for report names.
     pub users: Arc<UserDirectory>,
+    /// Uploaded files (see `service::files`).
+    pub files: Arc<crate::service::files::Files>,
     /// The internal plugins the dispatcher runs.
     pub plugins: Registry,
     /// The message brokers the dispatcher publishes to, with their connections.

@@ -5,6 +5,7 @@ pub mod assessments;
 pub mod attempts;
 pub mod criteria;
 pub mod de;
+pub mod files;
 pub mod hierarchy;
 pub mod questions;
 pub mod reviews;

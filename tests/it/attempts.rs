@@ -1860,11 +1860,29 @@ async fn subjective_essay_and_file_are_scored_by_review() {
         json!({"text": "Upload", "type": "file", "marks": 3, "params": {"allowedFileExtensions": ["pdf"]}}),
     ]).await;
     let attempt = start_attempt(&app, &test, LEARNER).await;
-    answer(&app, &attempt, LEARNER, json!([
-        {"questionId": qs[0]["questionId"], "answer": {"text": "a definition"}},
-        {"questionId": qs[1]["questionId"], "answer": {"text": "a discussion"}},
-        {"questionId": qs[2]["questionId"], "answer": {"file": "https://files.example.org/a.pdf"}},
-    ]), 201).await;
+    let upload = app
+        .upload(
+            LEARNER,
+            qs[2]["questionId"].as_str(),
+            "work.pdf",
+            Some("application/pdf"),
+            b"%PDF-1.7 work",
+        )
+        .await
+        .expect_status(201);
+    let file = upload["result"]["file"].as_str().unwrap().to_string();
+    answer(
+        &app,
+        &attempt,
+        LEARNER,
+        json!([
+            {"questionId": qs[0]["questionId"], "answer": {"text": "a definition"}},
+            {"questionId": qs[1]["questionId"], "answer": {"text": "a discussion"}},
+            {"questionId": qs[2]["questionId"], "answer": {"file": file}},
+        ]),
+        201,
+    )
+    .await;
     let r = submit(&app, &attempt, LEARNER, 201).await;
     assert_eq!(r["result"]["reviewStatus"], "P");
     assert_eq!(r["result"]["score"], 0);
@@ -1895,10 +1913,7 @@ async fn subjective_essay_and_file_are_scored_by_review() {
     let answers = sheet.expect_status(200)["result"]["answers"].clone();
     assert_eq!(answers[0]["score"], 1.5);
     assert_eq!(answers[1]["score"], 3.25);
-    assert_eq!(
-        answers[2]["userAnswer"]["file"],
-        "https://files.example.org/a.pdf"
-    );
+    assert_eq!(answers[2]["userAnswer"]["file"], file.as_str());
 }
 
 /// The keys an attempt's first save read are kept for its later saves (the service refuses

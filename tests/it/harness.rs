@@ -263,6 +263,54 @@ impl TestApp {
             .await
     }
 
+    /// `POST /file/upload[?questionId=]` as `user`: one multipart part `file` named `name` of
+    /// type `content_type` (none when `None`) holding `bytes`.
+    pub async fn upload(
+        &self,
+        user: &'static str,
+        question: Option<&str>,
+        name: &str,
+        content_type: Option<&str>,
+        bytes: &[u8],
+    ) -> TestResponse {
+        self.upload_with(&as_user(user), question, name, content_type, bytes)
+            .await
+    }
+
+    /// [`TestApp::upload`] with these headers (e.g. a bearer token).
+    pub async fn upload_with(
+        &self,
+        headers: &[(&str, &str)],
+        question: Option<&str>,
+        name: &str,
+        content_type: Option<&str>,
+        bytes: &[u8],
+    ) -> TestResponse {
+        let boundary = "assessment-test-boundary-7d41";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+        )
+        .into_bytes();
+        if let Some(t) = content_type {
+            body.extend_from_slice(format!("Content-Type: {t}\r\n").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let path = match question {
+            Some(q) => format!("/assessment/v1/file/upload?questionId={q}"),
+            None => "/assessment/v1/file/upload".to_string(),
+        };
+        let mut req = Request::builder().method(Method::POST).uri(path).header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        );
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req.body(Body::from(body)).unwrap()).await
+    }
+
     pub async fn get(&self, path: &str) -> TestResponse {
         self.call_with(Method::GET, path, None, &[]).await
     }

@@ -293,14 +293,16 @@ async fn a_tenant_over_its_allowance_of_body_bytes_gets_429_before_the_body_is_r
         rate_limit_tenant_per_sec: 0,
         rate_limit_tenant_bytes_per_sec: 10 * 1024,
         rate_limit_refusal_hold_ms: 0,
+        file_max_size_mb: 1,
         ..Config::default()
     })
     .await;
-    // The burst holds one body of BODY_LIMIT_BYTES (1 MiB): two bodies of 500 KB are read
-    // (and refused as what they are), the third is refused for the bytes alone.
+    // The burst holds one body of the largest size, an upload's (1 MiB of file and 1 MiB
+    // more): four bodies of 500 KB are read (and refused as what they are), the fifth is
+    // refused for the bytes alone.
     let body = format!("{{\"text\": \"{}\"}}", "x".repeat(500 * 1024));
     let mut statuses = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..5 {
         let mut req = Request::builder()
             .method(Method::POST)
             .uri("/assessment/v1/questions")
@@ -315,7 +317,7 @@ async fn a_tenant_over_its_allowance_of_body_bytes_gets_429_before_the_body_is_r
             assert_refused(&r, "Too much request data for this tenant");
         }
     }
-    assert_eq!(statuses, vec![400, 400, 429]);
+    assert_eq!(statuses, vec![400, 400, 400, 400, 429]);
     // A request without a body still passes, and so does another tenant's body.
     assert_eq!(
         app.call(Method::GET, "/assessment/v1/tests", None)

@@ -22,6 +22,7 @@ mod custom_plugins;
 mod delivery;
 mod envelope;
 mod exam_day;
+mod files;
 mod flaky_network;
 mod health;
 mod learner_views;

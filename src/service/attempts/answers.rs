@@ -196,10 +196,13 @@ const SAVED: &str = "Answers submitted successfully";
 /// stored answer is newer); refused after the deadline. With an `Idempotency-Key` (`once`),
 /// a save already made under it for this attempt is answered again as it was, and nothing is
 /// written.
+// The stores a save touches (the database, the kept keys, the files) come in one by one.
+#[allow(clippy::too_many_arguments)]
 pub async fn save_answers(
     store: &Store,
     clock: &Clock,
     cache: &KeyCache,
+    files: &crate::service::files::Files,
     actor: &Actor,
     attempt_id: Uuid,
     body: AnswersIn,
@@ -218,6 +221,15 @@ pub async fn save_answers(
         });
     }
     crate::service::at_most("answers", &body.answers, crate::service::MAX_BATCH)?;
+    // A `file` answer names a file this learner uploaded, in this scope, still there.
+    for (i, a) in body.answers.iter().enumerate() {
+        if let Some(file) = a.answer.file.as_deref().filter(|f| !f.trim().is_empty()) {
+            files
+                .check_answer(actor, file)
+                .await
+                .map_err(|m| AppError::validation(format!("answers[{i}]: {m}")))?;
+        }
+    }
     if once.is_none()
         && let Some(known) = cache.get(attempt_id)
         && let Some(unchanged) = save_guarded(store, &known, actor, attempt_id, &body, now).await?
