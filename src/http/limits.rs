@@ -277,8 +277,7 @@ mod tests {
         assert_eq!(message, "Too much request data for this tenant; slow down");
         l.tenant(a, 0)
             .expect("a request without a body costs no bytes");
-        l.tenant(b, largest)
-            .expect("another tenant has its own");
+        l.tenant(b, largest).expect("another tenant has its own");
     }
 
     #[test]
