@@ -1,6 +1,7 @@
 //! `/file`: uploads for `file` questions (upstream's routes; see `service::files`).
 
-use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
 use http::header;
@@ -11,7 +12,7 @@ use utoipa_axum::routes;
 
 use super::auth::{REVIEWERS, RequestContext};
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope, MessageOut, msg};
-use super::extract::ValidJson;
+use super::extract::{ValidJson, ValidQuery};
 use super::params::Tenancy;
 use crate::error::{AppError, AppResult};
 use crate::http::AppState;
@@ -32,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Query of `POST /file/upload`.
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// A `file` question the upload answers: its `allowedFileExtensions` apply.
@@ -59,10 +60,13 @@ pub struct UploadForm {
 async fn upload(
     State(s): State<AppState>,
     ctx: RequestContext,
-    Query(q): Query<UploadQuery>,
-    mut form: Multipart,
+    ValidQuery(q): ValidQuery<UploadQuery>,
+    form: Result<Multipart, MultipartRejection>,
 ) -> AppResult<ApiOk<Uploaded>> {
     let actor = ctx.actor()?;
+    let mut form = form.map_err(|_| {
+        AppError::UnsupportedMediaType("The body must be multipart/form-data with a file".into())
+    })?;
     let question = match q.question_id.as_deref() {
         None | Some("") => None,
         Some(id) => Some(
@@ -157,7 +161,8 @@ async fn download_url(
 #[into_params(parameter_in = Query)]
 pub struct Signed {
     pub key: String,
-    pub expires: i64,
+    /// Unix seconds.
+    pub expires: String,
     pub signature: String,
 }
 
@@ -167,12 +172,16 @@ pub struct Signed {
     responses((status = 200, description = "The file, as an attachment", content_type = "application/octet-stream"),
               (status = 403, body = ErrorEnvelope, description = "The signature does not hold, or the link expired"),
               (status = 404, body = ErrorEnvelope)))]
-async fn download(State(s): State<AppState>, Query(q): Query<Signed>) -> AppResult<Response> {
+async fn download(
+    State(s): State<AppState>,
+    ValidQuery(q): ValidQuery<Signed>,
+) -> AppResult<Response> {
     let now = s.clock.now().0.timestamp();
-    let (bytes, content_type, name) = s
-        .files
-        .download(&q.key, q.expires, &q.signature, now)
-        .await?;
+    let expires = q
+        .expires
+        .parse::<i64>()
+        .map_err(|_| AppError::validation("expires must be a whole number of seconds"))?;
+    let (bytes, content_type, name) = s.files.download(&q.key, expires, &q.signature, now).await?;
     Ok((
         [
             (header::CONTENT_TYPE, content_type.to_string()),

@@ -302,3 +302,37 @@ async fn with_tokens_only_the_owner_or_a_reviewer_reaches_a_file() {
     assert_eq!(call(&reviewer, "download-url").await.status, 200);
     assert_eq!(call(&reviewer, "delete").await.status, 200);
 }
+
+/// Malformed requests to the file routes get 4xx answers in the envelope.
+#[tokio::test]
+async fn malformed_file_requests_get_enveloped_4xx() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .raw(
+            Method::POST,
+            &format!("{F}/upload"),
+            "application/json",
+            "{}",
+        )
+        .await;
+    assert_failure(
+        &r,
+        415,
+        "api.file.create",
+        "UNSUPPORTED_MEDIA_TYPE",
+        "CLIENT_ERROR",
+        "The body must be multipart/form-data with a file",
+    );
+    for path in [
+        format!("{F}/download"),
+        format!("{F}/download?key=x&expires=soon&signature=00"),
+    ] {
+        let r = app.get(&path).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert!(r.json()["params"]["errmsg"].is_string(), "{}", r.text());
+    }
+    let r = app
+        .get(&format!("{F}/download?key=x&expires=1&signature=00"))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+}
