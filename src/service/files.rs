@@ -24,7 +24,10 @@ use crate::store::Store;
 
 /// The file store and its rules.
 pub struct Files {
-    objects: Arc<dyn ObjectStore>,
+    /// The folder of the local store, opened (and created when missing) at its first use, so
+    /// that commands other than `serve` leave no folder behind.
+    root: std::path::PathBuf,
+    opened: tokio::sync::OnceCell<Arc<dyn ObjectStore>>,
     prefix: String,
     max_bytes: u64,
     extensions: Vec<String>,
@@ -82,15 +85,6 @@ type HmacSha256 = Hmac<Sha256>;
 impl Files {
     /// The local file store of `config` (its folder is created when missing).
     pub fn from_config(config: &Config) -> Result<Files, ConfigError> {
-        let root = &config.storage_local_path;
-        let var = "STORAGE_LOCAL_PATH";
-        if !root.exists() {
-            std::fs::create_dir_all(root)
-                .map_err(|e| ConfigError::new(var, format!("{}: {e}", root.display())))?;
-            tracing::info!(path = %root.display(), "created the folder for uploaded files");
-        }
-        let objects = LocalFileSystem::new_with_prefix(root)
-            .map_err(|e| ConfigError::new(var, format!("{}: {e}", root.display())))?;
         let mut extensions = Vec::new();
         for ext in config.file_allowed_extensions.split(',') {
             let ext = ext.trim().trim_start_matches('.').to_ascii_lowercase();
@@ -117,13 +111,32 @@ impl Files {
             _ => Uuid::new_v4().as_bytes().to_vec(),
         };
         Ok(Files {
-            objects: Arc::new(objects),
+            root: config.storage_local_path.clone(),
+            opened: tokio::sync::OnceCell::new(),
             prefix,
             max_bytes: config.file_max_bytes(),
             extensions,
             url_ttl_secs: config.file_url_expires_secs.clamp(60, 3600) as i64,
             signing_key,
         })
+    }
+
+    /// The store, opened on first use.
+    async fn objects(&self) -> AppResult<&Arc<dyn ObjectStore>> {
+        self.opened
+            .get_or_try_init(|| async {
+                let root = &self.root;
+                if !root.exists() {
+                    std::fs::create_dir_all(root).map_err(|e| {
+                        tracing::warn!(path = %root.display(), error = %e, "cannot create the folder for uploaded files");
+                        AppError::Unavailable("The file storage is unavailable".into())
+                    })?;
+                    tracing::info!(path = %root.display(), "created the folder for uploaded files");
+                }
+                let store = LocalFileSystem::new_with_prefix(root).map_err(storage_error)?;
+                Ok(Arc::new(store) as Arc<dyn ObjectStore>)
+            })
+            .await
     }
 
     /// The largest upload, in bytes.
@@ -201,7 +214,8 @@ impl Files {
             ext,
         };
         let size = bytes.len() as u64;
-        self.objects
+        self.objects()
+            .await?
             .put(&ObjectPath::from(key.to_string()), PutPayload::from(bytes))
             .await
             .map_err(storage_error)?;
@@ -232,8 +246,9 @@ impl Files {
     pub async fn delete(&self, actor: &Actor, reviews: bool, file: &str) -> AppResult<()> {
         let key = self.owned(&actor.scope, actor.user_uuid(), reviews, file)?;
         let path = ObjectPath::from(key.to_string());
-        self.objects.head(&path).await.map_err(storage_error)?;
-        self.objects.delete(&path).await.map_err(storage_error)
+        let objects = self.objects().await?;
+        objects.head(&path).await.map_err(storage_error)?;
+        objects.delete(&path).await.map_err(storage_error)
     }
 
     /// `POST /file/download-url`: a signed path on this service (`api_prefix`, e.g.
@@ -248,7 +263,8 @@ impl Files {
     ) -> AppResult<DownloadUrl> {
         let key = self.owned(&actor.scope, actor.user_uuid(), reviews, file)?;
         let key = key.to_string();
-        self.objects
+        self.objects()
+            .await?
             .head(&ObjectPath::from(key.as_str()))
             .await
             .map_err(storage_error)?;
@@ -284,7 +300,8 @@ impl Files {
             return Err(AppError::forbidden("This download link has expired"));
         }
         let got = self
-            .objects
+            .objects()
+            .await?
             .get(&ObjectPath::from(key))
             .await
             .map_err(storage_error)?;
@@ -300,7 +317,10 @@ impl Files {
         let key = self
             .owned(&actor.scope, actor.user_uuid(), false, file)
             .map_err(|_| refused())?;
-        match self.objects.head(&ObjectPath::from(key.to_string())).await {
+        let Ok(objects) = self.objects().await else {
+            return Err(refused());
+        };
+        match objects.head(&ObjectPath::from(key.to_string())).await {
             Ok(_) => Ok(()),
             Err(_) => Err(refused()),
         }
