@@ -139,7 +139,7 @@ async fn answersheet(
     // reviewer (as upstream allows), and their own as its learner.
     let reviewer = match ctx.mode {
         crate::http::auth::AuthMode::Headers => reviews::SheetReader::ReviewerOfOthers,
-        _ if REVIEWERS.iter().any(|r| ctx.has_role(*r)) => reviews::SheetReader::Reviewer,
+        _ if ctx.has_any_role(&REVIEWERS) => reviews::SheetReader::Reviewer,
         _ => reviews::SheetReader::Learner,
     };
     let sheet = reviews::answersheet(

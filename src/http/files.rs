@@ -132,7 +132,7 @@ async fn delete(
     ValidJson(body): ValidJson<FileRef>,
 ) -> AppResult<ApiOk<MessageOut>> {
     let actor = ctx.actor()?;
-    let reviews = REVIEWERS.iter().any(|r| ctx.has_role(*r));
+    let reviews = ctx.has_any_role(&REVIEWERS);
     s.files.delete(&actor, reviews, &body.file).await?;
     Ok(ApiOk::ok(msg("File deleted successfully")))
 }
@@ -147,7 +147,7 @@ async fn download_url(
     ValidJson(body): ValidJson<FileRef>,
 ) -> AppResult<ApiOk<DownloadUrl>> {
     let actor = ctx.actor()?;
-    let reviews = REVIEWERS.iter().any(|r| ctx.has_role(*r));
+    let reviews = ctx.has_any_role(&REVIEWERS);
     let now = s.clock.now().0.timestamp();
     let url = s
         .files

@@ -79,7 +79,8 @@ fn shown(stored: TenantConfig) -> ConfigOut {
         _ => Map::new(),
     };
     for (k, v) in config.iter_mut() {
-        if is_credential(k) && v.as_str().is_none_or(|s| !s.is_empty()) && !v.is_null() {
+        let nothing_to_hide = v.is_null() || v.as_str() == Some("");
+        if is_credential(k) && !nothing_to_hide {
             *v = json!("********");
         }
     }

@@ -129,9 +129,14 @@ impl RequestContext {
         self.roles.contains(role)
     }
 
+    /// Whether the caller holds one of `roles`.
+    pub fn has_any_role(&self, roles: &[Role]) -> bool {
+        roles.iter().any(|r| self.roles.contains(*r))
+    }
+
     /// 403 unless the caller holds one of `roles`.
     pub fn require_any_role(&self, roles: &[Role]) -> Result<(), AppError> {
-        if roles.iter().any(|r| self.roles.contains(*r)) {
+        if self.has_any_role(roles) {
             return Ok(());
         }
         let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
