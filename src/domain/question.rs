@@ -102,10 +102,10 @@ fn duplicates<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
 
 /// Checks `params` and normalises `allowedFileExtensions` (lower case, no dot).
 pub fn normalise_params(qtype: QuestionType, params: &mut QuestionParams) -> Result<(), String> {
-    if let (Some(min), Some(max)) = (params.min_length, params.max_length) {
-        if max <= min {
-            return Err("params.maxLength must be greater than params.minLength".into());
-        }
+    if let (Some(min), Some(max)) = (params.min_length, params.max_length)
+        && max <= min
+    {
+        return Err("params.maxLength must be greater than params.minLength".into());
     }
     if params.word_limit == Some(0) {
         return Err("params.wordLimit must be greater than 0".into());
@@ -325,13 +325,13 @@ fn validate_partial(q: &QuestionDraft<'_>, correct: &[&OptionDraft]) -> Result<(
                         ));
                     }
                 };
-                if let Some(prev) = per_blank.insert(b, m) {
-                    if prev != m {
-                        return Err(format!(
-                            "With partial scoring, the accepted answers of blank {b} must carry \
+                if let Some(prev) = per_blank.insert(b, m)
+                    && prev != m
+                {
+                    return Err(format!(
+                        "With partial scoring, the accepted answers of blank {b} must carry \
                              the same marks."
-                        ));
-                    }
+                    ));
                 }
             }
             let total: Marks = per_blank.values().copied().sum();

@@ -64,10 +64,10 @@ where
 /// Deserialises a JSON document into `T` with path-aware, upstream-style messages.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     // JSON text can only carry NUL escaped; look closer only when the escape is there.
-    if contains(bytes, br"\u0000") {
-        if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
-            refuse_nul(&value)?;
-        }
+    if contains(bytes, br"\u0000")
+        && let Ok(value) = serde_json::from_slice::<Value>(bytes)
+    {
+        refuse_nul(&value)?;
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -106,17 +106,17 @@ fn describe(path: &str, msg: &str) -> String {
     };
     if msg.starts_with("unknown field") {
         // The path already ends with the unknown field's name.
-        if prefix.is_empty() {
-            if let Some(field) = backticked(msg) {
-                return format!("property {field} should not exist");
-            }
+        if prefix.is_empty()
+            && let Some(field) = backticked(msg)
+        {
+            return format!("property {field} should not exist");
         }
         return format!("property {path} should not exist");
     }
-    if msg.starts_with("missing field") {
-        if let Some(field) = backticked(msg) {
-            return format!("{prefix}{field} should not be empty");
-        }
+    if msg.starts_with("missing field")
+        && let Some(field) = backticked(msg)
+    {
+        return format!("{prefix}{field} should not be empty");
     }
     if prefix.is_empty() {
         msg.to_string()

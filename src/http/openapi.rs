@@ -105,10 +105,11 @@ pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
             .and_then(|t| t.first())
             .cloned()
             .unwrap_or_default();
-        if let Some(id) = &op.operation_id {
-            if !tag.is_empty() && !id.starts_with(&format!("{tag}_")) {
-                op.operation_id = Some(format!("{tag}_{id}"));
-            }
+        if let Some(id) = &op.operation_id
+            && !tag.is_empty()
+            && !id.starts_with(&format!("{tag}_"))
+        {
+            op.operation_id = Some(format!("{tag}_{id}"));
         }
         let scoped = !path.starts_with("/health");
         if scoped {
@@ -129,10 +130,10 @@ pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
             }
         }
         for (code, response) in op.responses.responses.iter_mut() {
-            if let utoipa::openapi::RefOr::T(r) = response {
-                if r.description.is_empty() {
-                    r.description = default_description(code).to_string();
-                }
+            if let utoipa::openapi::RefOr::T(r) = response
+                && r.description.is_empty()
+            {
+                r.description = default_description(code).to_string();
             }
         }
     }

@@ -131,10 +131,10 @@ fn validate(r: &Rule) -> AppResult<()> {
             "poolSize must be at least numberOfQuestions",
         ));
     }
-    if let (Some(a), Some(b)) = (r.min_marks, r.max_marks) {
-        if a > b {
-            return Err(AppError::validation("minMarks cannot exceed maxMarks"));
-        }
+    if let (Some(a), Some(b)) = (r.min_marks, r.max_marks)
+        && a > b
+    {
+        return Err(AppError::validation("minMarks cannot exceed maxMarks"));
     }
     Ok(())
 }
@@ -255,11 +255,11 @@ pub async fn update(
     if let Some(t) = r.test_id {
         lock_test(uow.tx(), &scope, t.0).await?;
     }
-    if let Some(t) = input.test_id {
-        if Some(Id(t)) != r.test_id {
-            lock_test(uow.tx(), &scope, t).await?;
-            r.test_id = Some(Id(t));
-        }
+    if let Some(t) = input.test_id
+        && Some(Id(t)) != r.test_id
+    {
+        lock_test(uow.tx(), &scope, t).await?;
+        r.test_id = Some(Id(t));
     }
     apply(&mut r, &input)?;
     validate(&r)?;

@@ -63,12 +63,12 @@ pub struct SectionOut {
 }
 
 fn check_counts(min: Option<i32>, max: Option<i32>) -> AppResult<()> {
-    if let (Some(a), Some(b)) = (min, max) {
-        if a > b {
-            return Err(AppError::validation(
-                "minQuestions cannot exceed maxQuestions",
-            ));
-        }
+    if let (Some(a), Some(b)) = (min, max)
+        && a > b
+    {
+        return Err(AppError::validation(
+            "minQuestions cannot exceed maxQuestions",
+        ));
     }
     Ok(())
 }

@@ -391,15 +391,15 @@ pub struct DeliveryQuery {
 
 impl DeliveryQuery {
     fn filter(&self) -> AppResult<DeliveryFilter> {
-        if let Some(s) = &self.status {
-            if !matches!(
+        if let Some(s) = &self.status
+            && !matches!(
                 s.as_str(),
                 "pending" | "delivering" | "delivered" | "dead" | "cancelled"
-            ) {
-                return Err(AppError::validation(
-                    "status must be pending, delivering, delivered or dead",
-                ));
-            }
+            )
+        {
+            return Err(AppError::validation(
+                "status must be pending, delivering, delivered or dead",
+            ));
         }
         Ok(DeliveryFilter {
             event_id: self.event_id,

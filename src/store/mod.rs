@@ -215,12 +215,12 @@ impl Store {
                  reader pools); give a file path such as sqlite://./data/assessment.db"
             );
         }
-        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.exists() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating the database folder {}", dir.display()))?;
-                tracing::info!(folder = %dir.display(), "created the database folder");
-            }
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the database folder {}", dir.display()))?;
+            tracing::info!(folder = %dir.display(), "created the database folder");
         }
         let synchronous = match opts.sqlite_synchronous {
             config::SqliteSynchronous::Full => SqliteSynchronous::Full,

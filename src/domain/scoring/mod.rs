@@ -173,15 +173,16 @@ pub fn validate(q: &QuestionKey, a: &Answer) -> Result<(), String> {
     }
     if let Some(text) = &a.text {
         let chars = text.trim().chars().count() as u32;
-        if let Some(max) = q.max_length {
-            if chars > max {
-                return Err(format!("The answer is longer than {max} characters."));
-            }
+        if let Some(max) = q.max_length
+            && chars > max
+        {
+            return Err(format!("The answer is longer than {max} characters."));
         }
-        if let Some(min) = q.min_length {
-            if chars > 0 && chars < min {
-                return Err(format!("The answer is shorter than {min} characters."));
-            }
+        if let Some(min) = q.min_length
+            && chars > 0
+            && chars < min
+        {
+            return Err(format!("The answer is shorter than {min} characters."));
         }
         if let Some(limit) = q.word_limit {
             let words = text.split_whitespace().count() as u32;
@@ -228,10 +229,10 @@ pub fn validate(q: &QuestionKey, a: &Answer) -> Result<(), String> {
             }
         }
     }
-    if let Some(r) = a.rating {
-        if !r.is_finite() || r < 0.0 {
-            return Err("rating must be a non-negative number.".into());
-        }
+    if let Some(r) = a.rating
+        && (!r.is_finite() || r < 0.0)
+    {
+        return Err("rating must be a non-negative number.".into());
     }
     Ok(())
 }

@@ -189,12 +189,12 @@ fn apply(t: &mut Test, input: &TestIn) -> AppResult<()> {
     if let Some(v) = input.end_date {
         t.end_date = v.map(Ts::new);
     }
-    if let (Some(s), Some(e)) = (t.start_date, t.end_date) {
-        if e <= s {
-            return Err(AppError::validation(
-                "End date is invalid or must be greater than start date",
-            ));
-        }
+    if let (Some(s), Some(e)) = (t.start_date, t.end_date)
+        && e <= s
+    {
+        return Err(AppError::validation(
+            "End date is invalid or must be greater than start date",
+        ));
     }
     for (field, value) in [
         (&mut t.answer_sheet, input.answer_sheet),
@@ -349,10 +349,10 @@ pub async fn create(store: &Store, clock: &Clock, actor: &Actor, input: TestIn) 
 
 /// A test's `parentId` must name a test of the same scope.
 async fn check_parent(tx: &mut Tx, scope: &Scope, parent: Option<Id>) -> AppResult<()> {
-    if let Some(p) = parent {
-        if repo::get(&mut *tx, scope, p.0).await?.is_none() {
-            return Err(AppError::not_found("Parent test not found"));
-        }
+    if let Some(p) = parent
+        && repo::get(&mut *tx, scope, p.0).await?.is_none()
+    {
+        return Err(AppError::not_found("Parent test not found"));
     }
     Ok(())
 }
@@ -367,12 +367,12 @@ pub async fn update(
 ) -> AppResult<Uuid> {
     let mut uow = UnitOfWork::begin(store, clock, actor).await?;
     let mut t = lock_live(uow.tx(), &actor.scope, id).await?;
-    if let Some(tt) = input.test_type {
-        if tt != t.test_type {
-            return Err(AppError::unprocessable(
-                "The type of a test cannot change; create a new test instead",
-            ));
-        }
+    if let Some(tt) = input.test_type
+        && tt != t.test_type
+    {
+        return Err(AppError::unprocessable(
+            "The type of a test cannot change; create a new test instead",
+        ));
     }
     let before = t.clone();
     if let Some(parent) = input.parent_id.flatten() {

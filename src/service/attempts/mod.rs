@@ -145,10 +145,10 @@ pub async fn start(
     let attempt = new_attempt(actor, &test, number, now, seed, paper, &content);
     if !repo::insert(uow.tx(), &attempt).await? {
         // Another start by the same learner won the race for this attempt number.
-        if test.allow_resubmission {
-            if let Some(winner) = repo::of_user(uow.tx(), &scope, test_id, user).await?.pop() {
-                return Ok(Started::of(&winner, now));
-            }
+        if test.allow_resubmission
+            && let Some(winner) = repo::of_user(uow.tx(), &scope, test_id, user).await?.pop()
+        {
+            return Ok(Started::of(&winner, now));
         }
         return Err(AppError::conflict(INCOMPLETE));
     }

@@ -46,10 +46,10 @@ pub async fn of(
     fresh: bool,
 ) -> AppResult<(Arc<Pools>, bool)> {
     let key = (*scope, test.test_id.0);
-    if let Some(p) = kept.get(&key, test.updated_at).filter(|_| !fresh) {
-        if p.ticket.is_some_and(|t| watch.bank_unchanged(&t)) {
-            return Ok((p, true));
-        }
+    if let Some(p) = kept.get(&key, test.updated_at).filter(|_| !fresh)
+        && p.ticket.is_some_and(|t| watch.bank_unchanged(&t))
+    {
+        return Ok((p, true));
     }
     let pools = Arc::new(read(watch, tx, scope, test).await?);
     if pools.ticket.is_some() && test.status == TestStatus::Published {

@@ -177,10 +177,10 @@ pub async fn create(
         _ => None,
     };
     check(&q, &options)?;
-    if let Some(parent) = input.parent_id {
-        if repo::get(uow.tx(), &scope, parent).await?.is_none() {
-            return Err(AppError::not_found("Parent question not found"));
-        }
+    if let Some(parent) = input.parent_id
+        && repo::get(uow.tx(), &scope, parent).await?.is_none()
+    {
+        return Err(AppError::not_found("Parent question not found"));
     }
     repo::insert(uow.tx(), &q).await?;
     repo::insert_options(uow.tx(), &options).await?;
@@ -302,13 +302,13 @@ pub(super) async fn lock_using_tests(
     }
     let ids = crate::store::assessments::tests_linking(tx, scope, question_id).await?;
     for id in &ids {
-        if let Some(t) = crate::store::assessments::lock(tx, scope, *id).await? {
-            if t.status == TestStatus::Published {
-                return Err(AppError::unprocessable(format!(
-                    "This question is used by the published test \"{}\"; unpublish it first",
-                    t.title
-                )));
-            }
+        if let Some(t) = crate::store::assessments::lock(tx, scope, *id).await?
+            && t.status == TestStatus::Published
+        {
+            return Err(AppError::unprocessable(format!(
+                "This question is used by the published test \"{}\"; unpublish it first",
+                t.title
+            )));
         }
     }
     Ok(ids)
