@@ -264,6 +264,9 @@ pub struct Config {
     /// and mp4 (default all of them).
     #[arg(long, env = "ASSESSMENT_FILE_ALLOWED_EXTENSIONS", global = true, default_value = crate::domain::files::DEFAULT_EXTENSIONS)]
     pub file_allowed_extensions: String,
+    /// S3-compatible storage for uploads, instead of the local folder.
+    #[command(flatten)]
+    pub cloud_storage: storage::CloudStorage,
 
     /// Webhook of the seed's "external service" (every `attempt.*`, `answer.submitted` and
     /// `test.(un)published` event by default).
@@ -464,6 +467,7 @@ impl Default for Config {
             upload_path: "assessment/feedback-files".into(),
             file_url_expires_secs: 300,
             file_allowed_extensions: crate::domain::files::DEFAULT_EXTENSIONS.into(),
+            cloud_storage: storage::CloudStorage::default(),
             external_service_webhook_url: None,
             external_service_api_key: None,
             external_service_events: None,
@@ -551,6 +555,7 @@ impl DatabaseUrl {
 
 mod checked;
 pub mod invalid;
+pub mod storage;
 
 #[cfg(test)]
 mod tests;

@@ -1,19 +1,26 @@
 //! Uploaded files (upstream's `/file` routes), kept through `object_store`: the local file
-//! system (`STORAGE_LOCAL_PATH`). An object's key names its tenant, organisation and learner
-//! ([`FileKey`]), so every use checks that it belongs to the caller. Downloads go through
-//! URLs signed with HMAC-SHA256 that expire.
+//! system (`STORAGE_LOCAL_PATH`) by default, or an S3 bucket (`CLOUD_STORAGE_*`). An object's
+//! key names its tenant, organisation and learner ([`FileKey`]), so every use checks that it
+//! belongs to the caller. Download URLs expire: on the local store they are paths on this
+//! service signed with HMAC-SHA256, on S3 the bucket's own presigned URLs.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
+use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, local::LocalFileSystem};
+use object_store::signer::Signer;
+use object_store::{
+    Attribute, Attributes, ClientOptions, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
+    RetryConfig, local::LocalFileSystem,
+};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::config::storage::S3Bucket;
 use crate::config::{Config, ConfigError};
 use crate::domain::enums::QuestionType;
 use crate::domain::files::{self, FileKey};
@@ -24,10 +31,7 @@ use crate::store::Store;
 
 /// The file store and its rules.
 pub struct Files {
-    /// The folder of the local store, opened (and created when missing) at its first use, so
-    /// that commands other than `serve` leave no folder behind.
-    root: std::path::PathBuf,
-    opened: tokio::sync::OnceCell<Arc<dyn ObjectStore>>,
+    backend: Backend,
     prefix: String,
     max_bytes: u64,
     extensions: Vec<String>,
@@ -35,12 +39,73 @@ pub struct Files {
     signing_key: Vec<u8>,
 }
 
+/// Where the objects are.
+enum Backend {
+    /// A folder, opened (and created when missing) at its first use, so that commands other
+    /// than `serve` leave no folder behind.
+    Local {
+        root: std::path::PathBuf,
+        opened: tokio::sync::OnceCell<Arc<dyn ObjectStore>>,
+    },
+    /// A bucket; downloads are its presigned URLs.
+    S3 {
+        objects: Arc<dyn ObjectStore>,
+        signer: Arc<dyn Signer>,
+    },
+}
+
 impl std::fmt::Debug for Files {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = match &self.backend {
+            Backend::Local { .. } => "local",
+            Backend::S3 { .. } => "s3",
+        };
         f.debug_struct("Files")
+            .field("backend", &backend)
             .field("prefix", &self.prefix)
             .finish()
     }
+}
+
+/// The S3 client of `bucket`. It connects at its first request; a store that does not answer
+/// fails that request within seconds (two retries), as a 503.
+fn s3_store(bucket: &S3Bucket) -> Result<Backend, ConfigError> {
+    // The client's TLS (reqwest 0.13 without a provider of its own) uses the process's
+    // default, ring, as the rest of the service's TLS does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(&bucket.bucket)
+        .with_region(&bucket.region)
+        .with_retry(RetryConfig {
+            max_retries: 2,
+            retry_timeout: std::time::Duration::from_secs(10),
+            ..RetryConfig::default()
+        })
+        .with_client_options(
+            ClientOptions::new()
+                .with_connect_timeout(std::time::Duration::from_secs(5))
+                .with_timeout(std::time::Duration::from_secs(60)),
+        );
+    if let Some((key, secret)) = &bucket.credentials {
+        builder = builder
+            .with_access_key_id(key)
+            .with_secret_access_key(secret.expose());
+    }
+    if let Some(endpoint) = &bucket.endpoint {
+        builder = builder
+            .with_endpoint(endpoint)
+            .with_allow_http(endpoint.starts_with("http://"))
+            .with_virtual_hosted_style_request(false);
+    }
+    let s3 = Arc::new(
+        builder
+            .build()
+            .map_err(|e| ConfigError::new("CLOUD_STORAGE_BUCKET_NAME", e.to_string()))?,
+    );
+    Ok(Backend::S3 {
+        objects: s3.clone(),
+        signer: s3,
+    })
 }
 
 /// `POST /file/upload`'s answer (upstream's shape).
@@ -110,9 +175,15 @@ impl Files {
             Some(s) if !s.expose().is_empty() => s.expose().as_bytes().to_vec(),
             _ => Uuid::new_v4().as_bytes().to_vec(),
         };
+        let backend = match config.cloud_storage.s3()? {
+            Some(bucket) => s3_store(&bucket)?,
+            None => Backend::Local {
+                root: config.storage_local_path.clone(),
+                opened: tokio::sync::OnceCell::new(),
+            },
+        };
         Ok(Files {
-            root: config.storage_local_path.clone(),
-            opened: tokio::sync::OnceCell::new(),
+            backend,
             prefix,
             max_bytes: config.file_max_bytes(),
             extensions,
@@ -123,9 +194,12 @@ impl Files {
 
     /// The store, opened on first use.
     async fn objects(&self) -> AppResult<&Arc<dyn ObjectStore>> {
-        self.opened
+        let (root, opened) = match &self.backend {
+            Backend::S3 { objects, .. } => return Ok(objects),
+            Backend::Local { root, opened } => (root, opened),
+        };
+        opened
             .get_or_try_init(|| async {
-                let root = &self.root;
                 if !root.exists() {
                     std::fs::create_dir_all(root).map_err(|e| {
                         tracing::warn!(path = %root.display(), error = %e, "cannot create the folder for uploaded files");
@@ -214,11 +288,30 @@ impl Files {
             ext,
         };
         let size = bytes.len() as u64;
+        // A bucket keeps the type and serves the file as an attachment, as this service's own
+        // download route does (the local store keeps no attributes).
+        let mut attributes = Attributes::new();
+        if let Backend::S3 { .. } = self.backend {
+            attributes.insert(Attribute::ContentType, files::content_type(&key.ext).into());
+            attributes.insert(
+                Attribute::ContentDisposition,
+                format!("attachment; filename=\"{}.{}\"", key.id, key.ext).into(),
+            );
+        }
+        let options = PutOptions {
+            attributes,
+            ..PutOptions::default()
+        };
         self.objects()
             .await?
-            .put(&ObjectPath::from(key.to_string()), PutPayload::from(bytes))
+            .put_opts(
+                &ObjectPath::from(key.to_string()),
+                PutPayload::from(bytes),
+                options,
+            )
             .await
-            .map_err(storage_error)?;
+            // Not found here is the bucket missing: the service's trouble, not the caller's.
+            .map_err(unavailable)?;
         Ok(Uploaded {
             file: key.to_string(),
             file_size: size,
@@ -251,8 +344,9 @@ impl Files {
         objects.delete(&path).await.map_err(storage_error)
     }
 
-    /// `POST /file/download-url`: a signed path on this service (`api_prefix`, e.g.
-    /// `assessment/v1`) that serves the file until `now + expiresIn`.
+    /// `POST /file/download-url`: a URL that serves the file until `now + expiresIn`. On the
+    /// local store, a signed path on this service (`api_prefix`, e.g. `assessment/v1`); on S3,
+    /// the bucket's presigned URL.
     pub async fn download_url(
         &self,
         actor: &Actor,
@@ -263,11 +357,23 @@ impl Files {
     ) -> AppResult<DownloadUrl> {
         let key = self.owned(&actor.scope, actor.user_uuid(), reviews, file)?;
         let key = key.to_string();
+        let path = ObjectPath::from(key.as_str());
         self.objects()
             .await?
-            .head(&ObjectPath::from(key.as_str()))
+            .head(&path)
             .await
             .map_err(storage_error)?;
+        if let Backend::S3 { signer, .. } = &self.backend {
+            let ttl = std::time::Duration::from_secs(self.url_ttl_secs as u64);
+            let url = signer
+                .signed_url(http::Method::GET, &path, ttl)
+                .await
+                .map_err(storage_error)?;
+            return Ok(DownloadUrl {
+                download_url: url.to_string(),
+                expires_in: self.url_ttl_secs,
+            });
+        }
         let expires = now_secs + self.url_ttl_secs;
         let signature = self.signature(&key, expires);
         let query: String = url::form_urlencoded::Serializer::new(String::new())
@@ -346,7 +452,7 @@ impl Files {
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -358,9 +464,11 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
 fn storage_error(e: object_store::Error) -> AppError {
     match e {
         object_store::Error::NotFound { .. } => AppError::not_found("File not found"),
-        other => {
-            tracing::warn!(error = %other, "the file storage failed");
-            AppError::Unavailable("The file storage is unavailable".into())
-        }
+        other => unavailable(other),
     }
+}
+
+fn unavailable(e: object_store::Error) -> AppError {
+    tracing::warn!(error = %e, "the file storage failed");
+    AppError::Unavailable("The file storage is unavailable".into())
 }

@@ -23,6 +23,7 @@ mod delivery;
 mod envelope;
 mod exam_day;
 mod files;
+mod files_s3;
 mod flaky_network;
 mod health;
 mod learner_views;
