@@ -139,7 +139,8 @@ pub struct FileRef {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DownloadUrl {
-    /// A path on this service, signed, that serves the file until it expires.
+    /// A URL that serves the file until it expires: a signed path on this service when files
+    /// are kept on its file system, the bucket's presigned URL when they are kept in S3.
     pub download_url: String,
     /// Seconds it works for.
     pub expires_in: i64,
