@@ -47,6 +47,8 @@ event_names! {
     AttemptSubmitted => "attempt.submitted",
     AttemptReviewed => "attempt.reviewed",
     AnswerSubmitted => "answer.submitted",
+    AccommodationUpdated => "accommodation.updated",
+    AccommodationDeleted => "accommodation.deleted",
     SystemStartup => "system.startup",
     SystemShutdown => "system.shutdown",
 }
@@ -132,7 +134,7 @@ mod tests {
         for name in EventName::ALL {
             assert_eq!(EventName::parse(name.as_str()), Some(*name));
         }
-        assert_eq!(EventName::ALL.len(), 18);
+        assert_eq!(EventName::ALL.len(), 20);
         assert_eq!(EventName::parse("attempt.unknown"), None);
     }
 

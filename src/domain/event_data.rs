@@ -162,6 +162,28 @@ pub struct ServiceLifecycle {
     pub uptime_seconds: Option<u64>,
 }
 
+/// `accommodation.updated`: the accommodation as it now is, and the attempts in progress
+/// whose deadline it moved.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccommodationChanged {
+    pub test_id: Uuid,
+    pub user_id: Uuid,
+    pub extra_time_minutes: Option<i32>,
+    pub time_multiplier: Option<f64>,
+    pub extra_attempts: i32,
+    pub end_date: Option<chrono::DateTime<chrono::Utc>>,
+    pub rescheduled_attempt_ids: Vec<Uuid>,
+}
+
+/// `accommodation.deleted`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccommodationRemoved {
+    pub test_id: Uuid,
+    pub user_id: Uuid,
+}
+
 macro_rules! payloads {
     ($($ty:ident => [$($event:ident),+ $(,)?]),+ $(,)?) => {
         $(impl Payload for $ty {
@@ -201,6 +223,8 @@ payloads! {
     AttemptSubmitted => [AttemptSubmitted],
     AttemptReviewed => [AttemptReviewed],
     AnswerSubmitted => [AnswerSubmitted],
+    AccommodationChanged => [AccommodationUpdated],
+    AccommodationRemoved => [AccommodationDeleted],
     ServiceLifecycle => [SystemStartup, SystemShutdown],
 }
 

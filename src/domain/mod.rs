@@ -1,5 +1,6 @@
 //! Pure domain logic: no I/O, no clock, no database. Values here are valid once built.
 
+pub mod accommodation;
 pub mod assessment;
 pub mod attempt;
 pub mod draw;

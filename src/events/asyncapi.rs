@@ -39,6 +39,10 @@ fn summary(name: EventName) -> &'static str {
         EventName::AnswerSubmitted => {
             "A learner's answer to one question was saved (one event per question a save changed)."
         }
+        EventName::AccommodationUpdated => {
+            "A learner's accommodation at a test was set or changed (extra time, extra attempts, a later end date); attempts in progress were rescheduled."
+        }
+        EventName::AccommodationDeleted => "A learner's accommodation at a test was removed.",
         EventName::SystemStartup => "An instance of the service started.",
         EventName::SystemShutdown => "An instance of the service is stopping.",
     }

@@ -1,5 +1,6 @@
 //! The HTTP layer: routes, extractors, the envelope, and the middleware stack.
 
+mod accommodations;
 pub mod admission;
 pub mod assessments;
 pub mod attempts;

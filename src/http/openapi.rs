@@ -28,6 +28,7 @@ use crate::http::AppState;
         (name = "tests", description = "Tests, their questions, publishing, hierarchies"),
         (name = "sections", description = "Sections of tests (authors)"),
         (name = "rules", description = "Selection rules of rule-based tests (authors)"),
+        (name = "accommodations", description = "Extra time, attempts and end dates per learner (authors)"),
         (name = "attempts", description = "Taking tests: start, answer, submit, resume"),
         (name = "reviews", description = "Reviews, answer sheets and result status"),
         (name = "webhooks", description = "Webhooks, deliveries, replays and plugins (admins)"),
@@ -65,6 +66,7 @@ pub fn api_router(prefix: &str) -> OpenApiRouter<AppState> {
         .merge(super::assessments::router())
         .merge(super::sections::router())
         .merge(super::rules::router())
+        .merge(super::accommodations::router())
         .merge(super::attempts::router())
         .merge(super::webhooks::router())
         .merge(super::config::router())

@@ -1,6 +1,7 @@
 //! Use cases: each is one database transaction that loads, decides (in `domain`), writes,
 //! appends its events to the outbox, and commits.
 
+pub mod accommodations;
 pub mod assessments;
 pub mod attempts;
 pub mod criteria;

@@ -82,12 +82,17 @@ pub struct Attempt {
     pub total_marks: Option<i64>,
     /// The reviewer's overall remarks.
     pub overall_remarks: Option<String>,
+    /// The end date an accommodation gave this attempt, when later than its test's.
+    #[serde(skip)]
+    #[schema(ignore)]
+    #[sqlx(default)]
+    pub accommodated_end: Option<Ts>,
 }
 
 pub(crate) const ATTEMPT_COLUMNS: &str = r#""attemptId", "tenantId", "organisationId", "testId",
     "resolvedTestId", "userId", "attempt", "startedAt", "submittedAt", "status", "reviewStatus",
     "score", "submissionType", "result", "currentPosition", "timeSpent", "updatedBy",
-    "updatedAt", "seed", "deadlineAt", "paper", "totalMarks", "overallRemarks""#;
+    "updatedAt", "seed", "deadlineAt", "paper", "totalMarks", "overallRemarks", "accommodatedEnd""#;
 
 /// Binds every column of [`ATTEMPT_COLUMNS`] of `$a`, in order.
 macro_rules! bind_attempt {
@@ -116,6 +121,7 @@ macro_rules! bind_attempt {
             .bind(&a.paper)
             .bind(a.total_marks)
             .bind(&a.overall_remarks)
+            .bind(a.accommodated_end)
     }};
 }
 pub(crate) use bind_attempt;
@@ -127,7 +133,7 @@ pub async fn insert(tx: &mut Tx, a: &Attempt) -> Result<bool, sqlx::Error> {
     let sql = format!(
         r#"INSERT INTO "testAttempts" ({ATTEMPT_COLUMNS}) VALUES ({})
            ON CONFLICT ("testId", "userId", "attempt") DO NOTHING"#,
-        placeholders(23)
+        placeholders(24)
     );
     let n = on_tx!(tx, c => {
         bind_attempt!(sqlx::query(&sql), a).execute(c).await.map(|r| r.rows_affected())

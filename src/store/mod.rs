@@ -13,6 +13,7 @@
 //! appended events, and only such a commit fires the signal (waking the dispatcher, and on
 //! PostgreSQL the other instances' through a notification sent after the commit).
 
+pub mod accommodations;
 pub mod assessments;
 pub mod attempts;
 mod checkpoint;

@@ -37,6 +37,8 @@ pub struct GuardedSave {
     pub time_duration: Option<i32>,
     /// The test's `updatedAt` the keys were read with.
     pub test_updated_at: Ts,
+    /// The attempt's deadline the save was timed under (an accommodation may move it).
+    pub deadline: Option<Ts>,
     pub now: Ts,
     /// Question, answer, score (hundredths), review status; no question twice.
     pub answers: Vec<(Uuid, Json<Value>, Option<i64>, ReviewStatus)>,
@@ -62,6 +64,7 @@ struct Source {
     position: &'static str,
     spent: &'static str,
     version: &'static str,
+    deadline: &'static str,
 }
 
 const PARAMS: Source = Source {
@@ -76,6 +79,7 @@ const PARAMS: Source = Source {
     position: "$9",
     spent: "$10",
     version: "$11",
+    deadline: "$12",
 };
 
 const BATCH_ROW: Source = Source {
@@ -90,6 +94,7 @@ const BATCH_ROW: Source = Source {
     position: "s.position",
     spent: "s.spent",
     version: "s.version",
+    deadline: "s.deadline",
 };
 
 /// The guarded update of the attempt: its progress, only if it is still the learner's, in
@@ -115,6 +120,7 @@ fn guarded_update(v: &Source, same: &str, from: &str) -> String {
         position,
         spent,
         version,
+        deadline,
     } = v;
     format!(
         r#"UPDATE "testAttempts" SET "currentPosition" = {position}, "timeSpent" = {spent},
@@ -124,11 +130,12 @@ fn guarded_update(v: &Source, same: &str, from: &str) -> String {
       AND "tenantId" IS NOT DISTINCT FROM {tenant} AND "organisationId" IS NOT DISTINCT FROM {org}
       AND "userId" IS NOT DISTINCT FROM {user} AND "testId" IS NOT DISTINCT FROM {test}
       AND "status" IS NOT DISTINCT FROM 'I'
-      AND ("deadlineAt" IS NULL OR "deadlineAt" >= {now})
+      AND ("deadlineAt" IS NULL OR "deadlineAt" >= {now}) AND "deadlineAt" {same} {deadline}
       AND EXISTS (SELECT 1 FROM "tests" t WHERE t."testId" = {test}
           AND t."tenantId" IS NOT DISTINCT FROM {tenant}
           AND t."organisationId" IS NOT DISTINCT FROM {org}
-          AND (t."endDate" IS NULL OR t."endDate" >= {now})
+          AND (t."endDate" IS NULL OR t."endDate" >= {now}
+               OR "testAttempts"."accommodatedEnd" >= {now})
           AND t."updatedAt" = {version}
           AND t."gradingType" = {grading} AND t."timeDuration" {same} {duration})"#
     )
@@ -282,6 +289,7 @@ async fn write(tx: &mut super::Tx, s: &GuardedSave) -> Result<Option<Vec<Uuid>>,
             .bind(Id(s.attempt_id)).bind(t).bind(o).bind(Id(s.user_id)).bind(Id(s.test_id))
             .bind(s.now).bind(s.grading.as_str()).bind(s.time_duration)
             .bind(s.current_position).bind(s.time_spent).bind(s.test_updated_at)
+            .bind(s.deadline)
             .execute(c).await.map(|r| r.rows_affected())
     })?;
     if found == 0 {
@@ -346,9 +354,9 @@ static POSTGRES_BATCH: LazyLock<String> = LazyLock::new(|| {
 WITH s AS (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[],
         $6::timestamptz[], $7::text[], $8::int4[], $9::int4[], $10::int4[], $11::timestamptz[],
-        $12::int8[])
+        $12::timestamptz[], $13::int8[])
         AS s(attempt, tenant, org, usr, test, at, grading, duration, position, spent, version,
-            seq)
+            deadline, seq)
 ),
 a AS (
     {update}
@@ -361,8 +369,8 @@ saved AS (
          "clientSeq")
     SELECT u.id, a.tenant, a.org, a."attemptId", u.q, u.answer, u.score, u.review, '1', a.at,
         a.usr, a.at, a.seq
-    FROM a, unnest($13::uuid[], $14::uuid[], $15::uuid[], $16::jsonb[], $17::int8[],
-        $18::text[]) AS u(attempt, id, q, answer, score, review)
+    FROM a, unnest($14::uuid[], $15::uuid[], $16::uuid[], $17::jsonb[], $18::int8[],
+        $19::text[]) AS u(attempt, id, q, answer, score, review)
     WHERE u.attempt = a."attemptId"
     {on_conflict}
     RETURNING "attemptId", "questionId"
@@ -372,8 +380,8 @@ appended AS (
         ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload",
          "createdAt", "traceparent")
     SELECT e.id, e.name, e.tenant, e.org, e.usr, e.key, e.payload, e.at, e.trace
-    FROM unnest($19::uuid[], $20::uuid[], $21::uuid[], $22::text[], $23::uuid[], $24::uuid[],
-        $25::uuid[], $26::text[], $27::jsonb[], $28::timestamptz[], $29::text[])
+    FROM unnest($20::uuid[], $21::uuid[], $22::uuid[], $23::text[], $24::uuid[], $25::uuid[],
+        $26::uuid[], $27::text[], $28::jsonb[], $29::timestamptz[], $30::text[])
         WITH ORDINALITY AS e(attempt, q, id, name, tenant, org, usr, key, payload, at, trace, n)
     WHERE (e.attempt, e.q) IN (SELECT "attemptId", "questionId" FROM saved)
     ORDER BY e.n
@@ -427,6 +435,12 @@ async fn in_one_statement(
             saves
                 .iter()
                 .map(|s| s.test_updated_at.0)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            saves
+                .iter()
+                .map(|s| s.deadline.map(|d| d.0))
                 .collect::<Vec<_>>(),
         )
         .bind(saves.iter().map(|s| s.client_seq).collect::<Vec<_>>());

@@ -10,27 +10,31 @@ use super::sql::placeholders;
 use super::{Id, Store, Ts};
 use crate::domain::event::NewEvent;
 
-/// `$1..$23`: the attempt's columns; `$24`: the test's `updatedAt` the paper was drawn from;
-/// `$25..$33`: the event. The attempt is written only if the test is still published with that
-/// `updatedAt` and the learner has no attempt at it yet (the unique constraint settles two
-/// starts at once); the event only with it.
+/// `$1..$24`: the attempt's columns; `$25`: the test's `updatedAt` the paper was drawn from;
+/// `$26..$34`: the event. The attempt is written only if the test is still published with that
+/// `updatedAt`, the learner has no attempt at it yet (the unique constraint settles two starts
+/// at once) and no accommodation (whose terms the general path applies); the event only with
+/// it.
 static FIRST_START: LazyLock<String> = LazyLock::new(|| {
-    let values = placeholders(23);
+    let values = placeholders(24);
     format!(
         r#"WITH "test" AS (
     SELECT 1 FROM "tests" WHERE "testId" = $4 AND "tenantId" IS NOT DISTINCT FROM $2
-      AND "organisationId" IS NOT DISTINCT FROM $3 AND "status" = 'published' AND "updatedAt" = $24),
+      AND "organisationId" IS NOT DISTINCT FROM $3 AND "status" = 'published' AND "updatedAt" = $25),
 "earlier" AS (
     SELECT 1 FROM "testAttempts" WHERE "testId" = $4 AND "userId" = $6
       AND "tenantId" IS NOT DISTINCT FROM $2 AND "organisationId" IS NOT DISTINCT FROM $3 LIMIT 1),
+"accommodated" AS (
+    SELECT 1 FROM "testAccommodations" WHERE "testId" = $4 AND "userId" = $6),
 "started" AS (
     INSERT INTO "testAttempts" ({ATTEMPT_COLUMNS})
     SELECT {values} WHERE EXISTS (SELECT 1 FROM "test") AND NOT EXISTS (SELECT 1 FROM "earlier")
+      AND NOT EXISTS (SELECT 1 FROM "accommodated")
     ON CONFLICT ("testId", "userId", "attempt") DO NOTHING
     RETURNING "attemptId"),
 "event" AS (
     INSERT INTO "events" ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload", "createdAt", "traceparent")
-    SELECT $25, $26, $27, $28, $29, $30, $31, $32, $33 FROM "started"
+    SELECT $26, $27, $28, $29, $30, $31, $32, $33, $34 FROM "started"
     RETURNING "seq")
 SELECT EXISTS (SELECT 1 FROM "started")"#
     )

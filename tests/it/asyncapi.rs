@@ -123,6 +123,19 @@ async fn delivered_events_match_the_asyncapi_document() {
         201,
     )
     .await;
+    // An accommodation, set with an end date (nullable fields both ways) and removed.
+    let accommodation = format!("{P}/tests/{test}/accommodations/{LEARNER}");
+    for body in [
+        json!({"extraTimeMinutes": 10}),
+        json!({"timeMultiplier": 1.5, "extraAttempts": 1, "endDate": "2030-01-01T00:00:00Z"}),
+    ] {
+        app.call(Method::PUT, &accommodation, Some(body))
+            .await
+            .expect_status(200);
+    }
+    app.call(Method::DELETE, &accommodation, None)
+        .await
+        .expect_status(200);
     app.call(Method::POST, &format!("{P}/tests/{test}/unpublish"), None)
         .await
         .expect_status(201);

@@ -12,6 +12,7 @@
 mod harness;
 mod probe;
 
+mod accommodations;
 mod answer_save;
 mod asyncapi;
 mod attempts;

@@ -285,6 +285,7 @@ async fn save_guarded(
             grading: known.grading,
             time_duration: known.time_duration,
             test_updated_at: known.test_updated_at,
+            deadline: known.deadline_at,
             now,
             answers: scored
                 .into_iter()

@@ -15,6 +15,7 @@ use super::hierarchy::hide_answer_options;
 use super::questions::questions_with_options;
 use super::{Actor, UnitOfWork};
 use crate::clock::Clock;
+use crate::domain::accommodation::Terms;
 use crate::domain::attempt::{self as rules, ScoredAttempt, SeededRng};
 use crate::domain::enums::{
     AttemptResult, AttemptStatus, GradingType, QuestionType, ReviewStatus, SubmissionType,
@@ -106,14 +107,25 @@ pub async fn start(
             "Test is not yet available for attempts",
         ));
     }
-    if test.end_date.is_some_and(|e| now > e) {
+    let accommodation =
+        crate::service::accommodations::of_learner(uow.tx(), &scope, test_id, user).await?;
+    let terms = Terms::of(
+        test.time_duration,
+        test.attempts,
+        test.end_date.map(|e| e.0),
+        accommodation.as_ref(),
+    );
+    if terms.end_date.is_some_and(|e| now.0 > e) {
         return Err(AppError::unprocessable(
             "Test is no longer available for attempts",
         ));
     }
     let attempts = repo::of_user(uow.tx(), &scope, test_id, user).await?;
-    let number = match lifecycle::start(&earlier(&attempts), test.allow_resubmission, test.attempts)
-    {
+    let number = match lifecycle::start(
+        &earlier(&attempts),
+        test.allow_resubmission,
+        terms.attempts,
+    ) {
         Start::Resume(i) => return Ok(Started::of(&attempts[i], now)),
         Start::New(number) => number,
         Start::Refused(StartRefusal::Incomplete) => {
@@ -142,7 +154,7 @@ pub async fn start(
         &mut rng,
     )
     .await?;
-    let attempt = new_attempt(actor, &test, number, now, seed, paper, &content);
+    let attempt = new_attempt(actor, &test, &terms, number, now, seed, paper, &content);
     if !repo::insert(uow.tx(), &attempt).await? {
         // Another start by the same learner won the race for this attempt number.
         if test.allow_resubmission
@@ -196,7 +208,14 @@ async fn first_start(
     let Ok(paper) = paper::plain_paper(&content, &test, &mut SeededRng::new(seed)) else {
         return Ok(None); // no questions: the general path says so
     };
-    let attempt = new_attempt(actor, &test, 1, now, seed, paper, &content);
+    // A learner with an accommodation is left to the general path by the statement.
+    let terms = Terms::of(
+        test.time_duration,
+        test.attempts,
+        test.end_date.map(|e| e.0),
+        None,
+    );
+    let attempt = new_attempt(actor, &test, &terms, 1, now, seed, paper, &content);
     let event = started_event(actor, &attempt);
     if crate::store::starts::first(store, &attempt, test.updated_at, &event).await? != Some(true) {
         return Ok(None);
@@ -206,10 +225,12 @@ async fn first_start(
     Ok(Some(Started::of(&attempt, now)))
 }
 
-/// A new attempt of `actor` at `test`, numbered `number`, on `paper`.
+/// A new attempt of `actor` at `test` under `terms`, numbered `number`, on `paper`.
+#[allow(clippy::too_many_arguments)]
 fn new_attempt(
     actor: &Actor,
     test: &Test,
+    terms: &Terms,
     number: i32,
     now: Ts,
     seed: u64,
@@ -245,11 +266,11 @@ fn new_attempt(
         updated_by: Some(Id(user)),
         updated_at: now,
         seed: Some(seed as i64),
-        deadline_at: rules::deadline(now.0, test.time_duration, test.end_date.map(|e| e.0))
-            .map(Ts::new),
+        deadline_at: rules::deadline(now.0, terms.time_limit_secs, terms.end_date).map(Ts::new),
         paper: Some(Json(paper)),
         total_marks: Some(total.hundredths()),
         overall_remarks: None,
+        accommodated_end: terms.moved_end(test.end_date.map(|e| e.0)).map(Ts::new),
     }
 }
 
@@ -299,7 +320,11 @@ pub(crate) fn window(a: &Attempt, test: &Test) -> Window {
         status: a.status,
         allow_resubmission: test.allow_resubmission,
         deadline: a.deadline_at.map(|d| d.0),
-        test_end: test.end_date.map(|e| e.0),
+        // An accommodation's later end date keeps this attempt open past the test's.
+        test_end: match (test.end_date, a.accommodated_end) {
+            (Some(t), Some(moved)) => Some(t.0.max(moved.0)),
+            (t, _) => t.map(|t| t.0),
+        },
     }
 }
 
@@ -325,8 +350,13 @@ fn elapsed(started: Ts, deadline: Option<Ts>, now: Ts, time_duration: Option<i32
     // Time stops at the deadline, whenever the submission is recorded.
     let end = deadline.map_or(now, |d| d.min(now));
     let secs = (end.0 - started.0).num_seconds().max(0);
+    // An accommodation's extra time makes the deadline later than start + the test's limit.
+    let allowed = |d: i32| match deadline {
+        Some(dl) => i64::from(d).max((dl.0 - started.0).num_seconds()),
+        None => i64::from(d),
+    };
     let capped = match time_duration.filter(|d| *d > 0) {
-        Some(d) => secs.min(i64::from(d)),
+        Some(d) => secs.min(allowed(d)),
         None => secs,
     };
     i32::try_from(capped).unwrap_or(i32::MAX)

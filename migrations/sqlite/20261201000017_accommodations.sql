@@ -1,0 +1,24 @@
+-- Accommodations (Canvas's "moderate quiz"): per learner and test, extra time (minutes or a
+-- multiplier of the time limit), extra attempts, and a later end date. Used when an attempt
+-- starts; a change during an attempt moves that attempt's deadline.
+CREATE TABLE "testAccommodations" (
+    "testId"           TEXT    NOT NULL,
+    "userId"           TEXT    NOT NULL,
+    "tenantId"         TEXT    NOT NULL,
+    "organisationId"   TEXT    NOT NULL,
+    "extraTimeMinutes" INTEGER,
+    "timeMultiplier"   REAL,
+    "extraAttempts"    INTEGER NOT NULL DEFAULT 0,
+    "endDate"          TEXT,
+    "createdBy"        TEXT    NOT NULL,
+    "createdAt"        TEXT    NOT NULL,
+    "updatedBy"        TEXT    NOT NULL,
+    "updatedAt"        TEXT    NOT NULL,
+    CONSTRAINT "pk_testAccommodations" PRIMARY KEY ("testId", "userId"),
+    CONSTRAINT "fk_testAccommodations_test" FOREIGN KEY ("testId")
+        REFERENCES "tests" ("testId") ON DELETE CASCADE
+);
+
+-- The end date an accommodation gave this attempt, when later than its test's: answering stays
+-- open until then (the deadline still applies).
+ALTER TABLE "testAttempts" ADD COLUMN "accommodatedEnd" TEXT NULL;
