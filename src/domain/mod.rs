@@ -13,3 +13,4 @@ pub mod lifecycle;
 pub mod marks;
 pub mod question;
 pub mod scoring;
+pub mod statistics;

@@ -21,6 +21,7 @@ pub mod questions;
 pub mod rules;
 pub mod sections;
 pub mod state;
+mod statistics;
 pub mod views;
 pub mod webhooks;
 

@@ -67,6 +67,7 @@ pub fn api_router(prefix: &str) -> OpenApiRouter<AppState> {
         .merge(super::sections::router())
         .merge(super::rules::router())
         .merge(super::accommodations::router())
+        .merge(super::statistics::router())
         .merge(super::attempts::router())
         .merge(super::webhooks::router())
         .merge(super::config::router())

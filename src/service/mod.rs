@@ -12,6 +12,7 @@ pub mod questions;
 pub mod reviews;
 pub mod rules;
 pub mod sections;
+pub mod statistics;
 pub mod tenant_config;
 pub mod users;
 pub mod webhooks;

@@ -25,6 +25,7 @@ pub mod rules;
 pub mod saves;
 pub mod sql;
 pub mod starts;
+pub mod statistics;
 pub mod tenant_configs;
 mod tx;
 pub mod types;

@@ -37,5 +37,6 @@ mod process;
 mod questions;
 mod rules_sections;
 mod schemas;
+mod statistics;
 mod tenant_config;
 mod tests_api;

@@ -1,0 +1,131 @@
+//! `GET /tests/{testId}/statistics`: item statistics over the test's submitted attempts, from
+//! sums the database aggregates (`store::statistics`) and the formulas of
+//! `domain::statistics`.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::ids::Scope;
+use crate::domain::statistics::{self as figures, ItemSums};
+use crate::error::AppResult;
+use crate::store::Store;
+use crate::store::statistics as repo;
+
+/// The test's statistics.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestStatistics {
+    pub test_id: Uuid,
+    /// Submitted, scored attempts counted.
+    pub attempts: u64,
+    /// Mean total score, in marks.
+    pub mean: Option<f64>,
+    pub median: Option<f64>,
+    /// Of the sample (n - 1).
+    pub standard_deviation: Option<f64>,
+    /// Cronbach's alpha over the questions below (KR-20 when each is right or wrong).
+    pub cronbach_alpha: Option<f64>,
+    pub questions: Vec<QuestionStatistics>,
+}
+
+/// One question's statistics.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuestionStatistics {
+    pub question_id: Uuid,
+    pub text: String,
+    #[serde(rename = "type")]
+    pub question_type: String,
+    pub marks: f64,
+    /// Attempts with a score for it (unanswered ones count as 0 in the figures).
+    pub scored: i64,
+    /// Mean score over the attempts, in marks.
+    pub mean_score: Option<f64>,
+    /// Mean score over its marks, 0 to 1.
+    pub facility: Option<f64>,
+    /// Correlation of its score with the rest of the test's, -1 to 1.
+    pub discrimination: Option<f64>,
+    /// For questions with options: how many attempts chose each, and their share.
+    pub options: Vec<OptionStatistics>,
+}
+
+/// How often one option was chosen.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OptionStatistics {
+    pub question_option_id: Uuid,
+    pub text: String,
+    pub is_correct: bool,
+    pub chosen: i64,
+    /// `chosen` over the attempts counted.
+    pub share: Option<f64>,
+}
+
+pub async fn of_test(store: &Store, scope: &Scope, test_id: Uuid) -> AppResult<TestStatistics> {
+    crate::service::assessments::live(store, scope, test_id).await?;
+    let sums = repo::sums(store, scope, test_id).await?;
+    let n = sums.totals.n;
+    let items: HashMap<Uuid, (ItemSums, i64)> = sums
+        .items
+        .iter()
+        .map(|(q, s, scored)| (*q, (*s, *scored)))
+        .collect();
+    let mut chosen: HashMap<(Uuid, String), i64> = HashMap::new();
+    for (q, option, count) in sums.chosen {
+        chosen.insert((q, option.to_ascii_lowercase()), count);
+    }
+    let every_item: Vec<ItemSums> = sums
+        .questions
+        .iter()
+        .map(|q| items.get(&q.question_id.0).map(|i| i.0).unwrap_or_default())
+        .collect();
+    let test = figures::test_figures(sums.totals, &every_item);
+    let questions = sums
+        .questions
+        .iter()
+        .zip(&every_item)
+        .map(|(q, item)| {
+            let marks = q.marks as f64 / 100.0;
+            let f = figures::item_figures(sums.totals, *item, marks);
+            let options = sums
+                .options
+                .iter()
+                .filter(|o| o.question_id.0 == q.question_id.0)
+                .map(|o| {
+                    let key = (q.question_id.0, o.option_id.0.to_string());
+                    let count = chosen.get(&key).copied().unwrap_or(0);
+                    OptionStatistics {
+                        question_option_id: o.option_id.0,
+                        text: o.text.clone(),
+                        is_correct: o.is_correct,
+                        chosen: count,
+                        share: (n > 0).then(|| count as f64 / n as f64),
+                    }
+                })
+                .collect();
+            QuestionStatistics {
+                question_id: q.question_id.0,
+                text: q.text.clone(),
+                question_type: q.qtype.clone(),
+                marks,
+                scored: items.get(&q.question_id.0).map_or(0, |i| i.1),
+                mean_score: (n > 0).then(|| item.sum / n as f64),
+                facility: f.facility,
+                discrimination: f.discrimination,
+                options,
+            }
+        })
+        .collect();
+    Ok(TestStatistics {
+        test_id,
+        attempts: n,
+        mean: test.mean,
+        median: sums.median,
+        standard_deviation: test.standard_deviation,
+        cronbach_alpha: test.alpha,
+        questions,
+    })
+}
