@@ -54,8 +54,9 @@ for i in range(20):
                                 "options": [{"text": "right", "isCorrect": True}, {"text": "wrong"}]})
 call("POST", f"/tests/{test}/publish")
 
-# Learner i answers question j right when (i * 7 + j * 13) % 20 < j + 5: easy and hard items,
-# and learners of every ability.
+# Learner i (ability i % 20) answers question j (easiness j) right when a hash of (i, j), taken
+# modulo 40, is below ability + easiness: easy and hard items, learners of every ability, and
+# items that agree with each other through the learner's ability.
 t0 = time.perf_counter()
 psql(f"""
 INSERT INTO "testAttempts" ("attemptId", "tenantId", "organisationId", "testId", "userId", "attempt",
@@ -70,8 +71,8 @@ o AS (SELECT "questionId", MAX(CASE WHEN "isCorrect" THEN "questionOptionId"::te
 INSERT INTO "testUserAnswers" ("attemptAnsId", "tenantId", "organisationId", "attemptId", "questionId",
     "answer", "score", "reviewStatus")
 SELECT md5('x' || i || '-' || q.j)::uuid, '{T}', '{O}', md5('a' || i)::uuid, q."questionId",
-    jsonb_build_object('selectedOptionIds', jsonb_build_array(CASE WHEN (i * 7 + q.j * 13) % 20 < q.j + 5 THEN o.r ELSE o.w END)),
-    CASE WHEN (i * 7 + q.j * 13) % 20 < q.j + 5 THEN 100 ELSE 0 END, 'R'
+    jsonb_build_object('selectedOptionIds', jsonb_build_array(CASE WHEN abs(hashtext(i || '-' || q.j)) % 40 < (i % 20) + q.j THEN o.r ELSE o.w END)),
+    CASE WHEN abs(hashtext(i || '-' || q.j)) % 40 < (i % 20) + q.j THEN 100 ELSE 0 END, 'R'
 FROM generate_series(1, {attempts}) i, q JOIN o ON o."questionId" = q."questionId";
 UPDATE "testAttempts" a SET "score" = s.total FROM
     (SELECT "attemptId", SUM("score") AS total FROM "testUserAnswers" GROUP BY "attemptId") s
