@@ -7,6 +7,7 @@ use tracing::instrument;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::db::sid;
 use super::{Db, Id, Ts, Tx};
 use crate::domain::ids::Scope;
 
@@ -57,7 +58,7 @@ pub async fn get<'a>(
         r#"SELECT {COLUMNS} FROM "testAccommodations" WHERE "testId" = $1 AND "userId" = $2
            AND "tenantId" = $3 AND "organisationId" = $4"#
     );
-    let (t, o) = scope_ids(scope);
+    let (t, o) = sid(scope);
     crate::on_db!(db.into(), c => sqlx::query_as::<_, AccommodationRow>(&sql)
         .bind(Id(test)).bind(Id(user)).bind(t).bind(o).fetch_optional(c).await)
 }
@@ -73,7 +74,7 @@ pub async fn of_test<'a>(
         r#"SELECT {COLUMNS} FROM "testAccommodations" WHERE "testId" = $1
            AND "tenantId" = $2 AND "organisationId" = $3 ORDER BY "userId""#
     );
-    let (t, o) = scope_ids(scope);
+    let (t, o) = sid(scope);
     crate::on_db!(db.into(), c => sqlx::query_as::<_, AccommodationRow>(&sql)
         .bind(Id(test)).bind(t).bind(o).fetch_all(c).await)
 }
@@ -96,7 +97,7 @@ pub async fn put(
             "updatedBy" = excluded."updatedBy", "updatedAt" = excluded."updatedAt"
         RETURNING {COLUMNS}"#
     );
-    let (t, o) = scope_ids(scope);
+    let (t, o) = sid(scope);
     crate::on_tx!(tx, c => sqlx::query_as::<_, AccommodationRow>(&sql)
         .bind(row.test_id).bind(row.user_id).bind(row.extra_time_minutes)
         .bind(row.time_multiplier).bind(row.extra_attempts).bind(row.end_date)
@@ -114,7 +115,7 @@ pub async fn delete(
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = r#"DELETE FROM "testAccommodations" WHERE "testId" = $1 AND "userId" = $2
         AND "tenantId" = $3 AND "organisationId" = $4"#;
-    let (t, o) = scope_ids(scope);
+    let (t, o) = sid(scope);
     let n = crate::on_tx!(tx, c => sqlx::query(SQL).bind(Id(test)).bind(Id(user)).bind(t).bind(o)
         .execute(c).await.map(|r| r.rows_affected()))?;
     Ok(n > 0)
@@ -133,7 +134,7 @@ pub async fn in_progress(
            AND "tenantId" = $3 AND "organisationId" = $4 AND "status" = 'I'{}"#,
         super::sql::lock_clause(tx.backend())
     );
-    let (t, o) = scope_ids(scope);
+    let (t, o) = sid(scope);
     crate::on_tx!(tx, c => sqlx::query_as::<_, (Id, Ts)>(&sql).bind(Id(test)).bind(Id(user))
         .bind(t).bind(o).fetch_all(c).await)
 }

@@ -136,6 +136,17 @@ impl Moto {
     }
 }
 
+/// `POST /file/{route}` with `{file}` as the learner.
+async fn post_file(app: &TestApp, route: &str, file: &str) -> TestResponse {
+    app.call_with(
+        Method::POST,
+        &format!("{F}/{route}"),
+        Some(json!({"file": file})),
+        &as_user(LEARNER),
+    )
+    .await
+}
+
 fn storage_at(endpoint: &str, bucket: &str) -> CloudStorage {
     CloudStorage {
         bucket: Some(bucket.into()),
@@ -183,13 +194,7 @@ async fn on_s3_uploads_are_kept_in_the_bucket_and_served_by_presigned_urls() {
     assert_eq!(kept.bytes().await.unwrap().as_ref(), PDF);
 
     // The download URL is the bucket's presigned URL: no credentials but its signature.
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{F}/download-url"),
-            Some(json!({"file": file})),
-            &as_user(LEARNER),
-        )
+    let r = post_file(&app, "download-url", &file)
         .await
         .expect_status(200);
     assert_eq!(r["result"]["expiresIn"], 300);
@@ -248,28 +253,14 @@ async fn on_s3_uploads_are_kept_in_the_bucket_and_served_by_presigned_urls() {
     .await;
 
     // Deleted: gone from the bucket, and no longer answerable or downloadable.
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{F}/delete"),
-            Some(json!({"file": file})),
-            &as_user(LEARNER),
-        )
-        .await;
+    let r = post_file(&app, "delete", &file).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let gone = bucket.head(&ObjectPath::from(file.as_str())).await;
     assert!(
         matches!(gone, Err(object_store::Error::NotFound { .. })),
         "{gone:?}"
     );
-    let r = app
-        .call_with(
-            Method::POST,
-            &format!("{F}/download-url"),
-            Some(json!({"file": file})),
-            &as_user(LEARNER),
-        )
-        .await;
+    let r = post_file(&app, "download-url", &file).await;
     assert_eq!(r.status, 404);
     let r = answer(
         &app,
