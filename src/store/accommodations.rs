@@ -42,10 +42,6 @@ pub struct AccommodationRow {
 const COLUMNS: &str = r#""testId", "userId", "extraTimeMinutes", "timeMultiplier",
     "extraAttempts", "endDate", "createdBy", "createdAt", "updatedBy", "updatedAt""#;
 
-fn scope_ids(scope: &Scope) -> (Id, Id) {
-    (Id(scope.tenant.as_uuid()), Id(scope.organisation.as_uuid()))
-}
-
 /// The learner's accommodation at the test.
 #[instrument(skip_all, err(level = "warn"))]
 pub async fn get<'a>(
