@@ -2,8 +2,6 @@
 //! date (authors).
 
 use axum::extract::{Path, State};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::auth::RequestContext;
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope, MessageOut, msg};
@@ -14,11 +12,7 @@ use crate::http::AppState;
 use crate::service::accommodations::{self as svc, AccommodationIn};
 use crate::store::accommodations::AccommodationRow;
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list))
-        .routes(routes!(get_one, put, delete))
-}
+api_routes!([list], [get_one, put, delete]);
 
 /// The test's accommodations, by learner.
 #[utoipa::path(get, path = "/tests/{testId}/accommodations", tag = "accommodations",

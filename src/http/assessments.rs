@@ -5,8 +5,6 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::auth::RequestContext;
 use super::auth::{REVIEWERS, require_self_or_reviewer};
@@ -25,23 +23,22 @@ use crate::service::de;
 use crate::service::hierarchy::{self, Audience};
 use crate::store::assessments::Test;
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create, list))
-        .routes(routes!(list_search))
-        .routes(routes!(get_one, update, delete))
-        .routes(routes!(learner_hierarchy))
-        .routes(routes!(author_hierarchy))
-        .routes(routes!(add_question))
-        .routes(routes!(bulk_add))
-        .routes(routes!(remove_question))
-        .routes(routes!(structure))
-        .routes(routes!(clone_test))
-        .routes(routes!(publish))
-        .routes(routes!(unpublish))
-        .routes(routes!(user_status))
-        .routes(routes!(question_answer_report))
-}
+api_routes!(
+    [create, list],
+    [list_search],
+    [get_one, update, delete],
+    [learner_hierarchy],
+    [author_hierarchy],
+    [add_question],
+    [bulk_add],
+    [remove_question],
+    [structure],
+    [clone_test],
+    [publish],
+    [unpublish],
+    [user_status],
+    [question_answer_report]
+);
 
 /// Learners' answers per question, one row per learner (their latest attempt). Names come from
 /// the user service when `USER_SERVICE_URL` is set.

@@ -4,8 +4,6 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::auth::RequestContext;
 use super::auth::{REVIEWERS, require_self_or_reviewer};
@@ -21,20 +19,19 @@ use crate::service::reviews::{self, ImportIn, ReviewIn, Reviewed};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(start))
-        .routes(routes!(save_answers))
-        .routes(routes!(submit))
-        .routes(routes!(resume))
-        .routes(routes!(questions))
-        .routes(routes!(pending_reviews))
-        .routes(routes!(review_attempt))
-        .routes(routes!(review_by_test))
-        .routes(routes!(import_result_status))
-        .routes(routes!(answersheet))
-        .routes(routes!(internal_result_status))
-}
+api_routes!(
+    [start],
+    [save_answers],
+    [submit],
+    [resume],
+    [questions],
+    [pending_reviews],
+    [review_attempt],
+    [review_by_test],
+    [import_result_status],
+    [answersheet],
+    [internal_result_status]
+);
 
 /// Paging of the pending-review list.
 #[derive(Debug, Default, Deserialize, IntoParams)]

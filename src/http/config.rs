@@ -1,8 +1,6 @@
 //! `/config`: the tenant's configuration (upstream's routes; see `service::tenant_config`).
 
 use axum::extract::State;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::auth::{RequestContext, Role};
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
@@ -11,11 +9,7 @@ use crate::error::AppResult;
 use crate::http::AppState;
 use crate::service::tenant_config::{self as svc, ConfigOut};
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(get_config))
-        .routes(routes!(sync))
-}
+api_routes!([get_config], [sync]);
 
 /// The tenant's configuration, as last synced. Credentials in it are never shown.
 #[utoipa::path(get, path = "/config", tag = "config", params(Tenancy),

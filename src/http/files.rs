@@ -31,6 +31,16 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(download))
 }
 
+/// [`router`]'s routes without their documentation (see `api_routes!`); the upload alone takes
+/// the larger body.
+pub fn served() -> axum::Router<AppState> {
+    let upload =
+        served!(axum::Router::new(), upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT));
+    let rest = served!(axum::Router::new(), delete);
+    let rest = served!(rest, download_url);
+    upload.merge(served!(rest, download))
+}
+
 /// Query of `POST /file/upload`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

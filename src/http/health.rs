@@ -139,3 +139,5 @@ pub async fn live(State(state): State<AppState>) -> ApiOk<Liveness> {
         uptime: state.started_at.elapsed().as_secs_f64(),
     })
 }
+
+api_routes!([health], [ready], [live]);

@@ -1,5 +1,45 @@
 //! The HTTP layer: routes, extractors, the envelope, and the middleware stack.
 
+/// One handler's route without its documentation: the path and methods of its
+/// `#[utoipa::path]` attribute, nothing of the OpenAPI description built.
+macro_rules! served {
+    ($router:expr, $handler:ident) => {{
+        #[allow(unused_imports)]
+        use utoipa::Path as _;
+        use utoipa_axum::PathItemExt as _;
+        utoipa_axum::paste! {
+            let path = [<__path_ $handler>]::path();
+            let methods = [<__path_ $handler>]::methods();
+        }
+        let method_router = methods
+            .iter()
+            .fold(axum::routing::MethodRouter::new(), |r, m| {
+                r.on(m.to_method_filter(), $handler)
+            });
+        $router.route(&path, method_router)
+    }};
+}
+
+/// A module's routes, listed once: `router()` with each route's OpenAPI description (for the
+/// document, built when it is first asked for) and `served()`, the same handlers on the same
+/// paths and methods with nothing of the document built. utoipa builds every schema of a route
+/// when it is registered, and the heap it took stayed in the process after the document was
+/// dropped (issue 13's memory budget; BENCHMARKS.md).
+macro_rules! api_routes {
+    ($([$($handler:ident),+ $(,)?]),+ $(,)?) => {
+        pub fn router() -> utoipa_axum::router::OpenApiRouter<crate::http::AppState> {
+            utoipa_axum::router::OpenApiRouter::new()
+                $(.routes(utoipa_axum::routes!($($handler),+)))+
+        }
+
+        pub fn served() -> axum::Router<crate::http::AppState> {
+            let router = axum::Router::new();
+            $($(let router = served!(router, $handler);)+)+
+            router
+        }
+    };
+}
+
 mod accommodations;
 pub mod admission;
 pub mod assessments;
@@ -73,7 +113,7 @@ fn cors(state: &AppState) -> CorsLayer {
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     // The documents are written on their first request, not at start-up: most instances are
     // never asked, and an idle process should not hold them (issue 13's memory budget).
-    let (api, _) = openapi::api_router(&state.prefix).split_for_parts();
+    let api = openapi::served_router(&state.prefix);
     let prefix = state.prefix.clone();
     let spec_json: Arc<OnceLock<String>> = Arc::default();
     let events_json: Arc<OnceLock<String>> = Arc::default();

@@ -5,7 +5,6 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::envelope::{EnvelopeParams, NoResult};
 use super::health;
@@ -73,10 +72,24 @@ pub fn api_router(prefix: &str) -> OpenApiRouter<AppState> {
         .merge(super::config::router())
         .merge(super::files::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(health::health))
-        .routes(routes!(health::ready))
-        .routes(routes!(health::live))
+        .merge(health::router())
         .nest(&format!("/{prefix}"), resources)
+}
+
+/// The routes of [`api_router`] as served, without their documentation (`api_routes!`).
+pub fn served_router(prefix: &str) -> axum::Router<AppState> {
+    let resources = axum::Router::new()
+        .merge(super::questions::served())
+        .merge(super::assessments::served())
+        .merge(super::sections::served())
+        .merge(super::rules::served())
+        .merge(super::accommodations::served())
+        .merge(super::statistics::served())
+        .merge(super::attempts::served())
+        .merge(super::webhooks::served())
+        .merge(super::config::served())
+        .merge(super::files::served());
+    health::served().nest(&format!("/{prefix}"), resources)
 }
 
 /// The OpenAPI document for a given prefix.

@@ -2,8 +2,6 @@
 
 use axum::extract::{Path, State};
 use serde_json::Value;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::auth::RequestContext;
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
@@ -16,15 +14,14 @@ use crate::service::questions::{
     QuestionListQuery, QuestionOut, QuestionPage, QuestionPatch, RulePreview,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create, list))
-        .routes(routes!(rule_preview))
-        .routes(routes!(associate_option))
-        .routes(routes!(disassociate_option))
-        .routes(routes!(get_one, update, delete))
-        .routes(routes!(child_questions))
-}
+api_routes!(
+    [create, list],
+    [rule_preview],
+    [associate_option],
+    [disassociate_option],
+    [get_one, update, delete],
+    [child_questions]
+);
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Message {

@@ -4,8 +4,6 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::auth::RequestContext;
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
@@ -17,15 +15,14 @@ use crate::http::AppState;
 use crate::service::rules::{self as svc, RuleIn, RulePool};
 use crate::store::rules::{Rule, RuleFilter};
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create, list))
-        .routes(routes!(of_test))
-        .routes(routes!(of_section))
-        .routes(routes!(get_one, update, delete))
-        .routes(routes!(preview))
-        .routes(routes!(questions))
-}
+api_routes!(
+    [create, list],
+    [of_test],
+    [of_section],
+    [get_one, update, delete],
+    [preview],
+    [questions]
+);
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

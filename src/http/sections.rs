@@ -3,8 +3,6 @@
 use axum::extract::{Path, State};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::assessments::HardQuery;
 use super::auth::RequestContext;
@@ -16,12 +14,7 @@ use crate::error::AppResult;
 use crate::http::AppState;
 use crate::service::sections::{self as svc, SectionIn, SectionOut, SectionPatch};
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create, list))
-        .routes(routes!(of_test))
-        .routes(routes!(get_one, update, delete))
-}
+api_routes!([create, list], [of_test], [get_one, update, delete]);
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -1,8 +1,6 @@
 //! `/tests/{testId}/statistics`: item statistics (authors and reviewers).
 
 use axum::extract::{Path, State};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::auth::{RequestContext, Role};
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
@@ -11,9 +9,7 @@ use super::params::Tenancy;
 use crate::error::AppResult;
 use crate::http::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(statistics))
-}
+api_routes!([statistics]);
 
 /// Item statistics over the test's submitted attempts: mean, median, standard deviation,
 /// Cronbach's alpha; per question facility, discrimination and the share of attempts choosing

@@ -5,8 +5,6 @@ use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::auth::{RequestContext, Role};
 use super::envelope::{ApiOk, Envelope, ErrorEnvelope};
@@ -18,20 +16,19 @@ use crate::service::Page;
 use crate::service::webhooks::{self as svc, DeliveryQuery, WebhookIn, WebhookOut};
 use crate::store::deliveries::{DeliveryFilter, DeliveryRow, Subscription, SubscriptionKind};
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create, list))
-        .routes(routes!(deliveries))
-        .routes(routes!(dead_letters))
-        .routes(routes!(delivery_attempts))
-        .routes(routes!(replay_delivery))
-        .routes(routes!(replay_event))
-        .routes(routes!(replay_range))
-        .routes(routes!(get_one, update, delete))
-        .routes(routes!(rotate_secret))
-        .routes(routes!(send_test))
-        .routes(routes!(plugins))
-}
+api_routes!(
+    [create, list],
+    [deliveries],
+    [dead_letters],
+    [delivery_attempts],
+    [replay_delivery],
+    [replay_event],
+    [replay_range],
+    [get_one, update, delete],
+    [rotate_secret],
+    [send_test],
+    [plugins]
+);
 
 fn admin(ctx: &RequestContext) -> AppResult<()> {
     ctx.require_any_role(&[Role::Admin])
