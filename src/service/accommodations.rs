@@ -17,7 +17,7 @@ use crate::domain::event_data::{AccommodationChanged, AccommodationRemoved};
 use crate::domain::ids::Scope;
 use crate::error::{AppError, AppResult};
 use crate::store::accommodations::{self as repo, AccommodationRow};
-use crate::store::{Db, Id, Store, Ts, Tx};
+use crate::store::{Db, Id, Store, Ts};
 
 /// Body of `PUT /tests/{testId}/accommodations/{userId}`: the whole accommodation (what is
 /// left out is none).
@@ -48,14 +48,14 @@ fn of_row(row: &AccommodationRow) -> Option<Accommodation> {
     .ok()
 }
 
-/// The learner's accommodation at the test, if any (for a start).
-pub async fn of_learner(
-    tx: &mut Tx,
+/// The learner's accommodation at the test, if any (for a start, or the learner's status).
+pub async fn of_learner<'a>(
+    db: impl Into<Db<'a>>,
     scope: &Scope,
     test: Uuid,
     user: Uuid,
 ) -> AppResult<Option<Accommodation>> {
-    Ok(repo::get(tx, scope, test, user)
+    Ok(repo::get(db, scope, test, user)
         .await?
         .as_ref()
         .and_then(of_row))

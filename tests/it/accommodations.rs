@@ -88,7 +88,23 @@ async fn extra_time_and_extra_attempts_apply_to_that_learner_alone() {
         "only the other learner's attempt is overdue"
     );
     submit(&app, &mine, LEARNER, 201).await;
-    // The test allows one attempt: the learner has one more.
+    // The test allows one attempt: the learner has one more, and their status says so.
+    let can_attempt = |user: &'static str| {
+        let (app, test) = (&app, test.clone());
+        async move {
+            app.call_with(
+                Method::GET,
+                &format!("{P}/tests/{test}/users/{user}/status"),
+                None,
+                &as_user(user),
+            )
+            .await
+            .expect_status(200)["result"]["canAttempt"]
+                .clone()
+        }
+    };
+    assert_eq!(can_attempt(LEARNER).await, true);
+    assert_eq!(can_attempt(OTHER_LEARNER).await, false);
     start(&app, &test, LEARNER, 201).await;
     let r = start(&app, &test, OTHER_LEARNER, 409).await;
     assert_eq!(

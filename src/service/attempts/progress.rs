@@ -126,10 +126,7 @@ pub async fn user_status(
             .rev()
             .find(|a| a.status == AttemptStatus::InProgress);
         (
-            matches!(
-                lifecycle::start(&earlier(&attempts), false, test.attempts),
-                Start::New(_)
-            ),
+            may_start(store, scope, &test, user_id, &attempts).await?,
             in_progress,
             in_progress.is_some(),
         )
@@ -149,4 +146,37 @@ pub async fn user_status(
         "lastAttemptStatus": latest.map(|a| a.status),
         "showCorrectAnswers": test.show_correct_answer,
     }))
+}
+
+/// Whether the learner may start a new attempt (a test without resubmission). Their
+/// accommodation is read only when the test's own attempts are used up: its extra attempts are
+/// all that can change the answer then, and the status (every learner's first call) keeps its
+/// one read otherwise.
+async fn may_start(
+    store: &Store,
+    scope: &Scope,
+    test: &crate::store::assessments::Test,
+    user_id: Uuid,
+    attempts: &[crate::store::attempts::Attempt],
+) -> AppResult<bool> {
+    let earlier = earlier(attempts);
+    let start = lifecycle::start(&earlier, false, test.attempts);
+    if !matches!(start, Start::Refused(StartRefusal::NoAttemptsLeft { .. })) {
+        return Ok(matches!(start, Start::New(_)));
+    }
+    let Some(accommodation) =
+        crate::service::accommodations::of_learner(store, scope, test.test_id.0, user_id).await?
+    else {
+        return Ok(false);
+    };
+    let terms = crate::domain::accommodation::Terms::of(
+        test.time_duration,
+        test.attempts,
+        test.end_date.map(|e| e.0),
+        Some(&accommodation),
+    );
+    Ok(matches!(
+        lifecycle::start(&earlier, false, terms.attempts),
+        Start::New(_)
+    ))
 }
