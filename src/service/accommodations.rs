@@ -17,6 +17,7 @@ use crate::domain::event_data::{AccommodationChanged, AccommodationRemoved};
 use crate::domain::ids::Scope;
 use crate::error::{AppError, AppResult};
 use crate::store::accommodations::{self as repo, AccommodationRow};
+use crate::store::assessments::Test;
 use crate::store::{Db, Id, Store, Ts};
 
 /// Body of `PUT /tests/{testId}/accommodations/{userId}`: the whole accommodation (what is
@@ -46,6 +47,16 @@ fn of_row(row: &AccommodationRow) -> Option<Accommodation> {
         row.end_date.map(|e| e.0),
     )
     .ok()
+}
+
+/// The terms an attempt at `test` runs under, moved by the learner's `accommodation`.
+pub fn terms(test: &Test, accommodation: Option<&Accommodation>) -> Terms {
+    Terms::of(
+        test.time_duration,
+        test.attempts,
+        test.end_date.map(|e| e.0),
+        accommodation,
+    )
 }
 
 /// The learner's accommodation at the test, if any (for a start, or the learner's status).
@@ -95,17 +106,11 @@ pub async fn put(
         updated_at: now,
     };
     let stored = repo::put(uow.tx(), &scope, &row).await?;
-    let test_end = test.end_date.map(|e| e.0);
-    let terms = Terms::of(
-        test.time_duration,
-        test.attempts,
-        test_end,
-        Some(&accommodation),
-    );
+    let terms = terms(&test, Some(&accommodation));
+    let moved_end = terms.moved_end(test.end_date.map(|e| e.0));
     let mut rescheduled = Vec::new();
     for (attempt, started) in repo::in_progress(uow.tx(), &scope, test_id, user_id).await? {
         let deadline = rules::deadline(started.0, terms.time_limit_secs, terms.end_date);
-        let moved_end = terms.moved_end(test_end);
         repo::reschedule(
             uow.tx(),
             attempt,

@@ -169,12 +169,7 @@ async fn may_start(
     else {
         return Ok(false);
     };
-    let terms = crate::domain::accommodation::Terms::of(
-        test.time_duration,
-        test.attempts,
-        test.end_date.map(|e| e.0),
-        Some(&accommodation),
-    );
+    let terms = crate::service::accommodations::terms(test, Some(&accommodation));
     Ok(matches!(
         lifecycle::start(&earlier, false, terms.attempts),
         Start::New(_)

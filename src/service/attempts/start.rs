@@ -59,12 +59,7 @@ pub async fn start(
     }
     let accommodation =
         crate::service::accommodations::of_learner(uow.tx(), &scope, test_id, user).await?;
-    let terms = Terms::of(
-        test.time_duration,
-        test.attempts,
-        test.end_date.map(|e| e.0),
-        accommodation.as_ref(),
-    );
+    let terms = crate::service::accommodations::terms(&test, accommodation.as_ref());
     if terms.end_date.is_some_and(|e| now.0 > e) {
         return Err(AppError::unprocessable(
             "Test is no longer available for attempts",
@@ -159,12 +154,7 @@ async fn first_start(
         return Ok(None); // no questions: the general path says so
     };
     // A learner with an accommodation is left to the general path by the statement.
-    let terms = Terms::of(
-        test.time_duration,
-        test.attempts,
-        test.end_date.map(|e| e.0),
-        None,
-    );
+    let terms = crate::service::accommodations::terms(&test, None);
     let attempt = new_attempt(actor, &test, &terms, 1, now, seed, paper, &content);
     let event = started_event(actor, &attempt);
     if crate::store::starts::first(store, &attempt, test.updated_at, &event).await? != Some(true) {
