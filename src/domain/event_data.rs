@@ -59,6 +59,8 @@ pub struct TestPublication {
     #[schema(value_type = f64)]
     pub total_marks: Marks,
     pub question_count: u32,
+    /// The published version (see `GET /tests/{id}/versions`).
+    pub version: i32,
 }
 
 /// A question of the bank (`question.created`, `question.updated`, `question.published`).

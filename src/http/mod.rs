@@ -62,6 +62,7 @@ pub mod rules;
 pub mod sections;
 pub mod state;
 mod statistics;
+mod versions;
 pub mod views;
 pub mod webhooks;
 

@@ -30,6 +30,11 @@ pub struct PaperItem {
     pub is_conditional: bool,
     /// The order options are shown in (shuffled when the test says so).
     pub option_order: Vec<Uuid>,
+    /// The question's revision the attempt holds: it is scored and shown against it, whatever
+    /// edits come later. Absent on papers drawn before revisions were recorded (they read the
+    /// question as it is now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i32>,
 }
 
 /// An attempt as stored and returned.
@@ -87,12 +92,14 @@ pub struct Attempt {
     #[schema(ignore)]
     #[sqlx(default)]
     pub accommodated_end: Option<Ts>,
+    /// The version of the test the attempt started on (0: before versions were recorded).
+    pub test_version: i32,
 }
 
 pub(crate) const ATTEMPT_COLUMNS: &str = r#""attemptId", "tenantId", "organisationId", "testId",
     "resolvedTestId", "userId", "attempt", "startedAt", "submittedAt", "status", "reviewStatus",
     "score", "submissionType", "result", "currentPosition", "timeSpent", "updatedBy",
-    "updatedAt", "seed", "deadlineAt", "paper", "totalMarks", "overallRemarks", "accommodatedEnd""#;
+    "updatedAt", "seed", "deadlineAt", "paper", "totalMarks", "overallRemarks", "accommodatedEnd", "testVersion""#;
 
 /// Binds every column of [`ATTEMPT_COLUMNS`] of `$a`, in order.
 macro_rules! bind_attempt {
@@ -122,6 +129,7 @@ macro_rules! bind_attempt {
             .bind(a.total_marks)
             .bind(&a.overall_remarks)
             .bind(a.accommodated_end)
+            .bind(a.test_version)
     }};
 }
 pub(crate) use bind_attempt;
@@ -133,7 +141,7 @@ pub async fn insert(tx: &mut Tx, a: &Attempt) -> Result<bool, sqlx::Error> {
     let sql = format!(
         r#"INSERT INTO "testAttempts" ({ATTEMPT_COLUMNS}) VALUES ({})
            ON CONFLICT ("testId", "userId", "attempt") DO NOTHING"#,
-        placeholders(24)
+        placeholders(25)
     );
     let n = on_tx!(tx, c => {
         bind_attempt!(sqlx::query(&sql), a).execute(c).await.map(|r| r.rows_affected())
@@ -472,22 +480,6 @@ pub async fn learners_of(
     let total = count.fetch_count(store).await?;
     let ids: Vec<Id> = on_reader!(store, p => crate::bind_args!(sqlx::query_scalar::<_, Id>(&page.text), &page.args).fetch_all(p).await)?;
     Ok((ids.into_iter().map(|i| i.0).collect(), total))
-}
-
-/// How many in-progress attempts have this question on their paper.
-#[instrument(skip_all, err(level = "warn"))]
-pub async fn in_progress_with(
-    tx: &mut Tx,
-    scope: &Scope,
-    question_id: Uuid,
-) -> Result<i64, sqlx::Error> {
-    let (t, o) = sid(scope);
-    let pattern = format!("%{}%", question_id.hyphenated());
-    on_tx!(tx, c => {
-        sqlx::query_scalar(r#"SELECT COUNT(*) FROM "testAttempts" WHERE "status" = $4
-            AND "tenantId" IS NOT DISTINCT FROM $1 AND "organisationId" IS NOT DISTINCT FROM $2 AND CAST("paper" AS TEXT) LIKE $3"#)
-            .bind(t).bind(o).bind(pattern).bind(AttemptStatus::InProgress).fetch_one(c).await
-    })
 }
 
 /// A recorded save with an `Idempotency-Key`: the hash of its request and its response.

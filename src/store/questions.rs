@@ -1,7 +1,7 @@
 //! SQL for the question bank: questions, their options, and option-to-child links.
 //! Every function is confined to a [`Scope`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::FromRow;
 use sqlx::types::Json;
@@ -17,8 +17,8 @@ use crate::domain::ids::Scope;
 use crate::domain::marks::Marks;
 use crate::{bind_args, on_db, on_reader, on_tx};
 
-/// A question as stored and as returned to authors.
-#[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
+/// A question as stored and as returned to authors (and, as JSON, as kept in a revision).
+#[derive(Debug, Clone, FromRow, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct Question {
@@ -64,10 +64,13 @@ pub struct Question {
     pub updated_by: Option<Id>,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Ts,
+    /// Counts the edits of the question's content, from 1. An attempt is scored and shown
+    /// against the revision it started with.
+    pub revision: i32,
 }
 
 /// An option of a question, as stored and as returned to authors.
-#[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
+#[derive(Debug, Clone, FromRow, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct QuestionOption {
@@ -101,7 +104,7 @@ pub struct QuestionOption {
 const QUESTION_COLUMNS: &str = r#""questionId", "tenantId", "organisationId", "ordering", "text",
     "media", "alias", "description", "categoryId", "type", "level", "marks", "status",
     "idealTime", "gradingType", "allowPartialScoring", "params", "parentId", "tags",
-    "createdBy", "createdAt", "updatedBy", "updatedAt""#;
+    "createdBy", "createdAt", "updatedBy", "updatedAt", "revision""#;
 
 const OPTION_COLUMNS: &str = r#""questionOptionId", "tenantId", "organisationId", "questionId",
     "text", "media", "matchWith", "matchWithMedia", "ordering", "isCorrect", "marks",
@@ -112,7 +115,7 @@ const OPTION_COLUMNS: &str = r#""questionOptionId", "tenantId", "organisationId"
 pub async fn insert(tx: &mut Tx, q: &Question) -> Result<(), sqlx::Error> {
     let sql = format!(
         r#"INSERT INTO "questions" ({QUESTION_COLUMNS}) VALUES
-        ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)"#
+        ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"#
     );
     on_tx!(tx, c => {
         sqlx::query(&sql)
@@ -122,7 +125,7 @@ pub async fn insert(tx: &mut Tx, q: &Question) -> Result<(), sqlx::Error> {
             .bind(q.marks.hundredths()).bind(q.status.as_str()).bind(q.ideal_time)
             .bind(q.grading_type.as_str()).bind(q.allow_partial_scoring).bind(&q.params)
             .bind(q.parent_id).bind(&q.tags).bind(q.created_by).bind(q.created_at)
-            .bind(q.updated_by).bind(q.updated_at)
+            .bind(q.updated_by).bind(q.updated_at).bind(q.revision)
             .execute(c).await.map(|r| r.rows_affected())
     })?;
     tx.mark_bank_changed(q.tenant_id.0);
@@ -136,7 +139,7 @@ pub async fn update(tx: &mut Tx, q: &Question) -> Result<(), sqlx::Error> {
         "alias" = $6, "description" = $7, "categoryId" = $8, "type" = $9, "level" = $10,
         "marks" = $11, "status" = $12, "idealTime" = $13, "gradingType" = $14,
         "allowPartialScoring" = $15, "params" = $16, "parentId" = $17, "tags" = $18,
-        "updatedBy" = $19, "updatedAt" = $20
+        "updatedBy" = $19, "updatedAt" = $20, "revision" = $22
         WHERE "questionId" = $1 AND "tenantId" IS NOT DISTINCT FROM $2 AND "organisationId" IS NOT DISTINCT FROM $21"#;
     on_tx!(tx, c => {
         sqlx::query(SQL)
@@ -145,7 +148,7 @@ pub async fn update(tx: &mut Tx, q: &Question) -> Result<(), sqlx::Error> {
             .bind(q.qtype.as_str()).bind(q.level.as_str()).bind(q.marks.hundredths())
             .bind(q.status.as_str()).bind(q.ideal_time).bind(q.grading_type.as_str())
             .bind(q.allow_partial_scoring).bind(&q.params).bind(q.parent_id).bind(&q.tags)
-            .bind(q.updated_by).bind(q.updated_at).bind(q.organisation_id)
+            .bind(q.updated_by).bind(q.updated_at).bind(q.organisation_id).bind(q.revision)
             .execute(c).await.map(|r| r.rows_affected())
     })?;
     tx.mark_bank_changed(q.tenant_id.0);

@@ -10,17 +10,17 @@ use super::sql::placeholders;
 use super::{Id, Store, Ts};
 use crate::domain::event::NewEvent;
 
-/// `$1..$24`: the attempt's columns; `$25`: the test's `updatedAt` the paper was drawn from;
-/// `$26..$34`: the event. The attempt is written only if the test is still published with that
+/// `$1..$25`: the attempt's columns; `$26`: the test's `updatedAt` the paper was drawn from;
+/// `$27..$35`: the event. The attempt is written only if the test is still published with that
 /// `updatedAt`, the learner has no attempt at it yet (the unique constraint settles two starts
 /// at once) and no accommodation (whose terms the general path applies); the event only with
 /// it.
 static FIRST_START: LazyLock<String> = LazyLock::new(|| {
-    let values = placeholders(24);
+    let values = placeholders(25);
     format!(
         r#"WITH "test" AS (
     SELECT 1 FROM "tests" WHERE "testId" = $4 AND "tenantId" IS NOT DISTINCT FROM $2
-      AND "organisationId" IS NOT DISTINCT FROM $3 AND "status" = 'published' AND "updatedAt" = $25),
+      AND "organisationId" IS NOT DISTINCT FROM $3 AND "status" = 'published' AND "updatedAt" = $26),
 "earlier" AS (
     SELECT 1 FROM "testAttempts" WHERE "testId" = $4 AND "userId" = $6
       AND "tenantId" IS NOT DISTINCT FROM $2 AND "organisationId" IS NOT DISTINCT FROM $3 LIMIT 1),
@@ -34,7 +34,7 @@ static FIRST_START: LazyLock<String> = LazyLock::new(|| {
     RETURNING "attemptId"),
 "event" AS (
     INSERT INTO "events" ("eventId", "name", "tenantId", "organisationId", "userId", "orderingKey", "payload", "createdAt", "traceparent")
-    SELECT $26, $27, $28, $29, $30, $31, $32, $33, $34 FROM "started"
+    SELECT $27, $28, $29, $30, $31, $32, $33, $34, $35 FROM "started"
     RETURNING "seq")
 SELECT EXISTS (SELECT 1 FROM "started")"#
     )

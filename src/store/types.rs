@@ -27,6 +27,12 @@ impl serde::Serialize for Id {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Uuid::deserialize(d).map(Id)
+    }
+}
+
 impl From<Uuid> for Id {
     fn from(u: Uuid) -> Self {
         Id(u)

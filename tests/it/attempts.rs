@@ -1916,9 +1916,10 @@ async fn subjective_essay_and_file_are_scored_by_review() {
     assert_eq!(answers[2]["userAnswer"]["file"], file.as_str());
 }
 
-/// The keys an attempt's first save read are kept for its later saves (the service refuses
-/// key edits while an attempt runs, so they cannot go stale): a key changed in the bank behind
-/// the service's back after the first save does not reach the attempt.
+/// The keys an attempt's first save read are kept for its later saves (an edit through the
+/// service makes a new revision, which the attempt does not hold, so they cannot go stale): a
+/// key changed in the bank behind the service's back after the first save does not reach the
+/// attempt.
 #[tokio::test]
 async fn later_saves_score_with_the_keys_the_first_save_read() {
     let app = TestApp::spawn().await;
@@ -1929,7 +1930,7 @@ async fn later_saves_score_with_the_keys_the_first_save_read() {
     let attempt = start_attempt(&app, &test, LEARNER).await;
     answer(&app, &attempt, LEARNER,
         json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]), 201).await;
-    // Through the API the edit is refused while the attempt runs ...
+    // Through the API the edit is refused while the test is published ...
     let q1 = qs[1]["questionId"].as_str().unwrap();
     let edit = app
         .call(

@@ -40,3 +40,4 @@ mod schemas;
 mod statistics;
 mod tenant_config;
 mod tests_api;
+mod versions;

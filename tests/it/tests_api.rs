@@ -327,7 +327,7 @@ async fn publish_checks_and_events() {
     assert_eq!(published.len(), 1);
     assert_eq!(
         published[0]["data"],
-        json!({"testId": test, "testTitle": "Algebra", "testType": "plain", "totalMarks": 5, "questionCount": 2})
+        json!({"testId": test, "testTitle": "Algebra", "testType": "plain", "totalMarks": 5, "questionCount": 2, "version": 1})
     );
     assert_eq!(
         published[0]["context"],

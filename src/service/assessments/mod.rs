@@ -25,10 +25,12 @@ mod listing;
 mod publishing;
 mod removal;
 mod structure;
+mod versions;
 pub use listing::*;
 pub use publishing::*;
 pub use removal::*;
 pub use structure::*;
+pub use versions::*;
 /// The fields `create` refuses to go without (required on create in the OpenAPI document).
 pub const REQUIRED_ON_CREATE: &[&str] = &["type", "title"];
 
@@ -305,6 +307,7 @@ fn new_test(actor: &Actor, now: Ts) -> Test {
         updated_by: None,
         updated_at: now,
         total_marks_computed: false,
+        version: 0,
     }
 }
 

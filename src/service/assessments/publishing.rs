@@ -21,6 +21,7 @@ pub(super) async fn change_status(
             t.total_marks_computed = facts.total_marks == Marks::ZERO;
             t.total_marks = publication.total_marks;
             t.status = TestStatus::Published;
+            super::versions::record(uow, t, publication.question_count).await?;
             uow.stamp(t);
             repo::update(uow.tx(), t).await?;
             uow.emit(
@@ -31,6 +32,7 @@ pub(super) async fn change_status(
                     test_type: t.test_type,
                     total_marks: publication.total_marks,
                     question_count: publication.question_count,
+                    version: t.version,
                 },
             );
         }
@@ -49,6 +51,7 @@ pub(super) async fn change_status(
                         test_type: t.test_type,
                         total_marks: t.total_marks,
                         question_count: count,
+                        version: t.version,
                     },
                 );
             }

@@ -30,7 +30,7 @@ use crate::domain::lifecycle;
 use crate::domain::marks::Marks;
 use crate::domain::scoring::{self, Answer};
 use crate::error::{AppError, AppResult};
-use crate::service::questions::questions_with_options;
+use crate::service::questions::questions_at;
 use crate::service::{Actor, UnitOfWork};
 use crate::store::assessments::{self as test_repo, Test};
 use crate::store::attempts::{self as repo, Attempt, PaperItem};
@@ -350,9 +350,16 @@ async fn save_locked(
         Some(k) if k.holds_for(&test) && k.test_id == attempt.test_id.0 => k,
         _ => {
             let paper = paper_of(&attempt);
-            let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
-            let (questions, options) = questions_with_options(uow.tx(), &scope, &ids).await?;
-            let known = known_of(&attempt, &test, &paper, &questions, &options);
+            let (questions, options) = questions_at(uow.tx(), &scope, &paper).await?;
+            // Keys as the attempt's version grades them.
+            let terms =
+                crate::service::assessments::scoring_terms(uow.tx(), &scope, &attempt, &test)
+                    .await?;
+            let graded = Test {
+                grading_type: terms.grading_type,
+                ..test.clone()
+            };
+            let known = known_of(&attempt, &graded, &paper, &questions, &options);
             cache.put(attempt_id, known.clone());
             known
         }

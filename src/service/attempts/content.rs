@@ -52,9 +52,13 @@ impl Content {
         }
     }
 
-    /// Whether every question of `ids` is here.
-    pub fn holds(&self, ids: &[Uuid]) -> bool {
-        ids.iter().all(|id| self.questions.contains_key(id))
+    /// Whether every question of `paper` is here, at the revision the paper holds.
+    pub fn holds(&self, paper: &[PaperItem]) -> bool {
+        paper.iter().all(|p| {
+            self.questions
+                .get(&p.question_id)
+                .is_some_and(|q| p.revision.is_none_or(|r| r == q.revision))
+        })
     }
 }
 
@@ -119,6 +123,7 @@ pub async fn read<'a>(db: impl Into<Db<'a>>, scope: &Scope, test_id: Uuid) -> Ap
                         .get(&l.question_id.0)
                         .map(|o| o.iter().map(|o| o.question_option_id.0).collect())
                         .unwrap_or_default(),
+                    revision: questions.get(&l.question_id.0).map(|q| q.revision),
                 })
                 .collect()
         })

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::hierarchy::hide_answer_options;
-use super::questions::questions_with_options;
+use super::questions::{questions_at, questions_with_options};
 use super::{Actor, UnitOfWork};
 use crate::clock::Clock;
 use crate::domain::accommodation::Terms;
@@ -242,11 +242,13 @@ async fn finalize(
         ));
     }
     let total = marks_of(attempt.total_marks).unwrap_or(Marks::ZERO);
+    // Scored as the version the attempt started on scores.
+    let terms = crate::service::assessments::scoring_terms(uow.tx(), &scope, &attempt, test).await?;
     let closing = lifecycle::close(
         Stage::Submission,
-        test.grading_type.has_answer_key(),
+        terms.grading_type.has_answer_key(),
         &counted,
-        test.passing_marks,
+        terms.passing_marks,
     );
     attempt.status = AttemptStatus::Submitted;
     attempt.submitted_at = Some(now);

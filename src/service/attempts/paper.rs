@@ -72,6 +72,7 @@ pub(super) async fn build_paper(
                             .get(&item.question_id)
                             .map(|o| o.iter().map(|o| o.question_option_id.0).collect())
                             .unwrap_or_default();
+                        item.revision = questions.get(&item.question_id).map(|q| q.revision);
                     }
                     shuffle_options(&mut items, test, rng);
                     let content = Content::unkept(questions, options, Vec::new());
@@ -117,6 +118,7 @@ fn draw(pools: &pools::Pools, test: &Test, rng: &mut SeededRng) -> AppResult<Vec
                 is_compulsory: false,
                 is_conditional: false,
                 option_order: Vec::new(),
+                revision: None,
             });
         }
     }
@@ -186,7 +188,8 @@ fn shuffle_options(items: &mut [PaperItem], test: &Test, rng: &mut SeededRng) {
 }
 
 /// The kept content of the attempt's test (see [`content`]), if it holds every question of
-/// `ids` (it holds every question the test links; the check guards any paper that would not).
+/// `paper` at the paper's revision (it holds every question the test links now; a paper drawn
+/// from an earlier version may hold earlier revisions).
 /// The test row comes from the store's watch when known, so a learner's paper of a kept test
 /// costs one read, the attempt's.
 pub(crate) async fn kept_content(
@@ -194,7 +197,7 @@ pub(crate) async fn kept_content(
     contents: &Contents,
     scope: &Scope,
     test_id: Uuid,
-    ids: &[Uuid],
+    paper: &[PaperItem],
 ) -> AppResult<Option<Arc<Content>>> {
     let Some(test) =
         crate::store::watch::current(store.test_watch(), store, scope, test_id).await?
@@ -203,7 +206,7 @@ pub(crate) async fn kept_content(
     };
     Ok(content::kept(contents, store, scope, &test)
         .await?
-        .filter(|c| c.holds(ids)))
+        .filter(|c| c.holds(paper)))
 }
 
 /// The questions of the attempt's paper, in order, with options in the paper's order and no
@@ -222,13 +225,13 @@ pub async fn questions(
     let a = own_attempt(store, scope, user, attempt_id).await?;
     let paper = paper_of(&a);
     let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
-    let content = match kept_content(store, contents, scope, a.test_id.0, &ids).await? {
+    let content = match kept_content(store, contents, scope, a.test_id.0, &paper).await? {
         Some(c) => c,
         None => {
             // One read transaction: one pooled connection for the reads (under load,
             // separate reads each wait for a connection again) and one snapshot.
             let mut tx = store.begin_read().await?;
-            let (questions, options) = questions_with_options(&mut tx, scope, &ids).await?;
+            let (questions, options) = questions_at(&mut tx, scope, &paper).await?;
             let reveals = question_repo::links_to(&mut tx, scope, &ids).await?;
             tx.rollback().await?;
             Arc::new(Content::unkept(questions, options, reveals))

@@ -211,6 +211,7 @@ fn new_attempt(
         total_marks: Some(total.hundredths()),
         overall_remarks: None,
         accommodated_end: terms.moved_end(test.end_date.map(|e| e.0)).map(Ts::new),
+        test_version: test.version,
     }
 }
 

@@ -2,6 +2,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::store::attempts::PaperItem;
 
 /// Query of `GET /questions`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams, ToSchema)]
@@ -110,6 +111,37 @@ pub(crate) async fn questions_with_options<'a>(
     let questions = repo::by_ids(db.reborrow(), scope, ids).await?;
     let options = repo::options_of(db, scope, ids).await?;
     Ok(bank(questions, options))
+}
+
+/// The questions and options of an attempt's paper, each at the revision the paper holds
+/// (an item without one: as the question is now). One read when no question was edited since
+/// the paper was drawn; one more for the kept revisions otherwise.
+pub(crate) async fn questions_at<'a>(
+    db: impl Into<Db<'a>>,
+    scope: &Scope,
+    paper: &[PaperItem],
+) -> AppResult<Bank> {
+    let mut db = db.into();
+    let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
+    let (mut questions, mut options) = questions_with_options(db.reborrow(), scope, &ids).await?;
+    let pins: HashMap<Uuid, i32> = paper
+        .iter()
+        .filter_map(|p| p.revision.map(|r| (p.question_id, r)))
+        .filter(|(id, r)| questions.get(id).is_none_or(|q| q.revision != *r))
+        .collect();
+    if pins.is_empty() {
+        return Ok((questions, options));
+    }
+    let stale: Vec<Uuid> = pins.keys().copied().collect();
+    for (q, mut opts) in crate::store::revisions::of(db, scope, &stale).await? {
+        let id = q.question_id.0;
+        if pins.get(&id) == Some(&q.revision) {
+            opts.sort_by_key(|o| (o.ordering, o.created_at, o.question_option_id.0));
+            options.insert(id, opts);
+            questions.insert(id, q);
+        }
+    }
+    Ok((questions, options))
 }
 
 /// Each question with its options, in the order given.

@@ -149,6 +149,7 @@ pub async fn create(
         created_at: now,
         updated_by: None,
         updated_at: now,
+        revision: 1,
     };
     let options = input.options.unwrap_or_default();
     super::at_most("options", &options, MAX_OPTIONS)?;
@@ -293,13 +294,8 @@ pub(super) async fn lock_using_tests(
     question_id: Uuid,
 ) -> AppResult<Vec<Uuid>> {
     use crate::domain::enums::TestStatus;
-    // A running attempt scores against this key: it must not change under it.
-    let running = crate::store::attempts::in_progress_with(tx, scope, question_id).await?;
-    if running > 0 {
-        return Err(AppError::unprocessable(format!(
-            "This question is on {running} attempt(s) in progress; change it once they are submitted"
-        )));
-    }
+    // Attempts in progress need no check: each holds the revision it started with, which an
+    // edit keeps (see `update`).
     let ids = crate::store::assessments::tests_linking(tx, scope, question_id).await?;
     for id in &ids {
         if let Some(t) = crate::store::assessments::lock(tx, scope, *id).await?
@@ -331,6 +327,10 @@ pub async fn update(
     let was_published = q.status == QuestionStatus::Published;
     let was_archived = q.status == QuestionStatus::Archived;
     let using = lock_using_tests(uow.tx(), &scope, id).await?;
+    let existing = repo::options_of(uow.tx(), &scope, &[id]).await?;
+    // The question as it was stays readable for the attempts that hold this revision.
+    crate::store::revisions::keep(uow.tx(), &q, &existing, now).await?;
+    q.revision += 1;
     if let Some(text) = patch.text {
         q.text = text.trim().to_string();
     }
@@ -378,7 +378,6 @@ pub async fn update(
     }
     uow.stamp(&mut q);
 
-    let existing = repo::options_of(uow.tx(), &scope, &[id]).await?;
     if let Some(sent) = &patch.options {
         super::at_most("options", sent, MAX_OPTIONS)?;
     }

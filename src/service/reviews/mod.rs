@@ -18,7 +18,7 @@ use crate::domain::lifecycle::{self, ScoredAnswer, Stage};
 use crate::domain::marks::Marks;
 use crate::domain::scoring::{Answer, blanks_by_index};
 use crate::error::{AppError, AppResult};
-use crate::service::questions::questions_with_options;
+use crate::service::questions::questions_at;
 use crate::store::Store;
 use crate::store::assessments::{self as test_repo, Test};
 use crate::store::attempts::{self as repo, Attempt};
@@ -99,7 +99,8 @@ async fn apply_review(
             "Only submitted attempts can be reviewed",
         ));
     }
-    if !test.grading_type.has_answer_key() {
+    let terms = crate::service::assessments::scoring_terms(uow.tx(), &scope, &attempt, test).await?;
+    if !terms.grading_type.has_answer_key() {
         return Err(AppError::unprocessable(
             "Feedback and reflection attempts are not scored, so they are not reviewed",
         ));
@@ -107,15 +108,13 @@ async fn apply_review(
     if items.is_empty() {
         return Err(AppError::validation("answers should not be empty"));
     }
-    let paper: Vec<Uuid> = attempt
-        .paper
-        .as_ref()
-        .map(|p| p.0.iter().map(|i| i.question_id).collect())
-        .unwrap_or_default();
-    let questions: HashMap<Uuid, Marks> = question_repo::by_ids(uow.tx(), &scope, &paper)
+    let paper = attempt.paper.as_ref().map(|p| p.0.clone()).unwrap_or_default();
+    // The marks of each question at the revision the attempt holds.
+    let questions: HashMap<Uuid, Marks> = questions_at(uow.tx(), &scope, &paper)
         .await?
+        .0
         .into_iter()
-        .map(|q| (q.question_id.0, q.marks))
+        .map(|(id, q)| (id, q.marks))
         .collect();
     for (i, item) in items.iter().enumerate() {
         let Some(max) = questions.get(&item.question_id) else {
@@ -159,7 +158,7 @@ async fn apply_review(
             review: a.review_status,
         })
         .collect();
-    let closing = lifecycle::close(Stage::Review, true, &answers, test.passing_marks);
+    let closing = lifecycle::close(Stage::Review, true, &answers, terms.passing_marks);
     let score = closing.score.unwrap_or(Marks::ZERO);
     attempt.score = Some(score.hundredths());
     attempt.review_status = closing.review;
@@ -263,11 +262,37 @@ pub async fn pending(
         .flatten()
         .map(|x| x.question_id.0)
         .collect();
-    let questions: HashMap<Uuid, _> = question_repo::by_ids(store, scope, &question_ids)
-        .await?
-        .into_iter()
-        .map(|q| (q.question_id.0, q))
+    let mut questions: HashMap<(Uuid, Option<i32>), _> =
+        question_repo::by_ids(store, scope, &question_ids)
+            .await?
+            .into_iter()
+            .map(|q| ((q.question_id.0, None), q))
+            .collect();
+    // Each attempt's questions at the revision it holds: one more read when any was edited.
+    let pins: HashMap<Uuid, HashMap<Uuid, i32>> = attempts
+        .iter()
+        .map(|a| {
+            let paper = a.paper.as_ref().map(|p| p.0.as_slice()).unwrap_or_default();
+            let pins = paper
+                .iter()
+                .filter_map(|p| p.revision.map(|r| (p.question_id, r)))
+                .collect();
+            (a.attempt_id.0, pins)
+        })
         .collect();
+    let stale: Vec<Uuid> = pins
+        .values()
+        .flatten()
+        .filter(|(id, r)| {
+            questions
+                .get(&(**id, None))
+                .is_some_and(|q| q.revision != **r)
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    for (q, _) in crate::store::revisions::of(store, scope, &stale).await? {
+        questions.insert((q.question_id.0, Some(q.revision)), q);
+    }
     let content = attempts
         .iter()
         .map(|a| {
@@ -275,6 +300,7 @@ pub async fn pending(
                 .get(&a.attempt_id.0)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
+            let pinned = pins.get(&a.attempt_id.0);
             json!({
                 "attemptId": a.attempt_id,
                 "testId": a.test_id,
@@ -282,7 +308,11 @@ pub async fn pending(
                 "submittedAt": a.submitted_at,
                 "reviewStatus": a.review_status,
                 "answers": answers.iter().map(|x| {
-                    let q = questions.get(&x.question_id.0);
+                    let id = x.question_id.0;
+                    let pin = pinned.and_then(|p| p.get(&id)).copied();
+                    let q = questions
+                        .get(&(id, pin))
+                        .or_else(|| questions.get(&(id, None)));
                     json!({
                         "questionId": x.question_id,
                         "questionText": q.map(|q| q.text.clone()),
@@ -371,15 +401,14 @@ pub async fn answersheet(
     let scores = is_reviewer
         || crate::service::attempts::window(&a, &test).shows_scores(clock.now().0, reveal);
     let paper = a.paper.as_ref().map(|p| p.0.clone()).unwrap_or_default();
-    let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
     let kept = crate::service::attempts::content::kept(contents, &mut tx, scope, &test)
         .await?
-        .filter(|c| c.holds(&ids));
+        .filter(|c| c.holds(&paper));
     let read;
     let (questions, options) = match &kept {
         Some(c) => (&c.questions, &c.options),
         None => {
-            read = questions_with_options(&mut tx, scope, &ids).await?;
+            read = questions_at(&mut tx, scope, &paper).await?;
             (&read.0, &read.1)
         }
     };

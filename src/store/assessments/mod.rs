@@ -94,6 +94,8 @@ pub struct Test {
     /// `totalMarks` came from publishing, not from the author: recomputed on each publish.
     #[serde(skip)]
     pub total_marks_computed: bool,
+    /// The latest published version (see `GET /tests/{id}/versions`); 0 before the first.
+    pub version: i32,
 }
 
 const TEST_COLUMNS: &str = r#""testId", "parentId", "type", "tenantId", "organisationId",
@@ -103,7 +105,7 @@ const TEST_COLUMNS: &str = r#""testId", "parentId", "type", "tenantId", "organis
     "printAnswersheet", "questionsShuffle", "answersShuffle", "gradingType", "isObjective",
     "showThankyouPage", "showAllQuestions", "showQuestionsOverview", "paginationLimit",
     "allowResubmission", "checkedOut", "checkedOutTime", "contextType", "contextId",
-    "createdBy", "createdAt", "updatedBy", "updatedAt", "totalMarksComputed""#;
+    "createdBy", "createdAt", "updatedBy", "updatedAt", "totalMarksComputed", "version""#;
 
 macro_rules! bind_test {
     ($q:expr, $t:expr) => {
@@ -150,6 +152,7 @@ macro_rules! bind_test {
             .bind($t.updated_by)
             .bind($t.updated_at)
             .bind($t.total_marks_computed)
+            .bind($t.version)
     };
 }
 
@@ -159,7 +162,7 @@ pub async fn insert(tx: &mut Tx, t: &Test) -> Result<bool, sqlx::Error> {
     let sql = format!(
         r#"INSERT INTO "tests" ({TEST_COLUMNS}) VALUES ({})
            ON CONFLICT ("tenantId", "organisationId", "alias") DO NOTHING"#,
-        placeholders(43)
+        placeholders(44)
     );
     let n = on_tx!(tx, c => {
         bind_test!(sqlx::query(&sql), t).execute(c).await.map(|r| r.rows_affected())
