@@ -46,6 +46,7 @@ event_names! {
     AttemptStarted => "attempt.started",
     AttemptSubmitted => "attempt.submitted",
     AttemptReviewed => "attempt.reviewed",
+    AttemptRegraded => "attempt.regraded",
     AnswerSubmitted => "answer.submitted",
     AccommodationUpdated => "accommodation.updated",
     AccommodationDeleted => "accommodation.deleted",
@@ -134,7 +135,7 @@ mod tests {
         for name in EventName::ALL {
             assert_eq!(EventName::parse(name.as_str()), Some(*name));
         }
-        assert_eq!(EventName::ALL.len(), 20);
+        assert_eq!(EventName::ALL.len(), 21);
         assert_eq!(EventName::parse("attempt.unknown"), None);
     }
 

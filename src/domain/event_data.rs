@@ -178,6 +178,33 @@ pub struct AccommodationChanged {
     pub rescheduled_attempt_ids: Vec<Uuid>,
 }
 
+/// `attempt.regraded`: a regrade changed the attempt's score, result or review status; and
+/// the learner's grade across their attempts at the test after it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptRegraded {
+    pub attempt_id: Uuid,
+    pub test_id: Uuid,
+    pub user_id: Uuid,
+    pub from_version: i32,
+    pub to_version: i32,
+    #[schema(value_type = Option<f64>)]
+    pub old_score: Option<Marks>,
+    #[schema(value_type = Option<f64>)]
+    pub new_score: Option<Marks>,
+    pub old_result: Option<AttemptResult>,
+    pub new_result: Option<AttemptResult>,
+    pub review_status: ReviewStatus,
+    #[schema(value_type = f64)]
+    pub total_marks: Marks,
+    pub reason: Option<String>,
+    pub regraded_by: Uuid,
+    /// The attempt that grades the learner now (by the test's `attemptsGrading`), if any.
+    pub graded_attempt_id: Option<Uuid>,
+    #[schema(value_type = Option<f64>)]
+    pub grade: Option<Marks>,
+}
+
 /// `accommodation.deleted`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -224,6 +251,7 @@ payloads! {
     AttemptStarted => [AttemptStarted],
     AttemptSubmitted => [AttemptSubmitted],
     AttemptReviewed => [AttemptReviewed],
+    AttemptRegraded => [AttemptRegraded],
     AnswerSubmitted => [AnswerSubmitted],
     AccommodationChanged => [AccommodationUpdated],
     AccommodationRemoved => [AccommodationDeleted],

@@ -12,5 +12,6 @@ pub mod ids;
 pub mod lifecycle;
 pub mod marks;
 pub mod question;
+pub mod regrade;
 pub mod scoring;
 pub mod statistics;

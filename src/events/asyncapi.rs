@@ -36,6 +36,9 @@ fn summary(name: EventName) -> &'static str {
             "An attempt was submitted, by its learner or at its deadline; scored unless answers wait for a reviewer."
         }
         EventName::AttemptReviewed => "A reviewer scored an attempt's answers.",
+        EventName::AttemptRegraded => {
+            "A regrade changed a submitted attempt's score, result or review status (after a key or marks change); with the learner's grade across attempts after it."
+        }
         EventName::AnswerSubmitted => {
             "A learner's answer to one question was saved (one event per question a save changed)."
         }

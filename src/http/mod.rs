@@ -58,6 +58,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod params;
 pub mod questions;
+mod regrade;
 pub mod rules;
 pub mod sections;
 pub mod state;

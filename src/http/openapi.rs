@@ -28,6 +28,7 @@ use crate::http::AppState;
         (name = "sections", description = "Sections of tests (authors)"),
         (name = "rules", description = "Selection rules of rule-based tests (authors)"),
         (name = "accommodations", description = "Extra time, attempts and end dates per learner (authors)"),
+        (name = "regrade", description = "Scoring submitted attempts again after a key or marks change (authors)"),
         (name = "attempts", description = "Taking tests: start, answer, submit, resume"),
         (name = "reviews", description = "Reviews, answer sheets and result status"),
         (name = "webhooks", description = "Webhooks, deliveries, replays and plugins (admins)"),
@@ -67,6 +68,7 @@ pub fn api_router(prefix: &str) -> OpenApiRouter<AppState> {
         .merge(super::rules::router())
         .merge(super::accommodations::router())
         .merge(super::statistics::router())
+        .merge(super::regrade::router())
         .merge(super::versions::router())
         .merge(super::attempts::router())
         .merge(super::webhooks::router())
@@ -86,6 +88,7 @@ pub fn served_router(prefix: &str) -> axum::Router<AppState> {
         .merge(super::rules::served())
         .merge(super::accommodations::served())
         .merge(super::statistics::served())
+        .merge(super::regrade::served())
         .merge(super::versions::served())
         .merge(super::attempts::served())
         .merge(super::webhooks::served())

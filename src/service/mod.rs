@@ -9,6 +9,7 @@ pub mod de;
 pub mod files;
 pub mod hierarchy;
 pub mod questions;
+pub mod regrade;
 pub mod reviews;
 pub mod rules;
 pub mod sections;

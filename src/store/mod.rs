@@ -21,6 +21,7 @@ pub mod db;
 pub mod deliveries;
 pub mod outbox;
 pub mod questions;
+pub mod regrades;
 pub mod revisions;
 pub mod rules;
 pub mod saves;

@@ -136,6 +136,29 @@ async fn delivered_events_match_the_asyncapi_document() {
     app.call(Method::DELETE, &accommodation, None)
         .await
         .expect_status(200);
+    // The key corrected and the attempt regraded.
+    app.call(Method::POST, &format!("{P}/tests/{test}/unpublish"), None)
+        .await
+        .expect_status(201);
+    app.call(
+        Method::PATCH,
+        &format!("{P}/questions/{q}"),
+        Some(json!({"options": [
+            {"questionOptionId": qs[0]["options"][0]["questionOptionId"], "text": "4", "isCorrect": false},
+            {"questionOptionId": qs[0]["options"][1]["questionOptionId"], "text": "5", "isCorrect": true}]})),
+    )
+    .await
+    .expect_status(200);
+    publish(&app, &test, 201).await;
+    let regraded = app
+        .call(
+            Method::POST,
+            &format!("{P}/tests/{test}/regrade"),
+            Some(json!({"reason": "the key was wrong"})),
+        )
+        .await
+        .expect_status(200);
+    assert_eq!(regraded["result"]["changed"], 1, "{regraded}");
     app.call(Method::POST, &format!("{P}/tests/{test}/unpublish"), None)
         .await
         .expect_status(201);

@@ -35,6 +35,7 @@ mod openapi;
 mod outbox;
 mod process;
 mod questions;
+mod regrade;
 mod rules_sections;
 mod schemas;
 mod statistics;

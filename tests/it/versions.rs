@@ -114,16 +114,27 @@ async fn an_attempt_keeps_the_version_it_started_on() {
         .await
         .expect_status(200);
     let shown = paper["result"].to_string();
-    assert!(shown.contains("\"first\"") && !shown.contains("edited"), "{shown}");
+    assert!(
+        shown.contains("\"first\"") && !shown.contains("edited"),
+        "{shown}"
+    );
     let done = submit(&app, &old, FIRST, 201).await;
     assert_eq!(done["result"]["score"], 2.0, "{done}");
     assert_eq!(done["result"]["totalMarks"], 2.0, "{done}");
     let sheet = app
-        .call_with(Method::GET, &format!("{A}/{old}/answersheet"), None, &as_user(FIRST))
+        .call_with(
+            Method::GET,
+            &format!("{A}/{old}/answersheet"),
+            None,
+            &as_user(FIRST),
+        )
         .await
         .expect_status(200)["result"]
         .to_string();
-    assert!(sheet.contains("\"first\"") && !sheet.contains("edited"), "{sheet}");
+    assert!(
+        sheet.contains("\"first\"") && !sheet.contains("edited"),
+        "{sheet}"
+    );
 
     // A new attempt: the edited question, its new key and marks.
     let new = start_attempt(&app, &test, SECOND).await;
@@ -162,7 +173,11 @@ async fn versions_are_scoped_and_start_at_the_first_publish() {
     )
     .await
     .expect_status(404);
-    app.call(Method::GET, "/assessment/v1/tests/not-a-uuid/versions", None)
-        .await
-        .expect_status(400);
+    app.call(
+        Method::GET,
+        "/assessment/v1/tests/not-a-uuid/versions",
+        None,
+    )
+    .await
+    .expect_status(400);
 }

@@ -77,12 +77,17 @@ fn scores_alike(a: &TestVersion, b: &TestVersion) -> bool {
 
 /// Records the version `t` is being published as, unless it scores as its latest does; sets
 /// `t.version` (the caller writes `t`).
-pub(super) async fn record(uow: &mut UnitOfWork, t: &mut Test, question_count: u32) -> AppResult<()> {
+pub(super) async fn record(
+    uow: &mut UnitOfWork,
+    t: &mut Test,
+    question_count: u32,
+) -> AppResult<()> {
     let scope = uow.scope();
     let (by, now) = (uow.user().0, uow.now());
     let next = candidate(uow.tx(), &scope, t, question_count, by, now).await?;
     if t.version > 0
-        && let Some(latest) = version_repo::version(uow.tx(), &scope, t.test_id.0, t.version).await?
+        && let Some(latest) =
+            version_repo::version(uow.tx(), &scope, t.test_id.0, t.version).await?
         && scores_alike(&latest, &next)
     {
         return Ok(());
@@ -108,7 +113,12 @@ pub struct ScoringTerms {
 
 /// The [`ScoringTerms`] of `attempt` on `test`: one read only when the attempt is on an
 /// earlier version than the test's latest.
-pub async fn scoring_terms(tx: &mut Tx, scope: &Scope, attempt: &Attempt, test: &Test) -> AppResult<ScoringTerms> {
+pub async fn scoring_terms(
+    tx: &mut Tx,
+    scope: &Scope,
+    attempt: &Attempt,
+    test: &Test,
+) -> AppResult<ScoringTerms> {
     let own = ScoringTerms {
         grading_type: test.grading_type,
         passing_marks: test.passing_marks,

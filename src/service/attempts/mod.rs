@@ -166,6 +166,14 @@ async fn revealed(
         .map(|p| p.question_id)
         .collect();
     let links = question_repo::links_to(&mut *tx, scope, &conditional).await?;
+    Ok(shown_by(&links, answers))
+}
+
+/// The questions `links` reveal for `answers` (the options they selected).
+pub(crate) fn shown_by(
+    links: &[question_repo::OptionQuestion],
+    answers: &HashMap<Uuid, Value>,
+) -> BTreeSet<Uuid> {
     let selected: BTreeSet<Uuid> = answers
         .values()
         .filter_map(|a| a.get("selectedOptionIds"))
@@ -173,11 +181,11 @@ async fn revealed(
         .flatten()
         .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
         .collect();
-    Ok(links
+    links
         .iter()
         .filter(|l| l.is_active && selected.contains(&l.option_id.0))
         .map(|l| l.question_id.0)
-        .collect())
+        .collect()
 }
 
 /// Which compulsory questions still lack an answer (conditional ones only when revealed).
@@ -243,7 +251,8 @@ async fn finalize(
     }
     let total = marks_of(attempt.total_marks).unwrap_or(Marks::ZERO);
     // Scored as the version the attempt started on scores.
-    let terms = crate::service::assessments::scoring_terms(uow.tx(), &scope, &attempt, test).await?;
+    let terms =
+        crate::service::assessments::scoring_terms(uow.tx(), &scope, &attempt, test).await?;
     let closing = lifecycle::close(
         Stage::Submission,
         terms.grading_type.has_answer_key(),

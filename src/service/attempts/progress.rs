@@ -92,21 +92,7 @@ pub async fn user_status(
         .filter(|t| t.status != crate::domain::enums::TestStatus::Archived)
         .ok_or_else(|| AppError::not_found("Test not found"))?;
     let attempts = repo::of_user(store, scope, test_id, user_id).await?;
-    let scored: Vec<ScoredAttempt<usize>> = attempts
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| {
-            a.status == AttemptStatus::Submitted && a.review_status == ReviewStatus::Reviewed
-        })
-        .filter_map(|(i, a)| {
-            marks_of(a.score).map(|s| ScoredAttempt {
-                id: i,
-                number: a.attempt,
-                score: s,
-            })
-        })
-        .collect();
-    let graded = rules::grade(test.attempts_grading, &scored).map(|(i, score)| {
+    let graded = grade_of(&test, &attempts).map(|(i, score)| {
         let a = &attempts[i];
         let result = if test.attempts_grading == crate::domain::enums::AttemptsGrading::Average {
             Some(lifecycle::result_of(score, test.passing_marks))
@@ -146,6 +132,26 @@ pub async fn user_status(
         "lastAttemptStatus": latest.map(|a| a.status),
         "showCorrectAnswers": test.show_correct_answer,
     }))
+}
+
+/// The learner's grade across `attempts` at `test` (by its `attemptsGrading`, over the
+/// submitted attempts with a final score): the grading attempt's index and the grade.
+pub(crate) fn grade_of(test: &Test, attempts: &[Attempt]) -> Option<(usize, Marks)> {
+    let scored: Vec<ScoredAttempt<usize>> = attempts
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| {
+            a.status == AttemptStatus::Submitted && a.review_status == ReviewStatus::Reviewed
+        })
+        .filter_map(|(i, a)| {
+            marks_of(a.score).map(|s| ScoredAttempt {
+                id: i,
+                number: a.attempt,
+                score: s,
+            })
+        })
+        .collect();
+    rules::grade(test.attempts_grading, &scored)
 }
 
 /// Whether the learner may start a new attempt (a test without resubmission). Their

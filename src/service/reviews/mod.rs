@@ -99,7 +99,8 @@ async fn apply_review(
             "Only submitted attempts can be reviewed",
         ));
     }
-    let terms = crate::service::assessments::scoring_terms(uow.tx(), &scope, &attempt, test).await?;
+    let terms =
+        crate::service::assessments::scoring_terms(uow.tx(), &scope, &attempt, test).await?;
     if !terms.grading_type.has_answer_key() {
         return Err(AppError::unprocessable(
             "Feedback and reflection attempts are not scored, so they are not reviewed",
@@ -108,7 +109,11 @@ async fn apply_review(
     if items.is_empty() {
         return Err(AppError::validation("answers should not be empty"));
     }
-    let paper = attempt.paper.as_ref().map(|p| p.0.clone()).unwrap_or_default();
+    let paper = attempt
+        .paper
+        .as_ref()
+        .map(|p| p.0.clone())
+        .unwrap_or_default();
     // The marks of each question at the revision the attempt holds.
     let questions: HashMap<Uuid, Marks> = questions_at(uow.tx(), &scope, &paper)
         .await?
