@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::domain::ids::Scope;
 use crate::domain::statistics::{self as figures, ItemSums};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::store::Store;
 use crate::store::statistics as repo;
 
@@ -19,6 +19,9 @@ use crate::store::statistics as repo;
 #[serde(rename_all = "camelCase")]
 pub struct TestStatistics {
     pub test_id: Uuid,
+    /// The version whose attempts are counted (0: attempts from before versions were
+    /// recorded).
+    pub version: i32,
     /// Submitted, scored attempts counted.
     pub attempts: u64,
     /// Mean total score, in marks.
@@ -64,9 +67,23 @@ pub struct OptionStatistics {
     pub share: Option<f64>,
 }
 
-pub async fn of_test(store: &Store, scope: &Scope, test_id: Uuid) -> AppResult<TestStatistics> {
-    crate::service::assessments::live(store, scope, test_id).await?;
-    let sums = repo::sums(store, scope, test_id).await?;
+/// The statistics of the attempts on `version` of the test (default: its latest).
+pub async fn of_test(
+    store: &Store,
+    scope: &Scope,
+    test_id: Uuid,
+    version: Option<i32>,
+) -> AppResult<TestStatistics> {
+    let test = crate::service::assessments::live(store, scope, test_id).await?;
+    let version = version.unwrap_or(test.version);
+    if !(0..=test.version).contains(&version) {
+        return Err(AppError::validation(format!(
+            "version must be between 0 and {} (the test's latest)",
+            test.version
+        )));
+    }
+    let mut sums = repo::sums(store, scope, test_id, version).await?;
+    as_published(store, scope, test_id, version, &mut sums).await?;
     let n = sums.totals.n;
     let items: HashMap<Uuid, (ItemSums, i64)> = sums
         .items
@@ -121,6 +138,7 @@ pub async fn of_test(store: &Store, scope: &Scope, test_id: Uuid) -> AppResult<T
         .collect();
     Ok(TestStatistics {
         test_id,
+        version,
         attempts: n,
         mean: test.mean,
         median: sums.median,
@@ -128,4 +146,79 @@ pub async fn of_test(store: &Store, scope: &Scope, test_id: Uuid) -> AppResult<T
         cronbach_alpha: test.alpha,
         questions,
     })
+}
+
+/// A plain test's version names its questions at their revisions: the statistics speak of
+/// those (text, marks and options as that version had them), not of the test as it is now.
+async fn as_published(
+    store: &Store,
+    scope: &Scope,
+    test_id: Uuid,
+    version: i32,
+    sums: &mut repo::Sums,
+) -> AppResult<()> {
+    if version == 0 {
+        return Ok(());
+    }
+    let mut tx = store.begin_read().await?;
+    let pins = match crate::store::revisions::version(&mut tx, scope, test_id, version).await? {
+        Some(v) if !v.questions.0.is_empty() => v.questions.0,
+        _ => return Ok(tx.rollback().await?),
+    };
+    let paper: Vec<crate::store::attempts::PaperItem> = pins
+        .iter()
+        .map(|p| crate::store::attempts::PaperItem {
+            question_id: p.question_id,
+            section_id: None,
+            rule_id: None,
+            is_compulsory: false,
+            is_conditional: false,
+            option_order: Vec::new(),
+            revision: Some(p.revision),
+        })
+        .collect();
+    let (questions, options) =
+        crate::service::questions::questions_at(&mut tx, scope, &paper).await?;
+    tx.rollback().await?;
+    // The order the statistics gave, then any pinned question they did not list.
+    let mut order: Vec<Uuid> = sums
+        .questions
+        .iter()
+        .map(|q| q.question_id.0)
+        .filter(|id| questions.contains_key(id))
+        .collect();
+    for p in &pins {
+        if !order.contains(&p.question_id) && questions.contains_key(&p.question_id) {
+            order.push(p.question_id);
+        }
+    }
+    let answered_elsewhere: Vec<repo::StatQuestion> = sums
+        .questions
+        .drain(..)
+        .filter(|q| !questions.contains_key(&q.question_id.0))
+        .collect();
+    sums.questions = order
+        .iter()
+        .filter_map(|id| questions.get(id))
+        .map(|q| repo::StatQuestion {
+            question_id: q.question_id,
+            text: q.text.clone(),
+            qtype: q.qtype.as_str().to_string(),
+            marks: q.marks.hundredths(),
+        })
+        .chain(answered_elsewhere)
+        .collect();
+    sums.options
+        .retain(|o| !questions.contains_key(&o.question_id.0));
+    for id in &order {
+        for o in options.get(id).map(Vec::as_slice).unwrap_or_default() {
+            sums.options.push(repo::StatOption {
+                option_id: o.question_option_id,
+                question_id: o.question_id,
+                text: o.text.clone(),
+                is_correct: o.is_correct,
+            });
+        }
+    }
+    Ok(())
 }

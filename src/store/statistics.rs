@@ -14,9 +14,9 @@ use crate::domain::statistics::{ItemSums, TotalSums};
 const H: f64 = 100.0;
 const H2: f64 = 10_000.0;
 
-/// The submitted (and scored) attempts of the test.
+/// The submitted (and scored) attempts of the test on the version `$4`.
 const SUBMITTED: &str = r#"a."testId" = $1 AND a."tenantId" = $2 AND a."organisationId" = $3
-    AND a."status" = 'S' AND a."score" IS NOT NULL"#;
+    AND a."testVersion" = $4 AND a."status" = 'S' AND a."score" IS NOT NULL"#;
 
 /// The questions the statistics speak of: the test's own (plain tests) and any answered in its
 /// submitted attempts (the questions rule-based papers drew).
@@ -67,7 +67,12 @@ pub struct Sums {
 }
 
 #[instrument(skip_all, err(level = "warn"))]
-pub async fn sums(store: &Store, scope: &Scope, test: Uuid) -> Result<Sums, sqlx::Error> {
+pub async fn sums(
+    store: &Store,
+    scope: &Scope,
+    test: Uuid,
+    version: i32,
+) -> Result<Sums, sqlx::Error> {
     let (t, o) = sid(scope);
     let test = Id(test);
     let totals_sql = format!(
@@ -76,7 +81,7 @@ pub async fn sums(store: &Store, scope: &Scope, test: Uuid) -> Result<Sums, sqlx
         FROM "testAttempts" a WHERE {SUBMITTED}"#
     );
     let (n, sum, sum_sq): (i64, f64, f64) = crate::on_reader!(store, c =>
-        sqlx::query_as(&totals_sql).bind(test).bind(t).bind(o).fetch_one(c).await)?;
+        sqlx::query_as(&totals_sql).bind(test).bind(t).bind(o).bind(version).fetch_one(c).await)?;
     let totals = TotalSums {
         n: n.max(0) as u64,
         sum: sum / H,
@@ -86,11 +91,11 @@ pub async fn sums(store: &Store, scope: &Scope, test: Uuid) -> Result<Sums, sqlx
     let median = if n > 0 {
         let sql = format!(
             r#"SELECT CAST(AVG("score") AS DOUBLE PRECISION) FROM (SELECT a."score" FROM "testAttempts" a
-                WHERE {SUBMITTED} ORDER BY a."score" LIMIT $4 OFFSET $5) m"#
+                WHERE {SUBMITTED} ORDER BY a."score" LIMIT $5 OFFSET $6) m"#
         );
         let (limit, offset) = (2 - n % 2, (n - 1) / 2);
         let m: Option<f64> = crate::on_reader!(store, c => sqlx::query_scalar(&sql)
-            .bind(test).bind(t).bind(o).bind(limit).bind(offset).fetch_one(c).await)?;
+            .bind(test).bind(t).bind(o).bind(version).bind(limit).bind(offset).fetch_one(c).await)?;
         m.map(|m| m / H)
     } else {
         None
@@ -102,7 +107,7 @@ pub async fn sums(store: &Store, scope: &Scope, test: Uuid) -> Result<Sums, sqlx
         questions_filter()
     );
     let questions: Vec<StatQuestion> = crate::on_reader!(store, c => sqlx::query_as(&questions_sql)
-        .bind(test).bind(t).bind(o).fetch_all(c).await)?;
+        .bind(test).bind(t).bind(o).bind(version).fetch_all(c).await)?;
     let items_sql = format!(
         r#"SELECT u."questionId", CAST(COALESCE(SUM(u."score"), 0) AS DOUBLE PRECISION),
             CAST(COALESCE(SUM(u."score" * u."score"), 0) AS DOUBLE PRECISION),
@@ -111,7 +116,7 @@ pub async fn sums(store: &Store, scope: &Scope, test: Uuid) -> Result<Sums, sqlx
         WHERE {SUBMITTED} GROUP BY u."questionId""#
     );
     let rows: Vec<(Id, f64, f64, f64, i64)> = crate::on_reader!(store, c =>
-        sqlx::query_as(&items_sql).bind(test).bind(t).bind(o).fetch_all(c).await)?;
+        sqlx::query_as(&items_sql).bind(test).bind(t).bind(o).bind(version).fetch_all(c).await)?;
     let items = rows
         .into_iter()
         .map(|(q, s, ss, st, scored)| {
@@ -130,7 +135,7 @@ pub async fn sums(store: &Store, scope: &Scope, test: Uuid) -> Result<Sums, sqlx
         questions_filter()
     );
     let options: Vec<StatOption> = crate::on_reader!(store, c => sqlx::query_as(&options_sql)
-        .bind(test).bind(t).bind(o).fetch_all(c).await)?;
+        .bind(test).bind(t).bind(o).bind(version).fetch_all(c).await)?;
     // Each chosen option id of each answer, counted by the database.
     let chosen_sql = match store.backend() {
         Backend::Postgres => format!(
@@ -149,7 +154,7 @@ pub async fn sums(store: &Store, scope: &Scope, test: Uuid) -> Result<Sums, sqlx
         ),
     };
     let chosen: Vec<(Id, String, i64)> = crate::on_reader!(store, c => sqlx::query_as(&chosen_sql)
-        .bind(test).bind(t).bind(o).fetch_all(c).await)?;
+        .bind(test).bind(t).bind(o).bind(version).fetch_all(c).await)?;
     Ok(Sums {
         totals,
         median,

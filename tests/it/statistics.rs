@@ -120,3 +120,85 @@ async fn a_test_without_submissions_has_no_figures_and_other_tenants_none_at_all
         .await;
     assert_eq!(r.status, 404);
 }
+
+/// The statistics speak of one version: its attempts, and its questions as it had them; a
+/// regrade moves the attempts it changes to the version it scored them against.
+#[tokio::test]
+async fn statistics_are_of_one_version() {
+    let app = TestApp::spawn().await;
+    let (test, qs) = published_test(
+        &app,
+        json!({}),
+        vec![json!({"text": "q1", "type": "mcq", "marks": 1,
+                    "options": [{"text": "right", "isCorrect": true}, {"text": "wrong"}]})],
+    )
+    .await;
+    let pick = |i: usize| {
+        json!([{"questionId": qs[0]["questionId"],
+                "answer": {"selectedOptionIds": [qs[0]["options"][i]["questionOptionId"]]}}])
+    };
+    for learner in &LEARNERS[..2] {
+        let attempt = start_attempt(&app, &test, learner).await;
+        answer(&app, &attempt, learner, pick(0), 201).await;
+        submit(&app, &attempt, learner, 201).await;
+    }
+    // Version 2: worth 4, the other option right.
+    let path = format!("/assessment/v1/tests/{test}");
+    app.call(http::Method::POST, &format!("{path}/unpublish"), None)
+        .await
+        .expect_status(201);
+    let q = qs[0]["questionId"].as_str().unwrap();
+    app.call(
+        http::Method::PATCH,
+        &format!("/assessment/v1/questions/{q}"),
+        Some(json!({"text": "q1, corrected", "marks": 4, "options": [
+            {"questionOptionId": qs[0]["options"][0]["questionOptionId"], "text": "right", "isCorrect": false},
+            {"questionOptionId": qs[0]["options"][1]["questionOptionId"], "text": "wrong", "isCorrect": true}]})),
+    )
+    .await
+    .expect_status(200);
+    publish(&app, &test, 201).await;
+    let attempt = start_attempt(&app, &test, LEARNERS[2]).await;
+    answer(&app, &attempt, LEARNERS[2], pick(1), 201).await;
+    submit(&app, &attempt, LEARNERS[2], 201).await;
+
+    let stats = |query: &'static str| {
+        let app = &app;
+        let path = format!("/assessment/v1/tests/{test}/statistics{query}");
+        async move { app.call(http::Method::GET, &path, None).await }
+    };
+    let latest = stats("").await.expect_status(200)["result"].clone();
+    assert_eq!(
+        (latest["version"].clone(), latest["attempts"].clone()),
+        (json!(2), json!(1)),
+        "{latest}"
+    );
+    close(&latest["questions"][0]["marks"], 4.0);
+    assert_eq!(latest["questions"][0]["text"], "q1, corrected");
+    close(&latest["questions"][0]["facility"], 1.0);
+    let first = stats("?version=1").await.expect_status(200)["result"].clone();
+    assert_eq!(first["attempts"], 2, "{first}");
+    close(&first["questions"][0]["marks"], 1.0);
+    assert_eq!(first["questions"][0]["text"], "q1");
+    assert_eq!(first["questions"][0]["options"][0]["isCorrect"], true);
+    assert_eq!(first["questions"][0]["options"][0]["chosen"], 2);
+    close(&first["questions"][0]["facility"], 1.0);
+    stats("?version=3").await.expect_status(400);
+    stats("?version=x").await.expect_status(400);
+
+    // Regraded against version 2, the first two attempts (now wrong) count there.
+    app.call(
+        http::Method::POST,
+        &format!("{path}/regrade"),
+        Some(json!({})),
+    )
+    .await
+    .expect_status(200);
+    let latest = stats("").await.expect_status(200)["result"].clone();
+    assert_eq!(latest["attempts"], 3, "{latest}");
+    close(&latest["questions"][0]["facility"], 1.0 / 3.0);
+    assert_eq!(
+        stats("?version=1").await.expect_status(200)["result"]["attempts"],
+        0
+    );
+}
