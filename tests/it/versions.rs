@@ -160,6 +160,18 @@ async fn versions_are_scoped_and_start_at_the_first_publish() {
     let draft = create_test(&app, json!({"title": "Draft", "type": "plain"})).await;
     assert!(versions(&app, &draft).await.is_empty());
     let (test, _) = published_test(&app, json!({}), vec![mcq("q", 1)]).await;
+    // A copy starts without versions, and its first publish is its version 1.
+    let copy = app
+        .call(Method::POST, &format!("/assessment/v1/tests/{test}/clone"), None)
+        .await
+        .expect_status(201)["result"]["clonedTestId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(versions(&app, &copy).await.is_empty());
+    publish(&app, &copy, 201).await;
+    let v = versions(&app, &copy).await;
+    assert_eq!((v.len(), v[0]["version"].clone()), (1, json!(1)), "{v:?}");
     let other = [
         ("tenantid", OTHER_TENANT),
         ("organisationid", ORG),

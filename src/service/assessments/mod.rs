@@ -503,6 +503,7 @@ pub async fn clone(store: &Store, clock: &Clock, actor: &Actor, test_id: Uuid) -
     copy.test_id = Id(Uuid::new_v4());
     copy.title = format!("{} (Copy)", source.title);
     copy.status = TestStatus::Draft;
+    copy.version = 0;
     copy.parent_id = None;
     copy.context_type = None;
     copy.context_id = None;
