@@ -349,3 +349,72 @@ async fn regrade_checks_its_request_and_narrows_to_what_it_names() {
     .expect_status(201);
     regrade(&app, &test, "apply", json!({}), 422).await;
 }
+
+/// A rule-based test draws from the bank, where a key can be corrected without an unpublish,
+/// even while an attempt holding the question runs: the attempt keeps the revision it drew,
+/// and a regrade afterwards scores it with the correction.
+#[tokio::test]
+async fn a_bank_correction_reaches_a_rule_based_test_through_a_regrade() {
+    let app = TestApp::spawn().await;
+    let mut q = mcq("drawn", 1);
+    q["status"] = json!("published");
+    q["tags"] = json!(["pool"]);
+    let q = create_question(&app, q).await;
+    let test = create_test(&app, json!({"title": "Drawn", "type": "rule_based"})).await;
+    let section = create_section(&app, &test, "S").await;
+    app.call(
+        Method::POST,
+        "/assessment/v1/rules",
+        Some(
+            json!({"name": "Pool", "ruleType": "category_based", "testId": test,
+                    "sectionId": section, "numberOfQuestions": 1, "poolSize": 1,
+                    "criteria": {"tags": ["pool"]}}),
+        ),
+    )
+    .await
+    .expect_status(201);
+    publish(&app, &test, 201).await;
+    let attempt = start_attempt(&app, &test, learner(1)).await;
+
+    // Corrected in the bank while the attempt runs: allowed, and not seen by the attempt.
+    let id = q["questionId"].as_str().unwrap();
+    app.call(
+        Method::PATCH,
+        &format!("/assessment/v1/questions/{id}"),
+        Some(json!({"options": [
+            {"questionOptionId": opt(&q, 0), "text": "right", "isCorrect": false},
+            {"questionOptionId": opt(&q, 1), "text": "wrong", "isCorrect": true}]})),
+    )
+    .await
+    .expect_status(200);
+    answer(&app, &attempt, learner(1), json!([pick(&q, 0)]), 201).await;
+    let done = submit(&app, &attempt, learner(1), 201).await;
+    assert_eq!(done["result"]["score"], 1, "{done}");
+
+    let versions = app
+        .call(
+            Method::GET,
+            &format!("/assessment/v1/tests/{test}/versions"),
+            None,
+        )
+        .await
+        .expect_status(200);
+    assert_eq!(
+        versions["result"][0]["rules"][0]["name"], "Pool",
+        "{versions}"
+    );
+    let out =
+        regrade(&app, &test, "apply", json!({"reason": "bank fix"}), 200).await["result"].clone();
+    let row = &out["attempts"][0];
+    assert_eq!(
+        (row["oldScore"].clone(), row["newScore"].clone()),
+        (json!(1), json!(0)),
+        "{out}"
+    );
+    assert_eq!(
+        (row["fromVersion"].clone(), out["toVersion"].clone()),
+        (json!(1), json!(1))
+    );
+    let again = regrade(&app, &test, "preview", json!({}), 200).await["result"].clone();
+    assert_eq!(again["changed"], 0, "{again}");
+}

@@ -162,7 +162,11 @@ async fn versions_are_scoped_and_start_at_the_first_publish() {
     let (test, _) = published_test(&app, json!({}), vec![mcq("q", 1)]).await;
     // A copy starts without versions, and its first publish is its version 1.
     let copy = app
-        .call(Method::POST, &format!("/assessment/v1/tests/{test}/clone"), None)
+        .call(
+            Method::POST,
+            &format!("/assessment/v1/tests/{test}/clone"),
+            None,
+        )
         .await
         .expect_status(201)["result"]["clonedTestId"]
         .as_str()
