@@ -98,6 +98,18 @@ pub struct RegradeOut {
     pub attempts: Vec<AttemptRegrade>,
 }
 
+impl RegradeOut {
+    fn empty(test_id: Uuid, to_version: i32) -> RegradeOut {
+        RegradeOut {
+            test_id,
+            to_version,
+            examined: 0,
+            changed: 0,
+            attempts: Vec::new(),
+        }
+    }
+}
+
 /// What regrading one attempt would write.
 struct Plan {
     report: AttemptRegrade,
@@ -294,13 +306,7 @@ pub async fn preview(
         .filter(|t| t.status != TestStatus::Archived)
         .ok_or_else(|| AppError::not_found("Test not found"))?;
     let test = published(test)?;
-    let mut out = RegradeOut {
-        test_id,
-        to_version: test.version,
-        examined: 0,
-        changed: 0,
-        attempts: Vec::new(),
-    };
+    let mut out = RegradeOut::empty(test_id, test.version);
     let mut after = None;
     loop {
         let page =
@@ -349,13 +355,7 @@ pub async fn apply(
         // The test's lock orders the batch after any publish or regrade of it in progress.
         let mut test =
             published(crate::service::assessments::lock_live(uow.tx(), &scope, test_id).await?)?;
-        let out = out.get_or_insert_with(|| RegradeOut {
-            test_id,
-            to_version: test.version,
-            examined: 0,
-            changed: 0,
-            attempts: Vec::new(),
-        });
+        let out = out.get_or_insert_with(|| RegradeOut::empty(test_id, test.version));
         let page =
             repo::submitted_page(uow.tx(), &scope, test_id, &selection, after, BATCH, true).await?;
         let Some(last) = page.last() else { break };

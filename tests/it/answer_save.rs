@@ -13,15 +13,6 @@ use crate::harness::{ATTEMPTS as A, *};
 const LEARNER: &str = "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d";
 const OTHER_LEARNER: &str = "7b8c9d0e-1f2a-4b3c-9d4e-5f6a7b8c9d0e";
 
-fn opt(q: &Value, i: usize) -> Value {
-    q["options"][i]["questionOptionId"].clone()
-}
-
-fn mcq(text: &str, marks: u32) -> Value {
-    json!({"text": text, "type": "mcq", "marks": marks,
-           "options": [{"text": "right", "isCorrect": true}, {"text": "wrong"}]})
-}
-
 /// The learner's answer sheet: each answered question's stored answer and score.
 async fn sheet(app: &TestApp, attempt: &str, user: &'static str) -> Value {
     app.call_with(
@@ -78,8 +69,12 @@ async fn stored_score(app: &TestApp, attempt: &str, q: &Value) -> Option<i64> {
 #[tokio::test]
 async fn a_save_after_the_first_refuses_what_changed_in_the_database_and_writes_nothing() {
     let app = TestApp::spawn().await;
-    let (test, qs) =
-        published_test(&app, json!({}), vec![mcq("a", 2), mcq("b", 3), mcq("c", 1)]).await;
+    let (test, qs) = published_test(
+        &app,
+        json!({}),
+        vec![mcq_worth("a", 2), mcq_worth("b", 3), mcq_worth("c", 1)],
+    )
+    .await;
     let attempt = start_attempt(&app, &test, LEARNER).await;
     let first = json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]);
     answer(&app, &attempt, LEARNER, first, 201).await;
@@ -169,7 +164,8 @@ async fn a_save_after_the_first_refuses_what_changed_in_the_database_and_writes_
 #[tokio::test]
 async fn a_save_after_the_grading_type_changed_grades_under_the_new_type() {
     let app = TestApp::spawn().await;
-    let (test, qs) = published_test(&app, json!({}), vec![mcq("a", 2), mcq("b", 3)]).await;
+    let (test, qs) =
+        published_test(&app, json!({}), vec![mcq_worth("a", 2), mcq_worth("b", 3)]).await;
     let attempt = start_attempt(&app, &test, LEARNER).await;
     answer(&app, &attempt, LEARNER,
         json!([{"questionId": qs[0]["questionId"], "answer": {"selectedOptionIds": [opt(&qs[0], 0)]}}]), 201).await;
@@ -192,8 +188,12 @@ async fn a_save_after_the_grading_type_changed_grades_under_the_new_type() {
 #[tokio::test]
 async fn a_save_of_several_answers_appends_their_events_in_order() {
     let app = TestApp::spawn().await;
-    let (test, qs) =
-        published_test(&app, json!({}), vec![mcq("a", 1), mcq("b", 1), mcq("c", 1)]).await;
+    let (test, qs) = published_test(
+        &app,
+        json!({}),
+        vec![mcq_worth("a", 1), mcq_worth("b", 1), mcq_worth("c", 1)],
+    )
+    .await;
     let attempt = start_attempt(&app, &test, LEARNER).await;
     // Saved through an instance that did not see the start, so that its first save reads the
     // keys (the general path) and its second uses them (the guarded one).
@@ -249,7 +249,8 @@ async fn a_save_of_several_answers_appends_their_events_in_order() {
 #[tokio::test]
 async fn a_republish_sends_the_next_save_to_the_general_path() {
     let app = TestApp::spawn().await;
-    let (test, qs) = published_test(&app, json!({}), vec![mcq("a", 2), mcq("b", 3)]).await;
+    let (test, qs) =
+        published_test(&app, json!({}), vec![mcq_worth("a", 2), mcq_worth("b", 3)]).await;
     let attempt = start_attempt(&app, &test, LEARNER).await;
     let save = |q: usize| {
         answer(
@@ -291,7 +292,7 @@ async fn a_republish_sends_the_next_save_to_the_general_path() {
 #[tokio::test]
 async fn saves_racing_the_submission_are_either_scored_or_refused() {
     let app = TestApp::spawn().await;
-    let questions: Vec<Value> = (0..12).map(|i| mcq(&format!("q{i}"), 1)).collect();
+    let questions: Vec<Value> = (0..12).map(|i| mcq_worth(&format!("q{i}"), 1)).collect();
     let (test, qs) = published_test(&app, json!({}), questions).await;
     let attempt = start_attempt(&app, &test, LEARNER).await;
     answer(&app, &attempt, LEARNER,
@@ -337,7 +338,8 @@ async fn saves_racing_the_submission_are_either_scored_or_refused() {
 async fn two_instances_never_score_with_a_key_the_database_no_longer_holds() {
     let one = TestApp::spawn().await;
     let two = one.beside().await;
-    let (test, qs) = published_test(&one, json!({}), vec![mcq("a", 2), mcq("b", 3)]).await;
+    let (test, qs) =
+        published_test(&one, json!({}), vec![mcq_worth("a", 2), mcq_worth("b", 3)]).await;
     let user = |prefix: &str, i: usize| -> &'static str {
         Box::leak(format!("{prefix}-2a3b-4c4d-8e5f-6a7b8c9d0e{i:02}").into_boxed_str())
     };
@@ -436,7 +438,8 @@ async fn two_instances_never_score_with_a_key_the_database_no_longer_holds() {
 #[tokio::test]
 async fn saves_arriving_together_share_commits() {
     let app = TestApp::spawn().await;
-    let (test, qs) = published_test(&app, json!({}), vec![mcq("a", 1), mcq("b", 1)]).await;
+    let (test, qs) =
+        published_test(&app, json!({}), vec![mcq_worth("a", 1), mcq_worth("b", 1)]).await;
     let learners: Vec<&'static str> = (0..20)
         .map(|i| &*Box::leak(format!("5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a{i:02}").into_boxed_str()))
         .collect();

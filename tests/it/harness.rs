@@ -702,3 +702,19 @@ pub async fn exec(app: &TestApp, sql: &str, id: &str) {
         }
     }
 }
+
+/// The id of option `i` of a created question.
+pub fn opt(q: &Value, i: usize) -> Value {
+    q["options"][i]["questionOptionId"].clone()
+}
+
+/// An MCQ worth `marks` whose first option ("right") is the right one.
+pub fn mcq_worth(text: &str, marks: u32) -> Value {
+    serde_json::json!({"text": text, "type": "mcq", "marks": marks,
+           "options": [{"text": "right", "isCorrect": true}, {"text": "wrong"}]})
+}
+
+/// The answer choosing option `i` of `q`.
+pub fn pick(q: &Value, i: usize) -> Value {
+    serde_json::json!({"questionId": q["questionId"], "answer": {"selectedOptionIds": [opt(q, i)]}})
+}

@@ -13,19 +13,6 @@ fn learner(i: usize) -> &'static str {
     Box::leak(format!("c1000000-0000-4000-8000-{i:012}").into_boxed_str())
 }
 
-fn opt(q: &Value, i: usize) -> Value {
-    q["options"][i]["questionOptionId"].clone()
-}
-
-fn mcq(text: &str, marks: u32) -> Value {
-    json!({"text": text, "type": "mcq", "marks": marks,
-           "options": [{"text": "right", "isCorrect": true}, {"text": "wrong"}]})
-}
-
-fn pick(q: &Value, i: usize) -> Value {
-    json!({"questionId": q["questionId"], "answer": {"selectedOptionIds": [opt(q, i)]}})
-}
-
 /// Unpublishes `test`, makes option 1 of `q` the right one, publishes again.
 async fn flip_key(app: &TestApp, test: &str, q: &Value) {
     let path = format!("/assessment/v1/tests/{test}");
@@ -90,7 +77,7 @@ async fn preview_writes_nothing_and_applying_twice_changes_nothing_the_second_ti
     let (test, qs) = published_test(
         &app,
         json!({"passingMarks": 3}),
-        vec![mcq("first", 2), mcq("second", 3)],
+        vec![mcq_worth("first", 2), mcq_worth("second", 3)],
     )
     .await;
     // (option of q0, option of q1): scores 5, 3, 2 under the first key.
@@ -212,7 +199,7 @@ async fn a_reviewers_score_is_kept_unless_the_request_overrides_it() {
         &app,
         json!({"passingMarks": 1}),
         vec![
-            mcq("auto", 2),
+            mcq_worth("auto", 2),
             json!({"text": "Why?", "type": "essay", "marks": 4}),
         ],
     )
@@ -268,7 +255,7 @@ async fn a_reviewers_score_is_kept_unless_the_request_overrides_it() {
 #[tokio::test]
 async fn attempts_beyond_one_batch_are_all_regraded() {
     let app = TestApp::spawn().await;
-    let (test, qs) = published_test(&app, json!({}), vec![mcq("only", 1)]).await;
+    let (test, qs) = published_test(&app, json!({}), vec![mcq_worth("only", 1)]).await;
     let n = 103;
     for i in 0..n {
         take(&app, &test, &qs, learner(100 + i), &[i % 2]).await;
@@ -290,7 +277,7 @@ async fn attempts_beyond_one_batch_are_all_regraded() {
 #[tokio::test]
 async fn regrade_checks_its_request_and_narrows_to_what_it_names() {
     let app = TestApp::spawn().await;
-    let (test, qs) = published_test(&app, json!({}), vec![mcq("only", 1)]).await;
+    let (test, qs) = published_test(&app, json!({}), vec![mcq_worth("only", 1)]).await;
     let first = take(&app, &test, &qs, learner(1), &[0]).await;
     take(&app, &test, &qs, learner(2), &[0]).await;
     flip_key(&app, &test, &qs[0]).await;
@@ -356,7 +343,7 @@ async fn regrade_checks_its_request_and_narrows_to_what_it_names() {
 #[tokio::test]
 async fn a_bank_correction_reaches_a_rule_based_test_through_a_regrade() {
     let app = TestApp::spawn().await;
-    let mut q = mcq("drawn", 1);
+    let mut q = mcq_worth("drawn", 1);
     q["status"] = json!("published");
     q["tags"] = json!(["pool"]);
     let q = create_question(&app, q).await;

@@ -10,19 +10,6 @@ const A: &str = "/assessment/v1/attempts";
 const FIRST: &str = "b1000000-0000-4000-8000-000000000001";
 const SECOND: &str = "b1000000-0000-4000-8000-000000000002";
 
-fn opt(q: &Value, i: usize) -> Value {
-    q["options"][i]["questionOptionId"].clone()
-}
-
-fn mcq(text: &str, marks: u32) -> Value {
-    json!({"text": text, "type": "mcq", "marks": marks,
-           "options": [{"text": "right", "isCorrect": true}, {"text": "wrong"}]})
-}
-
-fn pick(q: &Value, i: usize) -> Value {
-    json!([{"questionId": q["questionId"], "answer": {"selectedOptionIds": [opt(q, i)]}}])
-}
-
 async fn versions(app: &TestApp, test: &str) -> Vec<Value> {
     app.call(
         Method::GET,
@@ -70,7 +57,7 @@ async fn an_attempt_keeps_the_version_it_started_on() {
     let (test, qs) = published_test(
         &app,
         json!({"answerSheet": true, "showCorrectAnswer": true}),
-        vec![mcq("first", 1), mcq("second", 1)],
+        vec![mcq_worth("first", 1), mcq_worth("second", 1)],
     )
     .await;
     let v = versions(&app, &test).await;
@@ -81,7 +68,7 @@ async fn an_attempt_keeps_the_version_it_started_on() {
 
     let old = start_attempt(&app, &test, FIRST).await;
     // A save before the edit: this instance keeps the attempt's keys.
-    answer(&app, &old, FIRST, pick(&qs[1], 0), 201).await;
+    answer(&app, &old, FIRST, json!([pick(&qs[1], 0)]), 201).await;
 
     edit_and_republish(&app, &test, &qs[0]).await;
     let v = versions(&app, &test).await;
@@ -103,7 +90,7 @@ async fn an_attempt_keeps_the_version_it_started_on() {
     assert_eq!(published.last().unwrap()["data"]["version"], 2);
 
     // The old attempt: option 0 is still right and the question still worth 1.
-    answer(&app, &old, FIRST, pick(&qs[0], 0), 201).await;
+    answer(&app, &old, FIRST, json!([pick(&qs[0], 0)]), 201).await;
     let paper = app
         .call_with(
             Method::GET,
@@ -138,8 +125,8 @@ async fn an_attempt_keeps_the_version_it_started_on() {
 
     // A new attempt: the edited question, its new key and marks.
     let new = start_attempt(&app, &test, SECOND).await;
-    answer(&app, &new, SECOND, pick(&qs[0], 1), 201).await;
-    answer(&app, &new, SECOND, pick(&qs[1], 0), 201).await;
+    answer(&app, &new, SECOND, json!([pick(&qs[0], 1)]), 201).await;
+    answer(&app, &new, SECOND, json!([pick(&qs[1], 0)]), 201).await;
     let done = submit(&app, &new, SECOND, 201).await;
     assert_eq!(done["result"]["score"], 6.0, "{done}");
 
@@ -159,7 +146,7 @@ async fn versions_are_scoped_and_start_at_the_first_publish() {
     let app = TestApp::spawn().await;
     let draft = create_test(&app, json!({"title": "Draft", "type": "plain"})).await;
     assert!(versions(&app, &draft).await.is_empty());
-    let (test, _) = published_test(&app, json!({}), vec![mcq("q", 1)]).await;
+    let (test, _) = published_test(&app, json!({}), vec![mcq_worth("q", 1)]).await;
     // A copy starts without versions, and its first publish is its version 1.
     let copy = app
         .call(
