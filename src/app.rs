@@ -167,6 +167,10 @@ impl AppState {
             starts,
             limits,
             clock,
+            tails: Arc::new(tokio::sync::Semaphore::new(
+                crate::http::state::MAX_LIVE_TAILS,
+            )),
+            stopping: tokio_util::sync::CancellationToken::new(),
         }
     }
 

@@ -244,6 +244,7 @@ impl Selection {
         };
         Ok(crate::store::deliveries::DeliveryFilter {
             event_id: self.event,
+            event_name: None,
             subscription_id,
             status: self.status.clone(),
             created_from: self.from.map(crate::store::Ts::new),
@@ -289,6 +290,7 @@ async fn serve(config: Config, components: Components, started: Instant) -> anyh
     let store = state.store.clone();
     let clock = state.clock.clone();
     let state_limits = state.limits.clone();
+    let stopping = state.stopping.clone();
     let app = build_app(state);
     tracing::info!(
         %addr,
@@ -299,7 +301,7 @@ async fn serve(config: Config, components: Components, started: Instant) -> anyh
 
     // Every background task is tracked: the shutdown awaits them (bounded) before the store
     // closes. `token` stops them.
-    let token = CancellationToken::new();
+    let token = stopping;
     let tasks = TaskTracker::new();
     spawn_sweeper(&tasks, store.clone(), clock.clone(), token.clone());
     if retention_days > 0 {

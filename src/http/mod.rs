@@ -47,6 +47,7 @@ pub mod attempts;
 pub mod auth;
 pub mod conditional;
 pub mod config;
+mod console;
 mod docs;
 pub mod envelope;
 pub mod extract;
@@ -145,6 +146,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             }),
         )
         .merge(docs::routes())
+        .merge(console::pages())
         .route("/api", get(|| async { Redirect::permanent("/api-docs") }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -44,4 +44,12 @@ pub struct AppState {
     pub starts: Arc<crate::http::admission::Admission>,
     /// Request rate limits (per tenant, per client address, replays).
     pub limits: Arc<crate::http::limits::RateLimits>,
+    /// The console's live tails open at once (see `http::console`), at most
+    /// [`MAX_LIVE_TAILS`].
+    pub tails: Arc<tokio::sync::Semaphore>,
+    /// Cancelled when the service stops: long-lived responses (the live tail) end then.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
+
+/// How many live tails one instance serves at once.
+pub const MAX_LIVE_TAILS: usize = 16;

@@ -4,6 +4,7 @@
 pub mod accommodations;
 pub mod assessments;
 pub mod attempts;
+pub mod console;
 pub mod criteria;
 pub mod de;
 pub mod files;

@@ -31,7 +31,17 @@ pub struct TestStatistics {
     pub standard_deviation: Option<f64>,
     /// Cronbach's alpha over the questions below (KR-20 when each is right or wrong).
     pub cronbach_alpha: Option<f64>,
+    /// How many attempts scored each total, lowest first (the score histogram).
+    pub score_distribution: Vec<ScoreCount>,
     pub questions: Vec<QuestionStatistics>,
+}
+
+/// How many attempts scored `score`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScoreCount {
+    pub score: f64,
+    pub attempts: i64,
 }
 
 /// One question's statistics.
@@ -144,6 +154,14 @@ pub async fn of_test(
         median: sums.median,
         standard_deviation: test.standard_deviation,
         cronbach_alpha: test.alpha,
+        score_distribution: sums
+            .scores
+            .iter()
+            .map(|(score, attempts)| ScoreCount {
+                score: *score as f64 / 100.0,
+                attempts: *attempts,
+            })
+            .collect(),
         questions,
     })
 }

@@ -372,6 +372,9 @@ pub async fn send_test(
 pub struct DeliveryQuery {
     #[serde(default)]
     pub event_id: Option<Uuid>,
+    /// The event's name, e.g. `attempt.submitted`.
+    #[serde(default)]
+    pub event: Option<String>,
     #[serde(default)]
     pub subscription_id: Option<Uuid>,
     /// `pending`, `delivering`, `delivered` or `dead`.
@@ -401,8 +404,16 @@ impl DeliveryQuery {
                 "status must be pending, delivering, delivered or dead",
             ));
         }
+        if let Some(name) = &self.event
+            && crate::domain::event::EventName::parse(name).is_none()
+        {
+            return Err(AppError::validation(format!(
+                "event: no event is named {name:?}"
+            )));
+        }
         Ok(DeliveryFilter {
             event_id: self.event_id,
+            event_name: self.event.clone(),
             subscription_id: self.subscription_id,
             status: self.status.clone(),
             created_from: self.from.map(Ts::new),

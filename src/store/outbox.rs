@@ -278,3 +278,29 @@ pub async fn with_name(store: &Store, name: &str) -> Result<Vec<StoredEvent>, sq
         .await
     })
 }
+
+/// Up to `limit` events after `seq`, of every tenant, in order (the console's live tail
+/// filters them; by the primary key, so cheap however many there are).
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn after(store: &Store, seq: i64, limit: i64) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    on_reader!(store, pool => {
+        sqlx::query_as::<_, StoredEvent>(
+            r#"SELECT "seq", "eventId", "name", "tenantId", "organisationId", "userId",
+                      "orderingKey", "payload", "createdAt"
+               FROM "events" WHERE "seq" > $1 ORDER BY "seq" LIMIT $2"#,
+        )
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// The latest event's sequence number (0 with none).
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn last_seq(store: &Store) -> Result<i64, sqlx::Error> {
+    let seq: Option<i64> = on_reader!(store, pool => {
+        sqlx::query_scalar(r#"SELECT MAX("seq") FROM "events""#).fetch_one(pool).await
+    })?;
+    Ok(seq.unwrap_or(0))
+}

@@ -64,6 +64,8 @@ pub struct Sums {
     pub options: Vec<StatOption>,
     /// By question and option: how many attempts chose it.
     pub chosen: Vec<(Uuid, String, i64)>,
+    /// How many attempts scored each total (hundredths), lowest first.
+    pub scores: Vec<(i64, i64)>,
 }
 
 #[instrument(skip_all, err(level = "warn"))]
@@ -155,9 +157,16 @@ pub async fn sums(
     };
     let chosen: Vec<(Id, String, i64)> = crate::on_reader!(store, c => sqlx::query_as(&chosen_sql)
         .bind(test).bind(t).bind(o).bind(version).fetch_all(c).await)?;
+    let scores_sql = format!(
+        r#"SELECT a."score", COUNT(*) FROM "testAttempts" a WHERE {SUBMITTED}
+        GROUP BY a."score" ORDER BY a."score""#
+    );
+    let scores: Vec<(i64, i64)> = crate::on_reader!(store, c => sqlx::query_as(&scores_sql)
+        .bind(test).bind(t).bind(o).bind(version).fetch_all(c).await)?;
     Ok(Sums {
         totals,
         median,
+        scores,
         questions,
         items,
         options,

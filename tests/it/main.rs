@@ -19,6 +19,7 @@ mod attempts;
 mod auth_headers;
 mod auth_jwt;
 mod brokers;
+mod console;
 mod custom_plugins;
 mod delivery;
 mod envelope;

@@ -64,6 +64,12 @@ async fn every_figure_matches_the_hand_worked_fixture() {
     close(&s["median"], 1.5);
     close(&s["standardDeviation"], (5.0f64 / 3.0).sqrt());
     close(&s["cronbachAlpha"], 0.75);
+    assert_eq!(
+        s["scoreDistribution"],
+        json!([{"score": 0.0, "attempts": 1}, {"score": 1.0, "attempts": 1},
+               {"score": 2.0, "attempts": 1}, {"score": 3.0, "attempts": 1}]),
+        "{s}"
+    );
     let q = s["questions"].as_array().unwrap();
     assert_eq!(q.len(), 3);
     let edge = 0.75 / (0.75f64 * 2.75).sqrt();

@@ -113,6 +113,8 @@ pub async fn attempts_of(store: &Store, delivery_id: Uuid) -> Result<Vec<TrySumm
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
     pub event_id: Option<Uuid>,
+    /// The event's name.
+    pub event_name: Option<String>,
     pub subscription_id: Option<Uuid>,
     pub status: Option<String>,
     pub created_from: Option<Ts>,
@@ -160,6 +162,10 @@ pub(super) fn push_delivery_filter(
     }
     if let Some(id) = f.event_id {
         sql.push(r#" AND e."eventId" = "#).bind(Arg::Id(Id(id)));
+    }
+    if let Some(name) = &f.event_name {
+        sql.push(r#" AND e."name" = "#)
+            .bind(Arg::Text(name.clone()));
     }
     if let Some(id) = f.subscription_id {
         sql.push(r#" AND d."subscriptionId" = "#)
@@ -300,4 +306,46 @@ pub async fn attempts_detail(store: &Store, delivery_id: Uuid) -> Result<Vec<Val
             })
         })
         .collect())
+}
+
+/// How a subscription's deliveries are doing (the console's overview).
+#[derive(Debug, Clone, FromRow)]
+#[sqlx(rename_all = "camelCase")]
+pub struct DeliveryHealth {
+    pub subscription_id: Id,
+    /// Deliveries waiting or in flight.
+    pub backlog: i64,
+    pub dead: i64,
+    pub delivered: i64,
+    pub last_success_at: Option<Ts>,
+    pub last_failure_at: Option<Ts>,
+    pub last_error: Option<String>,
+}
+
+/// The [`DeliveryHealth`] of each of the tenant's own subscriptions that has deliveries.
+#[instrument(skip_all, err(level = "warn"))]
+pub async fn health(
+    store: &Store,
+    tenant: Uuid,
+    organisation: Uuid,
+) -> Result<Vec<DeliveryHealth>, sqlx::Error> {
+    use crate::store::sql::{Arg, Sql};
+    let mut sql = Sql::new(
+        store.backend(),
+        r#"SELECT d."subscriptionId",
+            SUM(CASE WHEN d."status" IN ('pending', 'delivering') THEN 1 ELSE 0 END) AS "backlog",
+            SUM(CASE WHEN d."status" = 'dead' THEN 1 ELSE 0 END) AS "dead",
+            SUM(CASE WHEN d."status" = 'delivered' THEN 1 ELSE 0 END) AS "delivered",
+            MAX(d."deliveredAt") AS "lastSuccessAt",
+            MAX(CASE WHEN d."lastError" IS NOT NULL THEN d."updatedAt" END) AS "lastFailureAt",
+            (SELECT l."lastError" FROM "deliveries" l WHERE l."subscriptionId" = d."subscriptionId"
+                AND l."lastError" IS NOT NULL ORDER BY l."updatedAt" DESC LIMIT 1) AS "lastError"
+        FROM "deliveries" d WHERE d."subscriptionId" IN
+            (SELECT "subscriptionId" FROM "subscriptions" WHERE "tenantId" = "#,
+    );
+    sql.bind(Arg::Id(Id(tenant)))
+        .push(r#" AND "organisationId" = "#)
+        .bind(Arg::Id(Id(organisation)))
+        .push(r#") GROUP BY d."subscriptionId""#);
+    sql.fetch_rows(store).await
 }
