@@ -16,14 +16,8 @@ if [ "${1:-}" = "--screenshots" ]; then
 fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/assessment-service-target}"
 bin="${1:-$CARGO_TARGET_DIR/debug/assessment-service}"
-node_dir="${DOCS_NODE_DIR:-/var/tmp/assessment-ci-node}"
-if [ ! -x /usr/bin/chromium ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
-fi
-if [ ! -d "$node_dir/node_modules/playwright-core" ]; then
-    mkdir -p "$node_dir"
-    npm install --prefix "$node_dir" --no-audit --no-fund --silent playwright-core@1.65.1
-fi
+# shellcheck source=bench/browser-deps.sh
+. bench/browser-deps.sh
 secret="console-check-$(date +%s)-$RANDOM-$RANDOM-and-long-enough-for-hs256"
 export JWT_SECRET="$secret" WEBHOOK_ALLOW_PRIVATE_NETWORKS=true
 # shellcheck source=bench/serve-sqlite.sh
