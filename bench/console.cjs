@@ -2,7 +2,8 @@
 // bench/console.sh). The service runs in JWT mode; a receiver on this machine fails, then is
 // fixed. Checks:
 //   - the failing receiver's delivery shows as dead, with its error;
-//   - replaying it from the dead letters, once the receiver is fixed, turns it delivered;
+//   - replaying it from the dead letters, once the receiver is fixed, turns it delivered; so
+//     do a selection of dead letters and a time range of them;
 //   - the live tail shows an event committed after the page opened;
 //   - a test's page draws the score histogram and the per-question charts;
 //   - a learner's token sees nothing of the console.
@@ -160,6 +161,34 @@ async function signIn(page, tok) {
       return (await r.count()) === 1;
     });
     if (shots) await page.screenshot({ path: path.join(shots, 'deliveries.png'), fullPage: true });
+
+    // The other dead letters: two replayed as a selection, the rest by a time range.
+    await page.goto(`${base}/console#/dead`);
+    await page.waitForSelector('#deliveries');
+    const left = await page.locator('tr.delivery').count();
+    checks.selectionReplayed = false;
+    if (left >= 3) {
+      const picks = page.locator('tr.delivery input.pick');
+      await picks.nth(0).check();
+      await picks.nth(1).check();
+      await page.click('#replay-selected');
+      await page.waitForFunction(() => /^2 deliveries queued again/.test(document.querySelector('#notice').textContent));
+      checks.selectionReplayed = true;
+    }
+    const local = (ms) => {
+      const d = new Date(ms);
+      const p2 = (n) => String(n).padStart(2, '0');
+      return `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())}T${p2(d.getHours())}:${p2(d.getMinutes())}`;
+    };
+    await until('the selection delivered', async () => (await call('GET', '/webhooks/dead-letters')).totalElements === left - 2);
+    await page.goto(`${base}/console#/subscriptions`);
+    await page.goto(`${base}/console#/dead`);
+    await page.waitForSelector('#deliveries');
+    await page.fill('#range-from', local(Date.now() - 3600e3));
+    await page.fill('#range-to', local(Date.now() + 3600e3));
+    await page.click('#replay-range');
+    await page.waitForFunction(() => /dead letters of that range queued again/.test(document.querySelector('#notice').textContent));
+    checks.rangeReplayed = await until('every dead letter delivered', async () => (await call('GET', '/webhooks/dead-letters')).totalElements === 0);
 
     // The live tail: an event committed after the page opened.
     await page.goto(`${base}/console#/live`);
