@@ -356,6 +356,14 @@ pub async fn apply(
         let mut test =
             published(crate::service::assessments::lock_live(uow.tx(), &scope, test_id).await?)?;
         let out = out.get_or_insert_with(|| RegradeOut::empty(test_id, test.version));
+        if out.to_version != test.version {
+            // Republished between two batches: the batches done stand, and applying again
+            // regrades the rest against the new version.
+            return Err(AppError::conflict(format!(
+                "The test was republished (version {}) during the regrade; {} attempts were regraded against version {}; apply again",
+                test.version, out.changed, out.to_version
+            )));
+        }
         let page =
             repo::submitted_page(uow.tx(), &scope, test_id, &selection, after, BATCH, true).await?;
         let Some(last) = page.last() else { break };
