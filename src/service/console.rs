@@ -39,8 +39,8 @@ pub struct SubscriptionState {
     pub deliveries: Option<DeliveryCounts>,
 }
 
-/// How a subscription's deliveries are doing.
-#[derive(Debug, Serialize, ToSchema)]
+/// How a subscription's deliveries are doing (all zero for one without deliveries).
+#[derive(Debug, Default, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryCounts {
     pub backlog: i64,
@@ -53,26 +53,15 @@ pub struct DeliveryCounts {
     pub last_error: Option<String>,
 }
 
-impl DeliveryCounts {
-    /// The counts of `health` (none: a subscription without deliveries).
-    fn of(health: Option<repo::DeliveryHealth>) -> DeliveryCounts {
-        match health {
-            Some(h) => DeliveryCounts {
-                backlog: h.backlog,
-                delivered: h.delivered,
-                dead: h.dead,
-                last_success_at: h.last_success_at,
-                last_failure_at: h.last_failure_at,
-                last_error: h.last_error,
-            },
-            None => DeliveryCounts {
-                backlog: 0,
-                delivered: 0,
-                dead: 0,
-                last_success_at: None,
-                last_failure_at: None,
-                last_error: None,
-            },
+impl From<repo::DeliveryHealth> for DeliveryCounts {
+    fn from(h: repo::DeliveryHealth) -> DeliveryCounts {
+        DeliveryCounts {
+            backlog: h.backlog,
+            delivered: h.delivered,
+            dead: h.dead,
+            last_success_at: h.last_success_at,
+            last_failure_at: h.last_failure_at,
+            last_error: h.last_error,
         }
     }
 }
@@ -119,7 +108,7 @@ pub async fn subscriptions(
                 is_active: s.is_active,
                 disabled_reason: s.disabled_reason,
                 connection: brokers.describe(id).map(|b| b["connection"].clone()),
-                deliveries: own.then(|| DeliveryCounts::of(h)),
+                deliveries: own.then(|| h.map(DeliveryCounts::from).unwrap_or_default()),
             }
         })
         .collect())

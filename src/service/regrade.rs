@@ -28,7 +28,7 @@ use crate::domain::marks::Marks;
 use crate::domain::regrade::{self as rules, Stored};
 use crate::domain::scoring::QuestionKey;
 use crate::error::{AppError, AppResult};
-use crate::service::attempts::{grade_of, key_of, ordering_key, shown_by};
+use crate::service::attempts::{grade_of, key_of, marks_of, ordering_key, shown_by};
 use crate::service::questions::questions_with_options;
 use crate::store::assessments::{self as test_repo, Test};
 use crate::store::attempts::{self as attempt_repo, Attempt};
@@ -117,10 +117,6 @@ struct Plan {
     after: Attempt,
     /// Answers whose score or review status changes: question, new score and status.
     answers: Vec<(Uuid, ScoredAnswer)>,
-}
-
-fn marks_of(h: Option<i64>) -> Option<Marks> {
-    h.and_then(|v| Marks::from_hundredths(v).ok())
 }
 
 fn checked(body: &RegradeIn) -> AppResult<Selection> {

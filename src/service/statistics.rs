@@ -183,20 +183,12 @@ async fn as_published(
         Some(v) if !v.questions.0.is_empty() => v.questions.0,
         _ => return Ok(tx.rollback().await?),
     };
-    let paper: Vec<crate::store::attempts::PaperItem> = pins
+    let pinned: Vec<(Uuid, Option<i32>)> = pins
         .iter()
-        .map(|p| crate::store::attempts::PaperItem {
-            question_id: p.question_id,
-            section_id: None,
-            rule_id: None,
-            is_compulsory: false,
-            is_conditional: false,
-            option_order: Vec::new(),
-            revision: Some(p.revision),
-        })
+        .map(|p| (p.question_id, Some(p.revision)))
         .collect();
     let (questions, options) =
-        crate::service::questions::questions_at(&mut tx, scope, &paper).await?;
+        crate::service::questions::questions_pinned(&mut tx, scope, &pinned).await?;
     tx.rollback().await?;
     // The order the statistics gave, then any pinned question they did not list.
     let mut order: Vec<Uuid> = sums

@@ -137,19 +137,10 @@ async fn delivered_events_match_the_asyncapi_document() {
         .await
         .expect_status(200);
     // The key corrected and the attempt regraded.
-    app.call(Method::POST, &format!("{P}/tests/{test}/unpublish"), None)
-        .await
-        .expect_status(201);
-    app.call(
-        Method::PATCH,
-        &format!("{P}/questions/{q}"),
-        Some(json!({"options": [
-            {"questionOptionId": qs[0]["options"][0]["questionOptionId"], "text": "4", "isCorrect": false},
-            {"questionOptionId": qs[0]["options"][1]["questionOptionId"], "text": "5", "isCorrect": true}]})),
-    )
-    .await
-    .expect_status(200);
-    publish(&app, &test, 201).await;
+    republish_with(&app, &test, &qs[0]["questionId"], json!({"options": [
+        {"questionOptionId": qs[0]["options"][0]["questionOptionId"], "text": "4", "isCorrect": false},
+        {"questionOptionId": qs[0]["options"][1]["questionOptionId"], "text": "5", "isCorrect": true}]}))
+    .await;
     let regraded = app
         .call(
             Method::POST,

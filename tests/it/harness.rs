@@ -718,3 +718,23 @@ pub fn mcq_worth(text: &str, marks: u32) -> Value {
 pub fn pick(q: &Value, i: usize) -> Value {
     serde_json::json!({"questionId": q["questionId"], "answer": {"selectedOptionIds": [opt(q, i)]}})
 }
+
+/// Unpublishes `test`, applies `patch` to the question `question_id` (200) and publishes the
+/// test again: a new version.
+pub async fn republish_with(app: &TestApp, test: &str, question_id: &Value, patch: Value) {
+    let path = format!("/assessment/v1/tests/{test}");
+    app.call(Method::POST, &format!("{path}/unpublish"), None)
+        .await
+        .expect_status(201);
+    let id = question_id.as_str().expect("a question id");
+    app.call(
+        Method::PATCH,
+        &format!("/assessment/v1/questions/{id}"),
+        Some(patch),
+    )
+    .await
+    .expect_status(200);
+    app.call(Method::POST, &format!("{path}/publish"), None)
+        .await
+        .expect_status(201);
+}

@@ -15,21 +15,10 @@ fn learner(i: usize) -> &'static str {
 
 /// Unpublishes `test`, makes option 1 of `q` the right one, publishes again.
 async fn flip_key(app: &TestApp, test: &str, q: &Value) {
-    let path = format!("/assessment/v1/tests/{test}");
-    app.call(Method::POST, &format!("{path}/unpublish"), None)
-        .await
-        .expect_status(201);
-    let id = q["questionId"].as_str().unwrap();
-    app.call(
-        Method::PATCH,
-        &format!("/assessment/v1/questions/{id}"),
-        Some(json!({"options": [
-            {"questionOptionId": opt(q, 0), "text": "right", "isCorrect": false},
-            {"questionOptionId": opt(q, 1), "text": "wrong", "isCorrect": true}]})),
-    )
-    .await
-    .expect_status(200);
-    publish(app, test, 201).await;
+    let options = json!({"options": [
+        {"questionOptionId": opt(q, 0), "text": "right", "isCorrect": false},
+        {"questionOptionId": opt(q, 1), "text": "wrong", "isCorrect": true}]});
+    republish_with(app, test, &q["questionId"], options).await;
 }
 
 async fn regrade(app: &TestApp, test: &str, step: &str, body: Value, status: u16) -> Value {

@@ -150,20 +150,10 @@ async fn statistics_are_of_one_version() {
     }
     // Version 2: worth 4, the other option right.
     let path = format!("/assessment/v1/tests/{test}");
-    app.call(http::Method::POST, &format!("{path}/unpublish"), None)
-        .await
-        .expect_status(201);
-    let q = qs[0]["questionId"].as_str().unwrap();
-    app.call(
-        http::Method::PATCH,
-        &format!("/assessment/v1/questions/{q}"),
-        Some(json!({"text": "q1, corrected", "marks": 4, "options": [
-            {"questionOptionId": qs[0]["options"][0]["questionOptionId"], "text": "right", "isCorrect": false},
-            {"questionOptionId": qs[0]["options"][1]["questionOptionId"], "text": "wrong", "isCorrect": true}]})),
-    )
-    .await
-    .expect_status(200);
-    publish(&app, &test, 201).await;
+    republish_with(&app, &test, &qs[0]["questionId"], json!({"text": "q1, corrected", "marks": 4, "options": [
+        {"questionOptionId": qs[0]["options"][0]["questionOptionId"], "text": "right", "isCorrect": false},
+        {"questionOptionId": qs[0]["options"][1]["questionOptionId"], "text": "wrong", "isCorrect": true}]}))
+    .await;
     let attempt = start_attempt(&app, &test, LEARNERS[2]).await;
     answer(&app, &attempt, LEARNERS[2], pick(1), 201).await;
     submit(&app, &attempt, LEARNERS[2], 201).await;

@@ -26,26 +26,13 @@ async fn versions(app: &TestApp, test: &str) -> Vec<Value> {
 /// Unpublishes `test`, rewrites the first question (new text, 5 marks, option 1 right), and
 /// publishes again.
 async fn edit_and_republish(app: &TestApp, test: &str, q: &Value) {
-    let path = format!("/assessment/v1/tests/{test}");
-    app.call(Method::POST, &format!("{path}/unpublish"), None)
-        .await
-        .expect_status(201);
-    let id = q["questionId"].as_str().unwrap();
-    app.call(
-        Method::PATCH,
-        &format!("/assessment/v1/questions/{id}"),
-        Some(json!({
-            "text": "edited", "marks": 5,
-            "options": [
-                {"questionOptionId": opt(q, 0), "text": "right", "isCorrect": false},
-                {"questionOptionId": opt(q, 1), "text": "now right", "isCorrect": true}]
-        })),
-    )
-    .await
-    .expect_status(200);
-    app.call(Method::POST, &format!("{path}/publish"), None)
-        .await
-        .expect_status(201);
+    let patch = json!({
+        "text": "edited", "marks": 5,
+        "options": [
+            {"questionOptionId": opt(q, 0), "text": "right", "isCorrect": false},
+            {"questionOptionId": opt(q, 1), "text": "now right", "isCorrect": true}]
+    });
+    republish_with(app, test, &q["questionId"], patch).await;
 }
 
 /// An attempt in progress while the author unpublishes, edits a key and the marks, and

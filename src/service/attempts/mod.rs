@@ -52,7 +52,8 @@ pub(crate) fn ordering_key(attempt_id: Uuid) -> String {
     format!("attempt:{attempt_id}")
 }
 
-fn marks_of(h: Option<i64>) -> Option<Marks> {
+/// Stored hundredths as marks.
+pub(crate) fn marks_of(h: Option<i64>) -> Option<Marks> {
     h.and_then(|v| Marks::from_hundredths(v).ok())
 }
 

@@ -114,28 +114,39 @@ pub(crate) async fn questions_with_options<'a>(
 }
 
 /// The questions and options of an attempt's paper, each at the revision the paper holds
-/// (an item without one: as the question is now). One read when no question was edited since
-/// the paper was drawn; one more for the kept revisions otherwise.
+/// (an item without one: as the question is now). See [`questions_pinned`].
 pub(crate) async fn questions_at<'a>(
     db: impl Into<Db<'a>>,
     scope: &Scope,
     paper: &[PaperItem],
 ) -> AppResult<Bank> {
+    let pins: Vec<(Uuid, Option<i32>)> =
+        paper.iter().map(|p| (p.question_id, p.revision)).collect();
+    questions_pinned(db, scope, &pins).await
+}
+
+/// These questions and their options, each at the revision given (none: as it is now). One
+/// read when no question was edited since; one more for the kept revisions otherwise.
+pub(crate) async fn questions_pinned<'a>(
+    db: impl Into<Db<'a>>,
+    scope: &Scope,
+    pins: &[(Uuid, Option<i32>)],
+) -> AppResult<Bank> {
     let mut db = db.into();
-    let ids: Vec<Uuid> = paper.iter().map(|p| p.question_id).collect();
+    let ids: Vec<Uuid> = pins.iter().map(|(id, _)| *id).collect();
     let (mut questions, mut options) = questions_with_options(db.reborrow(), scope, &ids).await?;
-    let pins: HashMap<Uuid, i32> = paper
+    let stale: HashMap<Uuid, i32> = pins
         .iter()
-        .filter_map(|p| p.revision.map(|r| (p.question_id, r)))
+        .filter_map(|(id, r)| r.map(|r| (*id, r)))
         .filter(|(id, r)| questions.get(id).is_none_or(|q| q.revision != *r))
         .collect();
-    if pins.is_empty() {
+    if stale.is_empty() {
         return Ok((questions, options));
     }
-    let stale: Vec<Uuid> = pins.keys().copied().collect();
-    for (q, mut opts) in crate::store::revisions::of(db, scope, &stale).await? {
+    let ids: Vec<Uuid> = stale.keys().copied().collect();
+    for (q, mut opts) in crate::store::revisions::of(db, scope, &ids).await? {
         let id = q.question_id.0;
-        if pins.get(&id) == Some(&q.revision) {
+        if stale.get(&id) == Some(&q.revision) {
             opts.sort_by_key(|o| (o.ordering, o.created_at, o.question_option_id.0));
             options.insert(id, opts);
             questions.insert(id, q);
